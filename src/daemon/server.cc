@@ -1,0 +1,160 @@
+#include "daemon/server.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "daemon/log.h"
+#include "sockets/socket_setup.h"
+
+namespace agility::daemon {
+
+class Worker final : public sockets::PacketHandler {
+ public:
+  Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config)
+      : index_(index),
+        snapshots_(snapshots),
+        buffers_(std::make_unique<sockets::UdpBuffers>()),
+        tcp_options_{config.tcp_idle_timeout_ms, 1024} {
+    options_.max_udp_size = config.max_udp_size;
+    uv_loop_init(&loop_);
+    stop_.data = this;
+    uv_async_init(&loop_, &stop_, &Worker::OnStop);
+  }
+
+  void AddSockets(int udp_fd, int tcp_fd) {
+    udp_.push_back(std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this));
+    tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_, *this));
+  }
+
+  absl::Status StartListeners() {
+    for (auto& udp : udp_) {
+      if (const int rc = udp->Start(); rc != 0) return Error("udp", rc);
+    }
+    for (auto& tcp : tcp_) {
+      if (const int rc = tcp->Start(); rc != 0) return Error("tcp", rc);
+    }
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    thread_ = std::thread([this] {
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+    });
+  }
+
+  void Stop() {
+    uv_async_send(&stop_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  const WorkerStats& stats() const { return stats_; }
+
+  void BeginBatch() override {
+    if (snapshots_.generation() != generation_) {
+      snapshot_ = snapshots_.Get();
+      generation_ = snapshot_->generation;
+    }
+  }
+
+  size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
+                uint8_t* out) override {
+    policy::PoolDrawer drawer(*snapshot_->table, rng_);
+    dns::ResponseInfo info;
+    const size_t response =
+        dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info);
+    stats_.queries[transport == dns::Transport::kTcp].fetch_add(1, std::memory_order_relaxed);
+    if (response == 0) {
+      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    stats_.rcodes[info.rcode <= 16 ? info.rcode : 0].fetch_add(1, std::memory_order_relaxed);
+    if (info.pool_answer) stats_.pool_answers.fetch_add(1, std::memory_order_relaxed);
+    if (info.truncated) stats_.truncated.fetch_add(1, std::memory_order_relaxed);
+    return response;
+  }
+
+  void CountSendDrop(size_t count) override {
+    stats_.send_drops.fetch_add(count, std::memory_order_relaxed);
+  }
+
+ private:
+  absl::Status Error(absl::string_view what, int rc) {
+    return absl::UnavailableError(
+        absl::StrCat("worker ", index_, ": cannot start ", what, " listener: ", uv_strerror(rc)));
+  }
+
+  static void OnStop(uv_async_t* async) {
+    auto* self = static_cast<Worker*>(async->data);
+    for (auto& udp : self->udp_) udp->Close();
+    for (auto& tcp : self->tcp_) tcp->Close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_), nullptr);
+  }
+
+  int index_;
+  SnapshotHolder& snapshots_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  uint64_t generation_ = UINT64_MAX;
+  policy::Rng rng_;  // seeded from the OS
+  dns::ResponderOptions options_;
+  std::unique_ptr<sockets::UdpBuffers> buffers_;
+  sockets::TcpOptions tcp_options_;
+  uv_loop_t loop_;
+  uv_async_t stop_;
+  std::vector<std::unique_ptr<sockets::UdpListener>> udp_;
+  std::vector<std::unique_ptr<sockets::TcpListener>> tcp_;
+  std::thread thread_;
+  WorkerStats stats_;
+};
+
+Server::Server(SnapshotHolder& snapshots) : snapshots_(snapshots) {}
+
+Server::~Server() { Stop(); }
+
+absl::Status Server::Start(const policy::ServerConfig& config) {
+  for (int i = 0; i < config.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config));
+    for (const sockets::Endpoint& endpoint : config.listen) {
+      auto udp = sockets::OpenUdpSocket(endpoint);
+      if (!udp.ok()) return udp.status();
+      auto tcp = sockets::OpenTcpListener(endpoint, 1024);
+      if (!tcp.ok()) {
+        close(*udp);
+        return tcp.status();
+      }
+      workers_.back()->AddSockets(*udp, *tcp);
+    }
+    if (auto status = workers_.back()->StartListeners(); !status.ok()) return status;
+  }
+  for (auto& worker : workers_) worker->Run();
+  std::vector<std::string> listen;
+  for (const auto& endpoint : config.listen) listen.push_back(endpoint.ToString());
+  Log(absl::StrCat("serving on ", absl::StrJoin(listen, ", "), " (udp+tcp) with ",
+                   config.workers, " workers"));
+  return absl::OkStatus();
+}
+
+void Server::Stop() {
+  for (auto& worker : workers_) worker->Stop();
+  workers_.clear();
+}
+
+ServerTotals Server::Totals() const {
+  ServerTotals t;
+  for (const auto& worker : workers_) {
+    const WorkerStats& s = worker->stats();
+    t.queries_udp += s.queries[0].load(std::memory_order_relaxed);
+    t.queries_tcp += s.queries[1].load(std::memory_order_relaxed);
+    t.dropped += s.dropped.load(std::memory_order_relaxed);
+    t.pool_answers += s.pool_answers.load(std::memory_order_relaxed);
+    t.truncated += s.truncated.load(std::memory_order_relaxed);
+    t.send_drops += s.send_drops.load(std::memory_order_relaxed);
+    for (size_t r = 0; r < t.rcodes.size(); ++r) {
+      t.rcodes[r] += s.rcodes[r].load(std::memory_order_relaxed);
+    }
+  }
+  return t;
+}
+
+}  // namespace agility::daemon

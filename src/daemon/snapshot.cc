@@ -1,0 +1,94 @@
+#include "daemon/snapshot.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "dns/zone_file.h"
+
+namespace agility::daemon {
+namespace {
+
+// A zone entry is a file, or a directory whose *.zone files are all loaded.
+absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSource& source,
+                                                          const std::string& config_path) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(source.path, error)) return std::vector{source.path};
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(source.path, error)) {
+    if (entry.path().extension() == ".zone") files.push_back(entry.path().string());
+  }
+  if (error) {
+    return absl::NotFoundError(absl::StrCat(config_path, ":", source.line, ": cannot list ",
+                                            source.path, ": ", error.message()));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
+                                                             uint64_t generation) {
+  const absl::Time start = absl::Now();
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->generation = generation;
+  std::vector<std::string> errors;
+  for (const policy::ZoneSource& source : config.zones) {
+    auto files = ExpandZoneSource(source, config.path);
+    if (!files.ok()) {
+      errors.emplace_back(files.status().message());
+      continue;
+    }
+    for (const std::string& file : *files) {
+      auto zone = dns::LoadZoneFile(file);
+      if (!zone.ok()) {
+        errors.emplace_back(zone.status().message());
+        continue;
+      }
+      if (auto status = snapshot->zones.Add(std::move(*zone)); !status.ok()) {
+        errors.emplace_back(status.message());
+      }
+    }
+  }
+  auto table = policy::Table::Build(config);
+  if (!table.ok()) errors.emplace_back(table.status().message());
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  snapshot->table = std::move(*table);
+  snapshot->config = std::move(config);
+  snapshot->loaded_at = absl::Now();
+  snapshot->load_duration = snapshot->loaded_at - start;
+  return snapshot;
+}
+
+std::string Summary(const Snapshot& s) {
+  std::string out = absl::StrCat("generation ", s.generation, ": ", s.zones.zones().size(),
+                                 " zones, ", s.zones.name_count(), " names, ",
+                                 s.table->policies().size(), " policies, ",
+                                 s.table->pools().size(), " pools, loaded in ",
+                                 absl::FormatDuration(s.load_duration), "\n");
+  for (const auto& zone : s.zones.zones()) {
+    absl::StrAppend(&out, "  zone ", dns::NameToText(zone->apex()), " serial ", zone->serial(),
+                    ", ", zone->name_count(), " names, ", zone->record_count(), " records (",
+                    zone->source(), ")\n");
+  }
+  for (const auto& pool : s.table->pools()) {
+    absl::StrAppend(&out, "  pool ", pool.name, " ", pool.prefix.ToString(), " (",
+                    pool.prefix.host_bits() >= 64 ? std::string("2^") + std::to_string(pool.prefix.host_bits())
+                                                   : std::to_string(pool.prefix.size()),
+                    " addresses)\n");
+  }
+  const auto& pools = s.table->pools();
+  for (const auto& policy : s.config.policies) {
+    absl::StrAppend(&out, "  policy ", policy.name, ": ", absl::StrJoin(policy.match, ", "),
+                    " -> ", policy.ipv4_pool >= 0 ? pools[policy.ipv4_pool].name : "-", " / ",
+                    policy.ipv6_pool >= 0 ? pools[policy.ipv6_pool].name : "-", ", ttl ",
+                    policy.ttl, "\n");
+  }
+  return out;
+}
+
+}  // namespace agility::daemon

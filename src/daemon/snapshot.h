@@ -1,0 +1,61 @@
+// Everything a worker needs to answer, immutable once published: zones,
+// policy table, the config they came from and a generation number.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dns/zone_set.h"
+#include "policy/config.h"
+#include "policy/table.h"
+
+namespace agility::daemon {
+
+struct Snapshot {
+  uint64_t generation = 0;
+  policy::Config config;
+  dns::ZoneSet zones;
+  std::unique_ptr<policy::Table> table;
+  absl::Time loaded_at;
+  absl::Duration load_duration;
+};
+
+// Loads every zone the config names (files, or directories of *.zone) and
+// builds the policy table. Errors are "file:line: message" lines.
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
+                                                             uint64_t generation);
+
+// A short multi-line summary: zones, names, policies, pools.
+std::string Summary(const Snapshot& snapshot);
+
+// Publishes snapshots to workers. Workers compare generations at each batch
+// (one atomic load) and take the lock only when a new snapshot exists.
+class SnapshotHolder {
+ public:
+  void Publish(std::shared_ptr<const Snapshot> snapshot) {
+    const uint64_t generation = snapshot->generation;
+    {
+      absl::MutexLock lock(&mutex_);
+      current_ = std::move(snapshot);
+    }
+    generation_.store(generation, std::memory_order_release);
+  }
+  std::shared_ptr<const Snapshot> Get() const {
+    absl::MutexLock lock(&mutex_);
+    return current_;
+  }
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  mutable absl::Mutex mutex_;
+  std::shared_ptr<const Snapshot> current_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace agility::daemon

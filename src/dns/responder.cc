@@ -1,0 +1,369 @@
+#include "dns/responder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "dns/message_writer.h"
+#include "dns/name.h"
+#include "dns/wire.h"
+
+namespace agility::dns {
+namespace {
+
+constexpr size_t kOptSize = 11;   // root owner, type, class, TTL, RDLENGTH
+constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
+
+enum class Parsed { kOk, kDrop, kFormErr, kNotImp };
+
+struct Query {
+  uint16_t flags = 0;
+  size_t question_end = 0;  // offset just past QCLASS
+  uint8_t qname[kMaxNameLength];
+  size_t qname_size = 0;
+  uint16_t qtype = 0;
+  uint16_t qclass = 0;
+  bool edns = false;
+  uint16_t udp_size = 0;
+  uint8_t edns_version = 0;
+};
+
+Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
+  if (size < kHeaderSize) return Parsed::kDrop;
+  q.flags = ReadU16(packet + 2);
+  if (q.flags & flag::kQr) return Parsed::kDrop;
+  if ((q.flags & flag::kOpcodeMask) != 0) return Parsed::kNotImp;
+  const uint16_t qdcount = ReadU16(packet + 4);
+  const uint16_t ancount = ReadU16(packet + 6);
+  const uint16_t nscount = ReadU16(packet + 8);
+  const uint16_t arcount = ReadU16(packet + 10);
+  if (qdcount != 1 || ancount != 0 || nscount != 0) return Parsed::kFormErr;
+  size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);
+  if (pos == 0 || pos + 4 > size) return Parsed::kFormErr;
+  q.qtype = ReadU16(packet + pos);
+  q.qclass = ReadU16(packet + pos + 2);
+  pos += 4;
+  q.question_end = pos;
+  for (uint16_t i = 0; i < arcount; ++i) {
+    const size_t owner = pos;
+    pos = SkipPacketName(packet, size, pos);
+    if (pos == 0 || pos + 10 > size) return Parsed::kFormErr;
+    const uint16_t type = ReadU16(packet + pos);
+    const uint16_t rdlength = ReadU16(packet + pos + 8);
+    if (pos + 10 + rdlength > size) return Parsed::kFormErr;
+    if (type == type::kOpt) {
+      // One OPT, owned by the root (RFC 6891 §6.1.1).
+      if (q.edns || packet[owner] != 0) return Parsed::kFormErr;
+      q.edns = true;
+      q.udp_size = ReadU16(packet + pos + 2);
+      q.edns_version = packet[pos + 5];
+    }
+    pos += 10 + rdlength;
+  }
+  return Parsed::kOk;
+}
+
+enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
+
+// Builds the sections of one response.
+class Answer {
+ public:
+  Answer(MessageWriter& writer, const Zone& zone, AddressSource& addresses)
+      : w_(writer), zone_(zone), addresses_(addresses) {}
+
+  uint16_t count(Section s) const { return counts_[s]; }
+
+  bool Rrset(Section s, size_t owner_pos, absl::string_view owner, RrsetView rrset,
+             uint32_t ttl, size_t* first_rdata = nullptr) {
+    const size_t start = w_.size();
+    const uint8_t* rr = rrset.records();
+    for (uint16_t i = 0; i < rrset.count(); ++i) {
+      const uint16_t rdlength = ReadU16(rr);
+      const size_t at = w_.AppendRecord(owner_pos, owner, rrset.type(), ttl, rr + 2, rdlength);
+      if (at == 0) {
+        w_.Truncate(start);
+        return false;
+      }
+      if (i == 0 && first_rdata != nullptr) *first_rdata = at;
+      rr += 2 + rdlength;
+    }
+    counts_[s] += rrset.count();
+    return true;
+  }
+
+  bool Rrset(Section s, size_t owner_pos, absl::string_view owner, RrsetView rrset) {
+    return Rrset(s, owner_pos, owner, rrset, rrset.ttl());
+  }
+
+  bool Pool(Section s, size_t owner_pos, absl::string_view owner, uint16_t type,
+            const PoolAddress& address) {
+    if (w_.AppendRecord(owner_pos, owner, type, address.ttl, address.bytes, address.size) == 0) {
+      return false;
+    }
+    ++counts_[s];
+    return true;
+  }
+
+  bool Soa() {
+    const RrsetView soa = zone_.apex_node().Find(type::kSoa);
+    return Rrset(kAuthority, MessageWriter::kNoOwner, zone_.apex(), soa, zone_.negative_ttl());
+  }
+
+  // A and AAAA for `name` in the additional section: glue or in-zone targets.
+  // Returns false when something did not fit.
+  bool Addresses(absl::string_view name, bool glue) {
+    const NodeView node = zone_.Find(name);
+    if (!node.valid()) return true;
+    LabelOffsets labels;
+    ComputeLabelOffsets(name, labels);
+    for (const uint16_t type : {type::kA, type::kAaaa}) {
+      PoolAddress address;
+      if (!glue && node.rrset_count() > 0 && addresses_.Draw(name, labels, type, address)) {
+        if (!Pool(kAdditional, MessageWriter::kNoOwner, node.name(), type, address)) return false;
+        continue;
+      }
+      const RrsetView rrset = node.Find(type);
+      if (rrset.valid() && !Rrset(kAdditional, MessageWriter::kNoOwner, node.name(), rrset)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Additional-section processing for NS, MX and SRV (RFC 1034 §4.3.2 step 6).
+  bool AdditionalFor(RrsetView rrset, bool glue) {
+    size_t skip = 0;
+    if (rrset.type() == type::kMx) skip = 2;
+    else if (rrset.type() == type::kSrv) skip = 6;
+    else if (rrset.type() != type::kNs) return true;
+    const uint8_t* rr = rrset.records();
+    for (uint16_t i = 0; i < rrset.count(); ++i) {
+      const uint16_t rdlength = ReadU16(rr);
+      if (rdlength > skip) {
+        uint8_t target[kMaxNameLength];
+        const uint8_t* name = rr + 2 + skip;
+        const size_t size = WireNameLength(name);
+        for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(name[k]);
+        const absl::string_view target_name = AsChars(target, size);
+        if (IsAtOrBelow(target_name, zone_.apex()) && !Addresses(target_name, glue)) return false;
+      }
+      rr += 2 + rdlength;
+    }
+    return true;
+  }
+
+ private:
+  MessageWriter& w_;
+  const Zone& zone_;
+  AddressSource& addresses_;
+  uint16_t counts_[3] = {0, 0, 0};
+};
+
+struct Lookup {
+  enum Kind { kFound, kDelegation, kNxDomain } kind;
+  NodeView node;
+};
+
+// The highest zone cut above (or at) `name`, which lies below one.
+NodeView FindCut(const Zone& zone, absl::string_view name, const LabelOffsets& labels) {
+  const int below_apex = labels.count - zone.apex_labels();
+  for (int skip = below_apex - 1; skip >= 0; --skip) {
+    const NodeView node = zone.Find(Suffix(name, labels, skip));
+    if (node.valid() && (node.flags() & node_flag::kDelegation)) return node;
+  }
+  return NodeView();
+}
+
+// RFC 1034 §4.3.2 step 3 with RFC 4592 wildcards, inside one zone.
+Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& labels,
+                  uint16_t qtype) {
+  const NodeView node = zone.Find(name);
+  if (node.valid()) {
+    if (node.flags() & node_flag::kBelowCut) {
+      return {Lookup::kDelegation, FindCut(zone, name, labels)};
+    }
+    // DS lives on the parent side of a cut.
+    if ((node.flags() & node_flag::kDelegation) && qtype != type::kDs) {
+      return {Lookup::kDelegation, node};
+    }
+    return {Lookup::kFound, node};
+  }
+  const int below_apex = labels.count - zone.apex_labels();
+  for (int skip = 1; skip <= below_apex; ++skip) {
+    const absl::string_view encloser_name = Suffix(name, labels, skip);
+    const NodeView encloser = zone.Find(encloser_name);
+    if (!encloser.valid()) continue;
+    if (encloser.flags() & node_flag::kBelowCut) {
+      return {Lookup::kDelegation, FindCut(zone, name, labels)};
+    }
+    if (encloser.flags() & node_flag::kDelegation) return {Lookup::kDelegation, encloser};
+    if (encloser_name.size() + 2 <= kMaxNameLength) {
+      uint8_t wildcard[kMaxNameLength];
+      wildcard[0] = 1;
+      wildcard[1] = '*';
+      std::memcpy(wildcard + 2, encloser_name.data(), encloser_name.size());
+      const NodeView synthesized = zone.Find(AsChars(wildcard, encloser_name.size() + 2));
+      if (synthesized.valid()) return {Lookup::kFound, synthesized};
+    }
+    return {Lookup::kNxDomain, NodeView()};
+  }
+  return {Lookup::kNxDomain, NodeView()};
+}
+
+size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* out) {
+  std::memcpy(out, query, 2);
+  WriteU16(out + 2, flags | rcode);
+  std::memset(out + 4, 0, 8);
+  return kHeaderSize;
+}
+
+}  // namespace
+
+size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
+               const ZoneSet& zones, AddressSource& addresses, const ResponderOptions& options,
+               uint8_t* out, ResponseInfo* info) {
+  Query q;
+  const Parsed parsed = ParseQuery(query, query_size, q);
+  if (parsed == Parsed::kDrop) return 0;
+  // QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.1.6).
+  const uint16_t base_flags = flag::kQr | (q.flags & (flag::kOpcodeMask | flag::kRd | flag::kCd));
+  info->qtype = q.qtype;
+  if (parsed != Parsed::kOk) {
+    info->rcode = parsed == Parsed::kNotImp ? rcode::kNotImp : rcode::kFormErr;
+    return HeaderOnly(query, base_flags, info->rcode, out);
+  }
+
+  size_t limit = kMaxMessageSize;
+  if (transport == Transport::kUdp) {
+    limit = q.edns ? std::clamp<size_t>(q.udp_size, kClassicUdpSize, options.max_udp_size)
+                   : kClassicUdpSize;
+  }
+  MessageWriter w(out, limit - (q.edns ? kOptSize : 0));
+  w.Append(query, q.question_end);
+  w.RememberName(kHeaderSize);
+
+  uint16_t flags = base_flags;
+  uint8_t rc = rcode::kNoError;
+  uint16_t counts[3] = {0, 0, 0};
+  uint32_t opt_ttl = 0;
+
+  if (q.edns && q.edns_version > 0) {
+    opt_ttl = static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
+    info->rcode = static_cast<uint8_t>(rcode::kBadVers);
+  } else if (q.qclass != rr_class::kIn) {
+    rc = rcode::kRefused;
+  } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey) {
+    rc = rcode::kFormErr;
+  } else if (q.qtype == type::kAxfr || q.qtype == type::kIxfr) {
+    rc = rcode::kRefused;  // zone transfers are not offered
+  } else if (q.qtype == type::kMaila || q.qtype == type::kMailb) {
+    rc = rcode::kNotImp;
+  } else {
+    LabelOffsets labels;
+    const absl::string_view qname = AsChars(q.qname, q.qname_size);
+    ComputeLabelOffsets(qname, labels);
+    const Zone* zone = zones.FindBest(qname, labels);
+    if (zone == nullptr) {
+      rc = rcode::kRefused;
+    } else {
+      flags |= flag::kAa;
+      Answer a(w, *zone, addresses);
+      bool fits = true;
+      size_t owner_pos = kHeaderSize;
+      absl::string_view name = qname;
+      uint8_t target[kMaxNameLength];
+      for (int step = 0;; ++step) {
+        const Lookup found = LookupName(*zone, name, labels, q.qtype);
+        if (found.kind == Lookup::kDelegation) {
+          if (step == 0) {
+            // Referral: not authoritative; NS of the cut, then glue.
+            flags &= ~flag::kAa;
+            const RrsetView ns = found.node.Find(type::kNs);
+            fits = a.Rrset(kAuthority, MessageWriter::kNoOwner, found.node.name(), ns) &&
+                   a.AdditionalFor(ns, /*glue=*/true);
+          }
+          break;
+        }
+        if (found.kind == Lookup::kNxDomain) {
+          rc = rcode::kNxDomain;
+          fits = a.Soa();
+          break;
+        }
+        const NodeView node = found.node;
+        if (q.qtype != type::kCname && q.qtype != type::kAny) {
+          const RrsetView cname = node.Find(type::kCname);
+          if (cname.valid()) {
+            size_t rdata_pos = 0;
+            fits = a.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
+            if (!fits || step + 1 >= kMaxCnameChain) break;
+            const uint8_t* rdata = cname.records() + 2;
+            const size_t size = WireNameLength(rdata);
+            for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(rdata[k]);
+            name = AsChars(target, size);
+            // Only chains that stay inside this zone are followed.
+            if (!IsAtOrBelow(name, zone->apex())) break;
+            ComputeLabelOffsets(name, labels);
+            owner_pos = rdata_pos;
+            continue;
+          }
+        }
+        const bool owner_exists = node.rrset_count() > 0;
+        PoolAddress address;
+        const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
+        if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&
+            addresses.Draw(name, labels, pool_type, address)) {
+          fits = a.Pool(kAnswer, owner_pos, {}, pool_type, address);
+          info->pool_answer = true;
+          break;
+        }
+        RrsetView rrset;
+        if (q.qtype == type::kAny) {
+          // RFC 8482: one RRset stands for all of them.
+          node.ForEachRrset([&](RrsetView r) {
+            if (!rrset.valid() && r.type() != type::kRrsig) rrset = r;
+          });
+        } else {
+          rrset = node.Find(q.qtype);
+        }
+        if (rrset.valid()) {
+          fits = a.Rrset(kAnswer, owner_pos, {}, rrset);
+          // Additional data is optional: what does not fit is left out.
+          if (fits) a.AdditionalFor(rrset, /*glue=*/false);
+        } else {
+          fits = a.Soa();  // NODATA (RFC 2308 §2.2)
+        }
+        break;
+      }
+      if (fits) {
+        counts[kAnswer] = a.count(kAnswer);
+        counts[kAuthority] = a.count(kAuthority);
+        counts[kAdditional] = a.count(kAdditional);
+      } else {
+        // RFC 2181 §9: what is required did not fit; send the question with
+        // TC so the client retries over TCP.
+        flags |= flag::kTc;
+        info->truncated = true;
+        w.Truncate(q.question_end);
+      }
+    }
+  }
+
+  size_t size = w.size();
+  if (q.edns) {
+    out[size] = 0;  // root owner
+    WriteU16(out + size + 1, type::kOpt);
+    WriteU16(out + size + 3, options.max_udp_size);
+    WriteU32(out + size + 5, opt_ttl);
+    WriteU16(out + size + 9, 0);
+    size += kOptSize;
+    ++counts[kAdditional];
+  }
+  WriteU16(out + 2, flags | rc);
+  WriteU16(out + 4, 1);
+  WriteU16(out + 6, counts[kAnswer]);
+  WriteU16(out + 8, counts[kAuthority]);
+  WriteU16(out + 10, counts[kAdditional]);
+  if (info->rcode != rcode::kBadVers) info->rcode = rc;
+  return size;
+}
+
+}  // namespace agility::dns

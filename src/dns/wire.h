@@ -1,0 +1,93 @@
+// DNS wire-format constants and big-endian accessors shared by the parser,
+// the writer and the zone store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace agility::dns {
+
+inline constexpr size_t kHeaderSize = 12;
+inline constexpr size_t kMaxNameLength = 255;
+inline constexpr size_t kMaxLabelLength = 63;
+inline constexpr size_t kMaxLabels = 128;
+inline constexpr size_t kClassicUdpSize = 512;
+inline constexpr size_t kMaxMessageSize = 65535;
+
+namespace type {
+inline constexpr uint16_t kA = 1;
+inline constexpr uint16_t kNs = 2;
+inline constexpr uint16_t kCname = 5;
+inline constexpr uint16_t kSoa = 6;
+inline constexpr uint16_t kPtr = 12;
+inline constexpr uint16_t kHinfo = 13;
+inline constexpr uint16_t kMx = 15;
+inline constexpr uint16_t kTxt = 16;
+inline constexpr uint16_t kAaaa = 28;
+inline constexpr uint16_t kSrv = 33;
+inline constexpr uint16_t kDname = 39;
+inline constexpr uint16_t kOpt = 41;
+inline constexpr uint16_t kDs = 43;
+inline constexpr uint16_t kRrsig = 46;
+inline constexpr uint16_t kTkey = 249;
+inline constexpr uint16_t kTsig = 250;
+inline constexpr uint16_t kIxfr = 251;
+inline constexpr uint16_t kAxfr = 252;
+inline constexpr uint16_t kMailb = 253;
+inline constexpr uint16_t kMaila = 254;
+inline constexpr uint16_t kAny = 255;
+}  // namespace type
+
+namespace rr_class {
+inline constexpr uint16_t kIn = 1;
+inline constexpr uint16_t kCh = 3;
+inline constexpr uint16_t kAny = 255;
+}  // namespace rr_class
+
+namespace rcode {
+inline constexpr uint8_t kNoError = 0;
+inline constexpr uint8_t kFormErr = 1;
+inline constexpr uint8_t kServFail = 2;
+inline constexpr uint8_t kNxDomain = 3;
+inline constexpr uint8_t kNotImp = 4;
+inline constexpr uint8_t kRefused = 5;
+// Extended (EDNS) rcode 16: upper 8 bits travel in the OPT TTL field.
+inline constexpr uint16_t kBadVers = 16;
+}  // namespace rcode
+
+// Header flag bits in the 16-bit flags word.
+namespace flag {
+inline constexpr uint16_t kQr = 0x8000;
+inline constexpr uint16_t kOpcodeMask = 0x7800;
+inline constexpr uint16_t kAa = 0x0400;
+inline constexpr uint16_t kTc = 0x0200;
+inline constexpr uint16_t kRd = 0x0100;
+inline constexpr uint16_t kRa = 0x0080;
+inline constexpr uint16_t kAd = 0x0020;
+inline constexpr uint16_t kCd = 0x0010;
+inline constexpr uint16_t kRcodeMask = 0x000f;
+}  // namespace flag
+
+inline uint16_t ReadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+
+inline uint32_t ReadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+         static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+inline void WriteU16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+inline void WriteU32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+inline uint8_t AsciiLower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c; }
+
+}  // namespace agility::dns

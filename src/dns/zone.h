@@ -1,0 +1,127 @@
+// A zone compiled for answering: every owner name in one flat arena, each
+// followed by its RRsets with RDATA already in wire form, and an
+// open-addressing table of arena offsets keyed by name. No per-name objects.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "dns/name.h"
+#include "dns/wire.h"
+
+namespace agility::dns {
+
+// Node flags, computed once at load.
+namespace node_flag {
+inline constexpr uint8_t kApex = 1;
+inline constexpr uint8_t kDelegation = 2;  // NS below the apex: a zone cut
+inline constexpr uint8_t kBelowCut = 4;    // strictly below a zone cut (glue)
+inline constexpr uint8_t kWildcard = 8;    // owner is "*.<parent>"
+}  // namespace node_flag
+
+// One RRset inside the arena: type, TTL, count, then count x (rdlength, rdata).
+class RrsetView {
+ public:
+  RrsetView() = default;
+  explicit RrsetView(const uint8_t* p) : p_(p) {}
+  bool valid() const { return p_ != nullptr; }
+  uint16_t type() const { return ReadU16(p_); }
+  uint32_t ttl() const { return ReadU32(p_ + 2); }
+  uint16_t count() const { return ReadU16(p_ + 6); }
+  uint32_t data_size() const { return ReadU32(p_ + 8); }
+  // First record: [rdlength u16][rdata]; the next follows immediately.
+  const uint8_t* records() const { return p_ + kHeader; }
+  const uint8_t* end() const { return records() + data_size(); }
+
+  static constexpr size_t kHeader = 12;
+
+ private:
+  const uint8_t* p_ = nullptr;
+};
+
+// A name's entry in the arena: flags, name, RRset count, RRsets.
+class NodeView {
+ public:
+  NodeView() = default;
+  explicit NodeView(const uint8_t* p) : p_(p) {}
+  bool valid() const { return p_ != nullptr; }
+  uint8_t flags() const { return p_[0]; }
+  absl::string_view name() const { return AsChars(p_ + 2, p_[1]); }
+  int rrset_count() const { return p_[2 + p_[1]]; }
+  RrsetView Find(uint16_t type) const;
+  // Visits RRsets in stored order.
+  template <typename Fn>
+  void ForEachRrset(Fn&& fn) const {
+    const uint8_t* p = p_ + 3 + p_[1];
+    for (int i = 0; i < rrset_count(); ++i) {
+      RrsetView rrset(p);
+      fn(rrset);
+      p = rrset.end();
+    }
+  }
+
+ private:
+  const uint8_t* p_ = nullptr;
+};
+
+class Zone {
+ public:
+  Zone(const Zone&) = delete;
+  Zone& operator=(const Zone&) = delete;
+
+  absl::string_view apex() const { return apex_; }
+  int apex_labels() const { return apex_labels_; }
+  NodeView apex_node() const { return apex_node_; }
+  uint32_t serial() const { return serial_; }
+  // TTL of negative answers: min(SOA TTL, SOA MINIMUM) per RFC 2308 §5.
+  uint32_t negative_ttl() const { return negative_ttl_; }
+  bool has_delegations() const { return has_delegations_; }
+  // Owner names, empty non-terminals excluded.
+  size_t name_count() const { return name_count_; }
+  size_t record_count() const { return record_count_; }
+  size_t memory_bytes() const;
+  const std::string& source() const { return source_; }
+
+  // Exact lookup of a lowercase wire name.
+  NodeView Find(absl::string_view name) const;
+
+ private:
+  friend class ZoneBuilder;
+  Zone() : nodes_(0, NodeHash{&arena_}, NodeEq{&arena_}) {}
+
+  struct NodeHash {
+    using is_transparent = void;
+    const std::vector<uint8_t>* arena;
+    size_t operator()(absl::string_view name) const { return absl::Hash<absl::string_view>{}(name); }
+    size_t operator()(uint32_t offset) const { return (*this)(NameAt(*arena, offset)); }
+  };
+  struct NodeEq {
+    using is_transparent = void;
+    const std::vector<uint8_t>* arena;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, absl::string_view b) const { return NameAt(*arena, a) == b; }
+    bool operator()(absl::string_view a, uint32_t b) const { return a == NameAt(*arena, b); }
+  };
+  static absl::string_view NameAt(const std::vector<uint8_t>& arena, uint32_t offset) {
+    return AsChars(arena.data() + offset + 2, arena[offset + 1]);
+  }
+
+  std::string apex_;
+  std::string source_;
+  int apex_labels_ = 0;
+  NodeView apex_node_;
+  uint32_t serial_ = 0;
+  uint32_t negative_ttl_ = 0;
+  bool has_delegations_ = false;
+  size_t name_count_ = 0;
+  size_t record_count_ = 0;
+  std::vector<uint8_t> arena_;
+  absl::flat_hash_set<uint32_t, NodeHash, NodeEq> nodes_;
+};
+
+}  // namespace agility::dns

@@ -1,0 +1,248 @@
+#include "dns/zone_builder.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace agility::dns {
+namespace {
+
+constexpr size_t kMaxErrors = 20;
+
+void AppendU16(std::vector<uint8_t>& out, uint16_t v) {
+  out.push_back(static_cast<uint8_t>(v >> 8));
+  out.push_back(static_cast<uint8_t>(v));
+}
+
+void AppendU32(std::vector<uint8_t>& out, uint32_t v) {
+  AppendU16(out, static_cast<uint16_t>(v >> 16));
+  AppendU16(out, static_cast<uint16_t>(v));
+}
+
+// The parent of a wire name (one label removed); the root has none.
+absl::string_view Parent(absl::string_view name) {
+  return name.substr(1 + static_cast<uint8_t>(name[0]));
+}
+
+}  // namespace
+
+void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
+                      absl::string_view file, int line) {
+  if (files_.empty() || files_.back() != file) {
+    const auto it = std::find(files_.begin(), files_.end(), file);
+    if (it == files_.end()) files_.emplace_back(file);
+  }
+  const auto file_index = static_cast<uint16_t>(
+      std::find(files_.begin(), files_.end(), file) - files_.begin());
+  Record r;
+  r.owner = static_cast<uint32_t>(bytes_.size());
+  bytes_ += static_cast<char>(owner.size());
+  bytes_.append(owner.data(), owner.size());
+  r.rdata = static_cast<uint32_t>(bytes_.size());
+  bytes_ += static_cast<char>(rdata.size() >> 8);
+  bytes_ += static_cast<char>(rdata.size() & 0xff);
+  bytes_.append(rdata.data(), rdata.size());
+  r.ttl = ttl;
+  r.type = type;
+  r.file = file_index;
+  r.line = static_cast<uint32_t>(line);
+  records_.push_back(r);
+}
+
+std::string ZoneBuilder::Where(const Record& r) const {
+  return absl::StrCat(files_[r.file], ":", r.line);
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
+  std::vector<std::string> errors;
+  auto fail = [&](const Record& r, absl::string_view message) {
+    if (errors.size() < kMaxErrors) errors.push_back(absl::StrCat(Where(r), ": ", message));
+  };
+
+  // The apex is the SOA owner; there must be exactly one SOA.
+  const Record* soa = nullptr;
+  for (const Record& r : records_) {
+    if (r.type != type::kSoa) continue;
+    if (soa == nullptr) {
+      soa = &r;
+    } else if (OwnerOf(r) != OwnerOf(*soa) || RdataOf(r) != RdataOf(*soa)) {
+      fail(r, "second SOA record; a zone has exactly one, at its apex");
+    }
+  }
+  if (soa == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, ":1: no SOA record; the zone apex needs one"));
+  }
+  const std::string soa_where = Where(*soa);
+  auto zone = std::unique_ptr<Zone>(new Zone());
+  zone->apex_ = std::string(OwnerOf(*soa));
+  zone->source_ = source_;
+  const absl::string_view apex = zone->apex_;
+
+  // Group records by owner and type; identical records collapse (RFC 2181 §5).
+  std::vector<uint32_t> order(records_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const Record& x = records_[a];
+    const Record& y = records_[b];
+    if (const int c = OwnerOf(x).compare(OwnerOf(y)); c != 0) return c < 0;
+    if (x.type != y.type) return x.type < y.type;
+    if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
+    return a < b;
+  });
+
+  std::vector<uint8_t>& arena = zone->arena_;
+  arena.reserve(bytes_.size() + records_.size() * 4);
+  std::vector<uint32_t> node_offsets;
+  size_t i = 0;
+  while (i < order.size()) {
+    const Record& first = records_[order[i]];
+    const absl::string_view owner = OwnerOf(first);
+    size_t end = i;
+    while (end < order.size() && OwnerOf(records_[order[end]]) == owner) ++end;
+
+    if (!IsAtOrBelow(owner, apex)) {
+      fail(first, absl::StrCat("'", NameToText(owner), "' is outside the zone '",
+                               NameToText(apex), "'"));
+      i = end;
+      continue;
+    }
+    const bool is_apex = owner == apex;
+    bool has_cname = false;
+    bool has_other = false;
+    bool has_ns = false;
+    for (size_t k = i; k < end; ++k) {
+      const Record& r = records_[order[k]];
+      if (r.type == type::kCname) {
+        has_cname = true;
+      } else if (r.type != type::kRrsig && r.type != 47 /* NSEC */) {
+        has_other = true;
+      }
+      if (r.type == type::kNs) has_ns = true;
+      if (r.type == type::kSoa && !is_apex) fail(r, "SOA record below the zone apex");
+    }
+    if (has_cname && has_other) {
+      fail(first, absl::StrCat("'", NameToText(owner),
+                               "' has a CNAME and other data (RFC 1034 §3.6.2)"));
+    }
+
+    const uint32_t node = static_cast<uint32_t>(arena.size());
+    node_offsets.push_back(node);
+    uint8_t flags = 0;
+    if (is_apex) flags |= node_flag::kApex;
+    if (has_ns && !is_apex) flags |= node_flag::kDelegation;
+    if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') flags |= node_flag::kWildcard;
+    arena.push_back(flags);
+    arena.push_back(static_cast<uint8_t>(owner.size()));
+    arena.insert(arena.end(), owner.begin(), owner.end());
+    const size_t rrset_count_at = arena.size();
+    arena.push_back(0);
+    int rrsets = 0;
+    size_t k = i;
+    while (k < end) {
+      const uint16_t type = records_[order[k]].type;
+      size_t type_end = k;
+      uint32_t ttl = UINT32_MAX;
+      while (type_end < end && records_[order[type_end]].type == type) {
+        ttl = std::min(ttl, records_[order[type_end]].ttl);
+        ++type_end;
+      }
+      if (type == type::kCname && type_end - k > 1) {
+        fail(records_[order[k + 1]], "more than one CNAME at one name");
+      }
+      AppendU16(arena, type);
+      AppendU32(arena, ttl);
+      const size_t count_at = arena.size();
+      AppendU16(arena, 0);
+      const size_t size_at = arena.size();
+      AppendU32(arena, 0);
+      uint16_t count = 0;
+      absl::string_view previous;
+      for (size_t r = k; r < type_end; ++r) {
+        const absl::string_view rdata = RdataOf(records_[order[r]]);
+        if (r > k && rdata == previous) continue;  // duplicate record
+        previous = rdata;
+        if (count == UINT16_MAX) {
+          fail(records_[order[r]], "too many records in one RRset");
+          break;
+        }
+        ++count;
+        AppendU16(arena, static_cast<uint16_t>(rdata.size()));
+        arena.insert(arena.end(), rdata.begin(), rdata.end());
+        ++zone->record_count_;
+      }
+      WriteU16(arena.data() + count_at, count);
+      WriteU32(arena.data() + size_at, static_cast<uint32_t>(arena.size() - size_at - 4));
+      ++rrsets;
+      k = type_end;
+    }
+    if (rrsets > 255) fail(first, "more than 255 record types at one name");
+    arena[rrset_count_at] = static_cast<uint8_t>(rrsets);
+    if (flags & node_flag::kDelegation) zone->has_delegations_ = true;
+    ++zone->name_count_;
+    i = end;
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  // The records are no longer needed; free them before the table grows.
+  std::string().swap(bytes_);
+  std::vector<Record>().swap(records_);
+
+  auto& nodes = zone->nodes_;
+  nodes.reserve(node_offsets.size() + node_offsets.size() / 4);
+  for (uint32_t offset : node_offsets) nodes.insert(offset);
+
+  // Empty non-terminals become nodes without RRsets, so that lookups find
+  // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).
+  for (uint32_t offset : node_offsets) {
+    std::string name(Zone::NameAt(arena, offset));
+    absl::string_view ancestor(name);
+    while (ancestor.size() > apex.size()) {
+      ancestor = Parent(ancestor);
+      if (nodes.contains(ancestor)) break;
+      const uint32_t node = static_cast<uint32_t>(arena.size());
+      arena.push_back(0);
+      arena.push_back(static_cast<uint8_t>(ancestor.size()));
+      arena.insert(arena.end(), ancestor.begin(), ancestor.end());
+      arena.push_back(0);
+      nodes.insert(node);
+    }
+  }
+
+  // Everything strictly below a zone cut is glue or occluded data.
+  if (zone->has_delegations_) {
+    for (uint32_t offset : nodes) {
+      absl::string_view ancestor = Zone::NameAt(arena, offset);
+      while (ancestor.size() > apex.size()) {
+        ancestor = Parent(ancestor);
+        if (ancestor.size() <= apex.size()) break;
+        const auto it = nodes.find(ancestor);
+        if (it != nodes.end() && (arena[*it] & node_flag::kDelegation)) {
+          arena[offset] |= node_flag::kBelowCut;
+          break;
+        }
+      }
+    }
+  }
+
+  zone->apex_labels_ = 0;
+  for (size_t p = 0; apex[p] != 0; p += 1 + static_cast<uint8_t>(apex[p])) ++zone->apex_labels_;
+  zone->apex_node_ = zone->Find(apex);
+  const RrsetView soa_rrset = zone->apex_node_.Find(type::kSoa);
+  const uint8_t* soa_rdata = soa_rrset.records() + 2;
+  const size_t mname = WireNameLength(soa_rdata);
+  const size_t rname = WireNameLength(soa_rdata + mname);
+  const uint8_t* numbers = soa_rdata + mname + rname;
+  zone->serial_ = ReadU32(numbers);
+  zone->negative_ttl_ = std::min(soa_rrset.ttl(), ReadU32(numbers + 16));
+  if (!zone->apex_node_.Find(type::kNs).valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        soa_where, ": no NS records at the zone apex '", NameToText(apex), "'"));
+  }
+  return zone;
+}
+
+}  // namespace agility::dns
+

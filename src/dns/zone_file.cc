@@ -1,0 +1,244 @@
+#include "dns/zone_file.h"
+
+#include <ldns/ldns.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "dns/zone_builder.h"
+
+namespace agility::dns {
+namespace {
+
+struct RdfDeleter {
+  void operator()(ldns_rdf* rdf) const { ldns_rdf_deep_free(rdf); }
+};
+using RdfPtr = std::unique_ptr<ldns_rdf, RdfDeleter>;
+
+struct RrDeleter {
+  void operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
+};
+using RrPtr = std::unique_ptr<ldns_rr, RrDeleter>;
+
+struct BufferDeleter {
+  void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
+};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ":0: read error"));
+  return std::move(contents).str();
+}
+
+absl::Status ErrorAt(absl::string_view file, int line, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(file, ":", line, ": ", message));
+}
+
+// State shared across a file and the files it includes.
+class Reader {
+ public:
+  Reader(ZoneBuilder& builder, const ZoneFileLimits& limits)
+      : builder_(builder), limits_(limits), buffer_(ldns_buffer_new(512)) {}
+  ~Reader() {
+    if (prev_ != nullptr) ldns_rdf_deep_free(prev_);
+  }
+
+  absl::Status ReadText(absl::string_view text, const std::string& file, RdfPtr origin, int depth);
+
+ private:
+  absl::Status Entry(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
+                     int depth);
+  absl::Status Directive(absl::string_view entry, const std::string& file, int line,
+                         RdfPtr& origin, int depth);
+
+  ZoneBuilder& builder_;
+  const ZoneFileLimits& limits_;
+  std::unique_ptr<ldns_buffer, BufferDeleter> buffer_;
+  ldns_rdf* prev_ = nullptr;  // owner inherited by entries starting with blanks
+  uint32_t default_ttl_ = 3600;
+};
+
+absl::Status Reader::ReadText(absl::string_view text, const std::string& file, RdfPtr origin,
+                              int depth) {
+  std::string entry;
+  int line = 1;
+  int entry_line = 1;
+  int parens = 0;
+  bool quoted = false;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : '\n';
+    if (quoted) {
+      if (c == '\\' && i + 1 < text.size()) {
+        entry += c;
+        entry += text[++i];
+        continue;
+      }
+      if (c == '"') quoted = false;
+      if (c == '\n') return ErrorAt(file, line, "unterminated quoted string");
+      entry += c;
+    } else if (c == ';') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"') {
+      quoted = true;
+      entry += c;
+    } else if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+      entry += c;
+      entry += text[++i];
+    } else if (c == '(') {
+      ++parens;
+      entry += ' ';
+    } else if (c == ')') {
+      if (--parens < 0) return ErrorAt(file, line, "')' without '('");
+      entry += ' ';
+    } else if (c == '\n') {
+      if (parens > 0) {
+        entry += ' ';
+      } else {
+        if (absl::StripAsciiWhitespace(entry).size() > 0) {
+          if (auto status = Entry(entry, file, entry_line, origin, depth); !status.ok()) {
+            return status;
+          }
+        }
+        entry.clear();
+        entry_line = line + 1;
+      }
+      ++line;
+      continue;
+    } else {
+      entry += c == '\r' ? ' ' : c;
+    }
+    if (entry.size() > limits_.max_entry_length) {
+      return ErrorAt(file, entry_line, "record longer than the limit");
+    }
+  }
+  if (parens > 0) return ErrorAt(file, entry_line, "'(' without ')'");
+  return absl::OkStatus();
+}
+
+absl::Status Reader::Directive(absl::string_view entry, const std::string& file, int line,
+                               RdfPtr& origin, int depth) {
+  std::vector<absl::string_view> words =
+      absl::StrSplit(entry, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  const std::string keyword = absl::AsciiStrToUpper(words[0]);
+  if (keyword == "$ORIGIN" && words.size() == 2) {
+    std::string name(words[1]);
+    if (name.back() != '.') {
+      return ErrorAt(file, line, "$ORIGIN must be an absolute name (ending in '.')");
+    }
+    RdfPtr rdf(ldns_dname_new_frm_str(name.c_str()));
+    if (!rdf) return ErrorAt(file, line, absl::StrCat("bad $ORIGIN name '", name, "'"));
+    origin = std::move(rdf);
+    return absl::OkStatus();
+  }
+  if (keyword == "$TTL" && words.size() == 2) {
+    const std::string value(words[1]);
+    const char* end = nullptr;
+    const uint32_t ttl = ldns_str2period(value.c_str(), &end);
+    if (end == nullptr || *end != '\0' || ttl > 0x7fffffff) {
+      return ErrorAt(file, line, absl::StrCat("bad $TTL value '", value, "'"));
+    }
+    default_ttl_ = ttl;
+    return absl::OkStatus();
+  }
+  if (keyword == "$INCLUDE" && (words.size() == 2 || words.size() == 3)) {
+    if (depth >= limits_.max_include_depth) {
+      return ErrorAt(file, line,
+                     absl::StrCat("$INCLUDE nested deeper than ", limits_.max_include_depth));
+    }
+    std::filesystem::path path{std::string(words[1])};
+    if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
+    RdfPtr include_origin(ldns_rdf_clone(origin.get()));
+    if (words.size() == 3) {
+      std::string name(words[2]);
+      include_origin.reset(ldns_dname_new_frm_str(name.c_str()));
+      if (!include_origin || name.back() != '.') {
+        return ErrorAt(file, line, absl::StrCat("bad $INCLUDE origin '", name, "'"));
+      }
+    }
+    auto text = ReadFile(path.string());
+    if (!text.ok()) {
+      return ErrorAt(file, line,
+                     absl::StrCat("$INCLUDE ", path.string(), ": cannot read: ", strerror(errno)));
+    }
+    // The included file's $ORIGIN changes stay inside it (RFC 1035 §5.1).
+    return ReadText(*text, path.string(), std::move(include_origin), depth + 1);
+  }
+  return ErrorAt(file, line, absl::StrCat("unsupported or malformed directive '", words[0], "'"));
+}
+
+absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int line,
+                           RdfPtr& origin, int depth) {
+  if (entry[0] == '$') return Directive(entry, file, line, origin, depth);
+  const std::string text(entry);
+  ldns_rr* raw = nullptr;
+  const ldns_status status =
+      ldns_rr_new_frm_str(&raw, text.c_str(), default_ttl_, origin.get(), &prev_);
+  RrPtr rr(raw);
+  if (status != LDNS_STATUS_OK) {
+    return ErrorAt(file, line, ldns_get_errorstr_by_id(status));
+  }
+  if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN) {
+    return ErrorAt(file, line, "only class IN is served");
+  }
+  const ldns_rr_type type = ldns_rr_get_type(rr.get());
+  if (type == LDNS_RR_TYPE_OPT || type == LDNS_RR_TYPE_TSIG || type == LDNS_RR_TYPE_ANY ||
+      type == LDNS_RR_TYPE_AXFR || type == LDNS_RR_TYPE_IXFR) {
+    return ErrorAt(file, line, "this record type cannot appear in a zone");
+  }
+  ldns_rdf* owner = ldns_rr_owner(rr.get());
+  std::string name(reinterpret_cast<const char*>(ldns_rdf_data(owner)), ldns_rdf_size(owner));
+  for (char& c : name) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
+  ldns_buffer_clear(buffer_.get());
+  if (ldns_rr_rdata2buffer_wire(buffer_.get(), rr.get()) != LDNS_STATUS_OK) {
+    return ErrorAt(file, line, "cannot encode record data");
+  }
+  const size_t size = ldns_buffer_position(buffer_.get());
+  if (size > UINT16_MAX) return ErrorAt(file, line, "record data longer than 65535 bytes");
+  builder_.Add(name, type, ldns_rr_ttl(rr.get()),
+               AsChars(ldns_buffer_begin(buffer_.get()), size), file, line);
+  return absl::OkStatus();
+}
+
+std::string OriginFromFileName(const std::string& path) {
+  std::string base = std::filesystem::path(path).filename().string();
+  if (base.ends_with(".zone")) base.resize(base.size() - 5);
+  if (base.empty() || base.back() != '.') base += '.';
+  return base;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
+                                                    const std::string& source,
+                                                    absl::string_view origin,
+                                                    const ZoneFileLimits& limits) {
+  std::string origin_text(origin);
+  if (origin_text.empty() || origin_text.back() != '.') origin_text += '.';
+  RdfPtr origin_rdf(ldns_dname_new_frm_str(origin_text.c_str()));
+  if (!origin_rdf) origin_rdf.reset(ldns_dname_new_frm_str("."));
+  ZoneBuilder builder(source);
+  {
+    Reader reader(builder, limits);
+    if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
+      return status;
+    }
+  }
+  return builder.Build();
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
+                                                   const ZoneFileLimits& limits) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return ParseZoneText(*text, path, OriginFromFileName(path), limits);
+}
+
+}  // namespace agility::dns

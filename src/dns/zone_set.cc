@@ -1,0 +1,38 @@
+#include "dns/zone_set.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace agility::dns {
+
+absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone) {
+  const auto [it, inserted] = by_apex_.emplace(std::string(zone->apex()), zone.get());
+  if (!inserted) {
+    return absl::AlreadyExistsError(absl::StrCat(zone->source(), ":1: zone '",
+                                                 NameToText(zone->apex()),
+                                                 "' is already loaded from ", it->second->source()));
+  }
+  min_labels_ = std::min(min_labels_, zone->apex_labels());
+  max_labels_ = std::max(max_labels_, zone->apex_labels());
+  zones_.push_back(std::move(zone));
+  return absl::OkStatus();
+}
+
+const Zone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels) const {
+  // Try suffixes from the longest candidate apex down to the shortest.
+  for (int apex_labels = std::min(max_labels_, labels.count); apex_labels >= min_labels_;
+       --apex_labels) {
+    const auto it = by_apex_.find(Suffix(name, labels, labels.count - apex_labels));
+    if (it != by_apex_.end()) return it->second;
+  }
+  return nullptr;
+}
+
+size_t ZoneSet::name_count() const {
+  size_t n = 0;
+  for (const auto& zone : zones_) n += zone->name_count();
+  return n;
+}
+
+}  // namespace agility::dns

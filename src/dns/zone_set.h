@@ -1,0 +1,34 @@
+// The zones a snapshot serves, found by longest matching apex.
+#pragma once
+
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "dns/name.h"
+#include "dns/zone.h"
+
+namespace agility::dns {
+
+class ZoneSet {
+ public:
+  // Fails when another zone already has the same apex.
+  absl::Status Add(std::shared_ptr<const Zone> zone);
+
+  // The zone whose apex is the longest suffix of `name`, or nullptr.
+  const Zone* FindBest(absl::string_view name, const LabelOffsets& labels) const;
+
+  const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  size_t name_count() const;
+
+ private:
+  std::vector<std::shared_ptr<const Zone>> zones_;
+  absl::flat_hash_map<std::string, const Zone*> by_apex_;
+  int min_labels_ = 128;
+  int max_labels_ = 0;
+};
+
+}  // namespace agility::dns

@@ -1,0 +1,308 @@
+#include "policy/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "policy/matcher.h"
+
+namespace agility::policy {
+namespace {
+
+constexpr size_t kMaxErrors = 20;
+
+class Parser {
+ public:
+  explicit Parser(const std::string& path)
+      : path_(path), dir_(std::filesystem::path(path).parent_path()) {}
+
+  absl::StatusOr<Config> Parse(const std::string& yaml);
+
+ private:
+  void Error(const YAML::Node& node, absl::string_view message) {
+    Error(node.IsDefined() ? node.Mark().line + 1 : 0, message);
+  }
+  void Error(int line, absl::string_view message) {
+    if (errors_.size() < kMaxErrors) errors_.push_back(absl::StrCat(path_, ":", line, ": ", message));
+  }
+  int Line(const YAML::Node& node) const { return node.Mark().line + 1; }
+
+  // Checks that `node` is a map whose keys are all in `allowed`.
+  bool CheckMap(const YAML::Node& node, absl::string_view what,
+                std::initializer_list<absl::string_view> allowed);
+  bool String(const YAML::Node& node, absl::string_view what, std::string* out);
+  template <typename T>
+  bool Integer(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max, T* out);
+  std::string ResolvePath(const std::string& path) const;
+
+  void ParseServer(const YAML::Node& node, ServerConfig& server);
+  void ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones);
+  void ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools);
+  void ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
+                     std::vector<PolicyConfig>& policies);
+
+  std::string path_;
+  std::filesystem::path dir_;
+  std::vector<std::string> errors_;
+};
+
+bool Parser::CheckMap(const YAML::Node& node, absl::string_view what,
+                      std::initializer_list<absl::string_view> allowed) {
+  if (!node.IsMap()) {
+    Error(node, absl::StrCat(what, " must be a mapping"));
+    return false;
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      Error(entry.first, absl::StrCat("unknown key '", key, "' in ", what, " (allowed: ",
+                                      absl::StrJoin(allowed, ", "), ")"));
+    } else if (!seen.insert(key).second) {
+      Error(entry.first, absl::StrCat("duplicate key '", key, "' in ", what));
+    }
+  }
+  return true;
+}
+
+bool Parser::String(const YAML::Node& node, absl::string_view what, std::string* out) {
+  if (!node.IsScalar() || node.Scalar().empty()) {
+    Error(node, absl::StrCat(what, " must be a non-empty string"));
+    return false;
+  }
+  *out = node.Scalar();
+  return true;
+}
+
+template <typename T>
+bool Parser::Integer(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max,
+                     T* out) {
+  int64_t value = 0;
+  if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, value) || value < min ||
+      value > max) {
+    Error(node, absl::StrCat(what, " must be an integer in ", min, "..", max));
+    return false;
+  }
+  *out = static_cast<T>(value);
+  return true;
+}
+
+std::string Parser::ResolvePath(const std::string& path) const {
+  const std::filesystem::path p(path);
+  return (p.is_absolute() ? p : dir_ / p).lexically_normal().string();
+}
+
+void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
+  if (!CheckMap(node, "server",
+                {"listen", "workers", "control", "tcp_idle_timeout_ms", "max_udp_size"})) {
+    return;
+  }
+  if (const YAML::Node listen = node["listen"]) {
+    if (!listen.IsSequence() || listen.size() == 0) {
+      Error(listen, "server.listen must be a non-empty list of addresses");
+    } else {
+      for (const auto& item : listen) {
+        std::string text;
+        if (!String(item, "a listen address", &text)) continue;
+        auto endpoint = sockets::Endpoint::Parse(text);
+        if (!endpoint.ok()) {
+          Error(item, endpoint.status().message());
+        } else {
+          server.listen.push_back(*endpoint);
+        }
+      }
+    }
+  }
+  if (const YAML::Node workers = node["workers"]) {
+    Integer(workers, "server.workers", 1, 256, &server.workers);
+  }
+  if (const YAML::Node control = node["control"]) {
+    if (String(control, "server.control", &server.control)) {
+      server.control = ResolvePath(server.control);
+    }
+  }
+  if (const YAML::Node idle = node["tcp_idle_timeout_ms"]) {
+    Integer(idle, "server.tcp_idle_timeout_ms", 100, 3600000, &server.tcp_idle_timeout_ms);
+  }
+  if (const YAML::Node size = node["max_udp_size"]) {
+    Integer(size, "server.max_udp_size", 512, 4096, &server.max_udp_size);
+  }
+}
+
+void Parser::ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones) {
+  if (!node.IsSequence()) {
+    Error(node, "zones must be a list of zone files or directories");
+    return;
+  }
+  for (const auto& item : node) {
+    std::string path;
+    if (String(item, "a zone path", &path)) zones.push_back({ResolvePath(path), Line(item)});
+  }
+}
+
+void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) {
+  if (!node.IsMap()) {
+    Error(node, "pools must be a mapping of pool name to prefix");
+    return;
+  }
+  absl::flat_hash_set<std::string> names;
+  for (const auto& entry : node) {
+    PoolConfig pool;
+    pool.name = entry.first.Scalar();
+    pool.line = Line(entry.first);
+    if (!names.insert(pool.name).second) {
+      Error(entry.first, absl::StrCat("pool '", pool.name, "' is defined twice"));
+      continue;
+    }
+    std::string text;
+    if (!String(entry.second, absl::StrCat("pool '", pool.name, "'"), &text)) continue;
+    auto prefix = Prefix::Parse(text);
+    if (!prefix.ok()) {
+      Error(entry.second, absl::StrCat("pool '", pool.name, "': ", prefix.status().message()));
+      continue;
+    }
+    pool.prefix = *prefix;
+    pools.push_back(std::move(pool));
+  }
+}
+
+void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
+                           std::vector<PolicyConfig>& policies) {
+  if (!node.IsSequence()) {
+    Error(node, "policies must be a list");
+    return;
+  }
+  absl::flat_hash_map<std::string, int> pool_index;
+  for (size_t i = 0; i < pools.size(); ++i) pool_index[pools[i].name] = static_cast<int>(i);
+  absl::flat_hash_set<std::string> names;
+  Matcher matcher;
+  for (const auto& item : node) {
+    if (!CheckMap(item, "a policy", {"name", "match", "ipv4", "ipv6", "ttl", "service"})) continue;
+    PolicyConfig policy;
+    policy.line = Line(item);
+    if (!item["name"]) {
+      Error(item, "a policy needs a name");
+    } else if (String(item["name"], "policy name", &policy.name) &&
+               !names.insert(policy.name).second) {
+      Error(item["name"], absl::StrCat("policy '", policy.name, "' is defined twice"));
+    }
+    const std::string label = absl::StrCat("policy '", policy.name, "'");
+    const YAML::Node match = item["match"];
+    if (!match || !(match.IsSequence() || match.IsScalar()) || match.size() > 100000) {
+      Error(match ? match : item, absl::StrCat(label, ": match must be a name or a list of names"));
+    } else {
+      std::vector<YAML::Node> patterns;
+      if (match.IsScalar()) {
+        patterns.push_back(match);
+      } else {
+        for (const auto& p : match) patterns.push_back(p);
+      }
+      if (patterns.empty()) Error(match, absl::StrCat(label, ": match is empty"));
+      for (const YAML::Node& p : patterns) {
+        std::string pattern;
+        if (!String(p, "a match pattern", &pattern)) continue;
+        const uint32_t index = static_cast<uint32_t>(policies.size());
+        if (const auto status = matcher.Add(pattern, index); !status.ok()) {
+          const uint32_t owner = matcher.Owner(pattern);
+          if (owner != Matcher::kNoMatch && owner < policies.size()) {
+            Error(p, absl::StrCat(label, ": pattern '", pattern, "' is already matched by policy '",
+                                  policies[owner].name, "'"));
+          } else if (owner == index) {
+            Error(p, absl::StrCat(label, ": pattern '", pattern, "' is listed twice"));
+          } else {
+            Error(p, absl::StrCat(label, ": ", status.message()));
+          }
+          continue;
+        }
+        policy.match.push_back(pattern);
+      }
+    }
+    for (const auto& [key, family_v4] : {std::pair{"ipv4", true}, std::pair{"ipv6", false}}) {
+      const YAML::Node ref = item[key];
+      if (!ref) continue;
+      std::string pool_name;
+      if (!String(ref, absl::StrCat(label, ": ", key), &pool_name)) continue;
+      const auto it = pool_index.find(pool_name);
+      if (it == pool_index.end()) {
+        Error(ref, absl::StrCat(label, ": pool '", pool_name, "' is not defined under pools"));
+        continue;
+      }
+      if (pools[it->second].prefix.ipv4 != family_v4) {
+        Error(ref, absl::StrCat(label, ": ", key, " needs an ", family_v4 ? "IPv4" : "IPv6",
+                                " pool, and '", pool_name, "' is ",
+                                pools[it->second].prefix.ToString()));
+        continue;
+      }
+      (family_v4 ? policy.ipv4_pool : policy.ipv6_pool) = it->second;
+    }
+    if (!item["ipv4"] && !item["ipv6"]) {
+      Error(item, absl::StrCat(label, ": needs an ipv4 or ipv6 pool"));
+    }
+    if (const YAML::Node ttl = item["ttl"]) {
+      Integer(ttl, absl::StrCat(label, ": ttl"), 0, 0x7fffffff, &policy.ttl);
+    }
+    if (const YAML::Node service = item["service"]) {
+      String(service, absl::StrCat(label, ": service"), &policy.service);
+    }
+    policies.push_back(std::move(policy));
+  }
+}
+
+absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
+  YAML::Node loaded;
+  try {
+    loaded = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  const YAML::Node& root = loaded;
+  Config config;
+  config.path = path_;
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
+  }
+  CheckMap(root, "the configuration", {"server", "zones", "pools", "policies"});
+  if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
+  if (config.server.listen.empty()) {
+    config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
+  }
+  if (config.server.workers == 0) {
+    config.server.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  if (const YAML::Node zones = root["zones"]) ParseZones(zones, config.zones);
+  if (config.zones.empty()) Error(root["zones"] ? root["zones"] : root, "no zones configured");
+  if (const YAML::Node pools = root["pools"]) ParsePools(pools, config.pools);
+  if (const YAML::Node policies = root["policies"]) {
+    ParsePolicies(policies, config.pools, config.policies);
+  }
+  if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  return config;
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& path) {
+  return Parser(path).Parse(yaml);
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+}  // namespace agility::policy

@@ -1,0 +1,54 @@
+// The policy table of one snapshot: pools, policies and the name matcher,
+// built from a validated Config; plus the per-worker drawer that answers the
+// responder's AddressSource questions from it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dns/address_source.h"
+#include "policy/config.h"
+#include "policy/matcher.h"
+#include "policy/pool.h"
+#include "policy/random.h"
+
+namespace agility::policy {
+
+struct Policy {
+  std::string name;
+  int ipv4_pool = -1;
+  int ipv6_pool = -1;
+  uint32_t ttl = 0;
+  std::string service;
+};
+
+class Table {
+ public:
+  static absl::StatusOr<std::unique_ptr<Table>> Build(const Config& config);
+
+  const std::vector<Pool>& pools() const { return pools_; }
+  const std::vector<Policy>& policies() const { return policies_; }
+  const Matcher& matcher() const { return matcher_; }
+
+ private:
+  std::vector<Pool> pools_;
+  std::vector<Policy> policies_;
+  Matcher matcher_;
+};
+
+// Lives on a worker's stack for one batch: table of the current snapshot,
+// generator of the worker.
+class PoolDrawer final : public dns::AddressSource {
+ public:
+  PoolDrawer(const Table& table, Rng& rng) : table_(table), rng_(rng) {}
+
+  bool Draw(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype,
+            dns::PoolAddress& out) override;
+
+ private:
+  const Table& table_;
+  Rng& rng_;
+};
+
+}  // namespace agility::policy

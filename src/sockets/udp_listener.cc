@@ -1,0 +1,128 @@
+#include "sockets/udp_listener.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace agility::sockets {
+namespace {
+
+// Rounds of recvmmsg per readiness event before yielding to the other
+// sockets of the loop; the poll is level-triggered, so nothing is missed.
+constexpr int kRoundsPerEvent = 8;
+
+// Builds the control message that makes the reply leave from the address the
+// query was sent to. Returns its length, 0 when the query carried no PKTINFO.
+size_t ReplySource(const msghdr& received, uint8_t* control) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&received); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&received), c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      in_pktinfo reply = {};
+      reply.ipi_spec_dst = info.ipi_addr;
+      auto* out = reinterpret_cast<cmsghdr*>(control);
+      out->cmsg_level = IPPROTO_IP;
+      out->cmsg_type = IP_PKTINFO;
+      out->cmsg_len = CMSG_LEN(sizeof(reply));
+      std::memcpy(CMSG_DATA(out), &reply, sizeof(reply));
+      return CMSG_SPACE(sizeof(reply));
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      in6_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
+      auto* out = reinterpret_cast<cmsghdr*>(control);
+      out->cmsg_level = IPPROTO_IPV6;
+      out->cmsg_type = IPV6_PKTINFO;
+      out->cmsg_len = CMSG_LEN(sizeof(info));
+      std::memcpy(CMSG_DATA(out), &info, sizeof(info));
+      return CMSG_SPACE(sizeof(info));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+UdpListener::UdpListener(uv_loop_t* loop, int fd, UdpBuffers& buffers, PacketHandler& handler)
+    : loop_(loop), fd_(fd), buffers_(buffers), handler_(handler) {
+  poll_.data = this;
+}
+
+int UdpListener::Start() {
+  if (const int rc = uv_poll_init(loop_, &poll_, fd_); rc != 0) return rc;
+  return uv_poll_start(&poll_, UV_READABLE, &UdpListener::OnReadable);
+}
+
+void UdpListener::Close() {
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&poll_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+void UdpListener::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
+  if (status < 0) return;
+  static_cast<UdpListener*>(poll->data)->Drain();
+}
+
+void UdpListener::Drain() {
+  UdpBuffers& b = buffers_;
+  for (int round = 0; round < kRoundsPerEvent; ++round) {
+    for (int i = 0; i < UdpBuffers::kBatch; ++i) {
+      b.rx_iov[i] = {b.rx_data[i], UdpBuffers::kMaxQuery};
+      msghdr& h = b.rx[i].msg_hdr;
+      h.msg_name = &b.peers[i];
+      h.msg_namelen = sizeof(b.peers[i]);
+      h.msg_iov = &b.rx_iov[i];
+      h.msg_iovlen = 1;
+      h.msg_control = b.rx_control[i];
+      h.msg_controllen = UdpBuffers::kControlSize;
+      h.msg_flags = 0;
+    }
+    const int received = recvmmsg(fd_, b.rx, UdpBuffers::kBatch, MSG_DONTWAIT, nullptr);
+    if (received <= 0) return;  // EAGAIN: drained; other errors: try next event
+
+    handler_.BeginBatch();
+    int replies = 0;
+    for (int i = 0; i < received; ++i) {
+      const msghdr& in = b.rx[i].msg_hdr;
+      if (in.msg_flags & MSG_TRUNC) continue;  // larger than any query we accept
+      const size_t size = handler_.Handle(b.rx_data[i], b.rx[i].msg_len, dns::Transport::kUdp,
+                                          b.tx_data[replies]);
+      if (size == 0) continue;
+      b.tx_iov[replies] = {b.tx_data[replies], size};
+      msghdr& out = b.tx[replies].msg_hdr;
+      out.msg_name = &b.peers[i];
+      out.msg_namelen = in.msg_namelen;
+      out.msg_iov = &b.tx_iov[replies];
+      out.msg_iovlen = 1;
+      const size_t control = ReplySource(in, b.tx_control[replies]);
+      out.msg_control = control != 0 ? b.tx_control[replies] : nullptr;
+      out.msg_controllen = control;
+      out.msg_flags = 0;
+      ++replies;
+    }
+    int sent = 0;
+    while (sent < replies) {
+      const int n = sendmmsg(fd_, b.tx + sent, static_cast<unsigned>(replies - sent), MSG_DONTWAIT);
+      if (n > 0) {
+        sent += n;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        // One bad destination (e.g. unreachable) must not sink the rest.
+        handler_.CountSendDrop(1);
+        ++sent;
+      } else {
+        handler_.CountSendDrop(static_cast<size_t>(replies - sent));
+        break;
+      }
+    }
+    if (received < UdpBuffers::kBatch) return;
+  }
+}
+
+}  // namespace agility::sockets
