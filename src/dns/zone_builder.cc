@@ -111,21 +111,21 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       continue;
     }
     const bool is_apex = owner == apex;
-    bool has_cname = false;
+    const Record* cname_record = nullptr;
     bool has_other = false;
     bool has_ns = false;
     for (size_t k = i; k < end; ++k) {
       const Record& r = records_[order[k]];
       if (r.type == type::kCname) {
-        has_cname = true;
+        cname_record = &r;
       } else if (r.type != type::kRrsig && r.type != 47 /* NSEC */) {
         has_other = true;
       }
       if (r.type == type::kNs) has_ns = true;
       if (r.type == type::kSoa && !is_apex) fail(r, "SOA record below the zone apex");
     }
-    if (has_cname && has_other) {
-      fail(first, absl::StrCat("'", NameToText(owner),
+    if (cname_record != nullptr && has_other) {
+      fail(*cname_record, absl::StrCat("'", NameToText(owner),
                                "' has a CNAME and other data (RFC 1034 §3.6.2)"));
     }
 

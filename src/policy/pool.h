@@ -14,10 +14,10 @@ struct Pool {
   std::string name;
   Prefix prefix;
 
-  // Writes prefix.address_size() bytes. Pool sizes are powers of two, so
+  // Writes prefix.address_size() bytes of `out`. Pool sizes are powers of two, so
   // masking uniform random bits is exactly uniform: no modulo bias, and every
   // address of the prefix, network and broadcast included, is reachable.
-  void Draw(Rng& rng, uint8_t* out) const {
+  void Draw(Rng& rng, uint8_t (&out)[16]) const {
     const int host_bits = prefix.host_bits();
     if (prefix.ipv4) {
       const uint32_t host = host_bits == 0 ? 0 : static_cast<uint32_t>(rng() >> (64 - host_bits));

@@ -1,1 +1,535 @@
+#include "dns/responder.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <set>
+
+#include "dns/wire.h"
+#include "dns/zone_file.h"
+#include "policy/config.h"
+#include "policy/table.h"
+#include "query_builder.h"
+
+namespace agility::dns {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
+using testing::BuildQuery;
+using testing::ParseResponse;
+using testing::QueryOptions;
+using testing::SectionText;
+
+constexpr char kZone[] = R"($ORIGIN example.com.
+$TTL 3600
+@         SOA   ns1 hostmaster 42 7200 3600 1209600 300
+@         NS    ns1
+@         NS    ns2.elsewhere.net.
+@         MX    10 mail
+ns1       A     192.0.2.1
+mail      A     192.0.2.25
+mail      AAAA  2001:db8::25
+plain     A     192.0.2.10
+plain     AAAA  2001:db8::10
+plain     TXT   "plain text"
+txtonly   TXT   "hello"
+alias     CNAME plain
+chain1    CNAME chain2
+chain2    CNAME plain
+loop1     CNAME loop2
+loop2     CNAME loop1
+outside   CNAME www.example.net.
+dangling  CNAME missing
+a.b.c     A     192.0.2.30
+*.wild    A     192.0.2.99
+*.wild    TXT   "wild"
+sub       NS    ns.sub
+sub       NS    ns.other.net.
+ns.sub    A     192.0.2.53
+_sip._udp SRV   0 5 5060 mail
+cdn       A     192.0.2.79
+www.cdn   A     192.0.2.80
+special.cdn A   192.0.2.81
+x.deep.cdn A    192.0.2.82
+txt.cdn   TXT   "only text"
+cname.cdn CNAME plain
+*.w.cdn   A     192.0.2.83
+to-cdn    CNAME www.cdn
+host.v4   A     192.0.2.44
+host.v4   AAAA  2001:db8::44
+)";
+
+constexpr char kConfig[] = R"(
+zones: [test.zone]
+pools:
+  v4a: 127.77.0.0/20
+  v4b: 127.78.1.0/24
+  v4c: 127.79.0.1/32
+  v6: "fd00:77::/44"
+policies:
+  - {name: cdn, match: ["*.cdn.example.com"], ipv4: v4a, ipv6: v6, ttl: 60}
+  - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
+  - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
+  - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
+)";
+
+std::string BigTxtZone() {
+  std::string zone = kZone;
+  for (int i = 0; i < 40; ++i) {
+    zone += "big TXT \"" + std::string(90, static_cast<char>('a' + i % 26)) + std::to_string(i) +
+            "\"\n";
+  }
+  return zone;
+}
+
+class ResponderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto zone = ParseZoneText(BigTxtZone(), "test.zone", "example.com.");
+    ASSERT_TRUE(zone.ok()) << zone.status();
+    ASSERT_TRUE(zones_.Add(std::move(*zone)).ok());
+    auto config = policy::ParseConfig(kConfig, "/tmp/agility-test.yaml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto table = policy::Table::Build(*config);
+    ASSERT_TRUE(table.ok()) << table.status();
+    table_ = std::move(*table);
+  }
+
+  struct Reply {
+    std::vector<uint8_t> wire;
+    testing::Packet packet;
+    ResponseInfo info;
+  };
+
+  Reply AskRaw(const std::vector<uint8_t>& query, Transport transport = Transport::kUdp) {
+    Reply r;
+    r.wire.resize(kMaxMessageSize);
+    policy::PoolDrawer drawer(*table_, rng_);
+    const size_t size = Respond(query.data(), query.size(), transport, zones_, drawer, options_,
+                                r.wire.data(), &r.info);
+    r.wire.resize(size);
+    if (size > 0) r.packet = ParseResponse(r.wire.data(), size);
+    return r;
+  }
+
+  Reply Ask(const std::string& name, uint16_t qtype, QueryOptions options = {},
+            Transport transport = Transport::kUdp) {
+    Reply r = AskRaw(BuildQuery(name, qtype, options), transport);
+    EXPECT_NE(r.packet, nullptr) << "unparseable response to " << name;
+    return r;
+  }
+
+  static std::vector<std::string> Answer(const Reply& r) {
+    return SectionText(ldns_pkt_answer(r.packet.get()));
+  }
+  static std::vector<std::string> Authority(const Reply& r) {
+    return SectionText(ldns_pkt_authority(r.packet.get()));
+  }
+  static std::vector<std::string> Additional(const Reply& r) {
+    return SectionText(ldns_pkt_additional(r.packet.get()));
+  }
+  static int Rcode(const Reply& r) { return ldns_pkt_get_rcode(r.packet.get()); }
+  static bool Aa(const Reply& r) { return ldns_pkt_aa(r.packet.get()); }
+
+  // The address bytes of answer record `i`.
+  static std::vector<uint8_t> Address(const Reply& r, size_t i) {
+    const ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), i);
+    const ldns_rdf* rdf = ldns_rr_rdf(rr, 0);
+    return {ldns_rdf_data(rdf), ldns_rdf_data(rdf) + ldns_rdf_size(rdf)};
+  }
+
+  static std::vector<uint8_t> Bytes(int family, const char* text) {
+    uint8_t buffer[16];
+    EXPECT_EQ(inet_pton(family, text, buffer), 1);
+    return {buffer, buffer + (family == AF_INET ? 4 : 16)};
+  }
+
+  ZoneSet zones_;
+  std::unique_ptr<policy::Table> table_;
+  policy::Rng rng_ = policy::SeededRng(7);
+  ResponderOptions options_;
+};
+
+TEST_F(ResponderTest, PoolAnswerForPolicyName) {
+  for (int i = 0; i < 50; ++i) {
+    const Reply r = Ask("www.cdn.example.com", type::kA);
+    EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+    EXPECT_TRUE(Aa(r));
+    ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+    const ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), 0);
+    EXPECT_EQ(ldns_rr_get_type(rr), LDNS_RR_TYPE_A);
+    EXPECT_EQ(ldns_rr_ttl(rr), 60u);
+    const auto address = Address(r, 0);
+    EXPECT_EQ(address[0], 127);
+    EXPECT_EQ(address[1], 77);
+    EXPECT_LT(address[2], 16) << "outside 127.77.0.0/20";
+    EXPECT_TRUE(r.info.pool_answer);
+  }
+}
+
+TEST_F(ResponderTest, PoolAnswerIpv6) {
+  const Reply r = Ask("www.cdn.example.com", type::kAaaa);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+  const auto address = Address(r, 0);
+  const auto base = Bytes(AF_INET6, "fd00:77::");
+  EXPECT_TRUE(std::equal(base.begin(), base.begin() + 5, address.begin()));
+  EXPECT_EQ(address[5] & 0xf0, 0) << "outside fd00:77::/44";
+}
+
+TEST_F(ResponderTest, ExactPatternBeatsWildcard) {
+  const Reply r = Ask("special.cdn.example.com", type::kA);
+  EXPECT_THAT(Answer(r), ElementsAre("special.cdn.example.com. 30 IN A 127.79.0.1"));
+}
+
+TEST_F(ResponderTest, LongerWildcardSuffixWins) {
+  const Reply r = Ask("x.deep.cdn.example.com", type::kA);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+  const auto address = Address(r, 0);
+  EXPECT_EQ(std::vector<uint8_t>(address.begin(), address.begin() + 3),
+            (std::vector<uint8_t>{127, 78, 1}));
+  EXPECT_EQ(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), 0)), 45u);
+}
+
+TEST_F(ResponderTest, WildcardPatternDoesNotMatchItsOwnApex) {
+  // "*.cdn.example.com" is strictly below cdn.example.com.
+  const Reply r = Ask("cdn.example.com", type::kA);
+  EXPECT_THAT(Answer(r), ElementsAre("cdn.example.com. 3600 IN A 192.0.2.79"));
+}
+
+TEST_F(ResponderTest, FamilyWithoutPoolServesZoneRecords) {
+  const Reply v6 = Ask("host.v4.example.com", type::kAaaa);
+  EXPECT_THAT(Answer(v6), ElementsAre("host.v4.example.com. 3600 IN AAAA 2001:db8::44"));
+  const Reply v4 = Ask("host.v4.example.com", type::kA);
+  ASSERT_EQ(ldns_pkt_ancount(v4.packet.get()), 1);
+  EXPECT_EQ(Address(v4, 0)[1], 77);
+}
+
+TEST_F(ResponderTest, PolicyAppliesToExistingNamesOnly) {
+  const Reply r = Ask("nothere.cdn.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NXDOMAIN);
+}
+
+TEST_F(ResponderTest, PolicyAppliesToNameWithoutAddressRecords) {
+  const Reply r = Ask("txt.cdn.example.com", type::kA);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+  EXPECT_EQ(Address(r, 0)[1], 77);
+}
+
+TEST_F(ResponderTest, PolicyAppliesThroughZoneWildcard) {
+  const Reply r = Ask("anything.w.cdn.example.com", type::kA);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+  const ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), 0);
+  char* owner = ldns_rdf2str(ldns_rr_owner(rr));
+  EXPECT_STREQ(owner, "anything.w.cdn.example.com.");
+  free(owner);
+  EXPECT_EQ(Address(r, 0)[1], 77);
+}
+
+TEST_F(ResponderTest, CnameWinsOverPolicy) {
+  const Reply r = Ask("cname.cdn.example.com", type::kA);
+  EXPECT_THAT(Answer(r), ElementsAre("cname.cdn.example.com. 3600 IN CNAME plain.example.com.",
+                                     "plain.example.com. 3600 IN A 192.0.2.10"));
+}
+
+TEST_F(ResponderTest, CnameToPolicyNameGetsPoolAnswer) {
+  const Reply r = Ask("to-cdn.example.com", type::kA);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 2);
+  EXPECT_EQ(Answer(r)[0], "to-cdn.example.com. 3600 IN CNAME www.cdn.example.com.");
+  EXPECT_EQ(Address(r, 1)[1], 77);
+}
+
+TEST_F(ResponderTest, NxDomainCarriesSoaWithNegativeTtl) {
+  const Reply r = Ask("nope.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NXDOMAIN);
+  EXPECT_TRUE(Aa(r));
+  EXPECT_THAT(Answer(r), ElementsAre());
+  EXPECT_THAT(Authority(r), ElementsAre("example.com. 300 IN SOA ns1.example.com. "
+                                        "hostmaster.example.com. 42 7200 3600 1209600 300"));
+}
+
+TEST_F(ResponderTest, NoDataCarriesSoa) {
+  const Reply r = Ask("txtonly.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_TRUE(Aa(r));
+  EXPECT_THAT(Answer(r), ElementsAre());
+  ASSERT_EQ(Authority(r).size(), 1u);
+  EXPECT_THAT(Authority(r)[0], HasSubstr("IN SOA"));
+}
+
+TEST_F(ResponderTest, EmptyNonTerminalIsNoData) {
+  for (const char* name : {"b.c.example.com", "c.example.com"}) {
+    const Reply r = Ask(name, type::kA);
+    EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR) << name;
+    EXPECT_THAT(Answer(r), ElementsAre()) << name;
+    EXPECT_EQ(Authority(r).size(), 1u) << name;
+  }
+  EXPECT_EQ(Rcode(Ask("x.c.example.com", type::kA)), LDNS_RCODE_NXDOMAIN);
+}
+
+TEST_F(ResponderTest, CnameChainFollowedInZone) {
+  const Reply r = Ask("chain1.example.com", type::kAaaa);
+  EXPECT_THAT(Answer(r), ElementsAre("chain1.example.com. 3600 IN CNAME chain2.example.com.",
+                                     "chain2.example.com. 3600 IN CNAME plain.example.com.",
+                                     "plain.example.com. 3600 IN AAAA 2001:db8::10"));
+}
+
+TEST_F(ResponderTest, CnameLoopIsBounded) {
+  const Reply r = Ask("loop1.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_GE(ldns_pkt_ancount(r.packet.get()), 2);
+  EXPECT_LE(ldns_pkt_ancount(r.packet.get()), 8);
+}
+
+TEST_F(ResponderTest, CnameOutOfZoneStops) {
+  const Reply r = Ask("outside.example.com", type::kA);
+  EXPECT_THAT(Answer(r), ElementsAre("outside.example.com. 3600 IN CNAME www.example.net."));
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+}
+
+TEST_F(ResponderTest, DanglingCnameIsNxDomain) {
+  const Reply r = Ask("dangling.example.com", type::kA);
+  EXPECT_THAT(Answer(r), ElementsAre("dangling.example.com. 3600 IN CNAME missing.example.com."));
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NXDOMAIN);  // RFC 6604
+  EXPECT_EQ(Authority(r).size(), 1u);
+}
+
+TEST_F(ResponderTest, CnameQueryReturnsCnameOnly) {
+  const Reply r = Ask("alias.example.com", type::kCname);
+  EXPECT_THAT(Answer(r), ElementsAre("alias.example.com. 3600 IN CNAME plain.example.com."));
+}
+
+TEST_F(ResponderTest, ZoneWildcardSynthesizesQueriedName) {
+  const Reply a = Ask("host.wild.example.com", type::kA);
+  EXPECT_THAT(Answer(a), ElementsAre("host.wild.example.com. 3600 IN A 192.0.2.99"));
+  const Reply txt = Ask("x.y.wild.example.com", type::kTxt);
+  EXPECT_THAT(Answer(txt), ElementsAre("x.y.wild.example.com. 3600 IN TXT \"wild\""));
+  const Reply nodata = Ask("host.wild.example.com", type::kMx);
+  EXPECT_EQ(Rcode(nodata), LDNS_RCODE_NOERROR);
+  EXPECT_THAT(Answer(nodata), ElementsAre());
+}
+
+TEST_F(ResponderTest, ReferralForDelegation) {
+  for (const char* name : {"sub.example.com", "x.sub.example.com", "ns.sub.example.com"}) {
+    const Reply r = Ask(name, type::kA);
+    EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR) << name;
+    EXPECT_FALSE(Aa(r)) << name;
+    EXPECT_THAT(Answer(r), ElementsAre()) << name;
+    EXPECT_THAT(Authority(r), UnorderedElementsAre("sub.example.com. 3600 IN NS ns.other.net.",
+                                          "sub.example.com. 3600 IN NS ns.sub.example.com."))
+        << name;
+    EXPECT_THAT(Additional(r), ElementsAre("ns.sub.example.com. 3600 IN A 192.0.2.53")) << name;
+  }
+}
+
+TEST_F(ResponderTest, DsAtCutAnsweredByParent) {
+  const Reply r = Ask("sub.example.com", type::kDs);
+  EXPECT_TRUE(Aa(r));
+  EXPECT_THAT(Answer(r), ElementsAre());
+  ASSERT_EQ(Authority(r).size(), 1u);
+  EXPECT_THAT(Authority(r)[0], HasSubstr("SOA"));
+}
+
+TEST_F(ResponderTest, RefusedOutsideZones) {
+  const Reply r = Ask("www.example.org", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_REFUSED);
+  EXPECT_FALSE(Aa(r));
+}
+
+TEST_F(ResponderTest, QuestionEchoedWithCaseAndOwnerCompressed) {
+  const auto query = BuildQuery("PlAiN.ExAmPlE.CoM", type::kA);
+  const Reply r = AskRaw(query);
+  const size_t question_end = query.size();
+  ASSERT_GT(r.wire.size(), question_end + 2);
+  EXPECT_TRUE(std::equal(query.begin() + 12, query.end(), r.wire.begin() + 12));
+  // The answer owner is a pointer to the question name.
+  EXPECT_EQ(r.wire[question_end], 0xc0);
+  EXPECT_EQ(r.wire[question_end + 1], 12);
+}
+
+TEST_F(ResponderTest, MxAndSrvTargetsInAdditional) {
+  const Reply mx = Ask("example.com", type::kMx);
+  EXPECT_THAT(Additional(mx), ElementsAre("mail.example.com. 3600 IN A 192.0.2.25",
+                                          "mail.example.com. 3600 IN AAAA 2001:db8::25"));
+  const Reply srv = Ask("_sip._udp.example.com", type::kSrv);
+  EXPECT_EQ(Additional(srv).size(), 2u);
+  const Reply ns = Ask("example.com", type::kNs);
+  EXPECT_THAT(Additional(ns), ElementsAre("ns1.example.com. 3600 IN A 192.0.2.1"));
+}
+
+TEST_F(ResponderTest, AnyReturnsOneRrset) {
+  const Reply r = Ask("plain.example.com", type::kAny);
+  ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+  const Reply pool = Ask("www.cdn.example.com", type::kAny);
+  ASSERT_EQ(ldns_pkt_ancount(pool.packet.get()), 1);
+  EXPECT_EQ(Address(pool, 0)[1], 77);
+}
+
+TEST_F(ResponderTest, EdnsEchoedWithOurSize) {
+  QueryOptions o;
+  o.edns = true;
+  o.udp_size = 4096;
+  const Reply r = Ask("plain.example.com", type::kA, o);
+  EXPECT_TRUE(ldns_pkt_edns(r.packet.get()));
+  EXPECT_EQ(ldns_pkt_edns_udp_size(r.packet.get()), 1232);
+  const Reply without = Ask("plain.example.com", type::kA);
+  EXPECT_FALSE(ldns_pkt_edns(without.packet.get()));
+}
+
+TEST_F(ResponderTest, BadVersForEdnsVersionOne) {
+  QueryOptions o;
+  o.edns = true;
+  o.edns_version = 1;
+  const Reply r = Ask("plain.example.com", type::kA, o);
+  EXPECT_EQ(r.info.rcode, rcode::kBadVers);
+  EXPECT_EQ(ldns_pkt_edns_extended_rcode(r.packet.get()), 1);
+  EXPECT_EQ(ldns_pkt_edns_version(r.packet.get()), 0);
+  EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 0);
+}
+
+TEST_F(ResponderTest, TruncatesOverUdpAndAnswersFullyOverTcp) {
+  const Reply udp = Ask("big.example.com", type::kTxt);
+  EXPECT_TRUE(ldns_pkt_tc(udp.packet.get()));
+  EXPECT_EQ(ldns_pkt_ancount(udp.packet.get()), 0);
+  EXPECT_LE(udp.wire.size(), 512u);
+  QueryOptions o;
+  o.edns = true;
+  o.udp_size = 4096;
+  const Reply edns = Ask("big.example.com", type::kTxt, o);
+  EXPECT_TRUE(ldns_pkt_tc(edns.packet.get()));
+  EXPECT_LE(edns.wire.size(), 1232u);
+  EXPECT_TRUE(ldns_pkt_edns(edns.packet.get()));
+  const Reply tcp = Ask("big.example.com", type::kTxt, {}, Transport::kTcp);
+  EXPECT_FALSE(ldns_pkt_tc(tcp.packet.get()));
+  EXPECT_EQ(ldns_pkt_ancount(tcp.packet.get()), 40);
+}
+
+TEST_F(ResponderTest, SmallEdnsSizeIsRaisedTo512) {
+  QueryOptions o;
+  o.edns = true;
+  o.udp_size = 100;
+  const Reply r = Ask("example.com", type::kMx, o);
+  EXPECT_FALSE(ldns_pkt_tc(r.packet.get()));
+  EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
+}
+
+TEST_F(ResponderTest, DropsResponsesAndRunts) {
+  auto query = BuildQuery("plain.example.com", type::kA);
+  query[2] |= 0x80;  // QR
+  EXPECT_TRUE(AskRaw(query).wire.empty());
+  EXPECT_TRUE(AskRaw(std::vector<uint8_t>(11, 0)).wire.empty());
+  EXPECT_TRUE(AskRaw({}).wire.empty());
+}
+
+TEST_F(ResponderTest, FormErrForMalformedQuestions) {
+  const auto good = BuildQuery("plain.example.com", type::kA);
+  auto header_only = std::vector<uint8_t>(good.begin(), good.begin() + 12);
+  auto two_questions = good;
+  two_questions[5] = 2;
+  auto no_question = good;
+  no_question[5] = 0;
+  auto cut_name = std::vector<uint8_t>(good.begin(), good.begin() + 20);
+  auto no_type = std::vector<uint8_t>(good.begin(), good.end() - 3);
+  auto long_label = good;
+  long_label[12] = 64;
+  auto pointer = good;
+  pointer[12] = 0xc0;
+  pointer[13] = 12;
+  auto answer_count = good;
+  answer_count[7] = 1;
+  auto missing_additional = good;
+  missing_additional[11] = 1;
+  for (const auto& packet : {header_only, two_questions, no_question, cut_name, no_type,
+                             long_label, pointer, answer_count, missing_additional}) {
+    const Reply r = AskRaw(packet);
+    ASSERT_EQ(r.wire.size(), 12u);
+    EXPECT_EQ(r.wire[3] & 0x0f, rcode::kFormErr);
+    EXPECT_EQ(r.wire[0], 0x12);
+    EXPECT_EQ(r.wire[1], 0x34);
+    EXPECT_TRUE(r.wire[2] & 0x80);
+  }
+}
+
+TEST_F(ResponderTest, FormErrForTwoOptRecords) {
+  QueryOptions o;
+  o.edns = true;
+  auto query = BuildQuery("plain.example.com", type::kA, o);
+  const std::vector<uint8_t> opt(query.end() - 11, query.end());
+  query.insert(query.end(), opt.begin(), opt.end());
+  query[11] = 2;
+  EXPECT_EQ(AskRaw(query).info.rcode, rcode::kFormErr);
+}
+
+TEST_F(ResponderTest, NotImpForOtherOpcodes) {
+  auto query = BuildQuery("plain.example.com", type::kA);
+  query[2] |= 2 << 3;  // STATUS
+  const Reply r = AskRaw(query);
+  ASSERT_EQ(r.wire.size(), 12u);
+  EXPECT_EQ(r.wire[3] & 0x0f, rcode::kNotImp);
+  EXPECT_EQ((r.wire[2] >> 3) & 0x0f, 2);
+}
+
+TEST_F(ResponderTest, RefusedForOtherClassesAndTransfers) {
+  QueryOptions chaos;
+  chaos.qclass = rr_class::kCh;
+  EXPECT_EQ(Rcode(Ask("plain.example.com", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(Rcode(Ask("example.com", type::kAxfr, {}, Transport::kTcp)), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(Rcode(Ask("example.com", type::kOpt)), LDNS_RCODE_FORMERR);
+}
+
+TEST_F(ResponderTest, RdAndIdCopied) {
+  QueryOptions o;
+  o.id = 0xbeef;
+  o.rd = true;
+  const Reply r = Ask("plain.example.com", type::kA, o);
+  EXPECT_EQ(ldns_pkt_id(r.packet.get()), 0xbeef);
+  EXPECT_TRUE(ldns_pkt_rd(r.packet.get()));
+  EXPECT_FALSE(ldns_pkt_ra(r.packet.get()));
+  EXPECT_TRUE(ldns_pkt_qr(r.packet.get()));
+}
+
+// Mutated queries must give no response or a well-formed one, never a crash
+// or a read out of bounds (the sanitized build checks the latter).
+TEST_F(ResponderTest, SurvivesMutatedQueries) {
+  std::mt19937 random(12345);
+  const std::vector<std::vector<uint8_t>> seeds = {
+      BuildQuery("www.cdn.example.com", type::kA), BuildQuery("big.example.com", type::kTxt),
+      BuildQuery("x.sub.example.com", type::kA, {0x1234, 1, true, true, 1232, 0}),
+      BuildQuery("chain1.example.com", type::kAny)};
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> packet = seeds[random() % seeds.size()];
+    const int edits = 1 + static_cast<int>(random() % 4);
+    for (int e = 0; e < edits; ++e) {
+      switch (random() % 3) {
+        case 0:
+          packet[random() % packet.size()] = static_cast<uint8_t>(random());
+          break;
+        case 1:
+          packet.resize(random() % (packet.size() + 1));
+          break;
+        default:
+          packet.push_back(static_cast<uint8_t>(random()));
+      }
+      if (packet.empty()) break;
+    }
+    const Transport transport = random() % 2 ? Transport::kUdp : Transport::kTcp;
+    const Reply r = AskRaw(packet, transport);
+    if (r.wire.empty()) continue;
+    ASSERT_GE(r.wire.size(), 12u);
+    if (transport == Transport::kUdp) {
+      ASSERT_LE(r.wire.size(), 1232u);
+    }
+    EXPECT_EQ(r.wire[0], packet[0]);
+    EXPECT_EQ(r.wire[1], packet[1]);
+    if (r.wire.size() > 12) {
+      EXPECT_NE(r.packet, nullptr) << "unparseable response";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace agility::dns

@@ -1,1 +1,165 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "dns/name.h"
+#include "dns/zone_file.h"
+#include "dns/zone_set.h"
+
+namespace agility::dns {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kHead[] = "$TTL 600\n@ SOA ns hostmaster 7 1 2 3 120\n@ NS ns\nns A 192.0.2.1\n";
+
+absl::StatusOr<std::unique_ptr<Zone>> Parse(const std::string& body) {
+  return ParseZoneText(std::string(kHead) + body, "z.zone", "example.com.");
+}
+
+std::string Wire(const char* text) { return *NameFromText(text); }
+
+TEST(ZoneTest, CompilesNamesAndSoaFacts) {
+  auto zone = Parse("www A 192.0.2.2\nwww A 192.0.2.3\nwww A 192.0.2.2\nmulti ( TXT\n \"a;b\" ) ; c\n");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_EQ((*zone)->apex(), Wire("example.com"));
+  EXPECT_EQ((*zone)->serial(), 7u);
+  EXPECT_EQ((*zone)->negative_ttl(), 120u);  // min(600, 120)
+  EXPECT_EQ((*zone)->name_count(), 4u);
+  const NodeView www = (*zone)->Find(Wire("www.example.com"));
+  ASSERT_TRUE(www.valid());
+  EXPECT_EQ(www.Find(type::kA).count(), 2) << "duplicate record collapsed";
+  const NodeView multi = (*zone)->Find(Wire("multi.example.com"));
+  ASSERT_TRUE(multi.valid());
+  const RrsetView txt = multi.Find(type::kTxt);
+  ASSERT_TRUE(txt.valid());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(txt.records() + 2), 4), "\3a;b");
+}
+
+TEST(ZoneTest, FlagsEmptyNonTerminalsDelegationsAndGlue) {
+  auto zone = Parse("a.b.c A 192.0.2.5\nsub NS ns.sub\nns.sub A 192.0.2.6\n*.wild A 192.0.2.7\n");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  const Zone& z = **zone;
+  const NodeView ent = z.Find(Wire("b.c.example.com"));
+  ASSERT_TRUE(ent.valid());
+  EXPECT_EQ(ent.rrset_count(), 0);
+  EXPECT_TRUE(z.Find(Wire("c.example.com")).valid());
+  EXPECT_TRUE(z.Find(Wire("sub.example.com")).flags() & node_flag::kDelegation);
+  EXPECT_TRUE(z.Find(Wire("ns.sub.example.com")).flags() & node_flag::kBelowCut);
+  EXPECT_FALSE(z.Find(Wire("ns.example.com")).flags() & node_flag::kBelowCut);
+  EXPECT_TRUE(z.Find(Wire("*.wild.example.com")).flags() & node_flag::kWildcard);
+  EXPECT_TRUE(z.apex_node().flags() & node_flag::kApex);
+  EXPECT_TRUE(z.has_delegations());
+}
+
+TEST(ZoneTest, ErrorsNameFileAndLine) {
+  auto syntax = Parse("ok A 192.0.2.9\nbad A 300.1.1.1\n");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_THAT(std::string(syntax.status().message()), StartsWith("z.zone:6: "));
+
+  auto cname = Parse("x CNAME y\nx A 192.0.2.1\n");
+  ASSERT_FALSE(cname.ok());
+  EXPECT_THAT(std::string(cname.status().message()), HasSubstr("z.zone:5: "));
+  EXPECT_THAT(std::string(cname.status().message()), HasSubstr("CNAME and other data"));
+
+  auto outside = Parse("www.example.net. A 192.0.2.1\n");
+  ASSERT_FALSE(outside.ok());
+  EXPECT_THAT(std::string(outside.status().message()), HasSubstr("z.zone:5: "));
+  EXPECT_THAT(std::string(outside.status().message()), HasSubstr("outside the zone"));
+
+  auto chaos = Parse("x CH TXT \"x\"\n");
+  ASSERT_FALSE(chaos.ok());
+  EXPECT_THAT(std::string(chaos.status().message()), HasSubstr("z.zone:5: only class IN"));
+
+  auto paren = Parse("x TXT ( \"a\"\n");
+  ASSERT_FALSE(paren.ok());
+  EXPECT_THAT(std::string(paren.status().message()), HasSubstr("'(' without ')'"));
+
+  auto directive = Parse("$GENERATE 1-3 x$ A 192.0.2.$\n");
+  ASSERT_FALSE(directive.ok());
+  EXPECT_THAT(std::string(directive.status().message()), HasSubstr("z.zone:5: unsupported"));
+}
+
+TEST(ZoneTest, ApexNeedsSoaAndNs) {
+  auto no_soa = ParseZoneText("@ NS ns\n", "n.zone", "example.com.");
+  ASSERT_FALSE(no_soa.ok());
+  EXPECT_THAT(std::string(no_soa.status().message()), HasSubstr("no SOA"));
+  auto no_ns = ParseZoneText("@ SOA ns h 1 1 1 1 1\n", "n.zone", "example.com.");
+  ASSERT_FALSE(no_ns.ok());
+  EXPECT_THAT(std::string(no_ns.status().message()), HasSubstr("n.zone:1: no NS"));
+  auto two_soa = ParseZoneText("@ SOA ns h 1 1 1 1 1\n@ NS ns\nx SOA ns h 2 1 1 1 1\n", "n.zone",
+                               "example.com.");
+  ASSERT_FALSE(two_soa.ok());
+  EXPECT_THAT(std::string(two_soa.status().message()), HasSubstr("n.zone:3:"));
+}
+
+class ZoneFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/agility-zone-XXXXXX";
+    dir_ = mkdtemp(pattern);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::string dir_;
+};
+
+TEST_F(ZoneFileTest, OriginFromFileNameAndInclude) {
+  Write("hosts.inc", "$ORIGIN hosts.example.org.\nweb A 192.0.2.20\n");
+  const std::string path = Write(
+      "example.org.zone", std::string(kHead) + "$INCLUDE hosts.inc\nafter A 192.0.2.21\n");
+  auto zone = LoadZoneFile(path);
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_EQ((*zone)->apex(), Wire("example.org"));
+  EXPECT_TRUE((*zone)->Find(Wire("web.hosts.example.org")).valid());
+  // The include's $ORIGIN does not leak back into the including file.
+  EXPECT_TRUE((*zone)->Find(Wire("after.example.org")).valid());
+}
+
+TEST_F(ZoneFileTest, IncludeLoopIsBounded) {
+  const std::string path =
+      Write("loop.example.zone", std::string(kHead) + "$INCLUDE loop.example.zone\n");
+  auto zone = LoadZoneFile(path);
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("nested deeper than"));
+}
+
+TEST_F(ZoneFileTest, MissingFilesAreReported) {
+  EXPECT_FALSE(LoadZoneFile(dir_ + "/absent.zone").ok());
+  const std::string path =
+      Write("inc.example.zone", std::string(kHead) + "$INCLUDE nowhere.inc\n");
+  auto zone = LoadZoneFile(path);
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("inc.example.zone:5: $INCLUDE"));
+}
+
+TEST(ZoneSetTest, FindsLongestApexAndRejectsDuplicates) {
+  ZoneSet zones;
+  ASSERT_TRUE(zones.Add(*ParseZoneText(kHead, "a", "example.com.")).ok());
+  ASSERT_TRUE(zones.Add(*ParseZoneText(kHead, "b", "sub.example.com.")).ok());
+  EXPECT_FALSE(zones.Add(*ParseZoneText(kHead, "c", "example.com.")).ok());
+  const auto find = [&](const char* text) -> std::string {
+    const std::string name = Wire(text);
+    LabelOffsets labels;
+    ComputeLabelOffsets(name, labels);
+    const Zone* zone = zones.FindBest(name, labels);
+    return zone == nullptr ? "none" : NameToText(zone->apex());
+  };
+  EXPECT_EQ(find("www.sub.example.com"), "sub.example.com.");
+  EXPECT_EQ(find("sub.example.com"), "sub.example.com.");
+  EXPECT_EQ(find("www.example.com"), "example.com.");
+  EXPECT_EQ(find("example.com"), "example.com.");
+  EXPECT_EQ(find("com"), "none");
+  EXPECT_EQ(find("example.net"), "none");
+}
+
+}  // namespace
+}  // namespace agility::dns

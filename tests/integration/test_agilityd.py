@@ -1,0 +1,948 @@
+#!/usr/bin/env python3
+"""Integration tests for agilityd: start the real daemon and query it with dig.
+
+Every server-backed test class writes its own configuration and zone files to
+a temporary directory, starts agilityd on a free port of 127.0.0.1 and ::1,
+and stops it with SIGTERM at the end (asserting a clean exit).
+
+Run directly (./test_agilityd.py, python3 -m unittest ...) or through
+`meson test integration`. AGILITYD and AGILITYCTL name the binaries; they
+default to ../../build/agilityd and ../../build/agilityctl relative to this
+file. Needs `dig` (bind9-dnsutils) on PATH. Python 3 standard library only.
+"""
+
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
+AGILITYCTL = os.path.abspath(
+    os.environ.get("AGILITYCTL", os.path.join(HERE, "../../build/agilityctl")))
+
+STARTUP_TIMEOUT = 10.0  # seconds until the first dig must succeed
+RELOAD_TIMEOUT = 2.0    # seconds until a SIGHUP reload must be visible
+POLL_INTERVAL = 0.02
+
+# DNS constants used by the raw-packet tests.
+TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_TXT, TYPE_AAAA = 1, 2, 5, 6, 16, 28
+FLAG_QR, FLAG_AA, FLAG_TC = 0x8000, 0x0400, 0x0200
+RCODE_NOERROR, RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_NOTIMP = 0, 1, 3, 4
+OPCODE_STATUS = 2
+
+
+# --------------------------------------------------------------------------
+# Configuration and zone files
+# --------------------------------------------------------------------------
+
+def yaml_config(port, control, zones, pools, policies, max_udp_size=1232):
+    """Renders an agilityd configuration. Values are written as JSON, which is
+    valid YAML, so no YAML library is needed."""
+    lines = [
+        "server:",
+        f"  listen: {json.dumps([f'127.0.0.1:{port}', f'[::1]:{port}'])}",
+        "  workers: 2",
+        f"  control: {json.dumps(control)}",
+        f"  max_udp_size: {max_udp_size}",
+        f"zones: {json.dumps(zones)}",
+        "pools:",
+    ]
+    lines += [f"  {name}: {json.dumps(prefix)}" for name, prefix in pools.items()]
+    lines.append("policies:")
+    for policy in policies:
+        first = True
+        for key, value in policy.items():
+            lines.append(f"  {'- ' if first else '  '}{key}: {json.dumps(value)}")
+            first = False
+    return "\n".join(lines) + "\n"
+
+
+def write_file(path, text):
+    """Writes atomically, so a reloading daemon never sees half a file."""
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def line_of(text, needle):
+    """1-based number of the only line of `text` containing `needle`."""
+    numbers = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(numbers) == 1, f"{needle!r} occurs on lines {numbers}"
+    return numbers[0]
+
+
+def free_port():
+    """A port free for UDP and TCP on 127.0.0.1 (and ::1) right now."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    with socket.socket(socket.AF_INET6, kind) as v6:
+                        v6.bind(("::1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+# --------------------------------------------------------------------------
+# dig
+# --------------------------------------------------------------------------
+
+@dataclass
+class Record:
+    name: str  # as printed by dig, with the trailing dot
+    ttl: int
+    type: str
+    rdata: str
+
+
+@dataclass
+class DigResult:
+    text: str
+    status: str = ""
+    flags: set = field(default_factory=set)
+    question: list = field(default_factory=list)  # (name, type) as printed
+    answer: list = field(default_factory=list)
+    authority: list = field(default_factory=list)
+    additional: list = field(default_factory=list)
+    edns: dict = None  # {"version": int, "udp": int} when an OPT came back
+
+
+SECTIONS = {
+    ";; QUESTION SECTION:": "question",
+    ";; ANSWER SECTION:": "answer",
+    ";; AUTHORITY SECTION:": "authority",
+    ";; ADDITIONAL SECTION:": "additional",
+    ";; OPT PSEUDOSECTION:": "opt",
+}
+
+
+def parse_dig(text):
+    """Parses dig's default output for one response."""
+    result = DigResult(text=text)
+    section = None
+    for line in text.splitlines():
+        if not line.strip():
+            section = None
+            continue
+        if line in SECTIONS:
+            section = SECTIONS[line]
+            continue
+        if m := re.search(r"->>HEADER<<- opcode: \S+, status: (\w+)", line):
+            result.status = m.group(1)
+        elif m := re.match(r";; flags:([^;]*);", line):
+            result.flags = set(m.group(1).split())
+        elif m := re.match(r"; EDNS: version: (\d+), flags:[^;]*; udp: (\d+)", line):
+            result.edns = {"version": int(m.group(1)), "udp": int(m.group(2))}
+        elif section == "question":
+            name, _cls, qtype = line.lstrip(";").split()
+            result.question.append((name, qtype))
+        elif section in ("answer", "authority", "additional") and not line.startswith(";"):
+            name, ttl, _cls, rtype, *rdata = line.split(None, 4)
+            getattr(result, section).append(Record(name, int(ttl), rtype, " ".join(rdata)))
+    return result
+
+
+def dig_raw(port, *args, server="127.0.0.1"):
+    return subprocess.run(
+        ["dig", f"@{server}", "-p", str(port), "+norec", "+time=2", "+tries=1", *args],
+        capture_output=True, text=True, timeout=30)
+
+
+def dig(port, *args, server="127.0.0.1"):
+    """Runs one dig query and parses the response; fails when none came."""
+    done = dig_raw(port, *args, server=server)
+    if done.returncode != 0 or ";; Got answer:" not in done.stdout:
+        raise AssertionError(f"dig {' '.join(args)} got no answer (exit {done.returncode}):\n"
+                             f"{done.stdout}{done.stderr}")
+    return parse_dig(done.stdout)
+
+
+# --------------------------------------------------------------------------
+# Raw DNS messages, for what dig cannot send
+# --------------------------------------------------------------------------
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
+
+
+def make_message(questions, qid=0x4242, flags=0, qdcount=None):
+    """A message with the given (name, qtype) questions, class IN; `qdcount`
+    overrides the header's question count."""
+    count = len(questions) if qdcount is None else qdcount
+    body = b"".join(encode_name(name) + struct.pack("!HH", qtype, 1)
+                    for name, qtype in questions)
+    return struct.pack("!HHHHHH", qid, flags, count, 0, 0, 0) + body
+
+
+@dataclass
+class Message:
+    id: int
+    flags: int
+    counts: tuple  # QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT
+    questions: list = field(default_factory=list)  # (name, qtype)
+    answers: list = field(default_factory=list)    # (name, type, ttl, rdata bytes)
+
+    @property
+    def rcode(self):
+        return self.flags & 0xF
+
+    @property
+    def opcode(self):
+        return (self.flags >> 11) & 0xF
+
+
+def read_name(data, pos):
+    """Reads a possibly compressed name; returns (text, position after it)."""
+    labels, end = [], None
+    for _ in range(128):
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if end is None:
+                end = pos + 2
+            pos = (length & 0x3F) << 8 | data[pos + 1]
+            continue
+        pos += 1
+        if length == 0:
+            return ".".join(labels) + ".", pos if end is None else end
+        labels.append(data[pos:pos + length].decode("ascii", "replace"))
+        pos += length
+    raise ValueError("compression loop")
+
+
+def parse_message(data):
+    """Header, questions and answer section of a response."""
+    qid, flags, *counts = struct.unpack("!HHHHHH", data[:12])
+    message = Message(qid, flags, tuple(counts))
+    pos = 12
+    for _ in range(counts[0]):
+        name, pos = read_name(data, pos)
+        message.questions.append((name, struct.unpack("!H", data[pos:pos + 2])[0]))
+        pos += 4
+    for _ in range(counts[1]):
+        name, pos = read_name(data, pos)
+        rtype, _cls, ttl, rdlength = struct.unpack("!HHIH", data[pos:pos + 10])
+        pos += 10
+        message.answers.append((name, rtype, ttl, data[pos:pos + rdlength]))
+        pos += rdlength
+    return message
+
+
+def udp_exchange(port, packet, timeout=1.0):
+    """Sends one datagram; returns the response bytes, or None on timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(packet, ("127.0.0.1", port))
+        try:
+            return s.recv(65535)
+        except socket.timeout:
+            return None
+
+
+def recv_exact(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise AssertionError(f"connection closed after {len(data)} of {size} bytes")
+        data += chunk
+    return data
+
+
+def tcp_exchange(port, packets, timeout=3.0):
+    """Sends all `packets` length-prefixed on one TCP connection in a single
+    write, then reads as many responses."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"".join(struct.pack("!H", len(p)) + p for p in packets))
+        responses = []
+        for _ in packets:
+            (length,) = struct.unpack("!H", recv_exact(s, 2))
+            responses.append(recv_exact(s, length))
+        return responses
+
+
+# --------------------------------------------------------------------------
+# The daemon
+# --------------------------------------------------------------------------
+
+class Agilityd:
+    """One agilityd process, its output going to `log_path`."""
+
+    def __init__(self, config_path, log_path):
+        self.config_path = config_path
+        self.log_path = log_path
+        self.process = None
+
+    def start(self, port):
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([AGILITYD, "-c", self.config_path],
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"agilityd exited with {self.process.returncode} "
+                                     f"during startup:\n{self.log()}")
+            done = dig_raw(port, "+time=1", "example.com", "SOA")
+            if done.returncode == 0 and "status: NOERROR" in done.stdout:
+                return
+            time.sleep(POLL_INTERVAL)
+        raise AssertionError(f"agilityd did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
+
+    def stop(self):
+        """SIGTERM, then wait; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return "killed after SIGTERM timed out"
+
+    def signal(self, signum):
+        self.process.send_signal(signum)
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+def agilityctl(*args):
+    return subprocess.run([AGILITYCTL, *args], capture_output=True, text=True, timeout=30)
+
+
+class ServerTestCase(unittest.TestCase):
+    """Starts agilityd once per class with the class's configuration."""
+
+    # Subclasses define these: zone file name -> text, pool name -> prefix,
+    # and the list of policies.
+    ZONES = {}
+    POOLS = {}
+    POLICIES = []
+
+    @classmethod
+    def config_text(cls):
+        return yaml_config(cls.port, cls.control, sorted(cls.ZONES), cls.POOLS, cls.POLICIES)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-it-")
+        cls.dir = cls.tmp.name
+        cls.port = free_port()
+        cls.control = os.path.join(cls.dir, "control.sock")
+        cls.config = os.path.join(cls.dir, "agility.yaml")
+        for name, text in cls.ZONES.items():
+            write_file(os.path.join(cls.dir, name), text)
+        write_file(cls.config, cls.config_text())
+        cls.server = Agilityd(cls.config, os.path.join(cls.dir, "agilityd.log"))
+        try:
+            cls.server.start(cls.port)
+        except BaseException:
+            cls.server.stop()
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        log = cls.server.log()
+        cls.tmp.cleanup()
+        if code != 0:
+            raise AssertionError(f"agilityd exit status after SIGTERM: {code}, expected 0:\n{log}")
+
+    def dig(self, *args, **kwargs):
+        return dig(self.port, *args, **kwargs)
+
+    def assertInNetwork(self, address, network):
+        self.assertIn(ipaddress.ip_address(address), ipaddress.ip_network(network),
+                      f"{address} is not in {network}")
+
+    def assertSoaAuthority(self, result, apex, ttl):
+        """Negative answers carry the zone's SOA with TTL min(SOA TTL, MINIMUM)."""
+        self.assertEqual([(r.name, r.type) for r in result.authority], [(apex, "SOA")],
+                         result.text)
+        self.assertEqual(result.authority[0].ttl, ttl, result.text)
+
+
+# --------------------------------------------------------------------------
+# Answers
+# --------------------------------------------------------------------------
+
+EDGE4, EDGE6 = "127.77.0.0/20", "fd00:77::/44"
+SMALL4 = "127.78.1.0/24"
+FIXED4, EXACT4, DEEP4 = "127.79.0.1/32", "127.79.0.2/32", "127.79.0.3/32"
+
+BIG_TXT_COUNT = 40
+BIG_TXT = [f"{i:02d}" + "x" * 98 for i in range(BIG_TXT_COUNT)]  # 100 bytes each
+
+EXAMPLE_COM_ZONE = """\
+; Test zone. The SOA's own TTL (900) exceeds its MINIMUM (300): negative
+; answers must carry TTL 300.
+$TTL 3600
+@              900 IN SOA  ns1 hostmaster ( 2024010101 7200 3600 1209600 300 )
+                   IN NS   ns1
+                   IN NS   ns2
+                   IN MX   10 mail
+ns1                IN A    127.0.0.53
+ns2                IN A    127.0.0.54
+mail               IN A    127.0.0.25
+; outside every policy
+www                IN A    192.0.2.80
+multi              IN A    192.0.2.81
+multi              IN AAAA 2001:db8::81
+multi              IN TXT  "multi"
+multi              IN MX   10 mail
+shop               IN CNAME www
+leaf.ent           IN A    192.0.2.30
+*.wild             IN A    192.0.2.90
+; policy names: *.cdn.example.com -> edge, special.cdn -> exact,
+; *.eu.cdn -> deep, *.small -> small, fixed -> fixed
+a.cdn              IN A    192.0.2.10
+a.cdn              IN AAAA 2001:db8::10
+special.cdn        IN A    192.0.2.11
+x.eu.cdn           IN A    192.0.2.12
+*.apps.cdn         IN A    192.0.2.15
+redirect.cdn       IN CNAME www
+alias              IN CNAME a.cdn
+host.small         IN A    192.0.2.13
+fixed              IN A    192.0.2.14
+; delegation with glue
+sub                IN NS   ns.sub
+ns.sub             IN A    127.0.0.55
+""" + "".join(f'big                IN TXT  "{text}"\n' for text in BIG_TXT)
+
+# The SOA's TTL (120) is below its MINIMUM (600): negative TTL 120.
+EXAMPLE_NET_ZONE = """\
+$TTL 3600
+@       120 IN SOA ns1.example.com. hostmaster.example.com. ( 7 7200 3600 1209600 600 )
+            IN NS  ns1.example.com.
+host        IN A   192.0.2.100
+"""
+
+
+class AnswerTests(ServerTestCase):
+    ZONES = {"example.com.zone": EXAMPLE_COM_ZONE, "example.net.zone": EXAMPLE_NET_ZONE}
+    POOLS = {"edge4": EDGE4, "edge6": EDGE6, "small4": SMALL4,
+             "fixed4": FIXED4, "exact4": EXACT4, "deep4": DEEP4}
+    POLICIES = [
+        {"name": "edge", "match": ["*.cdn.example.com", "*.example.net"],
+         "ipv4": "edge4", "ipv6": "edge6", "ttl": 60, "service": "edge"},
+        {"name": "exact", "match": ["special.cdn.example.com"], "ipv4": "exact4", "ttl": 30},
+        {"name": "deep", "match": ["*.eu.cdn.example.com"], "ipv4": "deep4", "ttl": 45},
+        {"name": "small", "match": ["*.small.example.com"], "ipv4": "small4", "ttl": 20},
+        {"name": "fixed", "match": ["fixed.example.com"], "ipv4": "fixed4", "ttl": 120},
+    ]
+
+    def single_answer(self, *args, **kwargs):
+        result = self.dig(*args, **kwargs)
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(len(result.answer), 1, result.text)
+        return result.answer[0]
+
+    # --- pools and policies
+
+    def test_pool_a_over_udp_and_tcp(self):
+        for transport in ("+notcp", "+tcp"):
+            with self.subTest(transport=transport):
+                result = self.dig(transport, "a.cdn.example.com", "A")
+                self.assertIn("aa", result.flags)
+                self.assertEqual(len(result.answer), 1, result.text)
+                record = result.answer[0]
+                self.assertEqual((record.name, record.type), ("a.cdn.example.com.", "A"))
+                self.assertInNetwork(record.rdata, EDGE4)
+
+    def test_pool_aaaa_over_udp_and_tcp(self):
+        for transport in ("+notcp", "+tcp"):
+            with self.subTest(transport=transport):
+                record = self.single_answer(transport, "a.cdn.example.com", "AAAA")
+                self.assertEqual((record.name, record.type), ("a.cdn.example.com.", "AAAA"))
+                self.assertInNetwork(record.rdata, EDGE6)
+
+    def test_ipv6_listener(self):
+        record = self.single_answer("a.cdn.example.com", "A", server="::1")
+        self.assertInNetwork(record.rdata, EDGE4)
+
+    def test_slash24_pool_gives_many_addresses(self):
+        # One dig process, 500 queries: dig's batch mode (-f).
+        batch = os.path.join(self.dir, "batch.txt")
+        write_file(batch, "host.small.example.com A\n" * 500)
+        done = dig_raw(self.port, "+short", "-f", batch)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        addresses = done.stdout.split()
+        self.assertEqual(len(addresses), 500, done.stdout)
+        for address in addresses:
+            self.assertInNetwork(address, SMALL4)
+        self.assertGreaterEqual(len(set(addresses)), 200)
+
+    def test_slash32_pool_is_constant(self):
+        for transport in ("+notcp", "+tcp"):
+            for _ in range(10):
+                record = self.single_answer(transport, "fixed.example.com", "A")
+                self.assertEqual(record.rdata, "127.79.0.1")
+
+    def test_policy_ttl(self):
+        for name, qtype, ttl in [("a.cdn.example.com", "A", 60),
+                                 ("a.cdn.example.com", "AAAA", 60),
+                                 ("special.cdn.example.com", "A", 30),
+                                 ("x.eu.cdn.example.com", "A", 45),
+                                 ("host.small.example.com", "A", 20),
+                                 ("fixed.example.com", "A", 120),
+                                 ("host.example.net", "A", 60)]:
+            with self.subTest(name=name, qtype=qtype):
+                self.assertEqual(self.single_answer(name, qtype).ttl, ttl)
+
+    def test_exact_match_beats_wildcard(self):
+        record = self.single_answer("special.cdn.example.com", "A")
+        self.assertEqual(record.rdata, "127.79.0.2")
+
+    def test_longer_wildcard_beats_shorter(self):
+        record = self.single_answer("x.eu.cdn.example.com", "A")
+        self.assertEqual(record.rdata, "127.79.0.3")
+
+    def test_policy_in_second_zone(self):
+        record = self.single_answer("host.example.net", "A")
+        self.assertInNetwork(record.rdata, EDGE4)
+
+    def test_zone_data_outside_policies(self):
+        record = self.single_answer("www.example.com", "A")
+        self.assertEqual((record.rdata, record.ttl), ("192.0.2.80", 3600))
+
+    # --- negative answers
+
+    def test_nxdomain_under_policy_pattern(self):
+        for name, apex, ttl in [("nope.cdn.example.com", "example.com.", 300),
+                                ("deeper.nope.cdn.example.com", "example.com.", 300),
+                                ("nope.example.net", "example.net.", 120)]:
+            with self.subTest(name=name):
+                result = self.dig(name, "A")
+                self.assertEqual(result.status, "NXDOMAIN", result.text)
+                self.assertIn("aa", result.flags)
+                self.assertEqual(result.answer, [])
+                self.assertSoaAuthority(result, apex, ttl)
+
+    def test_nodata(self):
+        for name, qtype in [("www.example.com", "TXT"), ("www.example.com", "AAAA")]:
+            with self.subTest(name=name, qtype=qtype):
+                result = self.dig(name, qtype)
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertIn("aa", result.flags)
+                self.assertEqual(result.answer, [])
+                self.assertSoaAuthority(result, "example.com.", 300)
+
+    def test_nodata_negative_ttl_soa_ttl_below_minimum(self):
+        result = self.dig("host.example.net", "TXT")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(result.answer, [])
+        self.assertSoaAuthority(result, "example.net.", 120)
+
+    def test_empty_non_terminal_is_nodata(self):
+        # ent.example.com owns nothing but leaf.ent.example.com exists;
+        # eu.cdn.example.com likewise, and lies under the edge policy.
+        for name in ("ent.example.com", "eu.cdn.example.com"):
+            with self.subTest(name=name):
+                result = self.dig(name, "A")
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertEqual(result.answer, [])
+                self.assertSoaAuthority(result, "example.com.", 300)
+
+    # --- CNAME
+
+    def test_cname_followed_in_zone(self):
+        result = self.dig("shop.example.com", "A")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertIn("aa", result.flags)
+        self.assertEqual(
+            [(r.name, r.type, r.rdata) for r in result.answer],
+            [("shop.example.com.", "CNAME", "www.example.com."),
+             ("www.example.com.", "A", "192.0.2.80")], result.text)
+
+    def test_cname_to_policy_name_gets_pool_address(self):
+        for qtype, network in [("A", EDGE4), ("AAAA", EDGE6)]:
+            with self.subTest(qtype=qtype):
+                result = self.dig("alias.example.com", qtype)
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertEqual([(r.name, r.type) for r in result.answer],
+                                 [("alias.example.com.", "CNAME"),
+                                  ("a.cdn.example.com.", qtype)], result.text)
+                self.assertEqual(result.answer[0].rdata, "a.cdn.example.com.")
+                self.assertInNetwork(result.answer[1].rdata, network)
+                self.assertEqual(result.answer[1].ttl, 60)
+
+    def test_cname_wins_over_policy(self):
+        result = self.dig("redirect.cdn.example.com", "A")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(
+            [(r.name, r.type, r.rdata) for r in result.answer],
+            [("redirect.cdn.example.com.", "CNAME", "www.example.com."),
+             ("www.example.com.", "A", "192.0.2.80")], result.text)
+
+    # --- delegation
+
+    def test_referral_for_delegated_subdomain(self):
+        for name in ("host.sub.example.com", "sub.example.com"):
+            with self.subTest(name=name):
+                result = self.dig(name, "A")
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertNotIn("aa", result.flags)
+                self.assertEqual(result.answer, [])
+                self.assertEqual([(r.name, r.type, r.rdata) for r in result.authority],
+                                 [("sub.example.com.", "NS", "ns.sub.example.com.")],
+                                 result.text)
+                self.assertIn(("ns.sub.example.com.", "A", "127.0.0.55"),
+                              [(r.name, r.type, r.rdata) for r in result.additional],
+                              result.text)
+
+    # --- zone wildcards (RFC 4592)
+
+    def test_zone_wildcard_synthesis(self):
+        for name in ("foo.wild.example.com", "a.b.wild.example.com"):
+            with self.subTest(name=name):
+                result = self.dig(name, "A")
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertIn("aa", result.flags)
+                self.assertEqual([(r.name, r.type, r.rdata) for r in result.answer],
+                                 [(name + ".", "A", "192.0.2.90")], result.text)
+
+    def test_zone_wildcard_nodata_and_parent(self):
+        result = self.dig("foo.wild.example.com", "TXT")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(result.answer, [])
+        self.assertSoaAuthority(result, "example.com.", 300)
+        # The wildcard's parent is an empty non-terminal.
+        result = self.dig("wild.example.com", "A")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(result.answer, [])
+
+    def test_zone_wildcard_under_policy_uses_pool(self):
+        for qtype, network in [("A", EDGE4), ("AAAA", EDGE6)]:
+            with self.subTest(qtype=qtype):
+                record = self.single_answer("anything.apps.cdn.example.com", qtype)
+                self.assertEqual((record.name, record.type),
+                                 ("anything.apps.cdn.example.com.", qtype))
+                self.assertInNetwork(record.rdata, network)
+                self.assertEqual(record.ttl, 60)
+
+    # --- flags, rcodes, question
+
+    def test_aa_flag_on_authoritative_answers(self):
+        for args in [("www.example.com", "A"), ("a.cdn.example.com", "A"),
+                     ("example.com", "SOA"), ("nope.example.com", "A"),
+                     ("www.example.com", "TXT")]:
+            with self.subTest(query=args):
+                result = self.dig(*args)
+                self.assertIn("aa", result.flags, result.text)
+                self.assertIn("qr", result.flags, result.text)
+
+    def test_refused_outside_every_zone(self):
+        for name in ("www.example.org", "com", "example.com.evil.test"):
+            with self.subTest(name=name):
+                result = self.dig(name, "A")
+                self.assertEqual(result.status, "REFUSED", result.text)
+                self.assertNotIn("aa", result.flags)
+                self.assertEqual(result.answer, [])
+
+    def test_question_case_preserved(self):
+        for name, qtype in [("WwW.ExAmPlE.cOm", "A"), ("A.cDn.ExAmPlE.CoM", "A"),
+                            ("ShOp.ExAmPlE.cOm", "A")]:
+            with self.subTest(name=name):
+                result = self.dig(name, qtype)
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertEqual(result.question, [(name + ".", qtype)], result.text)
+                self.assertEqual(result.answer[0].name, name + ".", result.text)
+
+    # --- EDNS (RFC 6891)
+
+    def test_edns_opt_echoed(self):
+        result = self.dig("+edns=0", "+bufsize=4096", "www.example.com", "A")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual(result.edns, {"version": 0, "udp": 1232}, result.text)
+        result = self.dig("+noedns", "www.example.com", "A")
+        self.assertIsNone(result.edns, result.text)
+        self.assertEqual(len(result.answer), 1, result.text)
+
+    def test_edns_version_1_badvers(self):
+        result = self.dig("+edns=1", "+noednsnegotiation", "www.example.com", "A")
+        self.assertEqual(result.status, "BADVERS", result.text)
+        self.assertIsNotNone(result.edns, result.text)
+        self.assertEqual(result.edns["version"], 0, result.text)
+        self.assertEqual(result.answer, [])
+
+    # --- message size and TCP (RFC 7766)
+
+    def test_truncation_over_udp_full_answer_over_tcp(self):
+        udp = self.dig("+noedns", "+ignore", "big.example.com", "TXT")
+        self.assertIn("tc", udp.flags, udp.text)
+        self.assertLess(len(udp.answer), BIG_TXT_COUNT)
+        udp = self.dig("+edns=0", "+bufsize=1232", "+ignore", "big.example.com", "TXT")
+        self.assertIn("tc", udp.flags, udp.text)
+        tcp = self.dig("+tcp", "big.example.com", "TXT")
+        self.assertEqual(tcp.status, "NOERROR", tcp.text)
+        self.assertNotIn("tc", tcp.flags)
+        self.assertEqual(sorted(r.rdata.strip('"') for r in tcp.answer), BIG_TXT)
+
+    def test_several_queries_on_one_tcp_connection(self):
+        queries = [make_message([("www.example.com", TYPE_A)], qid=0x1111),
+                   make_message([("fixed.example.com", TYPE_A)], qid=0x2222),
+                   make_message([("nope.example.com", TYPE_A)], qid=0x3333)]
+        first, second, third = (parse_message(r) for r in tcp_exchange(self.port, queries))
+        self.assertEqual((first.id, first.rcode), (0x1111, RCODE_NOERROR))
+        self.assertEqual(first.answers[0][3], socket.inet_aton("192.0.2.80"))
+        self.assertEqual((second.id, second.rcode), (0x2222, RCODE_NOERROR))
+        self.assertEqual(second.answers[0][3], socket.inet_aton("127.79.0.1"))
+        self.assertEqual((third.id, third.rcode), (0x3333, RCODE_NXDOMAIN))
+
+    def test_dig_keepopen_several_names_over_tcp(self):
+        done = dig_raw(self.port, "+tcp", "+keepopen", "+short",
+                       "www.example.com", "A", "fixed.example.com", "A")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(done.stdout.split(), ["192.0.2.80", "127.79.0.1"])
+
+    # --- malformed and unusual messages
+
+    def test_garbage_over_udp(self):
+        garbage = [b"\x00", b"garbage", b"\xab\xcd\x00\x00" + bytes(range(0xF0, 0x100)),
+                   b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x3f" + b"\xff" * 30]
+        for packet in garbage:
+            with self.subTest(packet=packet):
+                response = udp_exchange(self.port, packet, timeout=0.5)
+                if response is not None and packet[2] & 0x78 == 0:
+                    self.assertEqual(parse_message(response).rcode, RCODE_FORMERR)
+        self.assertEqual(self.single_answer("www.example.com", "A").rdata, "192.0.2.80")
+
+    def test_two_questions_formerr(self):
+        packet = make_message([("www.example.com", TYPE_A), ("mail.example.com", TYPE_A)],
+                              qid=0xBEEF)
+        response = udp_exchange(self.port, packet)
+        self.assertIsNotNone(response, "no response to QDCOUNT=2")
+        message = parse_message(response)
+        self.assertEqual(message.id, 0xBEEF)
+        self.assertTrue(message.flags & FLAG_QR)
+        self.assertEqual(message.rcode, RCODE_FORMERR)
+
+    def test_opcode_status_notimp(self):
+        packet = make_message([("www.example.com", TYPE_A)], qid=0x5151,
+                              flags=OPCODE_STATUS << 11)
+        response = udp_exchange(self.port, packet)
+        self.assertIsNotNone(response, "no response to opcode STATUS")
+        message = parse_message(response)
+        self.assertEqual(message.id, 0x5151)
+        self.assertTrue(message.flags & FLAG_QR)
+        self.assertEqual(message.opcode, OPCODE_STATUS)
+        self.assertEqual(message.rcode, RCODE_NOTIMP)
+
+    def test_response_bit_set_gets_no_response(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(1.0)
+            s.connect(("127.0.0.1", self.port))
+            s.send(make_message([("www.example.com", TYPE_A)], qid=0x0001, flags=FLAG_QR))
+            s.send(make_message([("www.example.com", TYPE_A)], qid=0x0002))
+            # Only the second, a proper query, is answered.
+            self.assertEqual(parse_message(s.recv(65535)).id, 0x0002)
+            with self.assertRaises(socket.timeout):
+                s.recv(65535)
+
+    def test_header_only_formerr(self):
+        packet = struct.pack("!HHHHHH", 0x7777, 0, 1, 0, 0, 0)
+        response = udp_exchange(self.port, packet)
+        self.assertIsNotNone(response, "no response to a header-only query")
+        message = parse_message(response)
+        self.assertEqual(message.id, 0x7777)
+        self.assertEqual(message.rcode, RCODE_FORMERR)
+
+    # --- ANY and additional-section processing
+
+    def test_any_returns_one_rrset(self):
+        for name in ("multi.example.com", "example.com"):
+            with self.subTest(name=name):
+                result = self.dig(name, "ANY")
+                self.assertEqual(result.status, "NOERROR", result.text)
+                self.assertGreaterEqual(len(result.answer), 1, result.text)
+                self.assertEqual(len({(r.name, r.type) for r in result.answer}), 1, result.text)
+
+    def test_mx_target_address_in_additional(self):
+        result = self.dig("example.com", "MX")
+        self.assertEqual([(r.type, r.rdata) for r in result.answer],
+                         [("MX", "10 mail.example.com.")], result.text)
+        self.assertIn(("mail.example.com.", "A", "127.0.0.25"),
+                      [(r.name, r.type, r.rdata) for r in result.additional], result.text)
+
+    # --- control
+
+    def test_agilityctl_status(self):
+        done = agilityctl("-c", self.config, "status")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"(?m)^generation 1: 2 zones")
+        self.assertRegex(done.stdout, r"(?m)^\s+zone example\.com\. serial 2024010101")
+        self.assertRegex(done.stdout, r"(?m)^\s+zone example\.net\. serial 7")
+
+
+# --------------------------------------------------------------------------
+# agilityd --check
+# --------------------------------------------------------------------------
+
+CHECK_ZONE = """\
+$TTL 3600
+@    IN SOA ns1 hostmaster ( 1 7200 3600 1209600 300 )
+     IN NS  ns1
+ns1  IN A   127.0.0.53
+www  IN A   192.0.2.80
+"""
+
+
+class CheckTests(unittest.TestCase):
+    """`agilityd --check` validates configuration and zones, then exits."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="agility-check-")
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = self.tmp.name
+        self.zone = os.path.join(self.dir, "example.com.zone")
+        write_file(self.zone, CHECK_ZONE)
+
+    def write_config(self, pool="p4"):
+        text = yaml_config(free_port(), os.path.join(self.dir, "control.sock"),
+                           ["example.com.zone"], {"p4": "127.79.0.1/32", "p6": "fd00:77::/44"},
+                           [{"name": "edge", "match": ["*.example.com"], "ipv4": pool,
+                             "ipv6": "p6", "ttl": 60}])
+        path = os.path.join(self.dir, "agility.yaml")
+        write_file(path, text)
+        return path, text
+
+    def check(self, config):
+        return subprocess.run([AGILITYD, "-c", config, "--check"],
+                              capture_output=True, text=True, timeout=30)
+
+    def test_good_config(self):
+        config, _ = self.write_config()
+        done = self.check(config)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"generation 1: 1 zones, \d+ names, 1 policies, 2 pools")
+        self.assertIn("zone example.com.", done.stdout)
+        self.assertIn("pool p4 127.79.0.1/32", done.stdout)
+
+    def test_undefined_pool_points_at_its_line(self):
+        config, text = self.write_config(pool="nosuchpool")
+        line = line_of(text, "nosuchpool")
+        done = self.check(config)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn(f"{config}:{line}:", done.stderr)
+        self.assertIn("nosuchpool", done.stderr)
+
+    def test_zone_syntax_error_points_at_its_line(self):
+        config, _ = self.write_config()
+        broken = CHECK_ZONE + "mail IN A 999.1.2.3\nother IN A 192.0.2.1\n"
+        write_file(self.zone, broken)
+        done = self.check(config)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertIn(f"{self.zone}:{line_of(broken, '999.1.2.3')}:", done.stderr)
+
+
+# --------------------------------------------------------------------------
+# Reloading
+# --------------------------------------------------------------------------
+
+RELOAD_ZONE = """\
+$TTL 3600
+@    IN SOA ns1 hostmaster ( 1 7200 3600 1209600 300 )
+     IN NS  ns1
+ns1  IN A   127.0.0.53
+www  IN A   192.0.2.80
+"""
+
+
+class ReloadTests(ServerTestCase):
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+    FIRST, SECOND = "127.79.0.1", "127.79.0.9"
+
+    @classmethod
+    def pool_config(cls, address, pool_name="p4"):
+        return yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": f"{address}/32"},
+                           [{"name": "edge", "match": ["*.example.com"], "ipv4": pool_name,
+                             "ttl": 60}])
+
+    @classmethod
+    def config_text(cls):
+        return cls.pool_config(cls.FIRST)
+
+    def setUp(self):
+        # Every test starts from the first pool, loaded synchronously.
+        write_file(self.config, self.pool_config(self.FIRST))
+        done = agilityctl("-c", self.config, "reload")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"^generation \d+: 1 zones")
+        self.assertEqual(self.answer(), self.FIRST)
+
+    def answer(self):
+        result = self.dig("www.example.com", "A")
+        self.assertEqual(len(result.answer), 1, result.text)
+        return result.answer[0].rdata
+
+    def generation(self):
+        done = agilityctl("-s", self.control, "status")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        return int(re.search(r"(?m)^generation (\d+):", done.stdout).group(1))
+
+    def write_broken_config(self):
+        text = self.pool_config(self.SECOND, pool_name="undefined_pool")
+        write_file(self.config, text)
+        return line_of(text, "undefined_pool")
+
+    def test_sighup_reload_then_broken_config_keeps_last_good(self):
+        write_file(self.config, self.pool_config(self.SECOND))
+        self.server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while self.answer() != self.SECOND:
+            self.assertLess(time.monotonic(), deadline,
+                            f"still not answering from the new pool {RELOAD_TIMEOUT} s after SIGHUP")
+            time.sleep(POLL_INTERVAL)
+        good_generation = self.generation()
+
+        failures = self.server.log().count("reload failed")
+        line = self.write_broken_config()
+        self.server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while self.server.log().count("reload failed") == failures:
+            self.assertLess(time.monotonic(), deadline, "no 'reload failed' in the log")
+            time.sleep(POLL_INTERVAL)
+        self.assertIn(f"{self.config}:{line}:", self.server.log())
+        for _ in range(5):
+            self.assertEqual(self.answer(), self.SECOND)
+        self.assertEqual(self.generation(), good_generation)
+
+    def test_agilityctl_reload_broken_config_fails(self):
+        before = self.generation()
+        line = self.write_broken_config()
+        # Through the daemon (-s: the socket given, the config read by agilityd).
+        done = agilityctl("-s", self.control, "reload")
+        self.assertNotEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn(f"{self.config}:{line}:", done.stdout + done.stderr)
+        # The usual way, -c: the error reaches the user either way.
+        done = agilityctl("-c", self.config, "reload")
+        self.assertNotEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn(f"{self.config}:{line}:", done.stdout + done.stderr)
+        self.assertEqual(self.answer(), self.FIRST)
+        self.assertEqual(self.generation(), before)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
