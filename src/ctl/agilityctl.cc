@@ -7,8 +7,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_join.h"
 #include "policy/config.h"
@@ -20,10 +22,26 @@ constexpr char kUsage[] =
     "  -c, --config FILE   agilityd's configuration (default config/agility.yaml)\n"
     "  -s, --socket PATH   control socket (default: server.control from the configuration)\n"
     "commands:\n"
-    "  status   generation, uptime, zones, policies, pools, query counters\n"
-    "  reload   re-read configuration and zones; waits and prints the outcome\n";
+    "  status                 generation, uptime, zones, pools, counters, sk_lookup labels\n"
+    "  reload                 re-read configuration and zones; waits and prints the outcome\n"
+    "  bindings               the sk_lookup bindings in force\n"
+    "  register LABEL         hand the sockets of systemd socket activation (LISTEN_FDS)\n"
+    "                         to agilityd, steered as LABEL\n"
+    "  register-pid PID LABEL tcp|udp ADDR:PORT\n"
+    "                         steer LABEL to that socket of a running process\n";
 
-int Exchange(const std::string& path, const std::string& request) {
+// The sockets systemd passed us (sd_listen_fds(3)): fds 3.. when LISTEN_PID
+// names this process.
+std::vector<int> ActivationFds() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* count = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || count == nullptr || std::atol(pid) != getpid()) return {};
+  std::vector<int> fds;
+  for (int i = 0; i < std::atoi(count) && i < 16; ++i) fds.push_back(3 + i);
+  return fds;
+}
+
+int Exchange(const std::string& path, const std::string& request, const std::vector<int>& fds) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un address = {};
   address.sun_family = AF_UNIX;
@@ -37,8 +55,22 @@ int Exchange(const std::string& path, const std::string& request) {
                  path.c_str(), strerror(errno));
     return 2;
   }
-  const std::string line = request + "\n";
-  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+  std::string line = request + "\n";
+  iovec iov = {line.data(), line.size()};
+  msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
+  if (!fds.empty()) {
+    message.msg_control = control;
+    message.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  }
+  if (sendmsg(fd, &message, MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     std::fprintf(stderr, "agilityctl: write: %s\n", strerror(errno));
     return 2;
   }
@@ -105,5 +137,15 @@ int main(int argc, char** argv) {
     socket_path = parsed->server.control;
   }
   std::vector<std::string> words(argv + optind, argv + argc);
-  return Exchange(socket_path, absl::StrJoin(words, " "));
+  std::vector<int> fds;
+  if (words[0] == "register") {
+    fds = ActivationFds();
+    if (fds.empty()) {
+      std::fprintf(stderr,
+                   "agilityctl: register needs sockets from systemd socket activation "
+                   "(LISTEN_PID/LISTEN_FDS); see also register-pid\n");
+      return 2;
+    }
+  }
+  return Exchange(socket_path, absl::StrJoin(words, " "), fds);
 }

@@ -15,34 +15,46 @@
 
 namespace agility::daemon {
 namespace {
+
 constexpr size_t kMaxRequest = 4096;
+constexpr size_t kMaxFds = 16;
+
+sockaddr_un UnixAddress(const std::string& path) {
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  return address;
+}
 
 // True when something accepts connections on `path`.
 bool SocketIsLive(const std::string& path) {
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  sockaddr_un address = {};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  const bool live = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  const sockaddr_un address = UnixAddress(path);
+  const bool live = connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
   close(fd);
   return live;
 }
+
 }  // namespace
 
 struct ControlServer::Client {
   ControlServer* owner;
-  uv_pipe_t pipe;
-  std::string request;
-  std::string response;
-  uv_write_t write;
+  int fd;
+  uv_poll_t poll;
+  std::string in;
+  std::vector<int> fds;
+  std::string out;
+  size_t sent = 0;
   bool answered = false;
 };
 
 ControlServer::ControlServer(uv_loop_t* loop, Handler handler)
     : loop_(loop), handler_(std::move(handler)) {
-  server_.data = this;
+  poll_.data = this;
 }
+
+ControlServer::~ControlServer() { Close(); }
 
 absl::Status ControlServer::Listen(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
@@ -55,94 +67,124 @@ absl::Status ControlServer::Listen(const std::string& path) {
         absl::StrCat("another agilityd is already listening on ", path));
   }
   unlink(path.c_str());  // a stale socket from a process that died
-  uv_pipe_init(loop_, &server_, 0);
+  fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const sockaddr_un address = UnixAddress(path);
   // Created with mode 0600 from the start: no window where others connect.
   const mode_t old_mask = umask(0177);
-  const int rc = uv_pipe_bind(&server_, path.c_str());
+  const bool bound =
+      fd_ >= 0 && bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
   umask(old_mask);
-  if (rc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
-    return absl::UnavailableError(
-        absl::StrCat("cannot bind control socket ", path, ": ", uv_strerror(rc)));
-  }
-  chmod(path.c_str(), 0600);
-  if (const int lrc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16,
-                                &ControlServer::OnConnection);
-      lrc != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on control socket ", path, ": ", uv_strerror(lrc)));
+  if (!bound || listen(fd_, 16) != 0) {
+    const std::string reason = strerror(errno);
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    return absl::UnavailableError(absl::StrCat("cannot listen on control socket ", path, ": ",
+                                               reason));
   }
   path_ = path;
-  listening_ = true;
+  uv_poll_init(loop_, &poll_, fd_);
+  uv_poll_start(&poll_, UV_READABLE, &ControlServer::OnAcceptable);
   return absl::OkStatus();
 }
 
 void ControlServer::Close() {
-  if (!listening_) return;
-  listening_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+  if (fd_ < 0) return;
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  close(fd_);
+  fd_ = -1;
   unlink(path_.c_str());
 }
 
-void ControlServer::OnConnection(uv_stream_t* server, int status) {
-  auto* self = static_cast<ControlServer*>(server->data);
+void ControlServer::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
+  auto* self = static_cast<ControlServer*>(poll->data);
   if (status < 0) return;
-  auto* client = new Client{self, {}, {}, {}, {}, false};
-  uv_pipe_init(self->loop_, &client->pipe, 0);
-  client->pipe.data = client;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client->pipe)) != 0 ||
-      uv_read_start(reinterpret_cast<uv_stream_t*>(&client->pipe), &ControlServer::OnAlloc,
-                    &ControlServer::OnRead) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&client->pipe), &ControlServer::OnClosed);
+  while (true) {
+    const int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    auto* client = new Client{self, fd, {}, {}, {}, {}, 0, false};
+    client->poll.data = client;
+    uv_poll_init(self->loop_, &client->poll, fd);
+    uv_poll_start(&client->poll, UV_READABLE, &ControlServer::OnClientEvent);
   }
 }
 
-void ControlServer::OnAlloc(uv_handle_t* /*handle*/, size_t /*suggested*/, uv_buf_t* buf) {
-  static thread_local char buffer[1024];
-  *buf = uv_buf_init(buffer, sizeof(buffer));
+void ControlServer::OnClientEvent(uv_poll_t* poll, int status, int events) {
+  auto* client = static_cast<Client*>(poll->data);
+  if (status < 0) {
+    client->owner->Finish(*client);
+    return;
+  }
+  if (!client->answered && (events & UV_READABLE)) client->owner->Read(*client);
+  else if (events & UV_WRITABLE) client->owner->Write(*client);
 }
 
-void ControlServer::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-  auto* client = static_cast<Client*>(stream->data);
-  if (client->answered) return;
-  if (nread < 0) {
-    if (nread != UV_EOF || client->request.empty()) {
-      uv_close(reinterpret_cast<uv_handle_t*>(stream), &ControlServer::OnClosed);
-      return;
+void ControlServer::Read(Client& client) {
+  char data[1024];
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  iovec iov = {data, sizeof(data)};
+  msghdr message = {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  const ssize_t n = recvmsg(client.fd, &message, MSG_CMSG_CLOEXEC);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      client.fds.push_back(fd);
     }
-  } else {
-    client->request.append(buf->base, static_cast<size_t>(nread));
-    if (client->request.size() > kMaxRequest) {
-      uv_close(reinterpret_cast<uv_handle_t*>(stream), &ControlServer::OnClosed);
-      return;
-    }
-    if (client->request.find('\n') == std::string::npos) return;
   }
-  client->answered = true;
-  uv_read_stop(stream);
-  std::string line = client->request.substr(0, client->request.find('\n'));
-  line = std::string(absl::StripAsciiWhitespace(line));
-  client->owner->handler_(line, [client](absl::Status status, std::string body) {
-    if (!status.ok()) absl::StrAppend(&body, body.empty() || body.back() == '\n' ? "" : "\n",
-                                      status.message());
+  if (n <= 0 || (message.msg_flags & MSG_CTRUNC) || client.in.size() + n > kMaxRequest) {
+    Finish(client);  // closed early, too many descriptors or too long
+    return;
+  }
+  client.in.append(data, static_cast<size_t>(n));
+  const size_t newline = client.in.find('\n');
+  if (newline == std::string::npos) return;
+  client.answered = true;
+  uv_poll_stop(&client.poll);
+  Request request{std::string(absl::StripAsciiWhitespace(client.in.substr(0, newline))),
+                  std::move(client.fds)};
+  client.fds.clear();
+  Client* target = &client;
+  handler_(std::move(request), [target](absl::Status status, std::string body) {
+    if (!status.ok()) {
+      if (!body.empty() && body.back() != '\n') body += '\n';
+      absl::StrAppend(&body, status.message());
+    }
     if (!body.empty() && body.back() != '\n') body += '\n';
-    client->response = std::move(body);
-    absl::StrAppend(&client->response, status.ok() ? "ok\n" : "error\n");
-    client->write.data = client;
-    uv_buf_t out = uv_buf_init(client->response.data(), client->response.size());
-    if (uv_write(&client->write, reinterpret_cast<uv_stream_t*>(&client->pipe), &out, 1,
-                 &ControlServer::OnWritten) != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&client->pipe), &ControlServer::OnClosed);
-    }
+    target->out = std::move(body);
+    absl::StrAppend(&target->out, status.ok() ? "ok\n" : "error\n");
+    uv_poll_start(&target->poll, UV_WRITABLE, &ControlServer::OnClientEvent);
   });
 }
 
-void ControlServer::OnWritten(uv_write_t* req, int /*status*/) {
-  auto* client = static_cast<Client*>(req->data);
-  uv_close(reinterpret_cast<uv_handle_t*>(&client->pipe), &ControlServer::OnClosed);
+void ControlServer::Write(Client& client) {
+  while (client.sent < client.out.size()) {
+    const ssize_t n = send(client.fd, client.out.data() + client.sent,
+                           client.out.size() - client.sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      break;
+    }
+    client.sent += static_cast<size_t>(n);
+  }
+  Finish(client);
 }
 
-void ControlServer::OnClosed(uv_handle_t* handle) { delete static_cast<Client*>(handle->data); }
+void ControlServer::Finish(Client& client) {
+  for (int fd : client.fds) close(fd);
+  client.fds.clear();
+  uv_poll_stop(&client.poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&client.poll), [](uv_handle_t* handle) {
+    auto* c = static_cast<Client*>(handle->data);
+    close(c->fd);
+    delete c;
+  });
+}
 
 }  // namespace agility::daemon

@@ -1,13 +1,15 @@
 // The control socket: a Unix stream socket (mode 0600) speaking one request
-// line per connection. The reply is zero or more lines of text (on failure,
-// the error, one problem per line) and a final line "ok" or "error"; then the
-// server closes the connection.
+// line per connection, optionally with file descriptors attached (SCM_RIGHTS)
+// for socket registration. The reply is zero or more lines of text (on
+// failure, the error, one problem per line) and a final line "ok" or
+// "error"; then the server closes the connection.
 #pragma once
 
 #include <uv.h>
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -15,28 +17,33 @@ namespace agility::daemon {
 
 class ControlServer {
  public:
+  struct Request {
+    std::string line;
+    std::vector<int> fds;  // received with the request; the handler owns them
+  };
   // `reply` may be called later (reload completes asynchronously), once.
   using Reply = std::function<void(absl::Status status, std::string body)>;
-  using Handler = std::function<void(const std::string& request, Reply reply)>;
+  using Handler = std::function<void(Request request, Reply reply)>;
 
   ControlServer(uv_loop_t* loop, Handler handler);
+  ~ControlServer();
   // Refuses to take over the socket of a running agilityd.
   absl::Status Listen(const std::string& path);
   void Close();
 
  private:
   struct Client;
-  static void OnConnection(uv_stream_t* server, int status);
-  static void OnAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-  static void OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void OnWritten(uv_write_t* req, int status);
-  static void OnClosed(uv_handle_t* handle);
+  static void OnAcceptable(uv_poll_t* poll, int status, int events);
+  static void OnClientEvent(uv_poll_t* poll, int status, int events);
+  void Read(Client& client);
+  void Write(Client& client);
+  void Finish(Client& client);
 
   uv_loop_t* loop_;
   Handler handler_;
-  uv_pipe_t server_;
+  int fd_ = -1;
+  uv_poll_t poll_;
   std::string path_;
-  bool listening_ = false;
 };
 
 }  // namespace agility::daemon

@@ -3,11 +3,14 @@
 #include <getopt.h>
 #include <uv.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -15,6 +18,8 @@
 #include "daemon/log.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
+#include "sockets/sk_lookup.h"
+#include "sockets/socket_facts.h"
 
 namespace agility::daemon {
 namespace {
@@ -43,9 +48,13 @@ class Daemon {
       server_.Stop();
       return Fail(status);
     }
+    if (auto status = StartSteering(); !status.ok()) {
+      server_.Stop();
+      return Fail(status);
+    }
     control_ = std::make_unique<ControlServer>(
-        &loop_, [this](const std::string& request, ControlServer::Reply reply) {
-          Control(request, std::move(reply));
+        &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
+          Control(std::move(request), std::move(reply));
         });
     if (auto status = control_->Listen(server_config.control); !status.ok()) {
       server_.Stop();
@@ -90,18 +99,143 @@ class Daemon {
     }
   }
 
-  void Control(const std::string& request, ControlServer::Reply reply) {
-    const std::vector<std::string> words = absl::StrSplit(request, ' ', absl::SkipEmpty());
+  // Loads and attaches sk_lookup, steers the configured bindings and
+  // registers our own DNS sockets under the "dns" label. Without BPF we say
+  // so once and serve DNS anyway, unless the configuration requires it.
+  absl::Status StartSteering() {
+    const auto snapshot = snapshots_.Get();
+    const policy::SkLookupConfig& config = snapshot->config.sk_lookup;
+    if (!config.enabled) return absl::OkStatus();
+    auto steering = sockets::SkLookup::Attach(config.pin);
+    if (!steering.ok()) {
+      if (config.required) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "sk_lookup is required (sk_lookup.required) but unavailable: ",
+            steering.status().message()));
+      }
+      Log(absl::StrCat("sk_lookup unavailable, serving DNS without steering: ",
+                       steering.status().message()));
+      return absl::OkStatus();
+    }
+    steering_ = std::move(*steering);
+    if (auto status = SyncSteering(*snapshot); !status.ok()) return status;
+    for (int fd : server_.dns_sockets()) {
+      if (auto status = steering_->Register(policy::kDnsService, fd); !status.ok()) {
+        return status;
+      }
+    }
+    Log(absl::StrCat("sk_lookup attached, ", snapshot->bindings.size(), " bindings pinned in ",
+                     config.pin));
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncSteering(const Snapshot& snapshot) {
+    if (steering_ == nullptr) return absl::OkStatus();
+    std::vector<std::string> labels = {policy::kDnsService};
+    for (const auto& service : snapshot.config.services) labels.push_back(service.name);
+    return steering_->Sync(labels, snapshot.bindings);
+  }
+
+  void Control(ControlServer::Request request, ControlServer::Reply reply) {
+    const std::vector<std::string> words = absl::StrSplit(request.line, ' ', absl::SkipEmpty());
     const std::string command = words.empty() ? "" : words[0];
+    // Descriptors only make sense with "register"; never leak them.
+    struct CloseFds {
+      std::vector<int>& fds;
+      ~CloseFds() {
+        for (int fd : fds) close(fd);
+      }
+    } close_fds{request.fds};
     if (command == "status") {
       reply(absl::OkStatus(), Status());
     } else if (command == "reload") {
       Reload(std::move(reply));
+    } else if (command == "bindings") {
+      reply(absl::OkStatus(), Bindings());
+    } else if (command == "register" && words.size() == 2) {
+      reply(RegisterFds(words[1], request.fds), "");
+    } else if (command == "register-pid" && words.size() == 5) {
+      reply(RegisterFromProcess(words), "");
     } else {
-      reply(absl::InvalidArgumentError(absl::StrCat("unknown command '", command,
-                                                    "' (try: status, reload)")),
+      reply(absl::InvalidArgumentError(absl::StrCat(
+                "unknown command '", request.line,
+                "' (try: status, reload, bindings, register LABEL + fds, "
+                "register-pid PID LABEL tcp|udp ADDR:PORT)")),
             "");
     }
+  }
+
+  absl::Status Steerable() const {
+    if (steering_ != nullptr) return absl::OkStatus();
+    return absl::FailedPreconditionError("sk_lookup is not active in this agilityd");
+  }
+
+  absl::Status RegisterFds(const std::string& label, const std::vector<int>& fds) {
+    if (auto status = Steerable(); !status.ok()) return status;
+    if (fds.empty()) {
+      return absl::InvalidArgumentError("register needs socket descriptors (SCM_RIGHTS)");
+    }
+    for (int fd : fds) {
+      if (auto status = steering_->Register(label, fd); !status.ok()) return status;
+      auto facts = sockets::InspectSocket(fd);
+      Log(absl::StrCat("registered ", facts.ok() ? facts->Describe() : "socket", " as ", label));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RegisterFromProcess(const std::vector<std::string>& words) {
+    if (auto status = Steerable(); !status.ok()) return status;
+    int pid = 0;
+    if (!absl::SimpleAtoi(words[1], &pid) || pid <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("bad pid '", words[1], "'"));
+    }
+    policy::Protocol protocol;
+    if (words[3] == "tcp") {
+      protocol = policy::Protocol::kTcp;
+    } else if (words[3] == "udp") {
+      protocol = policy::Protocol::kUdp;
+    } else {
+      return absl::InvalidArgumentError("protocol must be tcp or udp");
+    }
+    auto endpoint = sockets::Endpoint::Parse(words[4]);
+    if (!endpoint.ok()) return endpoint.status();
+    auto fd = sockets::TakeSocketFromProcess(pid, protocol, *endpoint);
+    if (!fd.ok()) return fd.status();
+    const absl::Status status = steering_->Register(words[2], *fd);
+    if (status.ok()) {
+      Log(absl::StrCat("registered ", words[3], " ", words[4], " of pid ", pid, " as ",
+                       words[2]));
+    }
+    close(*fd);
+    return status;
+  }
+
+  std::string Bindings() const {
+    if (steering_ == nullptr) return "sk_lookup inactive\n";
+    std::string out;
+    for (const sockets::Binding& b : steering_->Bindings()) {
+      absl::StrAppend(&out, b.ToString(), "\n");
+    }
+    return out;
+  }
+
+  std::string SteeringStatus() const {
+    if (steering_ == nullptr) return "sk_lookup inactive\n";
+    std::string out = absl::StrCat("sk_lookup pinned in ", steering_->pin_dir(), "\n");
+    static constexpr const char* kSlots[] = {"tcp4", "tcp6", "udp4", "udp6"};
+    for (const sockets::LabelStatus& label : steering_->Labels()) {
+      absl::StrAppend(&out, "  label ", label.label, ":");
+      bool any = false;
+      for (int slot = 0; slot < 4; ++slot) {
+        if (label.cookies[slot] == 0) continue;
+        absl::StrAppend(&out, " ", kSlots[slot], " cookie ", label.cookies[slot]);
+        any = true;
+      }
+      if (!any) absl::StrAppend(&out, " no socket");
+      absl::StrAppend(&out, "; lookups ", label.lookups, " misses ", label.misses, " errors ",
+                      label.errors, "\n");
+    }
+    return out;
   }
 
   std::string Status() const {
@@ -119,6 +253,7 @@ class Daemon {
       absl::StrAppend(&out, " ", kRcodeNames[r], " ", t.rcodes[r]);
     }
     absl::StrAppend(&out, " BADVERS ", t.rcodes[16], "\n");
+    absl::StrAppend(&out, SteeringStatus());
     return out;
   }
 
@@ -163,9 +298,14 @@ class Daemon {
           std::string body;
           if (status.ok()) {
             self->generation_ = job->generation;
-            body = Summary(**job->result);
-            self->snapshots_.Publish(*std::move(job->result));
+            const std::shared_ptr<const Snapshot> snapshot = *std::move(job->result);
+            body = Summary(*snapshot);
+            self->snapshots_.Publish(snapshot);
             Log(absl::StrCat("reloaded: ", body));
+            if (auto steering = self->SyncSteering(*snapshot); !steering.ok()) {
+              status = steering;
+              Log(absl::StrCat("steering update failed: ", steering.message()));
+            }
           } else {
             Log(absl::StrCat("reload failed, still serving generation ", self->generation_, ":\n",
                              status.message()));
@@ -182,6 +322,7 @@ class Daemon {
   uv_loop_t loop_;
   uv_signal_t sigint_, sigterm_, sighup_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<sockets::SkLookup> steering_;
   absl::Time started_;
   bool reloading_ = false;
   bool reload_again_ = false;

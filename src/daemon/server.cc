@@ -124,6 +124,10 @@ absl::Status Server::Start(const policy::ServerConfig& config) {
         return tcp.status();
       }
       workers_.back()->AddSockets(*udp, *tcp);
+      if (i == 0) {
+        dns_sockets_.push_back(*udp);
+        dns_sockets_.push_back(*tcp);
+      }
     }
     if (auto status = workers_.back()->StartListeners(); !status.ok()) return status;
   }
@@ -138,6 +142,7 @@ absl::Status Server::Start(const policy::ServerConfig& config) {
 void Server::Stop() {
   for (auto& worker : workers_) worker->Stop();
   workers_.clear();
+  dns_sockets_.clear();
 }
 
 ServerTotals Server::Totals() const {

@@ -48,10 +48,14 @@ class Server {
   absl::Status Start(const policy::ServerConfig& config);
   void Stop();
   ServerTotals Totals() const;
+  // The first worker's UDP and TCP sockets: what the "dns" label steers to
+  // (the kernel spreads each SO_REUSEPORT group across all workers).
+  const std::vector<int>& dns_sockets() const { return dns_sockets_; }
 
  private:
   SnapshotHolder& snapshots_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<int> dns_sockets_;
 };
 
 }  // namespace agility::daemon

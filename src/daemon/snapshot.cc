@@ -56,8 +56,11 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
   }
   auto table = policy::Table::Build(config);
   if (!table.ok()) errors.emplace_back(table.status().message());
+  auto bindings = sockets::BindingsFromConfig(config);
+  if (!bindings.ok()) errors.emplace_back(bindings.status().message());
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   snapshot->table = std::move(*table);
+  snapshot->bindings = std::move(*bindings);
   snapshot->config = std::move(config);
   snapshot->loaded_at = absl::Now();
   snapshot->load_duration = snapshot->loaded_at - start;
@@ -68,7 +71,8 @@ std::string Summary(const Snapshot& s) {
   std::string out = absl::StrCat("generation ", s.generation, ": ", s.zones.zones().size(),
                                  " zones, ", s.zones.name_count(), " names, ",
                                  s.table->policies().size(), " policies, ",
-                                 s.table->pools().size(), " pools, loaded in ",
+                                 s.table->pools().size(), " pools, ", s.bindings.size(),
+                                 " bindings, loaded in ",
                                  absl::FormatDuration(s.load_duration), "\n");
   for (const auto& zone : s.zones.zones()) {
     absl::StrAppend(&out, "  zone ", dns::NameToText(zone->apex()), " serial ", zone->serial(),

@@ -14,6 +14,7 @@
 #include "dns/zone_set.h"
 #include "policy/config.h"
 #include "policy/table.h"
+#include "sockets/bindings.h"
 
 namespace agility::daemon {
 
@@ -22,6 +23,7 @@ struct Snapshot {
   policy::Config config;
   dns::ZoneSet zones;
   std::unique_ptr<policy::Table> table;
+  std::vector<sockets::Binding> bindings;  // what sk_lookup steers
   absl::Time loaded_at;
   absl::Duration load_duration;
 };

@@ -48,6 +48,13 @@ class Parser {
   void ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools);
   void ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
                      std::vector<PolicyConfig>& policies);
+  void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
+  void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
+  void ParseBindings(const YAML::Node& node, std::vector<BindingConfig>& bindings);
+  bool Boolean(const YAML::Node& node, absl::string_view what, bool* out);
+  bool ParseProtocol(const YAML::Node& node, Protocol* out);
+  // Checks that every policy service and binding label is declared.
+  void CheckLabels(const Config& config);
 
   std::string path_;
   std::filesystem::path dir_;
@@ -92,6 +99,27 @@ bool Parser::Integer(const YAML::Node& node, absl::string_view what, int64_t min
     return false;
   }
   *out = static_cast<T>(value);
+  return true;
+}
+
+bool Parser::Boolean(const YAML::Node& node, absl::string_view what, bool* out) {
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, *out)) {
+    Error(node, absl::StrCat(what, " must be true or false"));
+    return false;
+  }
+  return true;
+}
+
+bool Parser::ParseProtocol(const YAML::Node& node, Protocol* out) {
+  const std::string name = node.IsScalar() ? node.Scalar() : "";
+  if (name == "tcp") {
+    *out = Protocol::kTcp;
+  } else if (name == "udp") {
+    *out = Protocol::kUdp;
+  } else {
+    Error(node, "protocol must be tcp or udp");
+    return false;
+  }
   return true;
 }
 
@@ -185,7 +213,10 @@ void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>
   absl::flat_hash_set<std::string> names;
   Matcher matcher;
   for (const auto& item : node) {
-    if (!CheckMap(item, "a policy", {"name", "match", "ipv4", "ipv6", "ttl", "service"})) continue;
+    if (!CheckMap(item, "a policy",
+                  {"name", "match", "ipv4", "ipv6", "ttl", "service", "ports", "protocols"})) {
+      continue;
+    }
     PolicyConfig policy;
     policy.line = Line(item);
     if (!item["name"]) {
@@ -251,8 +282,126 @@ void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>
     }
     if (const YAML::Node service = item["service"]) {
       String(service, absl::StrCat(label, ": service"), &policy.service);
+      policy.service_line = Line(service);
+    }
+    if (const YAML::Node ports = item["ports"]) {
+      if (!ports.IsSequence() || ports.size() == 0) {
+        Error(ports, absl::StrCat(label, ": ports must be a non-empty list (0 = every port)"));
+      } else {
+        for (const auto& port : ports) {
+          uint16_t value = 0;
+          if (Integer(port, absl::StrCat(label, ": a port"), 0, 65535, &value)) {
+            policy.ports.push_back(value);
+          }
+        }
+      }
+    } else {
+      policy.ports.assign(std::begin(kWebPorts), std::end(kWebPorts));
+    }
+    if (const YAML::Node protocols = item["protocols"]) {
+      if (!protocols.IsSequence() || protocols.size() == 0) {
+        Error(protocols, absl::StrCat(label, ": protocols must be a list of tcp and udp"));
+      } else {
+        for (const auto& protocol : protocols) {
+          Protocol value;
+          if (ParseProtocol(protocol, &value)) policy.protocols.push_back(value);
+        }
+      }
+    } else {
+      policy.protocols.push_back(Protocol::kTcp);
+    }
+    if ((item["ports"] || item["protocols"]) && !item["service"]) {
+      Error(item, absl::StrCat(label, ": ports and protocols need a service to steer to"));
     }
     policies.push_back(std::move(policy));
+  }
+}
+
+void Parser::ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup) {
+  if (!CheckMap(node, "sk_lookup", {"enabled", "required", "pin"})) return;
+  if (const YAML::Node enabled = node["enabled"]) {
+    Boolean(enabled, "sk_lookup.enabled", &sk_lookup.enabled);
+  }
+  if (const YAML::Node required = node["required"]) {
+    Boolean(required, "sk_lookup.required", &sk_lookup.required);
+  }
+  if (const YAML::Node pin = node["pin"]) {
+    if (String(pin, "sk_lookup.pin", &sk_lookup.pin)) sk_lookup.pin = ResolvePath(sk_lookup.pin);
+  }
+  if (sk_lookup.required && !sk_lookup.enabled) {
+    Error(node, "sk_lookup cannot be both required and disabled");
+  }
+}
+
+void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services) {
+  if (!node.IsMap()) {
+    Error(node, "services must be a mapping of label to settings ({} for none)");
+    return;
+  }
+  absl::flat_hash_set<std::string> names;
+  for (const auto& entry : node) {
+    const std::string name = entry.first.Scalar();
+    if (name.empty() || name.size() >= 32) {
+      Error(entry.first, "a service label has 1 to 31 characters");
+      continue;
+    }
+    if (!names.insert(name).second) {
+      Error(entry.first, absl::StrCat("service '", name, "' is defined twice"));
+      continue;
+    }
+    if (!entry.second.IsNull()) {
+      CheckMap(entry.second, absl::StrCat("service '", name, "'"), {});
+    }
+    services.push_back({name, Line(entry.first)});
+  }
+}
+
+void Parser::ParseBindings(const YAML::Node& node, std::vector<BindingConfig>& bindings) {
+  if (!node.IsSequence()) {
+    Error(node, "bindings must be a list of {label, protocol, prefix, port}");
+    return;
+  }
+  for (const auto& item : node) {
+    if (!CheckMap(item, "a binding", {"label", "protocol", "prefix", "port"})) continue;
+    BindingConfig binding;
+    binding.line = Line(item);
+    bool ok = true;
+    for (const char* key : {"label", "protocol", "prefix", "port"}) {
+      if (!item[key]) {
+        Error(item, absl::StrCat("a binding needs '", key, "'"));
+        ok = false;
+      }
+    }
+    if (!ok) continue;
+    if (!String(item["label"], "binding label", &binding.label)) continue;
+    if (!ParseProtocol(item["protocol"], &binding.protocol)) continue;
+    if (!Integer(item["port"], "binding port", 0, 65535, &binding.port)) continue;
+    std::string text;
+    if (!String(item["prefix"], "binding prefix", &text)) continue;
+    auto prefix = Prefix::Parse(text);
+    if (!prefix.ok()) {
+      Error(item["prefix"], prefix.status().message());
+      continue;
+    }
+    binding.prefix = *prefix;
+    bindings.push_back(std::move(binding));
+  }
+}
+
+void Parser::CheckLabels(const Config& config) {
+  absl::flat_hash_set<std::string> labels = {kDnsService};
+  for (const ServiceConfig& service : config.services) labels.insert(service.name);
+  for (const PolicyConfig& policy : config.policies) {
+    if (!policy.service.empty() && !labels.contains(policy.service)) {
+      Error(policy.service_line, absl::StrCat("policy '", policy.name, "': service '",
+                                              policy.service, "' is not declared under services"));
+    }
+  }
+  for (const BindingConfig& binding : config.bindings) {
+    if (!labels.contains(binding.label)) {
+      Error(binding.line, absl::StrCat("binding label '", binding.label,
+                                       "' is not declared under services"));
+    }
   }
 }
 
@@ -271,7 +420,8 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
-  CheckMap(root, "the configuration", {"server", "zones", "pools", "policies"});
+  CheckMap(root, "the configuration",
+           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -285,6 +435,10 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (const YAML::Node policies = root["policies"]) {
     ParsePolicies(policies, config.pools, config.policies);
   }
+  if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
+  if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
+  if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);
+  CheckLabels(config);
   if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
   return config;
 }

@@ -32,13 +32,45 @@ struct PoolConfig {
   int line = 0;
 };
 
+// The ports a policy's pools are steered on unless it names its own.
+inline constexpr uint16_t kWebPorts[] = {80,   443,  2052, 2053, 2082, 2083, 2086,
+                                         2087, 2095, 2096, 8080, 8443, 8880};
+
+// agilityd's own DNS sockets are registered under this label.
+inline constexpr char kDnsService[] = "dns";
+
+enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
+
 struct PolicyConfig {
   std::string name;
   std::vector<std::string> match;
   int ipv4_pool = -1;  // index into Config::pools, -1 when absent
   int ipv6_pool = -1;
   uint32_t ttl = 300;
-  std::string service;
+  std::string service;           // sk_lookup label; empty: not steered
+  int service_line = 0;
+  std::vector<uint16_t> ports;   // 0 = every port
+  std::vector<Protocol> protocols;
+  int line = 0;
+};
+
+struct SkLookupConfig {
+  bool enabled = true;
+  bool required = false;  // refuse to start without BPF
+  std::string pin = "/sys/fs/bpf/agility";
+};
+
+struct ServiceConfig {
+  std::string name;
+  int line = 0;
+};
+
+// A steering rule beside the pools: {label, protocol, prefix, port}.
+struct BindingConfig {
+  std::string label;
+  Protocol protocol = Protocol::kTcp;
+  Prefix prefix;
+  uint16_t port = 0;
   int line = 0;
 };
 
@@ -48,6 +80,9 @@ struct Config {
   std::vector<ZoneSource> zones;
   std::vector<PoolConfig> pools;
   std::vector<PolicyConfig> policies;
+  SkLookupConfig sk_lookup;
+  std::vector<ServiceConfig> services;
+  std::vector<BindingConfig> bindings;
 };
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);

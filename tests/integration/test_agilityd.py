@@ -11,6 +11,7 @@ default to ../../build/agilityd and ../../build/agilityctl relative to this
 file. Needs `dig` (bind9-dnsutils) on PATH. Python 3 standard library only.
 """
 
+import functools
 import ipaddress
 import json
 import os
@@ -44,6 +45,30 @@ OPCODE_STATUS = 2
 # Configuration and zone files
 # --------------------------------------------------------------------------
 
+PROBE_ZONE = """\
+@    IN SOA ns1 hostmaster ( 1 7200 3600 1209600 300 )
+     IN NS  ns1
+ns1  IN A   127.0.0.53
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def isolation_settings():
+    """Top-level settings that keep test daemons off machine-wide state, for
+    agilityd versions that know them: sk_lookup (BPF socket steering) pins
+    maps under /sys/fs/bpf that every agilityd on the host shares, and a test
+    daemon must not attach to them. Older versions reject the key, so it is
+    probed with --check first."""
+    settings = "sk_lookup: {enabled: false}\n"
+    with tempfile.TemporaryDirectory(prefix="agility-probe-") as directory:
+        write_file(os.path.join(directory, "example.com.zone"), PROBE_ZONE)
+        config = os.path.join(directory, "agility.yaml")
+        write_file(config, f'zones: ["example.com.zone"]\n{settings}')
+        done = subprocess.run([AGILITYD, "-c", config, "--check"],
+                              capture_output=True, text=True, timeout=30)
+    return settings if done.returncode == 0 else ""
+
+
 def yaml_config(port, control, zones, pools, policies, max_udp_size=1232):
     """Renders an agilityd configuration. Values are written as JSON, which is
     valid YAML, so no YAML library is needed."""
@@ -63,7 +88,7 @@ def yaml_config(port, control, zones, pools, policies, max_udp_size=1232):
         for key, value in policy.items():
             lines.append(f"  {'- ' if first else '  '}{key}: {json.dumps(value)}")
             first = False
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + isolation_settings()
 
 
 def write_file(path, text):
@@ -394,6 +419,8 @@ FIXED4, EXACT4, DEEP4 = "127.79.0.1/32", "127.79.0.2/32", "127.79.0.3/32"
 
 BIG_TXT_COUNT = 40
 BIG_TXT = [f"{i:02d}" + "x" * 98 for i in range(BIG_TXT_COUNT)]  # 100 bytes each
+# ~1.2 kB of TXT: over 512 bytes, within an EDNS buffer of 1232.
+MEDIUM_TXT = [f"{i:02d}" + "m" * 98 for i in range(10)]
 
 EXAMPLE_COM_ZONE = """\
 ; Test zone. The SOA's own TTL (900) exceeds its MINIMUM (300): negative
@@ -429,7 +456,8 @@ fixed              IN A    192.0.2.14
 ; delegation with glue
 sub                IN NS   ns.sub
 ns.sub             IN A    127.0.0.55
-""" + "".join(f'big                IN TXT  "{text}"\n' for text in BIG_TXT)
+""" + "".join(f'big                IN TXT  "{text}"\n' for text in BIG_TXT) \
+  + "".join(f'medium             IN TXT  "{text}"\n' for text in MEDIUM_TXT)
 
 # The SOA's TTL (120) is below its MINIMUM (600): negative TTL 120.
 EXAMPLE_NET_ZONE = """\
@@ -446,7 +474,7 @@ class AnswerTests(ServerTestCase):
              "fixed4": FIXED4, "exact4": EXACT4, "deep4": DEEP4}
     POLICIES = [
         {"name": "edge", "match": ["*.cdn.example.com", "*.example.net"],
-         "ipv4": "edge4", "ipv6": "edge6", "ttl": 60, "service": "edge"},
+         "ipv4": "edge4", "ipv6": "edge6", "ttl": 60},
         {"name": "exact", "match": ["special.cdn.example.com"], "ipv4": "exact4", "ttl": 30},
         {"name": "deep", "match": ["*.eu.cdn.example.com"], "ipv4": "deep4", "ttl": 45},
         {"name": "small", "match": ["*.small.example.com"], "ipv4": "small4", "ttl": 20},
@@ -700,6 +728,17 @@ class AnswerTests(ServerTestCase):
         self.assertNotIn("tc", tcp.flags)
         self.assertEqual(sorted(r.rdata.strip('"') for r in tcp.answer), BIG_TXT)
 
+    def test_edns_buffer_size_decides_truncation(self):
+        classic = self.dig("+noedns", "+ignore", "medium.example.com", "TXT")
+        self.assertIn("tc", classic.flags, classic.text)
+        edns = self.dig("+edns=0", "+bufsize=1232", "+ignore", "medium.example.com", "TXT")
+        self.assertNotIn("tc", edns.flags, edns.text)
+        self.assertEqual(sorted(r.rdata.strip('"') for r in edns.answer), MEDIUM_TXT)
+        # A client buffer below 512 is treated as 512 (RFC 6891 section 6.2.5).
+        tiny = self.dig("+edns=0", "+bufsize=100", "+ignore", "www.example.com", "A")
+        self.assertNotIn("tc", tiny.flags, tiny.text)
+        self.assertEqual(len(tiny.answer), 1, tiny.text)
+
     def test_several_queries_on_one_tcp_connection(self):
         queries = [make_message([("www.example.com", TYPE_A)], qid=0x1111),
                    make_message([("fixed.example.com", TYPE_A)], qid=0x2222),
@@ -778,6 +817,15 @@ class AnswerTests(ServerTestCase):
                 self.assertEqual(result.status, "NOERROR", result.text)
                 self.assertGreaterEqual(len(result.answer), 1, result.text)
                 self.assertEqual(len({(r.name, r.type) for r in result.answer}), 1, result.text)
+
+    def test_any_at_cname_under_policy_returns_the_cname(self):
+        # The CNAME is the only RRset at the name (RFC 1034 section 3.6.2),
+        # and a CNAME wins over the policy: no pool address may appear.
+        result = self.dig("redirect.cdn.example.com", "ANY")
+        self.assertEqual(result.status, "NOERROR", result.text)
+        self.assertEqual([(r.name, r.type, r.rdata) for r in result.answer],
+                         [("redirect.cdn.example.com.", "CNAME", "www.example.com.")],
+                         result.text)
 
     def test_mx_target_address_in_additional(self):
         result = self.dig("example.com", "MX")

@@ -19,6 +19,8 @@ zones:
 pools:
   edge4: 127.77.0.0/20
   edge6: "fd00:77::/44"
+services:
+  edge: {}
 policies:
   - name: proxied
     match: ["example.com", "*.example.com"]

@@ -1,0 +1,32 @@
+// The steering table derived from the configuration: every pool address of
+// a policy with a service, on each of its ports and protocols, plus the
+// explicit `bindings:` entries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "policy/config.h"
+
+namespace agility::sockets {
+
+struct Binding {
+  std::string label;
+  policy::Protocol protocol = policy::Protocol::kTcp;
+  policy::Prefix prefix;
+  uint16_t port = 0;  // 0 = every port
+  std::string source;  // where it came from, for error messages and listings
+
+  // Prefix length over the IPv4-mapped IPv6 address space.
+  int mapped_length() const { return prefix.ipv4 ? 96 + prefix.length : prefix.length; }
+  // The address as IPv6 (IPv4 mapped as ::ffff:a.b.c.d).
+  void MappedAddress(uint8_t (&out)[16]) const;
+  std::string ToString() const;
+};
+
+// Fails when one (protocol, prefix, port) is bound to two different labels.
+absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& config);
+
+}  // namespace agility::sockets

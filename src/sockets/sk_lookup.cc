@@ -1,0 +1,271 @@
+#include "sockets/sk_lookup.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "sk_lookup_maps.h"
+#include "sk_lookup.skel.h"
+#include "sockets/socket_facts.h"
+
+namespace agility::sockets {
+namespace {
+
+using BindingKey = agility_binding_key;
+using BindingValue = agility_binding_value;
+
+absl::Status Errno(absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+bool OnBpffs(const std::string& path) {
+  struct statfs fs;
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == BPF_FS_MAGIC;
+}
+
+// Like bpftool: mount bpffs on /sys/fs/bpf when it is missing there.
+absl::Status EnsureBpffs(const std::string& pin_dir) {
+  std::filesystem::path dir(pin_dir);
+  std::filesystem::path parent = dir.parent_path();
+  if (OnBpffs(pin_dir) || OnBpffs(parent.string())) return absl::OkStatus();
+  if (parent == "/sys/fs/bpf") {
+    if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") != 0) {
+      return Errno("mount -t bpf bpf /sys/fs/bpf");
+    }
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      parent.string(), " is not on a bpf filesystem; run: mount -t bpf bpf ", parent.string()));
+}
+
+int LibbpfLog(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  std::fputs("libbpf: ", stderr);
+  return std::vfprintf(stderr, format, args);
+}
+
+BindingKey KeyOf(const Binding& b) {
+  BindingKey key = {};
+  key.prefixlen = AGILITY_KEY_FIXED_BITS + static_cast<uint32_t>(b.mapped_length());
+  key.protocol = static_cast<uint8_t>(b.protocol);
+  key.port = htons(b.port);
+  uint8_t address[16];
+  b.MappedAddress(address);
+  std::memcpy(key.address, address, 16);
+  return key;
+}
+
+std::string KeyBytes(const BindingKey& key) {
+  return std::string(reinterpret_cast<const char*>(&key), sizeof(key));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SkLookup>> SkLookup::Attach(const std::string& pin_dir) {
+  libbpf_set_print(LibbpfLog);
+  if (auto status = EnsureBpffs(pin_dir); !status.ok()) return status;
+  if (mkdir(pin_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Errno(absl::StrCat("mkdir ", pin_dir));
+  }
+  std::unique_ptr<SkLookup> self(new SkLookup());
+  self->pin_dir_ = pin_dir;
+  self->skel_ = agility_bpf__open();
+  if (self->skel_ == nullptr) return Errno("opening the sk_lookup program");
+  bpf_map* maps[] = {self->skel_->maps.bindings, self->skel_->maps.sockets,
+                     self->skel_->maps.counters, self->skel_->maps.labels};
+  for (bpf_map* map : maps) {
+    const std::string path = absl::StrCat(pin_dir, "/", bpf_map__name(map));
+    if (bpf_map__set_pin_path(map, path.c_str()) != 0) return Errno("bpf_map__set_pin_path");
+  }
+  // Reuses maps already pinned there (a previous agilityd), or pins new ones.
+  if (const int err = agility_bpf__load(self->skel_); err != 0) {
+    errno = -err;
+    return Errno(absl::StrCat("loading the sk_lookup program (pinned maps in ", pin_dir,
+                              " from an incompatible version? remove them)"));
+  }
+  const std::string link_path = pin_dir + "/link";
+  bpf_program* program = self->skel_->progs.agility_dispatch;
+  if (access(link_path.c_str(), F_OK) == 0) {
+    self->link_ = bpf_link__open(link_path.c_str());
+    if (self->link_ == nullptr) return Errno(absl::StrCat("opening pinned link ", link_path));
+    if (const int err = bpf_link__update_program(self->link_, program); err != 0) {
+      errno = -err;
+      return Errno("replacing the attached sk_lookup program");
+    }
+  } else {
+    const int netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (netns < 0) return Errno("open /proc/self/ns/net");
+    self->link_ = bpf_program__attach_netns(program, netns);
+    close(netns);
+    if (self->link_ == nullptr) return Errno("attaching sk_lookup to the network namespace");
+    if (const int err = bpf_link__pin(self->link_, link_path.c_str()); err != 0) {
+      errno = -err;
+      return Errno(absl::StrCat("pinning ", link_path));
+    }
+  }
+  for (bpf_map* map : maps) chmod(bpf_map__pin_path(map), 0600);
+  chmod(link_path.c_str(), 0600);
+  return self;
+}
+
+SkLookup::~SkLookup() {
+  // The pins keep program, maps and link alive: steering continues.
+  if (link_ != nullptr) bpf_link__disconnect(link_);
+  if (link_ != nullptr) bpf_link__destroy(link_);
+  if (skel_ != nullptr) agility_bpf__destroy(skel_);
+}
+
+absl::StatusOr<uint32_t> SkLookup::LabelId(const std::string& label, bool create) {
+  const int fd = bpf_map__fd(skel_->maps.labels);
+  int free_id = -1;
+  for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
+    char name[AGILITY_LABEL_NAME_SIZE] = {};
+    if (bpf_map_lookup_elem(fd, &id, name) != 0) return Errno("reading labels");
+    if (name[0] == '\0') {
+      if (free_id < 0) free_id = static_cast<int>(id);
+      continue;
+    }
+    if (label == std::string(name, strnlen(name, sizeof(name)))) return id;
+  }
+  if (!create) return absl::NotFoundError(absl::StrCat("unknown label '", label, "'"));
+  if (free_id < 0) return absl::ResourceExhaustedError("no free sk_lookup label ids");
+  if (label.empty() || label.size() >= AGILITY_LABEL_NAME_SIZE) {
+    return absl::InvalidArgumentError(absl::StrCat("bad label '", label, "'"));
+  }
+  char name[AGILITY_LABEL_NAME_SIZE] = {};
+  std::memcpy(name, label.data(), label.size());
+  const uint32_t id = static_cast<uint32_t>(free_id);
+  if (bpf_map_update_elem(fd, &id, name, BPF_ANY) != 0) return Errno("writing labels");
+  return id;
+}
+
+absl::Status SkLookup::Sync(const std::vector<std::string>& labels,
+                            const std::vector<Binding>& bindings) {
+  for (const std::string& label : labels) {
+    if (auto id = LabelId(label, true); !id.ok()) return id.status();
+  }
+  const int fd = bpf_map__fd(skel_->maps.bindings);
+  absl::flat_hash_map<std::string, BindingValue> wanted;
+  std::vector<std::pair<BindingKey, BindingValue>> order;
+  for (const Binding& b : bindings) {
+    auto id = LabelId(b.label, true);
+    if (!id.ok()) return id.status();
+    const BindingKey key = KeyOf(b);
+    const BindingValue value = {*id, key.prefixlen};
+    wanted[KeyBytes(key)] = value;
+    order.emplace_back(key, value);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first.prefixlen > b.first.prefixlen;
+  });
+  for (const auto& [key, value] : order) {
+    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) != 0) return Errno("updating bindings");
+  }
+  std::vector<BindingKey> stale;
+  BindingKey key;
+  BindingKey* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &key) == 0) {
+    if (!wanted.contains(KeyBytes(key))) stale.push_back(key);
+    previous = &key;
+  }
+  for (const BindingKey& k : stale) {
+    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) return Errno("removing a binding");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SkLookup::Register(const std::string& label, int fd) {
+  auto facts = InspectSocket(fd);
+  if (!facts.ok()) return facts.status();
+  if (auto status = CheckSteerable(*facts); !status.ok()) return status;
+  auto id = LabelId(label, false);
+  if (!id.ok()) return id.status();
+  const uint32_t key = agility_socket_key(*id, facts->protocol == policy::Protocol::kUdp,
+                                          facts->family == AF_INET6);
+  const uint64_t value = static_cast<uint64_t>(fd);
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sockets), &key, &value, BPF_ANY) != 0) {
+    return Errno(absl::StrCat("inserting ", facts->Describe(), " into the socket map"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<LabelStatus> SkLookup::Labels() const {
+  std::vector<LabelStatus> out;
+  const int label_fd = bpf_map__fd(skel_->maps.labels);
+  const int socket_fd = bpf_map__fd(skel_->maps.sockets);
+  const int counter_fd = bpf_map__fd(skel_->maps.counters);
+  const int cpus = libbpf_num_possible_cpus();
+  std::vector<agility_counters> per_cpu(cpus > 0 ? cpus : 1);
+  for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
+    char name[AGILITY_LABEL_NAME_SIZE] = {};
+    if (bpf_map_lookup_elem(label_fd, &id, name) != 0 || name[0] == '\0') continue;
+    LabelStatus s;
+    s.label = std::string(name, strnlen(name, sizeof(name)));
+    s.id = id;
+    // Order {tcp4, tcp6, udp4, udp6} matches agility_socket_key.
+    for (int slot = 0; slot < 4; ++slot) {
+      const uint32_t key = id * 4 + static_cast<uint32_t>(slot);
+      uint64_t cookie = 0;
+      if (bpf_map_lookup_elem(socket_fd, &key, &cookie) == 0) s.cookies[slot] = cookie;
+    }
+    if (bpf_map_lookup_elem(counter_fd, &id, per_cpu.data()) == 0) {
+      for (const agility_counters& c : per_cpu) {
+        s.lookups += c.lookups;
+        s.misses += c.misses;
+        s.errors += c.errors;
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<Binding> SkLookup::Bindings() const {
+  std::vector<Binding> out;
+  absl::flat_hash_map<uint32_t, std::string> names;
+  for (const LabelStatus& s : Labels()) names[s.id] = s.label;
+  const int fd = bpf_map__fd(skel_->maps.bindings);
+  BindingKey key;
+  BindingKey* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &key) == 0) {
+    previous = &key;
+    BindingValue value;
+    if (bpf_map_lookup_elem(fd, &key, &value) != 0) continue;
+    Binding b;
+    b.label = names.contains(value.label) ? names[value.label] : absl::StrCat("#", value.label);
+    b.protocol = static_cast<policy::Protocol>(key.protocol);
+    b.port = ntohs(key.port);
+    const int length = static_cast<int>(key.prefixlen) - AGILITY_KEY_FIXED_BITS;
+    const bool mapped = length >= 96 && key.address[10] == 0xff && key.address[11] == 0xff &&
+                        std::all_of(key.address, key.address + 10, [](uint8_t x) { return x == 0; });
+    b.prefix.ipv4 = mapped;
+    if (mapped) {
+      std::memcpy(b.prefix.bytes, key.address + 12, 4);
+      b.prefix.length = static_cast<uint8_t>(length - 96);
+    } else {
+      std::memcpy(b.prefix.bytes, key.address, 16);
+      b.prefix.length = static_cast<uint8_t>(length);
+    }
+    out.push_back(std::move(b));
+  }
+  std::sort(out.begin(), out.end(), [](const Binding& a, const Binding& b) {
+    return std::tie(a.label, a.port) < std::tie(b.label, b.port);
+  });
+  return out;
+}
+
+}  // namespace agility::sockets
