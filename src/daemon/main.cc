@@ -263,6 +263,7 @@ class Daemon {
     Daemon* daemon;
     std::string path;
     uint64_t generation;
+    std::shared_ptr<const Snapshot> previous;
     absl::StatusOr<std::shared_ptr<const Snapshot>> result = absl::UnknownError("not run");
     std::vector<ControlServer::Reply> replies;
   };
@@ -275,7 +276,9 @@ class Daemon {
     }
     reloading_ = true;
     reload_again_ = false;
-    auto* job = new ReloadWork{{}, this, config_path_, generation_ + 1, absl::UnknownError(""),
+    auto* job = new ReloadWork{{},          this,
+                               config_path_, generation_ + 1,
+                               snapshots_.Get(), absl::UnknownError(""),
                                std::move(waiting_)};
     waiting_.clear();
     job->work.data = job;
@@ -288,7 +291,8 @@ class Daemon {
             job->result = config.status();
             return;
           }
-          job->result = LoadSnapshot(*std::move(config), job->generation);
+          job->result = LoadSnapshot(*std::move(config), job->generation, job->previous.get());
+          job->previous.reset();
         },
         [](uv_work_t* work, int /*status*/) {
           std::unique_ptr<ReloadWork> job(static_cast<ReloadWork*>(work->data));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -32,10 +33,15 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
-                                                             uint64_t generation) {
+                                                             uint64_t generation,
+                                                             const Snapshot* previous) {
   const absl::Time start = absl::Now();
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = generation;
+  absl::flat_hash_map<std::string, std::shared_ptr<const dns::Zone>> loaded;
+  if (previous != nullptr) {
+    for (const auto& zone : previous->zones.zones()) loaded[zone->source()] = zone;
+  }
   std::vector<std::string> errors;
   for (const policy::ZoneSource& source : config.zones) {
     auto files = ExpandZoneSource(source, config.path);
@@ -44,6 +50,13 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
       continue;
     }
     for (const std::string& file : *files) {
+      if (const auto it = loaded.find(file); it != loaded.end() && it->second->Unchanged()) {
+        if (auto status = snapshot->zones.Add(it->second); !status.ok()) {
+          errors.emplace_back(status.message());
+        }
+        ++snapshot->zones_reused;
+        continue;
+      }
       auto zone = dns::LoadZoneFile(file);
       if (!zone.ok()) {
         errors.emplace_back(zone.status().message());
@@ -73,7 +86,11 @@ std::string Summary(const Snapshot& s) {
                                  s.table->policies().size(), " policies, ",
                                  s.table->pools().size(), " pools, ", s.bindings.size(),
                                  " bindings, loaded in ",
-                                 absl::FormatDuration(s.load_duration), "\n");
+                                 absl::FormatDuration(s.load_duration),
+                                 s.zones_reused > 0 ? absl::StrCat(" (", s.zones_reused,
+                                                                   " zones unchanged)")
+                                                    : "",
+                                 "\n");
   for (const auto& zone : s.zones.zones()) {
     absl::StrAppend(&out, "  zone ", dns::NameToText(zone->apex()), " serial ", zone->serial(),
                     ", ", zone->name_count(), " names, ", zone->record_count(), " records (",

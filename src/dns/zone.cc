@@ -1,5 +1,7 @@
 #include "dns/zone.h"
 
+#include <sys/stat.h>
+
 namespace agility::dns {
 
 RrsetView NodeView::Find(uint16_t type) const {
@@ -13,6 +15,26 @@ RrsetView NodeView::Find(uint16_t type) const {
 NodeView Zone::Find(absl::string_view name) const {
   const auto it = nodes_.find(name);
   return it == nodes_.end() ? NodeView() : NodeView(arena_.data() + *it);
+}
+
+FileStamp StampFile(const std::string& path) {
+  FileStamp stamp;
+  stamp.path = path;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return stamp;
+  stamp.device = st.st_dev;
+  stamp.inode = st.st_ino;
+  stamp.size = static_cast<uint64_t>(st.st_size);
+  stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return stamp;
+}
+
+bool Zone::Unchanged() const {
+  if (files_.empty()) return false;
+  for (const FileStamp& file : files_) {
+    if (StampFile(file.path) != file) return false;
+  }
+  return true;
 }
 
 size_t Zone::memory_bytes() const {

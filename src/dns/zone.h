@@ -69,6 +69,18 @@ class NodeView {
   const uint8_t* p_ = nullptr;
 };
 
+// Identifies one version of a file a zone was read from ($INCLUDEs too), so
+// that a reload can tell an unchanged zone without reading it.
+struct FileStamp {
+  std::string path;
+  uint64_t device = 0, inode = 0, size = 0;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+// Stamps of the file as it is now; an unreadable file gets an empty stamp.
+FileStamp StampFile(const std::string& path);
+
 class Zone {
  public:
   Zone(const Zone&) = delete;
@@ -89,6 +101,12 @@ class Zone {
 
   // Exact lookup of a lowercase wire name.
   NodeView Find(absl::string_view name) const;
+
+  // The files read to build this zone, as they were just before reading.
+  const std::vector<FileStamp>& files() const { return files_; }
+  void set_files(std::vector<FileStamp> files) { files_ = std::move(files); }
+  // True when every file is still as it was when the zone was read.
+  bool Unchanged() const;
 
  private:
   friend class ZoneBuilder;
@@ -120,6 +138,7 @@ class Zone {
   bool has_delegations_ = false;
   size_t name_count_ = 0;
   size_t record_count_ = 0;
+  std::vector<FileStamp> files_;
   std::vector<uint8_t> arena_;
   absl::flat_hash_set<uint32_t, NodeHash, NodeEq> nodes_;
 };

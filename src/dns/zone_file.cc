@@ -52,6 +52,7 @@ class Reader {
   }
 
   absl::Status ReadText(absl::string_view text, const std::string& file, RdfPtr origin, int depth);
+  std::vector<FileStamp>& files() { return files_; }
 
  private:
   absl::Status Entry(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
@@ -62,6 +63,7 @@ class Reader {
   ZoneBuilder& builder_;
   const ZoneFileLimits& limits_;
   std::unique_ptr<ldns_buffer, BufferDeleter> buffer_;
+  std::vector<FileStamp> files_;
   ldns_rdf* prev_ = nullptr;  // owner inherited by entries starting with blanks
   uint32_t default_ttl_ = 3600;
 };
@@ -163,6 +165,7 @@ absl::Status Reader::Directive(absl::string_view entry, const std::string& file,
         return ErrorAt(file, line, absl::StrCat("bad $INCLUDE origin '", name, "'"));
       }
     }
+    files_.push_back(StampFile(path.string()));
     auto text = ReadFile(path.string());
     if (!text.ok()) {
       return ErrorAt(file, line,
@@ -214,12 +217,10 @@ std::string OriginFromFileName(const std::string& path) {
   return base;
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
-                                                    const std::string& source,
-                                                    absl::string_view origin,
-                                                    const ZoneFileLimits& limits) {
+absl::StatusOr<std::unique_ptr<Zone>> Compile(absl::string_view text, const std::string& source,
+                                              absl::string_view origin,
+                                              const ZoneFileLimits& limits,
+                                              std::vector<FileStamp> files) {
   std::string origin_text(origin);
   if (origin_text.empty() || origin_text.back() != '.') origin_text += '.';
   RdfPtr origin_rdf(ldns_dname_new_frm_str(origin_text.c_str()));
@@ -230,15 +231,30 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
     if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
       return status;
     }
+    files.insert(files.end(), reader.files().begin(), reader.files().end());
   }
-  return builder.Build();
+  auto zone = builder.Build();
+  if (zone.ok()) (*zone)->set_files(std::move(files));
+  return zone;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
+                                                    const std::string& source,
+                                                    absl::string_view origin,
+                                                    const ZoneFileLimits& limits) {
+  return Compile(text, source, origin, limits, {});
 }
 
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
                                                    const ZoneFileLimits& limits) {
+  // Stamped before reading: a write during the read makes the next reload
+  // read the file again rather than miss the change.
+  FileStamp stamp = StampFile(path);
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return ParseZoneText(*text, path, OriginFromFileName(path), limits);
+  return Compile(*text, path, OriginFromFileName(path), limits, {std::move(stamp)});
 }
 
 }  // namespace agility::dns
