@@ -129,12 +129,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (socket_path.empty()) {
-    auto parsed = agility::policy::LoadConfig(config);
-    if (!parsed.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(parsed.status().message()).c_str());
+    auto control = agility::policy::ReadControlPath(config);
+    if (!control.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(control.status().message()).c_str());
       return 2;
     }
-    socket_path = parsed->server.control;
+    socket_path = *control;
   }
   std::vector<std::string> words(argv + optind, argv + argc);
   std::vector<int> fds;

@@ -271,16 +271,16 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
       size_t owner_pos = kHeaderSize;
       absl::string_view name = qname;
       uint8_t target[kMaxNameLength];
+      const void* visited[kMaxCnameChain];
       for (int step = 0;; ++step) {
         const Lookup found = LookupName(*zone, name, labels, q.qtype);
         if (found.kind == Lookup::kDelegation) {
-          if (step == 0) {
-            // Referral: not authoritative; NS of the cut, then glue.
-            flags &= ~flag::kAa;
-            const RrsetView ns = found.node.Find(type::kNs);
-            fits = a.Rrset(kAuthority, MessageWriter::kNoOwner, found.node.name(), ns) &&
-                   a.AdditionalFor(ns, /*glue=*/true);
-          }
+          // Referral: NS of the cut, then glue (RFC 1034 §4.3.2 step 3b). Not
+          // authoritative, unless CNAMEs we own led here.
+          if (step == 0) flags &= ~flag::kAa;
+          const RrsetView ns = found.node.Find(type::kNs);
+          fits = a.Rrset(kAuthority, MessageWriter::kNoOwner, found.node.name(), ns) &&
+                 a.AdditionalFor(ns, /*glue=*/true);
           break;
         }
         if (found.kind == Lookup::kNxDomain) {
@@ -289,8 +289,11 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
           break;
         }
         const NodeView node = found.node;
+        // A CNAME loop ends where it would repeat itself.
+        if (std::find(visited, visited + step, node.id()) != visited + step) break;
+        visited[step] = node.id();
+        const RrsetView cname = node.Find(type::kCname);
         if (q.qtype != type::kCname && q.qtype != type::kAny) {
-          const RrsetView cname = node.Find(type::kCname);
           if (cname.valid()) {
             size_t rdata_pos = 0;
             fits = a.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
@@ -306,7 +309,8 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
             continue;
           }
         }
-        const bool owner_exists = node.rrset_count() > 0;
+        // The policy governs names that own data, and never a CNAME's owner.
+        const bool owner_exists = node.rrset_count() > 0 && !cname.valid();
         PoolAddress address;
         const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
         if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&

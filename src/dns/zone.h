@@ -50,6 +50,8 @@ class NodeView {
   NodeView() = default;
   explicit NodeView(const uint8_t* p) : p_(p) {}
   bool valid() const { return p_ != nullptr; }
+  // Identity of the node within its zone.
+  const void* id() const { return p_; }
   uint8_t flags() const { return p_[0]; }
   absl::string_view name() const { return AsChars(p_ + 2, p_[1]); }
   int rrset_count() const { return p_[2 + p_[1]]; }

@@ -449,6 +449,27 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& p
   return Parser(path).Parse(yaml);
 }
 
+absl::StatusOr<std::string> ReadControlPath(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
+  }
+  const YAML::Node& config = root;
+  std::string control = ServerConfig().control;
+  if (config.IsMap() && config["server"].IsMap() && config["server"]["control"].IsScalar()) {
+    const std::filesystem::path p(config["server"]["control"].Scalar());
+    control = (p.is_absolute() ? p : std::filesystem::path(path).parent_path() / p)
+                  .lexically_normal()
+                  .string();
+  }
+  return control;
+}
+
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
   std::ifstream in(path);
   if (!in) {

@@ -87,6 +87,10 @@ struct Config {
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 
+// Only server.control, from a file that may be otherwise invalid: agilityctl
+// must reach agilityd to report what is wrong with the new configuration.
+absl::StatusOr<std::string> ReadControlPath(const std::string& path);
+
 // Parses YAML text; `path` names it in errors and anchors relative paths.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& path);
 
