@@ -60,23 +60,23 @@ class Worker final : public sockets::PacketHandler {
 
   size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
                 uint8_t* out) override {
-    policy::PoolDrawer drawer(*snapshot_->table, rng_);
+    policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response =
         dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info);
-    stats_.queries[transport == dns::Transport::kTcp].fetch_add(1, std::memory_order_relaxed);
+    const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
     if (response == 0) {
-      stats_.dropped.fetch_add(1, std::memory_order_relaxed);
+      stats_.dropped[tcp].Add();
       return 0;
     }
-    stats_.rcodes[info.rcode <= 16 ? info.rcode : 0].fetch_add(1, std::memory_order_relaxed);
-    if (info.pool_answer) stats_.pool_answers.fetch_add(1, std::memory_order_relaxed);
-    if (info.truncated) stats_.truncated.fetch_add(1, std::memory_order_relaxed);
+    stats_.queries[tcp][RcodeSlot(info.rcode)][QtypeSlot(info.qtype)].Add();
+    if (info.pool_answer) stats_.pool_answers.Add();
+    if (info.truncated) stats_.truncated.Add();
     return response;
   }
 
   void CountSendDrop(size_t count) override {
-    stats_.send_drops.fetch_add(count, std::memory_order_relaxed);
+    stats_.send_drops.Add(count);
   }
 
  private:
@@ -149,17 +149,57 @@ ServerTotals Server::Totals() const {
   ServerTotals t;
   for (const auto& worker : workers_) {
     const WorkerStats& s = worker->stats();
-    t.queries_udp += s.queries[0].load(std::memory_order_relaxed);
-    t.queries_tcp += s.queries[1].load(std::memory_order_relaxed);
-    t.dropped += s.dropped.load(std::memory_order_relaxed);
-    t.pool_answers += s.pool_answers.load(std::memory_order_relaxed);
-    t.truncated += s.truncated.load(std::memory_order_relaxed);
-    t.send_drops += s.send_drops.load(std::memory_order_relaxed);
-    for (size_t r = 0; r < t.rcodes.size(); ++r) {
-      t.rcodes[r] += s.rcodes[r].load(std::memory_order_relaxed);
+    for (int x = 0; x < 2; ++x) {
+      for (int r = 0; r < kRcodeSlots; ++r) {
+        for (int q = 0; q < kQtypeSlots; ++q) t.queries[x][r][q] += s.queries[x][r][q].Get();
+      }
+      t.dropped[x] += s.dropped[x].Get();
     }
+    t.pool_answers += s.pool_answers.Get();
+    t.truncated += s.truncated.Get();
+    t.send_drops += s.send_drops.Get();
   }
   return t;
+}
+
+uint64_t ServerTotals::Queries(int transport) const {
+  uint64_t n = dropped[transport];
+  for (int r = 0; r < kRcodeSlots; ++r) {
+    for (int q = 0; q < kQtypeSlots; ++q) n += queries[transport][r][q];
+  }
+  return n;
+}
+
+uint64_t ServerTotals::Rcode(int slot) const {
+  uint64_t n = 0;
+  for (int x = 0; x < 2; ++x) {
+    for (int q = 0; q < kQtypeSlots; ++q) n += queries[x][slot][q];
+  }
+  return n;
+}
+
+int QtypeSlot(uint16_t qtype) {
+  for (int i = 0; i < kQtypeSlots - 1; ++i) {
+    if (kCountedQtypes[i] == qtype) return i;
+  }
+  return kQtypeSlots - 1;
+}
+
+int RcodeSlot(uint16_t rcode) {
+  if (rcode <= 5) return rcode;
+  return rcode == dns::rcode::kBadVers ? 6 : 7;
+}
+
+const char* QtypeSlotName(int slot) {
+  static constexpr const char* kNames[] = {"A",  "NS",   "CNAME", "SOA", "PTR", "MX",
+                                           "TXT", "AAAA", "SRV",   "DS",  "ANY", "other"};
+  return kNames[slot];
+}
+
+const char* RcodeSlotName(int slot) {
+  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                           "NOTIMP",  "REFUSED", "BADVERS",  "other"};
+  return kNames[slot];
 }
 
 }  // namespace agility::daemon

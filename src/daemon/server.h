@@ -5,7 +5,7 @@
 
 #include <uv.h>
 
-#include <array>
+#include <iterator>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -17,23 +17,36 @@
 #include "sockets/packet_handler.h"
 #include "sockets/tcp_listener.h"
 #include "sockets/udp_listener.h"
+#include "util/counter.h"
 
 namespace agility::daemon {
 
+// Query counters are kept per transport x rcode x qtype; these are the
+// qtypes and rcodes with a slot of their own (the last slot is "other").
+inline constexpr uint16_t kCountedQtypes[] = {1, 2, 5, 6, 12, 15, 16, 28, 33, 43, 255};
+inline constexpr int kQtypeSlots = std::size(kCountedQtypes) + 1;
+inline constexpr int kRcodeSlots = 8;  // NOERROR..REFUSED, BADVERS, other
+int QtypeSlot(uint16_t qtype);
+int RcodeSlot(uint16_t rcode);
+const char* QtypeSlotName(int slot);
+const char* RcodeSlotName(int slot);
+
 // Counters of one worker, written only by it, read by the control thread.
 struct WorkerStats {
-  std::atomic<uint64_t> queries[2] = {};  // by transport: udp, tcp
-  std::atomic<uint64_t> rcodes[17] = {};  // 0..15 header rcodes, 16 = BADVERS
-  std::atomic<uint64_t> dropped = {};     // malformed beyond an answer
-  std::atomic<uint64_t> pool_answers = {};
-  std::atomic<uint64_t> truncated = {};
-  std::atomic<uint64_t> send_drops = {};
+  Counter queries[2][kRcodeSlots][kQtypeSlots];  // [udp, tcp][rcode][qtype]
+  Counter dropped[2];                            // no response at all, by transport
+  Counter pool_answers;
+  Counter truncated;
+  Counter send_drops;  // UDP responses the kernel did not take
 };
 
 struct ServerTotals {
-  uint64_t queries_udp = 0, queries_tcp = 0, dropped = 0, pool_answers = 0, truncated = 0,
-           send_drops = 0;
-  std::array<uint64_t, 17> rcodes = {};
+  uint64_t queries[2][kRcodeSlots][kQtypeSlots] = {};
+  uint64_t dropped[2] = {};
+  uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
+
+  uint64_t Queries(int transport) const;
+  uint64_t Rcode(int slot) const;
 };
 
 class Worker;

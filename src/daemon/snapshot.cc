@@ -57,17 +57,20 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
         ++snapshot->zones_reused;
         continue;
       }
+      const absl::Time zone_start = absl::Now();
       auto zone = dns::LoadZoneFile(file);
       if (!zone.ok()) {
         errors.emplace_back(zone.status().message());
         continue;
       }
+      (*zone)->set_load_seconds(absl::ToDoubleSeconds(absl::Now() - zone_start));
       if (auto status = snapshot->zones.Add(std::move(*zone)); !status.ok()) {
         errors.emplace_back(status.message());
       }
     }
   }
-  auto table = policy::Table::Build(config);
+  auto table = policy::Table::Build(config, config.server.workers,
+                                    previous != nullptr ? previous->table.get() : nullptr);
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());

@@ -107,6 +107,8 @@ class Zone {
   // The files read to build this zone, as they were just before reading.
   const std::vector<FileStamp>& files() const { return files_; }
   void set_files(std::vector<FileStamp> files) { files_ = std::move(files); }
+  double load_seconds() const { return load_seconds_; }
+  void set_load_seconds(double seconds) { load_seconds_ = seconds; }
   // True when every file is still as it was when the zone was read.
   bool Unchanged() const;
 
@@ -141,6 +143,7 @@ class Zone {
   size_t name_count_ = 0;
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;
+  double load_seconds_ = 0;
   std::vector<uint8_t> arena_;
   absl::flat_hash_set<uint32_t, NodeHash, NodeEq> nodes_;
 };

@@ -130,7 +130,8 @@ std::string Parser::ResolvePath(const std::string& path) const {
 
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   if (!CheckMap(node, "server",
-                {"listen", "workers", "control", "tcp_idle_timeout_ms", "max_udp_size"})) {
+                {"listen", "workers", "control", "tcp_idle_timeout_ms", "max_udp_size",
+                 "metrics"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -159,6 +160,17 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node idle = node["tcp_idle_timeout_ms"]) {
     Integer(idle, "server.tcp_idle_timeout_ms", 100, 3600000, &server.tcp_idle_timeout_ms);
+  }
+  if (const YAML::Node metrics = node["metrics"]) {
+    std::string text;
+    if (String(metrics, "server.metrics", &text)) {
+      auto endpoint = sockets::Endpoint::Parse(text);
+      if (endpoint.ok()) {
+        server.metrics = *endpoint;
+      } else {
+        Error(metrics, endpoint.status().message());
+      }
+    }
   }
   if (const YAML::Node size = node["max_udp_size"]) {
     Integer(size, "server.max_udp_size", 512, 4096, &server.max_udp_size);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ struct ServerConfig {
   std::string control = "/run/agility/control.sock";
   uint32_t tcp_idle_timeout_ms = 10000;
   uint16_t max_udp_size = 1232;
+  std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
 };
 
 struct ZoneSource {

@@ -14,6 +14,35 @@ struct Pool {
   std::string name;
   Prefix prefix;
 
+  // Answers are also counted per sub-prefix, for a view of the spread: per
+  // address for IPv4 pools up to a /24, per /24 for larger ones, at most 256
+  // buckets (2^8) in any case.
+  int bucket_bits() const {
+    const int host_bits = prefix.host_bits();
+    const int bits = prefix.ipv4 && prefix.length < 24 ? 24 - prefix.length : host_bits;
+    return bits < 8 ? bits : 8;
+  }
+  int bucket_count() const { return 1 << bucket_bits(); }
+  // The bucket of an address of this pool: the bucket_bits() after the prefix.
+  int Bucket(const uint8_t* address) const {
+    int bucket = 0;
+    for (int i = 0; i < bucket_bits(); ++i) {
+      const int bit = prefix.length + i;
+      bucket = bucket << 1 | ((address[bit / 8] >> (7 - bit % 8)) & 1);
+    }
+    return bucket;
+  }
+  Prefix BucketPrefix(int bucket) const {
+    Prefix p = prefix;
+    const int bits = bucket_bits();
+    for (int i = 0; i < bits; ++i) {
+      const int bit = prefix.length + i;
+      if ((bucket >> (bits - 1 - i)) & 1) p.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+    }
+    p.length = static_cast<uint8_t>(prefix.length + bits);
+    return p;
+  }
+
   // Writes prefix.address_size() bytes of `out`. Pool sizes are powers of two, so
   // masking uniform random bits is exactly uniform: no modulo bias, and every
   // address of the prefix, network and broadcast included, is reachable.

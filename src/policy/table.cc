@@ -4,7 +4,8 @@
 
 namespace agility::policy {
 
-absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config) {
+absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config, int workers,
+                                                    const Table* previous) {
   auto table = std::make_unique<Table>();
   for (const PoolConfig& pool : config.pools) table->pools_.push_back({pool.name, pool.prefix});
   for (const PolicyConfig& policy : config.policies) {
@@ -14,6 +15,14 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config) {
     for (const std::string& pattern : policy.match) {
       if (auto status = table->matcher_.Add(pattern, index); !status.ok()) return status;
     }
+  }
+  table->counters_ = std::make_unique<PoolCounters>(table->pools_, table->policies_.size(),
+                                                    workers < 1 ? 1 : workers);
+  if (previous != nullptr) {
+    std::vector<std::string> names, previous_names;
+    for (const Policy& p : table->policies_) names.push_back(p.name);
+    for (const Policy& p : previous->policies_) previous_names.push_back(p.name);
+    table->counters_->CarryOver(*previous->counters_, names, previous_names);
   }
   return table;
 }
@@ -27,6 +36,7 @@ bool PoolDrawer::Draw(absl::string_view name, const dns::LabelOffsets& labels, u
   if (pool < 0) return false;
   const Pool& chosen = table_.pools()[pool];
   chosen.Draw(rng_, out.bytes);
+  table_.counters().CountAnswer(worker_, index, pool, out.bytes);
   out.size = static_cast<uint8_t>(chosen.prefix.address_size());
   out.ttl = policy.ttl;
   return true;

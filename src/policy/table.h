@@ -11,6 +11,7 @@
 #include "policy/config.h"
 #include "policy/matcher.h"
 #include "policy/pool.h"
+#include "policy/pool_counters.h"
 #include "policy/random.h"
 
 namespace agility::policy {
@@ -25,23 +26,29 @@ struct Policy {
 
 class Table {
  public:
-  static absl::StatusOr<std::unique_ptr<Table>> Build(const Config& config);
+  // `previous` (may be null) is the table being replaced; its answer counts
+  // carry over. `workers` sizes the counters.
+  static absl::StatusOr<std::unique_ptr<Table>> Build(const Config& config, int workers,
+                                                      const Table* previous = nullptr);
 
   const std::vector<Pool>& pools() const { return pools_; }
   const std::vector<Policy>& policies() const { return policies_; }
   const Matcher& matcher() const { return matcher_; }
+  PoolCounters& counters() const { return *counters_; }
 
  private:
   std::vector<Pool> pools_;
   std::vector<Policy> policies_;
   Matcher matcher_;
+  std::unique_ptr<PoolCounters> counters_;
 };
 
 // Lives on a worker's stack for one batch: table of the current snapshot,
 // generator of the worker.
 class PoolDrawer final : public dns::AddressSource {
  public:
-  PoolDrawer(const Table& table, Rng& rng) : table_(table), rng_(rng) {}
+  PoolDrawer(const Table& table, Rng& rng, int worker)
+      : table_(table), rng_(rng), worker_(worker) {}
 
   bool Draw(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype,
             dns::PoolAddress& out) override;
@@ -49,6 +56,7 @@ class PoolDrawer final : public dns::AddressSource {
  private:
   const Table& table_;
   Rng& rng_;
+  int worker_;
 };
 
 }  // namespace agility::policy

@@ -1,0 +1,61 @@
+// agilityd as a whole: the snapshot in force, the workers serving it, the
+// reload machinery, steering, the control socket, metrics and signals, all
+// driven from one libuv loop on the main thread.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "daemon/control.h"
+#include "daemon/metrics.h"
+#include "daemon/server.h"
+#include "daemon/snapshot.h"
+#include "daemon/steering.h"
+
+namespace agility::daemon {
+
+class Daemon {
+ public:
+  explicit Daemon(std::string config_path) : config_path_(std::move(config_path)) {}
+  // Serves until SIGINT or SIGTERM; returns the process exit code.
+  int Run();
+
+ private:
+  struct ReloadJob;
+  struct ReloadStats {
+    uint64_t succeeded = 0, failed = 0;
+    bool last_ok = true;
+    double last_seconds = 0;
+    absl::Time last_at = absl::InfinitePast();
+  };
+
+  static void OnSignal(uv_signal_t* handle, int signum);
+  void Shutdown();
+  void Control(ControlServer::Request request, ControlServer::Reply reply);
+  // Parses and validates off the loop thread, then publishes on it.
+  void Reload(ControlServer::Reply reply);
+  void FinishReload(std::unique_ptr<ReloadJob> job);
+  std::string StatusText() const;
+  std::string MetricsText() const;
+
+  std::string config_path_;
+  uint64_t generation_ = 0;
+  SnapshotHolder snapshots_;
+  Server server_{snapshots_};
+  Steering steering_;
+  uv_loop_t loop_;
+  uv_signal_t sigint_, sigterm_, sighup_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;
+  absl::Time started_;
+  bool reloading_ = false;
+  bool reload_again_ = false;
+  std::vector<ControlServer::Reply> waiting_;
+  ReloadStats reloads_;
+};
+
+}  // namespace agility::daemon
