@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "daemon/log.h"
 #include "dns/zone_file.h"
 
 namespace agility::daemon {
@@ -58,7 +59,14 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
         continue;
       }
       const absl::Time zone_start = absl::Now();
-      auto zone = dns::LoadZoneFile(file);
+      dns::ZoneFileLimits limits;
+      limits.progress = [&file](size_t records, double seconds) {
+        Log(absl::StrCat("loading ", file, ": ", records, " records in ",
+                         static_cast<int>(seconds), " s (",
+                         static_cast<int64_t>(static_cast<double>(records) / seconds),
+                         " records/s)"));
+      };
+      auto zone = dns::LoadZoneFile(file, limits);
       if (!zone.ok()) {
         errors.emplace_back(zone.status().message());
         continue;

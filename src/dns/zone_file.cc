@@ -2,6 +2,7 @@
 
 #include <ldns/ldns.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -64,6 +65,8 @@ class Reader {
   const ZoneFileLimits& limits_;
   std::unique_ptr<ldns_buffer, BufferDeleter> buffer_;
   std::vector<FileStamp> files_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_progress_ = started_;
   ldns_rdf* prev_ = nullptr;  // owner inherited by entries starting with blanks
   uint32_t default_ttl_ = 3600;
 };
@@ -207,6 +210,14 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
   if (size > UINT16_MAX) return ErrorAt(file, line, "record data longer than 65535 bytes");
   builder_.Add(name, type, ldns_rr_ttl(rr.get()),
                AsChars(ldns_buffer_begin(buffer_.get()), size), file, line);
+  if (limits_.progress && (builder_.record_count() & 0xffff) == 0) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress_ >= std::chrono::seconds(2)) {
+      last_progress_ = now;
+      limits_.progress(builder_.record_count(),
+                       std::chrono::duration<double>(now - started_).count());
+    }
+  }
   return absl::OkStatus();
 }
 

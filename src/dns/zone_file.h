@@ -3,6 +3,7 @@
 // numbers, $INCLUDE) and let ldns parse each record's text.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -15,6 +16,8 @@ namespace agility::dns {
 struct ZoneFileLimits {
   int max_include_depth = 8;
   size_t max_entry_length = 65536;
+  // Called every few seconds during long loads: records read so far, seconds.
+  std::function<void(size_t records, double seconds)> progress;
 };
 
 // Loads and compiles the zone in `path`. The initial $ORIGIN is the file name

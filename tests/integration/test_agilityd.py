@@ -13,6 +13,8 @@ file. Needs `dig` (bind9-dnsutils) on PATH. Python 3 standard library only.
 
 import ipaddress
 import json
+import urllib.error
+import urllib.request
 import os
 import re
 import signal
@@ -49,7 +51,7 @@ OPCODE_STATUS = 2
 ISOLATION_SETTINGS = "sk_lookup: {enabled: false}\n"
 
 
-def yaml_config(port, control, zones, pools, policies, max_udp_size=1232):
+def yaml_config(port, control, zones, pools, policies, max_udp_size=1232, metrics_port=None):
     """Renders an agilityd configuration. Values are written as JSON, which is
     valid YAML, so no YAML library is needed."""
     lines = [
@@ -58,6 +60,10 @@ def yaml_config(port, control, zones, pools, policies, max_udp_size=1232):
         "  workers: 2",
         f"  control: {json.dumps(control)}",
         f"  max_udp_size: {max_udp_size}",
+    ]
+    if metrics_port is not None:
+        lines.append(f"  metrics: {json.dumps(f'127.0.0.1:{metrics_port}')}")
+    lines += [
         f"zones: {json.dumps(zones)}",
         "pools:",
     ]
@@ -976,6 +982,118 @@ class ReloadTests(ServerTestCase):
         self.assertIn(f"{self.config}:{line}:", done.stdout + done.stderr)
         self.assertEqual(self.answer(), self.FIRST)
         self.assertEqual(self.generation(), before)
+
+
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+
+
+def parse_metrics(text):
+    """Strict parse of the Prometheus text format: returns {(name, labels): value}
+    and fails on anything malformed, undeclared or duplicated."""
+    types, samples = {}, {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge"), f"line {number}: type {kind}"
+            assert name not in types, f"line {number}: {name} declared twice"
+            types[name] = kind
+            continue
+        match = METRIC_LINE.match(line)
+        assert match, f"line {number}: malformed sample: {line!r}"
+        name, label_text, value = match.groups()
+        assert name in types, f"line {number}: {name} has no TYPE"
+        if types[name] == "counter":
+            assert name.endswith("_total"), f"line {number}: counter {name} lacks _total"
+        labels = ()
+        if label_text:
+            pairs = LABEL.findall(label_text)
+            assert "".join(f'{k}="{v}"{sep}' for k, v, sep in pairs) == label_text, line
+            labels = tuple((k, v) for k, v, _ in pairs)
+        key = (name, labels)
+        assert key not in samples, f"line {number}: duplicate sample {line!r}"
+        samples[key] = float(value)
+    return samples
+
+
+class MetricsTests(ServerTestCase):
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+
+    @classmethod
+    def pool_config(cls, prefix):
+        return yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": prefix},
+                           [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
+                           metrics_port=cls.metrics_port)
+
+    @classmethod
+    def config_text(cls):
+        cls.metrics_port = free_port()
+        return cls.pool_config("127.77.0.0/20")
+
+    def scrape(self):
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            self.assertEqual(response.status, 200)
+            self.assertIn("text/plain", response.headers["Content-Type"])
+            return parse_metrics(response.read().decode())
+
+    @staticmethod
+    def value(samples, name, **labels):
+        return samples.get((name, tuple(labels.items())), 0.0)
+
+    def test_counters_follow_queries_and_reloads(self):
+        before = self.scrape()
+        for _ in range(20):
+            self.assertEqual(len(self.dig("www.example.com", "A").answer), 1)
+        for _ in range(5):
+            self.dig("nothere.example.com", "A")
+        for _ in range(3):
+            self.dig("www.example.com", "A", "+tcp")
+        m = self.scrape()
+
+        def delta(name, **labels):
+            return self.value(m, name, **labels) - self.value(before, name, **labels)
+
+        self.assertEqual(delta("agility_queries_total", transport="udp", rcode="NOERROR",
+                               qtype="A"), 20)
+        self.assertEqual(delta("agility_queries_total", transport="udp", rcode="NXDOMAIN",
+                               qtype="A"), 5)
+        self.assertEqual(delta("agility_queries_total", transport="tcp", rcode="NOERROR",
+                               qtype="A"), 3)
+        self.assertEqual(delta("agility_pool_answers_total", policy="edge", pool="p4"), 23)
+        by_prefix = sum(v for (name, labels), v in m.items()
+                        if name == "agility_pool_answers_by_prefix_total")
+        self.assertEqual(len([1 for (name, _) in m if name == "agility_pool_answers_by_prefix_total"]), 16,
+                         "a /20 is shown as 16 /24s")
+        self.assertEqual(by_prefix, self.value(m, "agility_pool_answers_total", policy="edge",
+                                               pool="p4"))
+        self.assertEqual(self.value(m, "agility_pool_size_addresses", pool="p4",
+                                    prefix="127.77.0.0/20"), 4096)
+        self.assertEqual(self.value(m, "agility_zone_names", zone="example.com."), 3)
+        generation = self.value(m, "agility_generation")
+
+        write_file(self.config, "pools: [broken\n")
+        self.assertNotEqual(agilityctl("-s", self.control, "reload").returncode, 0)
+        m = self.scrape()
+        self.assertEqual(self.value(m, "agility_last_reload_success"), 0)
+        self.assertGreaterEqual(self.value(m, "agility_reloads_total", result="failure"), 1)
+        self.assertEqual(self.value(m, "agility_generation"), generation)
+
+        write_file(self.config, self.pool_config("127.77.0.0/20"))
+        self.assertEqual(agilityctl("-s", self.control, "reload").returncode, 0)
+        m = self.scrape()
+        self.assertEqual(self.value(m, "agility_last_reload_success"), 1)
+        self.assertEqual(self.value(m, "agility_generation"), generation + 1)
+        # Counters continue across the reload rather than restart at zero.
+        self.assertGreaterEqual(self.value(m, "agility_pool_answers_total", policy="edge",
+                                           pool="p4"), 23)
+
+    def test_other_paths_are_not_found(self):
+        with self.assertRaises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/", timeout=5)
+        self.assertEqual(raised.exception.code, 404)
 
 
 if __name__ == "__main__":

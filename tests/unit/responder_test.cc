@@ -96,7 +96,7 @@ class ResponderTest : public ::testing::Test {
     ASSERT_TRUE(zones_.Add(std::move(*zone)).ok());
     auto config = policy::ParseConfig(kConfig, "/tmp/agility-test.yaml");
     ASSERT_TRUE(config.ok()) << config.status();
-    auto table = policy::Table::Build(*config);
+    auto table = policy::Table::Build(*config, 1);
     ASSERT_TRUE(table.ok()) << table.status();
     table_ = std::move(*table);
   }
@@ -110,7 +110,7 @@ class ResponderTest : public ::testing::Test {
   Reply AskRaw(const std::vector<uint8_t>& query, Transport transport = Transport::kUdp) {
     Reply r;
     r.wire.resize(kMaxMessageSize);
-    policy::PoolDrawer drawer(*table_, rng_);
+    policy::PoolDrawer drawer(*table_, rng_, 0);
     const size_t size = Respond(query.data(), query.size(), transport, zones_, drawer, options_,
                                 r.wire.data(), &r.info);
     r.wire.resize(size);
