@@ -17,13 +17,15 @@ class Worker final : public sockets::PacketHandler {
         buffers_(std::make_unique<sockets::UdpBuffers>()),
         tcp_options_{config.tcp_idle_timeout_ms, 1024} {
     options_.max_udp_size = config.max_udp_size;
+    batch_wait_us_ = config.udp_batch_wait_us;
     uv_loop_init(&loop_);
     stop_.data = this;
     uv_async_init(&loop_, &stop_, &Worker::OnStop);
   }
 
   void AddSockets(int udp_fd, int tcp_fd) {
-    udp_.push_back(std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this));
+    udp_.push_back(std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this,
+                                                          batch_wait_us_));
     tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_, *this));
   }
 
@@ -98,6 +100,7 @@ class Worker final : public sockets::PacketHandler {
   uint64_t generation_ = UINT64_MAX;
   policy::Rng rng_;  // seeded from the OS
   dns::ResponderOptions options_;
+  uint32_t batch_wait_us_ = 0;
   std::unique_ptr<sockets::UdpBuffers> buffers_;
   sockets::TcpOptions tcp_options_;
   uv_loop_t loop_;

@@ -50,6 +50,12 @@ absl::Status Steering::RegisterFds(const std::string& label, const std::vector<i
   if (fds.empty()) {
     return absl::InvalidArgumentError("register needs socket descriptors (SCM_RIGHTS)");
   }
+  // All or nothing: check every socket before steering to any.
+  for (int fd : fds) {
+    auto facts = sockets::InspectSocket(fd);
+    if (!facts.ok()) return facts.status();
+    if (auto status = sockets::CheckSteerable(*facts); !status.ok()) return status;
+  }
   for (int fd : fds) {
     if (auto status = sk_lookup_->Register(label, fd); !status.ok()) return status;
     auto facts = sockets::InspectSocket(fd);

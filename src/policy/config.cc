@@ -131,7 +131,7 @@ std::string Parser::ResolvePath(const std::string& path) const {
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   if (!CheckMap(node, "server",
                 {"listen", "workers", "control", "tcp_idle_timeout_ms", "max_udp_size",
-                 "metrics"})) {
+                 "metrics", "udp_batch_wait_us"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -171,6 +171,9 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
         Error(metrics, endpoint.status().message());
       }
     }
+  }
+  if (const YAML::Node wait = node["udp_batch_wait_us"]) {
+    Integer(wait, "server.udp_batch_wait_us", 0, 1000, &server.udp_batch_wait_us);
   }
   if (const YAML::Node size = node["max_udp_size"]) {
     Integer(size, "server.max_udp_size", 512, 4096, &server.max_udp_size);

@@ -20,6 +20,7 @@ struct ServerConfig {
   std::string control = "/run/agility/control.sock";
   uint32_t tcp_idle_timeout_ms = 10000;
   uint16_t max_udp_size = 1232;
+  uint32_t udp_batch_wait_us = 50;  // see sockets::UdpListener
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
 };
 

@@ -12,7 +12,13 @@
 #include "absl/strings/str_cat.h"
 
 namespace agility::sockets {
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78  // linux/in6.h, not in every libc's netinet/in.h
+#endif
+
 namespace {
+
+constexpr int kUdpBufferBytes = 4 << 20;
 
 absl::Status Errno(absl::string_view what, const Endpoint& endpoint) {
   return absl::UnavailableError(
@@ -29,6 +35,20 @@ absl::StatusOr<int> OpenBound(const Endpoint& endpoint, int type) {
     ok = ok && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0;
   }
   if (type == SOCK_DGRAM) {
+    // Deep buffers ride out bursts (dnsperf at full speed, a busy worker)
+    // instead of dropping queries; as root, past net.core.rmem_max.
+    for (const auto& [force, normal] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF},
+                                       std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+      if (setsockopt(fd, SOL_SOCKET, force, &kUdpBufferBytes, sizeof(kUdpBufferBytes)) != 0) {
+        setsockopt(fd, SOL_SOCKET, normal, &kUdpBufferBytes, sizeof(kUdpBufferBytes));
+      }
+    }
+    // Replies leave from the address each query was sent to. Steered pool
+    // addresses may be local only by route (ip route add local ...), which
+    // IPv6 accepts as a source only with FREEBIND (IPv4 accepts it anyway).
+    if (endpoint.family() == AF_INET6) {
+      ok = ok && setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)) == 0;
+    }
     ok = ok && (endpoint.family() == AF_INET
                     ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
                     : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) == 0;

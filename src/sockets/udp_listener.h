@@ -37,7 +37,10 @@ struct UdpBuffers {
 
 class UdpListener {
  public:
-  UdpListener(uv_loop_t* loop, int fd, UdpBuffers& buffers, PacketHandler& handler);
+  // `batch_wait_us`: after a partial batch, wait that long for more queries
+  // before returning to the event loop (0: return at once).
+  UdpListener(uv_loop_t* loop, int fd, UdpBuffers& buffers, PacketHandler& handler,
+              uint32_t batch_wait_us);
   UdpListener(const UdpListener&) = delete;
   UdpListener& operator=(const UdpListener&) = delete;
 
@@ -54,6 +57,8 @@ class UdpListener {
   int fd_;
   UdpBuffers& buffers_;
   PacketHandler& handler_;
+  uint32_t batch_wait_us_;
+  sockaddr_storage bound_ = {};  // the socket's own address
   uv_poll_t poll_;
 };
 

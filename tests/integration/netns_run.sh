@@ -10,6 +10,7 @@
 #   - a bpf filesystem is mounted on a temporary directory, private to the
 #     mount namespace; its path is exported as AGILITY_BPFFS.
 # The namespaces vanish with their last process; the directory is removed.
+# A pid namespace is created as well (see below); /proc is remounted for it.
 #
 # Needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN, plus CAP_BPF for the test) and
 # unshare(1) and ip(8). Without them it fails (exit 1) with the reason: it
@@ -29,8 +30,11 @@ if [ "${AGILITY_NETNS_RUN_INNER:-}" != "$$" ]; then
   command -v unshare >/dev/null 2>&1 || die "unshare(1) not found (util-linux)"
   command -v ip >/dev/null 2>&1 || die "ip(8) not found (iproute2)"
   script=$(readlink -f "$0")
-  # unshare execs sh, which keeps the pid that $$ will report inside.
-  exec unshare --net --mount --propagation private -- \
+  # A pid namespace too (its init is the inner sh): when the command ends or
+  # unshare is killed (--kill-child, e.g. by a test timeout), every process
+  # left inside, such as a daemon a failed test did not stop, dies with it
+  # and cannot keep the network namespace and its BPF links alive.
+  exec unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc -- \
     sh -c 'AGILITY_NETNS_RUN_INNER=$$ exec sh "$0" "$@"' "$script" "$@" ||
     die "unshare failed"
 fi

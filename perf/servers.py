@@ -1,0 +1,180 @@
+"""Start and stop agilityd, NSD, Knot DNS and the UDP echo floor on one zone,
+for the benchmark scripts beside this file. Every server runs in the
+foreground on 127.0.0.1:PORT with a config written into a temp directory."""
+import os
+import socket
+import struct
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AGILITYD = os.environ.get("AGILITYD", f"{ROOT}/build/agilityd")
+UDP_ECHO = os.environ.get("UDP_ECHO", f"{ROOT}/build/perf/udp_echo")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t.bind(("127.0.0.1", port))
+        return port
+
+
+def ask(port, name="ns1.example.com", timeout=0.2):
+    """One UDP query; True when anything answers."""
+    question = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\0\1\0\1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(struct.pack("!HHHHHH", 7, 0, 1, 0, 0, 0) + question, ("127.0.0.1", port))
+        try:
+            return len(s.recv(4096)) >= 12
+        except OSError:
+            return False
+
+
+def descendants(pid):
+    """pid and all its descendant pids."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+            except OSError:
+                pass
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += children.get(p, [])
+    return found
+
+
+def cpu_seconds(pid):
+    """User + system CPU of pid and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / ticks
+
+
+def peak_rss_mib(pid):
+    """Largest VmHWM among pid and its descendants (NSD's children share the
+    parent's pages copy-on-write, so the sum would double count)."""
+    best = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        best = max(best, int(line.split()[1]))
+        except OSError:
+            pass
+    return best / 1024
+
+
+class Server:
+    def __init__(self, kind, directory, zone_file, workers, port=None, policy=False):
+        self.kind, self.dir, self.zone, self.workers = kind, directory, zone_file, workers
+        self.port = port or free_port()
+        self.policy = policy
+        self.process = None
+
+    def command(self):
+        d, port, w = self.dir, self.port, self.workers
+        zone = os.path.abspath(self.zone)
+        if self.kind == "agilityd":
+            policy = ('pools: {edge: "127.77.0.0/20"}\n'
+                      'policies: [{name: edge, match: ["*.example.com"], ipv4: edge}]\n'
+                      if self.policy else "")
+            with open(f"{d}/agility.yaml", "w") as f:
+                f.write(f'server: {{listen: ["127.0.0.1:{port}"], workers: {w}, '
+                        f'control: "{d}/control.sock"}}\n'
+                        f"sk_lookup: {{enabled: false}}\nzones: [\"{zone}\"]\n{policy}")
+            return [AGILITYD, "-c", f"{d}/agility.yaml"]
+        if self.kind == "nsd":
+            with open(f"{d}/nsd.conf", "w") as f:
+                f.write(f"""server:
+  ip-address: 127.0.0.1@{port}
+  server-count: {w}
+  reuseport: yes
+  username: ""
+  database: ""
+  zonelistfile: "{d}/zone.list"
+  xfrdfile: "{d}/xfrd.state"
+  xfrdir: "{d}"
+  pidfile: "{d}/nsd.pid"
+  logfile: "{d}/nsd.log"
+  verbosity: 0
+  rrl-ratelimit: 0
+  tcp-count: 100
+remote-control:
+  control-enable: no
+zone:
+  name: example.com
+  zonefile: "{zone}"
+""")
+            return ["nsd", "-d", "-c", f"{d}/nsd.conf"]
+        if self.kind == "knot":
+            with open(f"{d}/knot.conf", "w") as f:
+                f.write(f"""server:
+    rundir: "{d}"
+    listen: 127.0.0.1@{port}
+    udp-workers: {w}
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: error
+database:
+    storage: "{d}"
+template:
+  - id: default
+    storage: "{d}"
+    semantic-checks: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+zone:
+  - domain: example.com
+    file: "{zone}"
+""")
+            return ["knotd", "-c", f"{d}/knot.conf"]
+        if self.kind == "echo":
+            return [UDP_ECHO, str(port)]
+        raise ValueError(self.kind)
+
+    def start(self, timeout=120):
+        """Starts and waits until it answers; returns seconds to readiness."""
+        started = time.monotonic()
+        self.log = open(f"{self.dir}/{self.kind}.log", "w")
+        self.process = subprocess.Popen(self.command(), stdout=self.log, stderr=self.log)
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited: " + open(self.log.name).read()[-2000:])
+            if ask(self.port):
+                return time.monotonic() - started
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.kind} did not answer within {timeout} s")
+
+    def cpu(self):
+        return cpu_seconds(self.process.pid)
+
+    def peak_rss_mib(self):
+        return peak_rss_mib(self.process.pid)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
