@@ -1164,5 +1164,59 @@ class RestartPersistenceTest(SteeringTestCase):
                 time.sleep(0.1)
 
 
+
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+class UnprivilegedTest(unittest.TestCase):
+    """Without CAP_BPF/CAP_NET_ADMIN agilityd says so in one line and serves
+    DNS; with sk_lookup.required it refuses to start."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="agility-unpriv-")
+        self.addCleanup(self.tmp.cleanup)
+        os.chmod(self.tmp.name, 0o777)
+        self.port = free_port()
+        self.config = Config(self.tmp.name, self.port, os.path.join(BPFFS, "unprivileged"))
+
+    def run_as_nobody(self, required):
+        self.config.required = required
+        self.config.write()
+        for name in os.listdir(self.tmp.name):
+            os.chmod(os.path.join(self.tmp.name, name), 0o644)
+        log = os.path.join(self.tmp.name, "agilityd.log")
+        with open(log, "w") as out:
+            process = subprocess.Popen(
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", AGILITYD, "-c", self.config.path],
+                stdout=out, stderr=out)
+        return process, log
+
+    def test_serves_dns_without_steering(self):
+        process, log = self.run_as_nobody(required=False)
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            answer = ""
+            while time.monotonic() < deadline and not answer:
+                answer = subprocess.run(
+                    ["dig", "@127.0.0.1", "-p", str(self.port), "+short", "+time=1", "+tries=1",
+                     "www.example.com", "A"], capture_output=True, text=True).stdout.strip()
+                if process.poll() is not None:
+                    break
+            self.assertIn(ipaddress.ip_address(answer), POOL4, read_text(log))
+            text = read_text(log)
+            self.assertEqual(text.count("sk_lookup unavailable, serving DNS without steering"), 1,
+                             text)
+        finally:
+            process.terminate()
+            self.assertEqual(process.wait(timeout=10), 0, read_text(log))
+
+    def test_required_refuses_to_start(self):
+        process, log = self.run_as_nobody(required=True)
+        self.assertEqual(process.wait(timeout=STARTUP_TIMEOUT), 1)
+        self.assertIn("sk_lookup is required", read_text(log))
+
 if __name__ == "__main__":
     unittest.main()
