@@ -1199,12 +1199,14 @@ class UnprivilegedTest(unittest.TestCase):
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT
             answer = ""
-            while time.monotonic() < deadline and not answer:
-                answer = subprocess.run(
+            while time.monotonic() < deadline and process.poll() is None:
+                done = subprocess.run(
                     ["dig", "@127.0.0.1", "-p", str(self.port), "+short", "+time=1", "+tries=1",
-                     "www.example.com", "A"], capture_output=True, text=True).stdout.strip()
-                if process.poll() is not None:
+                     "www.example.com", "A"], capture_output=True, text=True)
+                if done.returncode == 0 and done.stdout.strip():
+                    answer = done.stdout.strip()
                     break
+                time.sleep(POLL_INTERVAL)
             self.assertIn(ipaddress.ip_address(answer), POOL4, read_text(log))
             text = read_text(log)
             self.assertEqual(text.count("sk_lookup unavailable, serving DNS without steering"), 1,
