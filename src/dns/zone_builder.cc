@@ -29,22 +29,33 @@ absl::string_view Parent(absl::string_view name) {
 
 }  // namespace
 
-void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
-                      absl::string_view file, int line) {
+uint32_t ZoneBuilder::Intern(absl::string_view owner) {
+  if (!owner_offsets_.empty() && Owner(static_cast<uint32_t>(owner_offsets_.size() - 1)) == owner) {
+    return static_cast<uint32_t>(owner_offsets_.size() - 1);
+  }
+  if (const auto it = owner_ids_.find(owner); it != owner_ids_.end()) return *it;
+  const uint32_t id = static_cast<uint32_t>(owner_offsets_.size());
+  owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
+  owners_ += static_cast<char>(owner.size());
+  owners_.append(owner.data(), owner.size());
+  owner_ids_.insert(id);
+  return id;
+}
+
+void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl,
+                      absl::string_view rdata, absl::string_view file, int line) {
   if (files_.empty() || files_.back() != file) {
-    const auto it = std::find(files_.begin(), files_.end(), file);
-    if (it == files_.end()) files_.emplace_back(file);
+    if (std::find(files_.begin(), files_.end(), file) == files_.end()) files_.emplace_back(file);
   }
   const auto file_index = static_cast<uint16_t>(
-      std::find(files_.begin(), files_.end(), file) - files_.begin());
+      files_.back() == file ? files_.size() - 1
+                            : std::find(files_.begin(), files_.end(), file) - files_.begin());
   Record r;
-  r.owner = static_cast<uint32_t>(bytes_.size());
-  bytes_ += static_cast<char>(owner.size());
-  bytes_.append(owner.data(), owner.size());
-  r.rdata = static_cast<uint32_t>(bytes_.size());
-  bytes_ += static_cast<char>(rdata.size() >> 8);
-  bytes_ += static_cast<char>(rdata.size() & 0xff);
-  bytes_.append(rdata.data(), rdata.size());
+  r.owner = Intern(owner);
+  r.rdata = static_cast<uint32_t>(rdata_.size());
+  rdata_ += static_cast<char>(rdata.size() >> 8);
+  rdata_ += static_cast<char>(rdata.size() & 0xff);
+  rdata_.append(rdata.data(), rdata.size());
   r.ttl = ttl;
   r.type = type;
   r.file = file_index;
@@ -82,27 +93,40 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->source_ = source_;
   const absl::string_view apex = zone->apex_;
 
-  // Group records by owner and type; identical records collapse (RFC 2181 §5).
+  // Group records by owner (a counting sort on owner ids, in the order names
+  // first appear), then by type and RDATA within each owner; identical
+  // records collapse (RFC 2181 §5).
+  owner_ids_ = decltype(owner_ids_)(0, OwnerHash{this}, OwnerEq{this});
+  const size_t owner_count = owner_offsets_.size();
+  std::vector<uint32_t> group_start(owner_count + 1, 0);
+  for (const Record& r : records_) ++group_start[r.owner + 1];
+  for (size_t i = 0; i < owner_count; ++i) group_start[i + 1] += group_start[i];
   std::vector<uint32_t> order(records_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    const Record& x = records_[a];
-    const Record& y = records_[b];
-    if (const int c = OwnerOf(x).compare(OwnerOf(y)); c != 0) return c < 0;
-    if (x.type != y.type) return x.type < y.type;
-    if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
-    return a < b;
-  });
+  {
+    std::vector<uint32_t> next(group_start.begin(), group_start.end() - 1);
+    for (uint32_t i = 0; i < records_.size(); ++i) order[next[records_[i].owner]++] = i;
+  }
+  for (size_t g = 0; g < owner_count; ++g) {
+    if (group_start[g + 1] - group_start[g] < 2) continue;
+    std::sort(order.begin() + group_start[g], order.begin() + group_start[g + 1],
+              [&](uint32_t a, uint32_t b) {
+                const Record& x = records_[a];
+                const Record& y = records_[b];
+                if (x.type != y.type) return x.type < y.type;
+                if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
+                return a < b;
+              });
+  }
 
   std::vector<uint8_t>& arena = zone->arena_;
-  arena.reserve(bytes_.size() + records_.size() * 4);
+  arena.reserve(owners_.size() + rdata_.size() + owner_count * 4 + records_.size() * 8);
   std::vector<uint32_t> node_offsets;
   size_t i = 0;
   while (i < order.size()) {
     const Record& first = records_[order[i]];
     const absl::string_view owner = OwnerOf(first);
     size_t end = i;
-    while (end < order.size() && OwnerOf(records_[order[end]]) == owner) ++end;
+    end = group_start[first.owner + 1];
 
     if (!IsAtOrBelow(owner, apex)) {
       fail(first, absl::StrCat("'", NameToText(owner), "' is outside the zone '",
@@ -187,7 +211,9 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   // The records are no longer needed; free them before the table grows.
-  std::string().swap(bytes_);
+  std::string().swap(owners_);
+  std::vector<uint32_t>().swap(owner_offsets_);
+  std::string().swap(rdata_);
   std::vector<Record>().swap(records_);
 
   auto& nodes = zone->nodes_;

@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dns/record_parser.h"
 #include "dns/zone_builder.h"
 
 namespace agility::dns {
@@ -60,6 +61,8 @@ class Reader {
                      int depth);
   absl::Status Directive(absl::string_view entry, const std::string& file, int line,
                          RdfPtr& origin, int depth);
+  void AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
+                 const std::string& file, int line);
 
   ZoneBuilder& builder_;
   const ZoneFileLimits& limits_;
@@ -68,6 +71,9 @@ class Reader {
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
   ldns_rdf* prev_ = nullptr;  // owner inherited by entries starting with blanks
+  std::string previous_owner_;  // the same, lowercase wire, for the fast path
+  bool prev_stale_ = false;     // prev_ lags behind previous_owner_
+  ParsedRecord parsed_;
   uint32_t default_ttl_ = 3600;
 };
 
@@ -183,6 +189,21 @@ absl::Status Reader::Directive(absl::string_view entry, const std::string& file,
 absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int line,
                            RdfPtr& origin, int depth) {
   if (entry[0] == '$') return Directive(entry, file, line, origin, depth);
+  const absl::string_view origin_wire =
+      AsChars(ldns_rdf_data(origin.get()), ldns_rdf_size(origin.get()));
+  if (ParseCommonRecord(entry, origin_wire, previous_owner_, default_ttl_, parsed_)) {
+    previous_owner_ = parsed_.owner;
+    prev_stale_ = true;
+    AddRecord(parsed_.owner, parsed_.type, parsed_.ttl, parsed_.rdata, file, line);
+    return absl::OkStatus();
+  }
+  if (prev_stale_ && !previous_owner_.empty()) {
+    // Records parsed without ldns moved the inherited owner on.
+    if (prev_ != nullptr) ldns_rdf_deep_free(prev_);
+    prev_ = ldns_dname_new_frm_data(static_cast<uint16_t>(previous_owner_.size()),
+                                    previous_owner_.data());
+  }
+  prev_stale_ = false;
   const std::string text(entry);
   ldns_rr* raw = nullptr;
   const ldns_status status =
@@ -208,8 +229,15 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
   }
   const size_t size = ldns_buffer_position(buffer_.get());
   if (size > UINT16_MAX) return ErrorAt(file, line, "record data longer than 65535 bytes");
-  builder_.Add(name, type, ldns_rr_ttl(rr.get()),
-               AsChars(ldns_buffer_begin(buffer_.get()), size), file, line);
+  previous_owner_ = name;
+  AddRecord(name, type, ldns_rr_ttl(rr.get()), AsChars(ldns_buffer_begin(buffer_.get()), size),
+            file, line);
+  return absl::OkStatus();
+}
+
+void Reader::AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl,
+                       absl::string_view rdata, const std::string& file, int line) {
+  builder_.Add(owner, type, ttl, rdata, file, line);
   if (limits_.progress && (builder_.record_count() & 0xffff) == 0) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
@@ -218,7 +246,6 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
                        std::chrono::duration<double>(now - started_).count());
     }
   }
-  return absl::OkStatus();
 }
 
 std::string OriginFromFileName(const std::string& path) {

@@ -1,0 +1,176 @@
+#include "dns/record_parser.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "dns/wire.h"
+
+namespace agility::dns {
+namespace {
+
+constexpr int kMaxTokens = 32;
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// Whitespace-separated tokens; a quoted token keeps its quotes. Escapes are
+// for ldns.
+int Tokenize(absl::string_view entry, absl::string_view* tokens) {
+  int count = 0;
+  size_t i = 0;
+  while (i < entry.size()) {
+    while (i < entry.size() && IsBlank(entry[i])) ++i;
+    if (i == entry.size()) break;
+    if (count == kMaxTokens) return -1;
+    const size_t start = i;
+    if (entry[i] == '"') {
+      const size_t close = entry.find('"', i + 1);
+      if (close == absl::string_view::npos) return -1;
+      i = close + 1;
+      if (i < entry.size() && !IsBlank(entry[i])) return -1;
+    } else {
+      while (i < entry.size() && !IsBlank(entry[i])) {
+        if (entry[i] == '"') return -1;
+        ++i;
+      }
+    }
+    tokens[count++] = entry.substr(start, i - start);
+  }
+  return count;
+}
+
+// Appends the wire form of `text` (relative names get `origin`).
+bool AppendName(absl::string_view text, absl::string_view origin, bool lower, std::string& out) {
+  if (text == "@") {
+    out.append(origin.data(), origin.size());
+    return true;
+  }
+  if (text.find('\\') != absl::string_view::npos) return false;
+  const size_t start = out.size();
+  if (text == ".") {
+    out += '\0';
+    return true;
+  }
+  const bool absolute = text.back() == '.';
+  if (absolute) text.remove_suffix(1);
+  size_t pos = 0;
+  while (true) {
+    size_t dot = text.find('.', pos);
+    if (dot == absl::string_view::npos) dot = text.size();
+    const size_t length = dot - pos;
+    if (length == 0 || length > kMaxLabelLength) return false;
+    out += static_cast<char>(length);
+    for (size_t i = pos; i < dot; ++i) {
+      const uint8_t c = static_cast<uint8_t>(text[i]);
+      out += static_cast<char>(lower ? AsciiLower(c) : c);
+    }
+    if (dot == text.size()) break;
+    pos = dot + 1;
+  }
+  if (absolute) {
+    out += '\0';
+  } else {
+    out.append(origin.data(), origin.size());
+  }
+  return out.size() - start <= kMaxNameLength;
+}
+
+bool ParseNumber(absl::string_view token, uint64_t max, uint64_t& value) {
+  if (token.empty() || token.size() > 10) return false;
+  value = 0;
+  for (char c : token) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value <= max;
+}
+
+bool ParseAddress(absl::string_view token, int family, std::string& out) {
+  char text[64];
+  if (token.size() >= sizeof(text)) return false;
+  std::memcpy(text, token.data(), token.size());
+  text[token.size()] = '\0';
+  uint8_t bytes[16];
+  if (inet_pton(family, text, bytes) != 1) return false;
+  out.append(reinterpret_cast<const char*>(bytes), family == AF_INET ? 4 : 16);
+  return true;
+}
+
+uint16_t CommonType(absl::string_view token) {
+  static constexpr struct {
+    const char* name;
+    uint16_t type;
+  } kTypes[] = {{"A", type::kA},         {"AAAA", type::kAaaa}, {"NS", type::kNs},
+                {"CNAME", type::kCname}, {"PTR", type::kPtr},   {"MX", type::kMx},
+                {"TXT", type::kTxt}};
+  for (const auto& t : kTypes) {
+    if (absl::EqualsIgnoreCase(token, t.name)) return t.type;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool ParseCommonRecord(absl::string_view entry, absl::string_view origin,
+                       absl::string_view previous_owner, uint32_t default_ttl, ParsedRecord& out) {
+  absl::string_view tokens[kMaxTokens];
+  const int count = Tokenize(entry, tokens);
+  if (count < 2) return false;
+  int t = 0;
+  out.owner.clear();
+  if (IsBlank(entry[0])) {
+    if (previous_owner.empty()) return false;
+    out.owner.assign(previous_owner.data(), previous_owner.size());
+  } else if (!AppendName(tokens[t++], origin, /*lower=*/true, out.owner)) {
+    return false;
+  }
+  out.ttl = default_ttl;
+  // [TTL] [IN] or [IN] [TTL], then the type.
+  for (int fields = 0; fields < 2 && t < count; ++fields) {
+    uint64_t ttl = 0;
+    if (ParseNumber(tokens[t], 0x7fffffff, ttl)) {
+      out.ttl = static_cast<uint32_t>(ttl);
+      ++t;
+    } else if (absl::EqualsIgnoreCase(tokens[t], "IN")) {
+      ++t;
+    }
+  }
+  if (t >= count) return false;
+  out.type = CommonType(tokens[t++]);
+  if (out.type == 0) return false;
+  const int rdata_tokens = count - t;
+  out.rdata.clear();
+  switch (out.type) {
+    case type::kA:
+      return rdata_tokens == 1 && ParseAddress(tokens[t], AF_INET, out.rdata);
+    case type::kAaaa:
+      return rdata_tokens == 1 && ParseAddress(tokens[t], AF_INET6, out.rdata);
+    case type::kNs:
+    case type::kCname:
+    case type::kPtr:
+      return rdata_tokens == 1 && AppendName(tokens[t], origin, /*lower=*/false, out.rdata);
+    case type::kMx: {
+      uint64_t preference = 0;
+      if (rdata_tokens != 2 || !ParseNumber(tokens[t], 0xffff, preference)) return false;
+      out.rdata += static_cast<char>(preference >> 8);
+      out.rdata += static_cast<char>(preference & 0xff);
+      return AppendName(tokens[t + 1], origin, /*lower=*/false, out.rdata);
+    }
+    case type::kTxt:
+      if (rdata_tokens < 1) return false;
+      for (int i = t; i < count; ++i) {
+        absl::string_view text = tokens[i];
+        if (text.front() == '"') text = text.substr(1, text.size() - 2);
+        if (text.size() > 255 || text.find('\\') != absl::string_view::npos) return false;
+        out.rdata += static_cast<char>(text.size());
+        out.rdata.append(text.data(), text.size());
+      }
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace agility::dns
