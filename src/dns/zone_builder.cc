@@ -29,6 +29,14 @@ absl::string_view Parent(absl::string_view name) {
 
 }  // namespace
 
+void ZoneBuilder::Reserve(size_t records) {
+  records_.reserve(records);
+  owner_offsets_.reserve(records);
+  owner_ids_.reserve(records);
+  owners_.reserve(records * 16);
+  rdata_.reserve(records * 8);
+}
+
 uint32_t ZoneBuilder::Intern(absl::string_view owner) {
   if (!owner_offsets_.empty() && Owner(static_cast<uint32_t>(owner_offsets_.size() - 1)) == owner) {
     return static_cast<uint32_t>(owner_offsets_.size() - 1);
@@ -118,8 +126,21 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
               });
   }
 
+  // The arena's exact size (duplicates aside), plus room for a few empty
+  // non-terminals: it must not reallocate, which would double the peak.
+  size_t arena_size = 0;
+  for (size_t g = 0; g < owner_count; ++g) {
+    arena_size += 3 + Owner(static_cast<uint32_t>(g)).size();
+    uint16_t previous_type = 0;
+    for (uint32_t k = group_start[g]; k < group_start[g + 1]; ++k) {
+      const Record& r = records_[order[k]];
+      if (k == group_start[g] || r.type != previous_type) arena_size += RrsetView::kHeader;
+      previous_type = r.type;
+      arena_size += 2 + RdataOf(r).size();
+    }
+  }
   std::vector<uint8_t>& arena = zone->arena_;
-  arena.reserve(owners_.size() + rdata_.size() + owner_count * 4 + records_.size() * 8);
+  arena.reserve(arena_size + arena_size / 64 + 1024);
   std::vector<uint32_t> node_offsets;
   size_t i = 0;
   while (i < order.size()) {

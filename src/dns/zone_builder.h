@@ -27,6 +27,8 @@ class ZoneBuilder {
            absl::string_view file, int line);
 
   size_t record_count() const { return records_.size(); }
+  // Sizes the tables for about `records` records (saves rehashing).
+  void Reserve(size_t records);
 
   // The apex is the owner of the SOA record. Fails with "file:line: message"
   // lines when the records do not form a valid zone.

@@ -3,9 +3,11 @@
 #include <ldns/ldns.h>
 
 #include <chrono>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -32,12 +34,28 @@ struct BufferDeleter {
 };
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ":0: read error"));
-  return std::move(contents).str();
+  // One read into an exactly sized string: zone files can be gigabytes.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) == 0 && st.st_size > 0) text.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (true) {
+    if (done == text.size()) text.resize(text.size() + 65536);  // growing (e.g. a pipe)
+    const ssize_t n = read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      close(fd);
+      return absl::DataLossError(absl::StrCat(path, ":0: read error: ", strerror(error)));
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  text.resize(done);
+  return text;
 }
 
 absl::Status ErrorAt(absl::string_view file, int line, absl::string_view message) {
@@ -85,6 +103,23 @@ absl::Status Reader::ReadText(absl::string_view text, const std::string& file, R
   int parens = 0;
   bool quoted = false;
   for (size_t i = 0; i <= text.size(); ++i) {
+    if (entry.empty() && parens == 0 && i < text.size()) {
+      // Most lines are one whole record with nothing to strip: hand them over
+      // as they are, without copying.
+      size_t end = text.find('\n', i);
+      if (end == absl::string_view::npos) end = text.size();
+      const absl::string_view plain = text.substr(i, end - i);
+      if (plain.find_first_of(";()\"\\\r") == absl::string_view::npos &&
+          plain.size() <= limits_.max_entry_length) {
+        if (plain.find_first_not_of(" \t") != absl::string_view::npos) {
+          if (auto status = Entry(plain, file, line, origin, depth); !status.ok()) return status;
+        }
+        i = end;
+        ++line;
+        entry_line = line;
+        continue;
+      }
+    }
     const char c = i < text.size() ? text[i] : '\n';
     if (quoted) {
       if (c == '\\' && i + 1 < text.size()) {
@@ -255,7 +290,7 @@ std::string OriginFromFileName(const std::string& path) {
   return base;
 }
 
-absl::StatusOr<std::unique_ptr<Zone>> Compile(absl::string_view text, const std::string& source,
+absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::string& source,
                                               absl::string_view origin,
                                               const ZoneFileLimits& limits,
                                               std::vector<FileStamp> files) {
@@ -264,6 +299,8 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(absl::string_view text, const std:
   RdfPtr origin_rdf(ldns_dname_new_frm_str(origin_text.c_str()));
   if (!origin_rdf) origin_rdf.reset(ldns_dname_new_frm_str("."));
   ZoneBuilder builder(source);
+  // About one record per 25 bytes of master file text.
+  builder.Reserve(text.size() / 25 + 16);
   {
     Reader reader(builder, limits);
     if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
@@ -271,6 +308,7 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(absl::string_view text, const std:
     }
     files.insert(files.end(), reader.files().begin(), reader.files().end());
   }
+  std::string().swap(text);  // the records are in the builder now
   auto zone = builder.Build();
   if (zone.ok()) (*zone)->set_files(std::move(files));
   return zone;
@@ -282,7 +320,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
                                                     const std::string& source,
                                                     absl::string_view origin,
                                                     const ZoneFileLimits& limits) {
-  return Compile(text, source, origin, limits, {});
+  return Compile(std::string(text), source, origin, limits, {});
 }
 
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
@@ -292,7 +330,7 @@ absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
   FileStamp stamp = StampFile(path);
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return Compile(*text, path, OriginFromFileName(path), limits, {std::move(stamp)});
+  return Compile(*std::move(text), path, OriginFromFileName(path), limits, {std::move(stamp)});
 }
 
 }  // namespace agility::dns
