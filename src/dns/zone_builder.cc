@@ -244,7 +244,14 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   // Empty non-terminals become nodes without RRsets, so that lookups find
   // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).
   for (uint32_t offset : node_offsets) {
-    std::string name(Zone::NameAt(arena, offset));
+    // Children of the apex, and names whose parent exists, are most names.
+    const absl::string_view direct = Zone::NameAt(arena, offset);
+    if (direct.size() <= apex.size() || Parent(direct).size() <= apex.size() ||
+        nodes.contains(Parent(direct))) {
+      continue;
+    }
+    // Copied: appending empty non-terminals may move the arena.
+    const std::string name(direct);
     absl::string_view ancestor(name);
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);

@@ -1,0 +1,87 @@
+// The query path allocates nothing: every operator new in the process is
+// counted while the responder answers a mix of queries.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "dns/responder.h"
+#include "dns/wire.h"
+#include "dns/zone_file.h"
+#include "policy/config.h"
+#include "policy/table.h"
+#include "query_builder.h"
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace agility::dns {
+namespace {
+
+TEST(NoAllocationTest, RespondAllocatesNothing) {
+  std::string zone_text =
+      "$ORIGIN example.com.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\n@ MX 10 mail\nns A 192.0.2.1\n"
+      "mail A 192.0.2.2\nwww A 192.0.2.3\nalias CNAME www\n*.wild A 192.0.2.4\n"
+      "sub NS ns.sub\nns.sub A 192.0.2.5\n";
+  for (int i = 0; i < 40; ++i) zone_text += "big TXT \"" + std::string(100, 'x') + "\"\n";
+  auto zone = ParseZoneText(zone_text, "z", "example.com.");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  ZoneSet zones;
+  ASSERT_TRUE(zones.Add(std::move(*zone)).ok());
+  auto config = policy::ParseConfig(
+      "zones: [z]\npools: {v4: 127.77.0.0/20, v6: \"fd00::/64\"}\n"
+      "policies: [{name: p, match: [\"*.example.com\"], ipv4: v4, ipv6: v6}]\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok());
+  auto table = policy::Table::Build(*config, 1);
+  ASSERT_TRUE(table.ok());
+  policy::Rng rng = policy::SeededRng(5);
+  std::vector<std::vector<uint8_t>> queries;
+  testing::QueryOptions edns;
+  edns.edns = true;
+  for (const char* name : {"www.example.com", "alias.example.com", "x.wild.example.com",
+                           "nothere.example.com", "a.sub.example.com", "example.com",
+                           "big.example.com", "example.org"}) {
+    for (uint16_t qtype : {type::kA, type::kAaaa, type::kMx, type::kTxt, type::kAny}) {
+      queries.push_back(testing::BuildQuery(name, qtype));
+      queries.push_back(testing::BuildQuery(name, qtype, edns));
+    }
+  }
+  queries.push_back({1, 2, 3});  // runt
+  std::vector<uint8_t> out(kMaxMessageSize);
+  ResponderOptions options;
+  size_t answered = 0;
+  counting = true;
+  for (int round = 0; round < 200; ++round) {
+    for (const auto& q : queries) {
+      policy::PoolDrawer drawer(**table, rng, 0);
+      ResponseInfo info;
+      const Transport transport = round % 2 ? Transport::kTcp : Transport::kUdp;
+      answered += Respond(q.data(), q.size(), transport, zones, drawer, options, out.data(),
+                          &info) > 0;
+    }
+  }
+  counting = false;
+  EXPECT_EQ(allocations.load(), 0);
+  EXPECT_GT(answered, 200u * (queries.size() - 1) - 1);
+  // The counter works: an allocation while counting is seen.
+  counting = true;
+  auto* probe = new int(1);
+  counting = false;
+  delete probe;
+  EXPECT_EQ(allocations.load(), 1);
+}
+
+}  // namespace
+}  // namespace agility::dns
