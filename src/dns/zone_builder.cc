@@ -1,6 +1,8 @@
 #include "dns/zone_builder.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <numeric>
 
 #include "absl/status/status.h"
@@ -11,6 +13,7 @@ namespace agility::dns {
 namespace {
 
 constexpr size_t kMaxErrors = 20;
+constexpr size_t kThreadedIndexNodes = 65536;
 
 void AppendU16(std::vector<uint8_t>& out, uint16_t v) {
   out.push_back(static_cast<uint8_t>(v >> 8));
@@ -142,6 +145,26 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   std::vector<uint8_t>& arena = zone->arena_;
   arena.reserve(arena_size + arena_size / 64 + 1024);
   std::vector<uint32_t> node_offsets;
+  node_offsets.reserve(owner_count);
+  auto& nodes = zone->nodes_;
+  nodes.reserve(owner_count + owner_count / 4);
+  // Big zones: another core indexes each node as soon as it is written. The
+  // arena and node_offsets are reserved, so they never move under it.
+  std::atomic<size_t> published{0};
+  std::atomic<bool> finished{false};
+  std::thread indexer;
+  if (owner_count >= kThreadedIndexNodes && std::thread::hardware_concurrency() > 1) {
+    indexer = std::thread([&] {
+      size_t done = 0;
+      while (true) {
+        const bool last = finished.load(std::memory_order_acquire);
+        const size_t ready = published.load(std::memory_order_acquire);
+        while (done < ready) nodes.insert(node_offsets[done++]);
+        if (last) return;
+        std::this_thread::yield();
+      }
+    });
+  }
   size_t i = 0;
   while (i < order.size()) {
     const Record& first = records_[order[i]];
@@ -228,7 +251,14 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     arena[rrset_count_at] = static_cast<uint8_t>(rrsets);
     if (flags & node_flag::kDelegation) zone->has_delegations_ = true;
     ++zone->name_count_;
+    published.store(node_offsets.size(), std::memory_order_release);
     i = end;
+  }
+  if (indexer.joinable()) {
+    finished.store(true, std::memory_order_release);
+    indexer.join();
+  } else {
+    for (uint32_t offset : node_offsets) nodes.insert(offset);
   }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   // The records are no longer needed; free them before the table grows.
@@ -237,9 +267,6 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   std::string().swap(rdata_);
   std::vector<Record>().swap(records_);
 
-  auto& nodes = zone->nodes_;
-  nodes.reserve(node_offsets.size() + node_offsets.size() / 4);
-  for (uint32_t offset : node_offsets) nodes.insert(offset);
 
   // Empty non-terminals become nodes without RRsets, so that lookups find
   // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).

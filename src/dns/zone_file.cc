@@ -3,6 +3,7 @@
 #include <ldns/ldns.h>
 
 #include <chrono>
+#include <thread>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,10 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "dns/record_parser.h"
+#include "dns/record_pipe.h"
 #include "dns/zone_builder.h"
 
 namespace agility::dns {
 namespace {
+
+constexpr size_t kThreadedLoadBytes = 1 << 20;
 
 struct RdfDeleter {
   void operator()(ldns_rdf* rdf) const { ldns_rdf_deep_free(rdf); }
@@ -65,8 +69,8 @@ absl::Status ErrorAt(absl::string_view file, int line, absl::string_view message
 // State shared across a file and the files it includes.
 class Reader {
  public:
-  Reader(ZoneBuilder& builder, const ZoneFileLimits& limits)
-      : builder_(builder), limits_(limits), buffer_(ldns_buffer_new(512)) {}
+  Reader(RecordPipe& records, const ZoneFileLimits& limits)
+      : records_(records), limits_(limits), buffer_(ldns_buffer_new(512)) {}
   ~Reader() {
     if (prev_ != nullptr) ldns_rdf_deep_free(prev_);
   }
@@ -82,7 +86,8 @@ class Reader {
   void AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
                  const std::string& file, int line);
 
-  ZoneBuilder& builder_;
+  RecordPipe& records_;
+  size_t record_count_ = 0;
   const ZoneFileLimits& limits_;
   std::unique_ptr<ldns_buffer, BufferDeleter> buffer_;
   std::vector<FileStamp> files_;
@@ -272,12 +277,12 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
 
 void Reader::AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl,
                        absl::string_view rdata, const std::string& file, int line) {
-  builder_.Add(owner, type, ttl, rdata, file, line);
-  if (limits_.progress && (builder_.record_count() & 0xffff) == 0) {
+  records_.Add(owner, type, ttl, rdata, file, line);
+  if (limits_.progress && (++record_count_ & 0xffff) == 0) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
       last_progress_ = now;
-      limits_.progress(builder_.record_count(),
+      limits_.progress(record_count_,
                        std::chrono::duration<double>(now - started_).count());
     }
   }
@@ -302,10 +307,15 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
   // About one record per 25 bytes of master file text.
   builder.Reserve(text.size() / 25 + 16);
   {
-    Reader reader(builder, limits);
+    // Big zones: parse here while another core interns names and files the
+    // records; single-core machines and small zones do both in one thread.
+    RecordPipe records(builder, text.size() >= kThreadedLoadBytes &&
+                                    std::thread::hardware_concurrency() > 1);
+    Reader reader(records, limits);
     if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
       return status;
     }
+    records.Finish();
     files.insert(files.end(), reader.files().begin(), reader.files().end());
   }
   std::string().swap(text);  // the records are in the builder now

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -159,6 +160,56 @@ TEST(ZoneSetTest, FindsLongestApexAndRejectsDuplicates) {
   EXPECT_EQ(find("example.com"), "example.com.");
   EXPECT_EQ(find("com"), "none");
   EXPECT_EQ(find("example.net"), "none");
+}
+
+}  // namespace
+}  // namespace agility::dns
+
+namespace agility::dns {
+namespace {
+
+// Big enough for the threaded paths (record pipe, node indexer).
+std::string BigZone(int names) {
+  std::string text = kHead;
+  text.reserve(static_cast<size_t>(names) * 40);
+  for (int i = 0; i < names; ++i) {
+    text += "host" + std::to_string(i) + " A 10.0." + std::to_string((i >> 8) & 255) + "." +
+            std::to_string(i & 255) + "\n";
+    if (i % 7 == 0) text += "  TXT \"t" + std::to_string(i) + "\"\n";
+    if (i % 1000 == 0) text += "e" + std::to_string(i) + ".a.b A 10.1.0.1\n";
+  }
+  return text;
+}
+
+TEST(BigZoneTest, ThreadedLoadFindsEveryName) {
+  constexpr int kNames = 80000;
+  auto zone = ParseZoneText(BigZone(kNames), "big.zone", "example.com.");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  // apex and ns from kHead, the hosts, and the e<i>.a.b names.
+  EXPECT_EQ((*zone)->name_count(), static_cast<size_t>(2 + kNames + kNames / 1000));
+  for (int i = 0; i < kNames; i += 997) {
+    const NodeView node = (*zone)->Find(Wire(("host" + std::to_string(i) + ".example.com").c_str()));
+    ASSERT_TRUE(node.valid()) << i;
+    EXPECT_EQ(node.Find(type::kA).count(), 1);
+    EXPECT_EQ(node.Find(type::kTxt).valid(), i % 7 == 0);
+  }
+  const NodeView ent = (*zone)->Find(Wire("a.b.example.com"));
+  ASSERT_TRUE(ent.valid());
+  EXPECT_EQ(ent.rrset_count(), 0);
+}
+
+TEST(BigZoneTest, ThreadedLoadReportsErrorsWithLines) {
+  std::string text = BigZone(70000);
+  text += "late CNAME host1\nlate A 10.9.9.9\nbroken A 1.2.3\n";
+  const int broken_line = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  auto syntax = ParseZoneText(text, "big.zone", "example.com.");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_THAT(std::string(syntax.status().message()),
+              StartsWith("big.zone:" + std::to_string(broken_line) + ": "));
+  text.resize(text.size() - std::string("broken A 1.2.3\n").size());
+  auto cname = ParseZoneText(text, "big.zone", "example.com.");
+  ASSERT_FALSE(cname.ok());
+  EXPECT_THAT(std::string(cname.status().message()), HasSubstr("CNAME and other data"));
 }
 
 }  // namespace
