@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 #include <numeric>
 
@@ -14,16 +15,6 @@ namespace {
 
 constexpr size_t kMaxErrors = 20;
 constexpr size_t kThreadedIndexNodes = 65536;
-
-void AppendU16(std::vector<uint8_t>& out, uint16_t v) {
-  out.push_back(static_cast<uint8_t>(v >> 8));
-  out.push_back(static_cast<uint8_t>(v));
-}
-
-void AppendU32(std::vector<uint8_t>& out, uint32_t v) {
-  AppendU16(out, static_cast<uint16_t>(v >> 16));
-  AppendU16(out, static_cast<uint16_t>(v));
-}
 
 // The parent of a wire name (one label removed); the root has none.
 absl::string_view Parent(absl::string_view name) {
@@ -143,7 +134,22 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     }
   }
   std::vector<uint8_t>& arena = zone->arena_;
-  arena.reserve(arena_size + arena_size / 64 + 1024);
+  arena.resize(arena_size + arena_size / 64 + 1024);
+  uint8_t* const base = arena.data();
+  size_t used = 0;  // written so far; the vector is cut to it afterwards
+  auto put = [&](const void* bytes, size_t n) {
+    std::memcpy(base + used, bytes, n);
+    used += n;
+  };
+  auto put8 = [&](uint8_t v) { base[used++] = v; };
+  auto put16 = [&](uint16_t v) {
+    WriteU16(base + used, v);
+    used += 2;
+  };
+  auto put32 = [&](uint32_t v) {
+    WriteU32(base + used, v);
+    used += 4;
+  };
   std::vector<uint32_t> node_offsets;
   node_offsets.reserve(owner_count);
   auto& nodes = zone->nodes_;
@@ -197,17 +203,17 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
                                "' has a CNAME and other data (RFC 1034 §3.6.2)"));
     }
 
-    const uint32_t node = static_cast<uint32_t>(arena.size());
+    const uint32_t node = static_cast<uint32_t>(used);
     node_offsets.push_back(node);
     uint8_t flags = 0;
     if (is_apex) flags |= node_flag::kApex;
     if (has_ns && !is_apex) flags |= node_flag::kDelegation;
     if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') flags |= node_flag::kWildcard;
-    arena.push_back(flags);
-    arena.push_back(static_cast<uint8_t>(owner.size()));
-    arena.insert(arena.end(), owner.begin(), owner.end());
-    const size_t rrset_count_at = arena.size();
-    arena.push_back(0);
+    put8(flags);
+    put8(static_cast<uint8_t>(owner.size()));
+    put(owner.data(), owner.size());
+    const size_t rrset_count_at = used;
+    put8(0);
     int rrsets = 0;
     size_t k = i;
     while (k < end) {
@@ -221,12 +227,12 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       if (type == type::kCname && type_end - k > 1) {
         fail(records_[order[k + 1]], "more than one CNAME at one name");
       }
-      AppendU16(arena, type);
-      AppendU32(arena, ttl);
-      const size_t count_at = arena.size();
-      AppendU16(arena, 0);
-      const size_t size_at = arena.size();
-      AppendU32(arena, 0);
+      put16(type);
+      put32(ttl);
+      const size_t count_at = used;
+      put16(0);
+      const size_t size_at = used;
+      put32(0);
       uint16_t count = 0;
       absl::string_view previous;
       for (size_t r = k; r < type_end; ++r) {
@@ -238,22 +244,23 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
           break;
         }
         ++count;
-        AppendU16(arena, static_cast<uint16_t>(rdata.size()));
-        arena.insert(arena.end(), rdata.begin(), rdata.end());
+        put16(static_cast<uint16_t>(rdata.size()));
+        put(rdata.data(), rdata.size());
         ++zone->record_count_;
       }
-      WriteU16(arena.data() + count_at, count);
-      WriteU32(arena.data() + size_at, static_cast<uint32_t>(arena.size() - size_at - 4));
+      WriteU16(base + count_at, count);
+      WriteU32(base + size_at, static_cast<uint32_t>(used - size_at - 4));
       ++rrsets;
       k = type_end;
     }
     if (rrsets > 255) fail(first, "more than 255 record types at one name");
-    arena[rrset_count_at] = static_cast<uint8_t>(rrsets);
+    base[rrset_count_at] = static_cast<uint8_t>(rrsets);
     if (flags & node_flag::kDelegation) zone->has_delegations_ = true;
     ++zone->name_count_;
     published.store(node_offsets.size(), std::memory_order_release);
     i = end;
   }
+  arena.resize(used);  // keeps the capacity: empty non-terminals go there
   if (indexer.joinable()) {
     finished.store(true, std::memory_order_release);
     indexer.join();
@@ -283,7 +290,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);
       if (nodes.contains(ancestor)) break;
-      const uint32_t node = static_cast<uint32_t>(arena.size());
+      const uint32_t node = static_cast<uint32_t>(used);
       arena.push_back(0);
       arena.push_back(static_cast<uint8_t>(ancestor.size()));
       arena.insert(arena.end(), ancestor.begin(), ancestor.end());
