@@ -248,6 +248,12 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
         put(rdata.data(), rdata.size());
         ++zone->record_count_;
       }
+      // Owner pointer, type, class, TTL and length around each RDATA: an
+      // RRset that cannot fit a 64 KiB message could never be answered.
+      if (used - size_at - 4 + size_t{count} * 10 > kMaxMessageSize - 512) {
+        fail(records_[order[k]], absl::StrCat("the ", count, " records of this RRset are too "
+                                              "large for any DNS message"));
+      }
       WriteU16(base + count_at, count);
       WriteU32(base + size_at, static_cast<uint32_t>(used - size_at - 4));
       ++rrsets;
@@ -290,7 +296,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);
       if (nodes.contains(ancestor)) break;
-      const uint32_t node = static_cast<uint32_t>(used);
+      const uint32_t node = static_cast<uint32_t>(arena.size());
       arena.push_back(0);
       arena.push_back(static_cast<uint8_t>(ancestor.size()));
       arena.insert(arena.end(), ancestor.begin(), ancestor.end());

@@ -229,6 +229,9 @@ absl::Status Reader::Directive(absl::string_view entry, const std::string& file,
 absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int line,
                            RdfPtr& origin, int depth) {
   if (entry[0] == '$') return Directive(entry, file, line, origin, depth);
+  if (record_count_ >= limits_.max_records) {
+    return ErrorAt(file, line, absl::StrCat("more than ", limits_.max_records, " records"));
+  }
   const absl::string_view origin_wire =
       AsChars(ldns_rdf_data(origin.get()), ldns_rdf_size(origin.get()));
   if (ParseCommonRecord(entry, origin_wire, previous_owner_, default_ttl_, parsed_)) {
@@ -278,7 +281,7 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
 void Reader::AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl,
                        absl::string_view rdata, const std::string& file, int line) {
   records_.Add(owner, type, ttl, rdata, file, line);
-  if (limits_.progress && (++record_count_ & 0xffff) == 0) {
+  if ((++record_count_ & 0xffff) == 0 && limits_.progress) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
       last_progress_ = now;

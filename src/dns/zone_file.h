@@ -15,7 +15,8 @@ namespace agility::dns {
 
 struct ZoneFileLimits {
   int max_include_depth = 8;
-  size_t max_entry_length = 65536;
+  size_t max_entry_length = 65536;  // one record's text, parentheses joined
+  size_t max_records = 500000000;   // per zone, $INCLUDEs included
   // Called every few seconds during long loads: records read so far, seconds.
   std::function<void(size_t records, double seconds)> progress;
 };

@@ -214,3 +214,62 @@ TEST(BigZoneTest, ThreadedLoadReportsErrorsWithLines) {
 
 }  // namespace
 }  // namespace agility::dns
+
+namespace agility::dns {
+namespace {
+
+// Hostile zone files end in a clean error, quickly.
+TEST_F(ZoneFileTest, DeepIncludeChainIsCutOff) {
+  constexpr int kDepth = 1000;
+  for (int i = 1; i < kDepth; ++i) {
+    Write("chain" + std::to_string(i) + ".inc",
+          "$INCLUDE chain" + std::to_string(i + 1) + ".inc\n");
+  }
+  Write("chain" + std::to_string(kDepth) + ".inc", "x A 192.0.2.1\n");
+  const std::string path = Write("deep.example.zone", std::string(kHead) + "$INCLUDE chain1.inc\n");
+  auto zone = LoadZoneFile(path);
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("nested deeper than 8"));
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("chain8.inc:1: "));
+}
+
+TEST(HostileZoneTest, HugeTxtIsRejected) {
+  const std::string huge = "big TXT \"" + std::string(10 << 20, 'x') + "\"\n";
+  auto zone = ParseZoneText(std::string(kHead) + huge, "z.zone", "example.com.");
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: record longer"));
+}
+
+TEST(HostileZoneTest, OverlongNamesAreRejected) {
+  std::string name;
+  for (int i = 0; i < 5; ++i) name += std::string(60, 'a') + ".";
+  auto zone = ParseZoneText(std::string(kHead) + name + " A 192.0.2.1\n", "z.zone", "example.com.");
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), StartsWith("z.zone:5: "));
+  auto label = ParseZoneText(std::string(kHead) + std::string(64, 'b') + " A 192.0.2.1\n",
+                             "z.zone", "example.com.");
+  ASSERT_FALSE(label.ok());
+}
+
+TEST(HostileZoneTest, UnanswerableRrsetIsRejected) {
+  std::string text = kHead;
+  for (int i = 0; i < 300; ++i) {
+    text += "fat TXT \"" + std::to_string(i) + std::string(250, 'y') + "\"\n";
+  }
+  auto zone = ParseZoneText(text, "z.zone", "example.com.");
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("too large for any DNS message"));
+}
+
+TEST(HostileZoneTest, RecordCountLimit) {
+  ZoneFileLimits limits;
+  limits.max_records = 10;
+  std::string text = kHead;
+  for (int i = 0; i < 20; ++i) text += "h" + std::to_string(i) + " A 192.0.2.1\n";
+  auto zone = ParseZoneText(text, "z.zone", "example.com.", limits);
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("more than 10 records"));
+}
+
+}  // namespace
+}  // namespace agility::dns
