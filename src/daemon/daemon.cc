@@ -226,6 +226,28 @@ std::string Daemon::MetricsText() const {
   m.Sample("agility_truncated_total", static_cast<double>(t.truncated));
   m.Family("agility_udp_send_drops_total", "counter", "UDP responses the kernel did not take.");
   m.Sample("agility_udp_send_drops_total", static_cast<double>(t.send_drops));
+  m.Family("agility_tcp_connections", "gauge", "TCP connections open, all workers.");
+  m.Sample("agility_tcp_connections", static_cast<double>(t.tcp_connections));
+  m.Family("agility_tcp_connections_rejected_total", "counter",
+           "TCP connections accepted and reset at once: over server.tcp_max_connections "
+           "(limit=\"total\") or server.tcp_max_connections_per_client (limit=\"per_client\").");
+  m.Sample("agility_tcp_connections_rejected_total", {{"limit", "total"}},
+           static_cast<double>(t.tcp_rejected_total));
+  m.Sample("agility_tcp_connections_rejected_total", {{"limit", "per_client"}},
+           static_cast<double>(t.tcp_rejected_per_client));
+  m.Family("agility_tcp_timeouts_total", "counter",
+           "TCP connections closed by a timer: idle between queries, query not complete within "
+           "server.tcp_query_timeout_ms, or write (answers not taken by the client).");
+  for (const auto& [kind, timeout] : {std::pair{"idle", sockets::TcpTimeout::kIdle},
+                                      std::pair{"query", sockets::TcpTimeout::kQuery},
+                                      std::pair{"write", sockets::TcpTimeout::kWrite}}) {
+    m.Sample("agility_tcp_timeouts_total", {{"kind", kind}},
+             static_cast<double>(t.tcp_timeouts[static_cast<int>(timeout)]));
+  }
+  m.Family("agility_tcp_read_pauses_total", "counter",
+           "Times a TCP connection stopped being read because its unsent answers reached "
+           "server.tcp_max_unsent_bytes.");
+  m.Sample("agility_tcp_read_pauses_total", static_cast<double>(t.tcp_read_pauses));
 
   const policy::Table& table = *snapshot->table;
   const policy::PoolCounters& counters = table.counters();

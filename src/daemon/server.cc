@@ -1,6 +1,9 @@
 #include "daemon/server.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -11,11 +14,14 @@ namespace agility::daemon {
 
 class Worker final : public sockets::PacketHandler {
  public:
-  Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config)
+  Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config,
+         sockets::TcpAdmission& tcp_admission)
       : index_(index),
         snapshots_(snapshots),
         buffers_(std::make_unique<sockets::UdpBuffers>()),
-        tcp_options_{config.tcp_idle_timeout_ms, 1024} {
+        tcp_options_{config.tcp_idle_timeout_ms, config.tcp_query_timeout_ms,
+                     config.tcp_max_unsent_bytes, 1024},
+        tcp_admission_(tcp_admission) {
     options_.max_udp_size = config.max_udp_size;
     batch_wait_us_ = config.udp_batch_wait_us;
     uv_loop_init(&loop_);
@@ -26,7 +32,8 @@ class Worker final : public sockets::PacketHandler {
   void AddSockets(int udp_fd, int tcp_fd) {
     udp_.push_back(std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this,
                                                           batch_wait_us_));
-    tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_, *this));
+    tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_,
+                                                          tcp_admission_, stats_.tcp, *this));
   }
 
   absl::Status StartListeners() {
@@ -103,6 +110,7 @@ class Worker final : public sockets::PacketHandler {
   uint32_t batch_wait_us_ = 0;
   std::unique_ptr<sockets::UdpBuffers> buffers_;
   sockets::TcpOptions tcp_options_;
+  sockets::TcpAdmission& tcp_admission_;
   uv_loop_t loop_;
   uv_async_t stop_;
   std::vector<std::unique_ptr<sockets::UdpListener>> udp_;
@@ -115,9 +123,33 @@ Server::Server(SnapshotHolder& snapshots) : snapshots_(snapshots) {}
 
 Server::~Server() { Stop(); }
 
+namespace {
+
+// Every admitted TCP connection holds a descriptor: make room for all of
+// them (plus the listeners and spares) when the hard limit allows.
+void RaiseDescriptorLimit(const policy::ServerConfig& config) {
+  const rlim_t wanted = static_cast<rlim_t>(config.tcp_max_connections) +
+                        static_cast<rlim_t>(config.workers) * config.listen.size() * 2 + 256;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  const rlim_t previous = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  if (limit.rlim_cur > previous) setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < wanted) {
+    Log(absl::StrCat("warning: open file limit ", limit.rlim_cur, " is below the ", wanted,
+                     " that server.tcp_max_connections ", config.tcp_max_connections,
+                     " needs; connections beyond it are closed unanswered"));
+  }
+}
+
+}  // namespace
+
 absl::Status Server::Start(const policy::ServerConfig& config) {
+  RaiseDescriptorLimit(config);
+  tcp_admission_ = std::make_unique<sockets::TcpAdmission>(
+      config.tcp_max_connections, config.tcp_max_connections_per_client);
   for (int i = 0; i < config.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config));
+    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();
@@ -161,7 +193,12 @@ ServerTotals Server::Totals() const {
     t.pool_answers += s.pool_answers.Get();
     t.truncated += s.truncated.Get();
     t.send_drops += s.send_drops.Get();
+    t.tcp_rejected_total += s.tcp.rejected_total.Get();
+    t.tcp_rejected_per_client += s.tcp.rejected_per_client.Get();
+    for (int k = 0; k < sockets::kTcpTimeoutKinds; ++k) t.tcp_timeouts[k] += s.tcp.timeouts[k].Get();
+    t.tcp_read_pauses += s.tcp.read_pauses.Get();
   }
+  if (tcp_admission_ != nullptr) t.tcp_connections = tcp_admission_->open();
   return t;
 }
 

@@ -38,12 +38,18 @@ struct WorkerStats {
   Counter pool_answers;
   Counter truncated;
   Counter send_drops;  // UDP responses the kernel did not take
+  sockets::TcpCounters tcp;  // connections rejected, timeouts, read pauses
 };
 
 struct ServerTotals {
   uint64_t queries[2][kRcodeSlots][kQtypeSlots] = {};
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
+  uint64_t tcp_rejected_total = 0;       // over tcp_max_connections
+  uint64_t tcp_rejected_per_client = 0;  // over tcp_max_connections_per_client
+  uint64_t tcp_timeouts[sockets::kTcpTimeoutKinds] = {};  // by sockets::TcpTimeout
+  uint64_t tcp_read_pauses = 0;
+  int64_t tcp_connections = 0;  // open now, all workers
 
   uint64_t Queries(int transport) const;
   uint64_t Rcode(int slot) const;
@@ -67,6 +73,8 @@ class Server {
 
  private:
   SnapshotHolder& snapshots_;
+  // Shared by every worker's TCP listeners; outlives them.
+  std::unique_ptr<sockets::TcpAdmission> tcp_admission_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> dns_sockets_;
 };

@@ -240,6 +240,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
   MessageWriter w(out, limit - (q.edns ? kOptSize : 0));
   w.Append(query, q.question_end);
   w.RememberName(kHeaderSize);
+  info->question_end = q.question_end;
 
   uint16_t flags = base_flags;
   uint8_t rc = rcode::kNoError;
@@ -265,6 +266,9 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
     if (zone == nullptr) {
       rc = rcode::kRefused;
     } else {
+      const absl::string_view apex = zone->apex();
+      std::memcpy(info->rate_limit_name, apex.data(), apex.size());
+      info->rate_limit_name_size = static_cast<uint8_t>(apex.size());
       flags |= flag::kAa;
       Answer a(w, *zone, addresses);
       bool fits = true;
@@ -363,11 +367,33 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
   }
   WriteU16(out + 2, flags | rc);
   WriteU16(out + 4, 1);
+  if (rc == rcode::kNoError && info->rcode != rcode::kBadVers) {
+    if (q.qtype == type::kAny) {
+      info->kind = ResponseKind::kAny;
+    } else if (counts[kAnswer] > 0) {
+      info->kind = ResponseKind::kAnswer;
+      std::memcpy(info->rate_limit_name, q.qname, q.qname_size);
+      info->rate_limit_name_size = static_cast<uint8_t>(q.qname_size);
+    } else if (!(flags & flag::kAa) && counts[kAuthority] > 0) {
+      info->kind = ResponseKind::kReferral;
+    } else {
+      info->kind = ResponseKind::kNoData;
+    }
+  } else if (rc == rcode::kNxDomain) {
+    info->kind = ResponseKind::kNxDomain;
+  }
   WriteU16(out + 6, counts[kAnswer]);
   WriteU16(out + 8, counts[kAuthority]);
   WriteU16(out + 10, counts[kAdditional]);
   if (info->rcode != rcode::kBadVers) info->rcode = rc;
   return size;
+}
+
+size_t Truncate(uint8_t* response, const ResponseInfo& info) {
+  if (info.question_end == 0) return kHeaderSize;
+  WriteU16(response + 2, ReadU16(response + 2) | flag::kTc);
+  std::memset(response + 6, 0, 6);
+  return info.question_end;
 }
 
 }  // namespace agility::dns

@@ -7,6 +7,9 @@
 #include <cstdint>
 
 #include "dns/address_source.h"
+#include "dns/name.h"
+#include "dns/wire.h"
+#include "dns/rate_limiter.h"
 #include "dns/zone_set.h"
 
 namespace agility::dns {
@@ -24,7 +27,19 @@ struct ResponseInfo {
   uint8_t rcode = 0;  // header rcode; BADVERS is reported as 16
   bool truncated = false;
   bool pool_answer = false;
+  ResponseKind kind = ResponseKind::kError;
+  size_t question_end = 0;  // where the question ends in the response; 0: none
+  // What rate limiting keys on (lowercase wire): the queried name for
+  // answers, the zone apex for everything else, so that random names share
+  // one bucket.
+  uint8_t rate_limit_name[kMaxNameLength];
+  uint8_t rate_limit_name_size = 0;
+  absl::string_view RateLimitName() const { return AsChars(rate_limit_name, rate_limit_name_size); }
 };
+
+// Turns a response into its truncated form (TC=1, question only, no OPT),
+// what rate limiting sends instead of a dropped answer. Returns the new size.
+size_t Truncate(uint8_t* response, const ResponseInfo& info);
 
 // Writes the response to `query` into `out`, which holds at least
 // kMaxMessageSize bytes for TCP, or options.max_udp_size for UDP. Returns the

@@ -130,8 +130,9 @@ std::string Parser::ResolvePath(const std::string& path) const {
 
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   if (!CheckMap(node, "server",
-                {"listen", "workers", "control", "tcp_idle_timeout_ms", "max_udp_size",
-                 "metrics", "udp_batch_wait_us"})) {
+                {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
+                 "tcp_max_connections", "tcp_max_connections_per_client",
+                 "tcp_max_unsent_bytes", "max_udp_size", "metrics", "udp_batch_wait_us"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -160,6 +161,19 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node idle = node["tcp_idle_timeout_ms"]) {
     Integer(idle, "server.tcp_idle_timeout_ms", 100, 3600000, &server.tcp_idle_timeout_ms);
+  }
+  if (const YAML::Node query = node["tcp_query_timeout_ms"]) {
+    Integer(query, "server.tcp_query_timeout_ms", 100, 600000, &server.tcp_query_timeout_ms);
+  }
+  if (const YAML::Node max = node["tcp_max_connections"]) {
+    Integer(max, "server.tcp_max_connections", 1, 1000000, &server.tcp_max_connections);
+  }
+  if (const YAML::Node max = node["tcp_max_connections_per_client"]) {
+    Integer(max, "server.tcp_max_connections_per_client", 1, 1000000,
+            &server.tcp_max_connections_per_client);
+  }
+  if (const YAML::Node unsent = node["tcp_max_unsent_bytes"]) {
+    Integer(unsent, "server.tcp_max_unsent_bytes", 1024, 16777216, &server.tcp_max_unsent_bytes);
   }
   if (const YAML::Node metrics = node["metrics"]) {
     std::string text;

@@ -19,6 +19,11 @@ struct ServerConfig {
   int workers = 0;  // 0 until parsed; defaults to the number of cores
   std::string control = "/run/agility/control.sock";
   uint32_t tcp_idle_timeout_ms = 10000;
+  // Defences against hostile TCP clients (see sockets/tcp_listener.h).
+  uint32_t tcp_query_timeout_ms = 2000;          // first byte to last of one message
+  uint32_t tcp_max_connections = 1000;           // all workers together
+  uint32_t tcp_max_connections_per_client = 50;  // per client IP address
+  uint32_t tcp_max_unsent_bytes = 65536;         // per connection; reading pauses above
   uint16_t max_udp_size = 1232;
   uint32_t udp_batch_wait_us = 50;  // see sockets::UdpListener
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP

@@ -507,6 +507,35 @@ TEST_F(ResponderTest, RdAndIdCopied) {
   EXPECT_TRUE(ldns_pkt_qr(r.packet.get()));
 }
 
+TEST_F(ResponderTest, ResponseKindsForRateLimiting) {
+  const std::string apex = *NameFromText("example.com");
+  const std::string www = *NameFromText("www.cdn.example.com");
+  EXPECT_EQ(Ask("www.cdn.example.com", type::kA).info.kind, ResponseKind::kAnswer);
+  EXPECT_EQ(std::string(Ask("WWW.cdn.example.com", type::kA).info.RateLimitName()), www);
+  EXPECT_EQ(Ask("nope.example.com", type::kA).info.kind, ResponseKind::kNxDomain);
+  EXPECT_EQ(std::string(Ask("nope.example.com", type::kA).info.RateLimitName()), apex);
+  EXPECT_EQ(Ask("txtonly.example.com", type::kA).info.kind, ResponseKind::kNoData);
+  EXPECT_EQ(Ask("x.sub.example.com", type::kA).info.kind, ResponseKind::kReferral);
+  EXPECT_EQ(Ask("plain.example.com", type::kAny).info.kind, ResponseKind::kAny);
+  EXPECT_EQ(Ask("www.example.org", type::kA).info.kind, ResponseKind::kError);
+}
+
+TEST_F(ResponderTest, TruncateKeepsOnlyTheQuestion) {
+  QueryOptions o;
+  o.edns = true;
+  Reply r = Ask("example.com", type::kMx, o);
+  ASSERT_GT(ldns_pkt_ancount(r.packet.get()), 0);
+  r.wire.resize(Truncate(r.wire.data(), r.info));
+  const auto packet = ParseResponse(r.wire.data(), r.wire.size());
+  ASSERT_NE(packet, nullptr);
+  EXPECT_TRUE(ldns_pkt_tc(packet.get()));
+  EXPECT_EQ(ldns_pkt_qdcount(packet.get()), 1);
+  EXPECT_EQ(ldns_pkt_ancount(packet.get()) + ldns_pkt_nscount(packet.get()) +
+                ldns_pkt_arcount(packet.get()),
+            0);
+  EXPECT_EQ(ldns_pkt_id(packet.get()), 0x1234);
+}
+
 // Mutated queries must give no response or a well-formed one, never a crash
 // or a read out of bounds (the sanitized build checks the latter).
 TEST_F(ResponderTest, SurvivesMutatedQueries) {

@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""Hostile TCP clients (issue 6): agilityd keeps answering ordinary queries
+while clients abuse TCP.
+
+One agilityd runs with small limits (20 TCP connections in all, 5 per client
+address, query timeout 1 s, idle timeout 2 s, 64 KiB of unsent answers per
+connection). Each test plays one kind of abuse from an address of its own in
+127.0.0.0/8 (all of it is local on Linux), shows the defence against it at
+work, that the matching counter of /metrics moved, and that ordinary `dig`
+queries over UDP and TCP from 127.0.0.1 are still answered promptly.
+
+Run directly (./test_hostile_clients.py) or through `meson test
+hostile_clients`. AGILITYD names the binary (default ../../build/agilityd
+relative to this file). Needs `dig` (bind9-dnsutils) on PATH and Linux
+(/proc). Python 3 standard library only.
+"""
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
+
+STARTUP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.02
+
+# The limits under test.
+MAX_CONNECTIONS = 20
+MAX_PER_CLIENT = 5
+QUERY_TIMEOUT = 1.0  # seconds
+IDLE_TIMEOUT = 2.0
+MAX_UNSENT = 65536
+
+# Ordinary queries must be answered within this, attack or not.
+PROMPT = 0.5
+
+TYPE_A, TYPE_TXT = 1, 16
+
+# A TXT RRset of about 50 kB: 1000 pipelined queries for it ask for 50 MB.
+BIG_TXT_COUNT = 200
+BIG_TXT = [f"{i:03d}" + "t" * 237 for i in range(BIG_TXT_COUNT)]  # 240 bytes each
+
+ZONE = """\
+$TTL 3600
+@    IN SOA ns1 hostmaster ( 1 7200 3600 1209600 300 )
+     IN NS  ns1
+ns1  IN A   127.0.0.53
+www  IN A   192.0.2.80
+""" + "".join(f'big  IN TXT "{text}"\n' for text in BIG_TXT)
+
+
+def free_port():
+    """A port free for UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+def write_file(path, text):
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def line_of(text, needle):
+    """1-based number of the only line of `text` containing `needle`."""
+    numbers = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    assert len(numbers) == 1, f"{needle!r} occurs on lines {numbers}"
+    return numbers[0]
+
+
+def yaml_config(port, metrics_port, control, **server):
+    """Values are written as JSON, which is valid YAML."""
+    lines = [
+        "server:",
+        f"  listen: {json.dumps([f'127.0.0.1:{port}'])}",
+        "  workers: 2",
+        f"  control: {json.dumps(control)}",
+        f"  metrics: {json.dumps(f'127.0.0.1:{metrics_port}')}",
+    ]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in server.items()]
+    lines += [
+        'zones: ["example.com.zone"]',
+        "pools:",
+        '  p4: "127.77.0.0/24"',
+        "policies:",
+        '  - {name: edge, match: ["edge.example.com"], ipv4: p4}',
+        "sk_lookup: {enabled: false}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+LIMITS = {
+    "tcp_max_connections": MAX_CONNECTIONS,
+    "tcp_max_connections_per_client": MAX_PER_CLIENT,
+    "tcp_query_timeout_ms": int(QUERY_TIMEOUT * 1000),
+    "tcp_idle_timeout_ms": int(IDLE_TIMEOUT * 1000),
+    "tcp_max_unsent_bytes": MAX_UNSENT,
+}
+
+
+# --------------------------------------------------------------------------
+# DNS messages and sockets
+# --------------------------------------------------------------------------
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
+
+
+def make_query(name, qtype, qid=0x4242):
+    return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
+
+
+def framed(message):
+    return struct.pack("!H", len(message)) + message
+
+
+def recv_exact(sock, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            raise AssertionError(f"connection closed after {len(data)} of {size} bytes")
+        data += chunk
+    return bytes(data)
+
+
+def read_response(sock):
+    (length,) = struct.unpack("!H", recv_exact(sock, 2))
+    return recv_exact(sock, length)
+
+
+def header(message):
+    """(id, flags, qdcount, ancount, nscount, arcount)."""
+    return struct.unpack("!HHHHHH", message[:12])
+
+
+def connect_from(source, port, timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def closed_by_peer(sock, timeout):
+    """Waits up to `timeout` for the server to close `sock` (FIN or RST) and
+    says whether it did. Any data that arrives first is a failure."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = max(0.0, deadline - time.monotonic())
+        readable, _, _ = select.select([sock], [], [], remaining)
+        if not readable:
+            return False
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if not data:
+            return True
+        raise AssertionError(f"unexpected data from the server: {data[:40]!r}")
+
+
+def closed_among(socks, timeout):
+    """The sockets of `socks` (None: reset during connect) that the server closes within `timeout` seconds
+    in all (the others are given the same time, not each its own)."""
+    deadline = time.monotonic() + timeout
+    closed = [s for s in socks if s is None]  # reset during connect()
+    while time.monotonic() < deadline:
+        for s in socks:
+            if s is not None and s not in closed and closed_by_peer(s, 0):
+                closed.append(s)
+        time.sleep(0.01)
+    return closed
+
+
+def tcp_query(sock, qid=7):
+    sock.sendall(framed(make_query("www.example.com", TYPE_A, qid)))
+    response = read_response(sock)
+    qid_back, flags, _, ancount, _, _ = header(response)
+    assert qid_back == qid and flags & 0x8000 and flags & 0xF == 0 and ancount == 1, response
+    return response
+
+
+def server_recv_queue(server_port, client_port):
+    """Bytes the server has not read yet on its side of a connection, from
+    /proc/net/tcp (rx_queue of the socket with these ports)."""
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) == client_port):
+                return int(queues.split(":")[1], 16)
+    raise AssertionError(f"no socket {server_port} <- {client_port} in /proc/net/tcp")
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+# --------------------------------------------------------------------------
+# dig and /metrics
+# --------------------------------------------------------------------------
+
+def dig_raw(port, *args):
+    return subprocess.run(
+        ["dig", "@127.0.0.1", "-p", str(port), "+norec", "+time=2", "+tries=1", *args],
+        capture_output=True, text=True, timeout=30)
+
+
+METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
+
+
+def parse_metrics(text):
+    """Strict parse of the Prometheus text format: {(name, labels): value}."""
+    types, samples = {}, {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge"), f"line {number}: type {kind}"
+            assert name not in types, f"line {number}: {name} declared twice"
+            types[name] = kind
+            continue
+        match = METRIC_LINE.match(line)
+        assert match, f"line {number}: malformed sample: {line!r}"
+        name, label_text, value = match.groups()
+        assert name in types, f"line {number}: {name} has no TYPE"
+        if types[name] == "counter":
+            assert name.endswith("_total"), f"line {number}: counter {name} lacks _total"
+        labels = ()
+        if label_text:
+            pairs = LABEL.findall(label_text)
+            assert "".join(f'{k}="{v}"{sep}' for k, v, sep in pairs) == label_text, line
+            labels = tuple((k, v) for k, v, _ in pairs)
+        key = (name, labels)
+        assert key not in samples, f"line {number}: duplicate sample {line!r}"
+        samples[key] = float(value)
+    return samples
+
+
+class Agilityd:
+    """One agilityd process, its output going to `log_path`."""
+
+    def __init__(self, config_path, log_path):
+        self.config_path = config_path
+        self.log_path = log_path
+        self.process = None
+
+    def start(self, port):
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen([AGILITYD, "-c", self.config_path],
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"agilityd exited with {self.process.returncode} "
+                                     f"during startup:\n{self.log()}")
+            done = dig_raw(port, "+time=1", "example.com", "SOA")
+            if done.returncode == 0 and "status: NOERROR" in done.stdout:
+                return
+            time.sleep(POLL_INTERVAL)
+        raise AssertionError(f"agilityd did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            return "killed after SIGTERM timed out"
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+
+# --------------------------------------------------------------------------
+# Tests
+# --------------------------------------------------------------------------
+
+class HostileClientTests(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-hostile-")
+        cls.dir = cls.tmp.name
+        cls.port = free_port()
+        cls.metrics_port = free_port()
+        cls.config = os.path.join(cls.dir, "agility.yaml")
+        write_file(os.path.join(cls.dir, "example.com.zone"), ZONE)
+        write_file(cls.config, yaml_config(cls.port, cls.metrics_port,
+                                           os.path.join(cls.dir, "control.sock"), **LIMITS))
+        cls.server = Agilityd(cls.config, os.path.join(cls.dir, "agilityd.log"))
+        try:
+            cls.server.start(cls.port)
+        except BaseException:
+            cls.server.stop()
+            cls.tmp.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        log = cls.server.log()
+        cls.tmp.cleanup()
+        if code != 0:
+            raise AssertionError(f"agilityd exit status after SIGTERM: {code}, expected 0:\n{log}")
+
+    def setUp(self):
+        self.sockets = []
+        # Connections of an earlier test must be gone, so that the limits
+        # start from zero.
+        self.wait_for_connections(0)
+        self.before = self.scrape()
+
+    def tearDown(self):
+        for s in self.sockets:
+            s.close()
+        self.assertIsNone(self.server.process.poll(), "agilityd died:\n" + self.server.log())
+
+    # -- helpers -------------------------------------------------------------
+
+    def connect(self, source, **kwargs):
+        s = connect_from(source, self.port, **kwargs)
+        self.sockets.append(s)
+        return s
+
+    def attempt(self, source):
+        """A connection from `source`, or None when the server reset it
+        before connect() even returned (a rejection as fast as it gets)."""
+        try:
+            return self.connect(source)
+        except ConnectionResetError:
+            return None
+
+    def scrape(self):
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return parse_metrics(response.read().decode())
+
+    def delta(self, name, **labels):
+        key = (name, tuple(labels.items()))
+        return self.scrape().get(key, 0.0) - self.before.get(key, 0.0)
+
+    def connections(self):
+        return self.scrape()[("agility_tcp_connections", ())]
+
+    def wait_for_connections(self, count, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while self.connections() != count:
+            if time.monotonic() > deadline:
+                self.fail(f"agility_tcp_connections is {self.connections()}, expected {count}")
+            time.sleep(POLL_INTERVAL)
+
+    def assertPrompt(self, tcp=True):
+        """Ordinary queries from 127.0.0.1 are answered within PROMPT seconds."""
+        for extra in (["+tcp"] if tcp else []) + ["+notcp"]:
+            started = time.monotonic()
+            done = dig_raw(self.port, "www.example.com", "A", extra)
+            elapsed = time.monotonic() - started
+            self.assertEqual(done.returncode, 0, f"dig {extra}: {done.stdout}{done.stderr}")
+            self.assertIn("status: NOERROR", done.stdout)
+            self.assertIn("192.0.2.80", done.stdout)
+            self.assertLess(elapsed, PROMPT, f"dig {extra} took {elapsed:.3f} s")
+
+    # -- configuration ---------------------------------------------------------
+
+    def test_limits_are_range_checked(self):
+        for key, bad, allowed in [("tcp_max_connections", 0, "1..1000000"),
+                                  ("tcp_max_connections_per_client", 0, "1..1000000"),
+                                  ("tcp_query_timeout_ms", 50, "100..600000"),
+                                  ("tcp_max_unsent_bytes", 100, "1024..16777216"),
+                                  ("tcp_max_connections", "many", "1..1000000")]:
+            with self.subTest(key=key, value=bad):
+                text = yaml_config(free_port(), free_port(), os.path.join(self.dir, "c.sock"),
+                                   **{**LIMITS, key: bad})
+                path = os.path.join(self.dir, "bad.yaml")
+                write_file(path, text)
+                done = subprocess.run([AGILITYD, "-c", path, "--check"],
+                                      capture_output=True, text=True, timeout=30)
+                self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+                self.assertIn(f"{path}:{line_of(text, key + ':')}: server.{key} must be an integer "
+                              f"in {allowed}", done.stderr)
+
+    # -- connection limits -----------------------------------------------------
+
+    def test_connections_over_the_per_client_limit_are_closed(self):
+        attempts = MAX_PER_CLIENT + 3
+        conns = [self.attempt("127.0.0.2") for _ in range(attempts)]
+        closed = closed_among(conns, 0.5)
+        self.assertEqual(len(closed), attempts - MAX_PER_CLIENT,
+                         f"{len(closed)} of {attempts} connections from one address closed")
+        self.assertPrompt()  # another client is not affected
+        for i, s in enumerate(c for c in conns if c not in closed):
+            tcp_query(s, qid=i)  # the admitted ones are served
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="per_client"),
+                         attempts - MAX_PER_CLIENT)
+        self.assertEqual(self.connections(), MAX_PER_CLIENT)
+        # A closed connection gives its place back.
+        for s in conns:
+            if s is not None:
+                s.close()
+        self.wait_for_connections(0)
+        tcp_query(self.connect("127.0.0.2"))
+
+    def test_connections_over_the_global_limit_are_closed(self):
+        # Five clients at the per-client limit fill the global one; a sixth is
+        # turned away although it is within its own limit.
+        conns = [self.attempt(f"127.0.0.{10 + i // MAX_PER_CLIENT}")
+                 for i in range(MAX_CONNECTIONS + MAX_PER_CLIENT)]
+        closed = closed_among(conns, 0.5)
+        self.assertEqual(len(closed), MAX_PER_CLIENT,
+                         f"{len(closed)} of {len(conns)} connections closed")
+        self.assertEqual(self.connections(), MAX_CONNECTIONS)
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="total"),
+                         MAX_PER_CLIENT)
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="per_client"),
+                         0)
+        self.assertPrompt(tcp=False)  # UDP is unaffected while TCP is full
+        admitted = [s for s in conns if s not in closed]
+        for i, s in enumerate(admitted):
+            tcp_query(s, qid=i)
+        admitted[0].close()
+        self.wait_for_connections(MAX_CONNECTIONS - 1)
+        self.assertPrompt()  # a free place serves TCP again
+
+    # -- timeouts --------------------------------------------------------------
+
+    def test_idle_connection_is_closed_after_the_idle_timeout(self):
+        s = self.connect("127.0.0.6")
+        tcp_query(s)
+        started = time.monotonic()
+        self.assertTrue(closed_by_peer(s, IDLE_TIMEOUT + 1.5), "idle connection left open")
+        elapsed = time.monotonic() - started
+        self.assertGreater(elapsed, IDLE_TIMEOUT - 0.2)
+        self.assertEqual(self.delta("agility_tcp_timeouts_total", kind="idle"), 1)
+
+    def test_slow_loris_is_cut_off_by_the_query_timeout(self):
+        # Each connection sends a valid query one byte every 300 ms: never
+        # idle, but the query would take 10 s to arrive.
+        message = framed(make_query("www.example.com", TYPE_A))
+        conns = [self.connect("127.0.0.3") for _ in range(3)]
+        lasted = [None] * len(conns)
+        started = time.monotonic()
+        checked = False
+        for position in range(len(message)):
+            for i, s in enumerate(conns):
+                if lasted[i] is None:
+                    try:
+                        s.send(message[position:position + 1])
+                    except (ConnectionResetError, BrokenPipeError):
+                        lasted[i] = time.monotonic() - started
+            tick = time.monotonic() + 0.3
+            while time.monotonic() < tick:
+                for i, s in enumerate(conns):
+                    if lasted[i] is None and closed_by_peer(s, 0.01):
+                        lasted[i] = time.monotonic() - started
+                time.sleep(0.01)
+            if not checked and time.monotonic() - started > 0.5:
+                self.assertPrompt()  # while the dribblers are connected
+                checked = True
+            if all(t is not None for t in lasted) or time.monotonic() - started > 4:
+                break
+        print(f"\n  slow-loris connections lasted {', '.join(f'{t:.2f} s' for t in lasted if t)}",
+              end=" ")
+        for t in lasted:
+            self.assertIsNotNone(t, "a dribbling connection was never closed")
+            self.assertGreater(t, QUERY_TIMEOUT - 0.2)
+            self.assertLess(t, QUERY_TIMEOUT + 0.7, "closed by something slower than the "
+                            "query timeout")
+        self.assertEqual(self.delta("agility_tcp_timeouts_total", kind="query"), len(conns))
+        self.assertPrompt()
+
+    def test_huge_length_prefix_without_a_body_is_cut_off(self):
+        # The prefix announces 65535 bytes; none or only part of them follow.
+        bare = self.connect("127.0.0.5")
+        partial = self.connect("127.0.0.5")
+        started = time.monotonic()
+        bare.sendall(b"\xff\xff")
+        partial.sendall(b"\xff\xff" + b"\0" * 40000)
+        for s in (bare, partial):
+            self.assertTrue(closed_by_peer(s, IDLE_TIMEOUT + 1), "connection left open")
+            elapsed = time.monotonic() - started
+            # The query timeout, well before the idle timeout would have.
+            self.assertLess(elapsed, QUERY_TIMEOUT + 0.6, f"closed after {elapsed:.2f} s")
+        self.assertEqual(self.delta("agility_tcp_timeouts_total", kind="query"), 2)
+        self.assertPrompt()
+
+    # -- back-pressure ---------------------------------------------------------
+
+    def test_pipelined_queries_unread_stop_the_reading_not_grow_memory(self):
+        count = 1000
+        queries = b"".join(framed(make_query("big.example.com", TYPE_TXT, qid=i))
+                           for i in range(count))
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sockets.append(s)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        s.settimeout(10)
+        s.bind(("127.0.0.4", 0))
+        s.connect(("127.0.0.1", self.port))
+        # One answer first, so that the baseline includes warm buffers.
+        s.sendall(framed(make_query("big.example.com", TYPE_TXT, qid=0xffff)))
+        first = read_response(s)
+        self.assertEqual(header(first)[3], BIG_TXT_COUNT)
+        pid = self.server.process.pid
+        rss_before = vm_rss_kib(pid)
+
+        s.sendall(queries)  # 35 kB asking for 1000 answers of 50 kB; none read yet
+        time.sleep(0.5)
+        rss_stalled = vm_rss_kib(pid)
+        unread = server_recv_queue(self.port, s.getsockname()[1])
+        pauses = self.delta("agility_tcp_read_pauses_total")
+        self.assertPrompt()  # while this client sits on its answers
+        print(f"\n  {count} pipelined queries, none read: VmRSS {rss_before} -> {rss_stalled} kB, "
+              f"{unread} query bytes left unread by the server", end=" ")
+        self.assertGreater(unread, 0, "the server read every query although nothing was taken")
+        self.assertGreaterEqual(pauses, 1)
+        self.assertLess(rss_stalled - rss_before, 16 * 1024,
+                        "agilityd grew by the answers nobody reads")
+
+        # Reading now gets every answer, in order.
+        started = time.monotonic()
+        received = 0
+        for i in range(count):
+            response = read_response(s)
+            received += 2 + len(response)
+            qid, flags, _, ancount, _, _ = header(response)
+            self.assertEqual((qid, flags & 0xF, ancount), (i, 0, BIG_TXT_COUNT))
+        print(f"{received} bytes of answers read in {time.monotonic() - started:.2f} s, "
+              f"VmRSS then {vm_rss_kib(pid)} kB", end=" ")
+        tcp_query(s)  # and the connection is still usable
+        self.assertPrompt()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
