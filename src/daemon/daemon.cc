@@ -34,6 +34,7 @@ int Daemon::Run() {
   auto config = policy::LoadConfig(config_path_);
   if (!config.ok()) return Fail(config.status());
   const policy::ServerConfig server_config = config->server;
+  const policy::RateLimitSettings rate_limit = config->rate_limit;
   auto loaded = LoadSnapshot(*std::move(config), ++generation_);
   if (!loaded.ok()) return Fail(loaded.status());
   const std::shared_ptr<const Snapshot> snapshot = *std::move(loaded);
@@ -42,7 +43,7 @@ int Daemon::Run() {
   started_ = absl::Now();
 
   uv_loop_init(&loop_);
-  absl::Status status = server_.Start(server_config);
+  absl::Status status = server_.Start(server_config, rate_limit);
   if (status.ok()) status = steering_.Start(*snapshot, server_.dns_sockets());
   if (status.ok()) {
     control_ = std::make_unique<ControlServer>(
@@ -224,6 +225,12 @@ std::string Daemon::MetricsText() const {
   }
   m.Family("agility_truncated_total", "counter", "UDP answers sent with TC=1.");
   m.Sample("agility_truncated_total", static_cast<double>(t.truncated));
+  m.Family("agility_rate_limited_total", "counter",
+           "UDP responses held back by Response Rate Limiting, by action.");
+  m.Sample("agility_rate_limited_total", {{"action", "dropped"}},
+           static_cast<double>(t.rate_limited_dropped));
+  m.Sample("agility_rate_limited_total", {{"action", "slipped"}},
+           static_cast<double>(t.rate_limited_slipped));
   m.Family("agility_udp_send_drops_total", "counter", "UDP responses the kernel did not take.");
   m.Sample("agility_udp_send_drops_total", static_cast<double>(t.send_drops));
   m.Family("agility_tcp_connections", "gauge", "TCP connections open, all workers.");

@@ -15,7 +15,7 @@ namespace agility::daemon {
 class Worker final : public sockets::PacketHandler {
  public:
   Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config,
-         sockets::TcpAdmission& tcp_admission)
+         sockets::TcpAdmission& tcp_admission, const policy::RateLimitSettings& rate_limit)
       : index_(index),
         snapshots_(snapshots),
         buffers_(std::make_unique<sockets::UdpBuffers>()),
@@ -24,6 +24,7 @@ class Worker final : public sockets::PacketHandler {
         tcp_admission_(tcp_admission) {
     options_.max_udp_size = config.max_udp_size;
     batch_wait_us_ = config.udp_batch_wait_us;
+    if (rate_limit.enabled) rate_limiter_ = std::make_unique<dns::RateLimiter>(rate_limit.limits);
     uv_loop_init(&loop_);
     stop_.data = this;
     uv_async_init(&loop_, &stop_, &Worker::OnStop);
@@ -68,7 +69,7 @@ class Worker final : public sockets::PacketHandler {
   }
 
   size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
-                uint8_t* out) override {
+                const sockaddr* client, uint8_t* out) override {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response =
@@ -81,6 +82,18 @@ class Worker final : public sockets::PacketHandler {
     stats_.queries[tcp][RcodeSlot(info.rcode)][QtypeSlot(info.qtype)].Add();
     if (info.pool_answer) stats_.pool_answers.Add();
     if (info.truncated) stats_.truncated.Add();
+    if (rate_limiter_ != nullptr && client != nullptr) {
+      switch (rate_limiter_->Check(client, info.kind, info.RateLimitName(), uv_now(&loop_))) {
+        case dns::RateLimiter::Verdict::kSend:
+          break;
+        case dns::RateLimiter::Verdict::kSlip:
+          stats_.rate_limited_slipped.Add();
+          return dns::Truncate(out, info);
+        case dns::RateLimiter::Verdict::kDrop:
+          stats_.rate_limited_dropped.Add();
+          return 0;
+      }
+    }
     return response;
   }
 
@@ -108,6 +121,7 @@ class Worker final : public sockets::PacketHandler {
   policy::Rng rng_;  // seeded from the OS
   dns::ResponderOptions options_;
   uint32_t batch_wait_us_ = 0;
+  std::unique_ptr<dns::RateLimiter> rate_limiter_;  // null: no rate limiting
   std::unique_ptr<sockets::UdpBuffers> buffers_;
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;
@@ -144,12 +158,14 @@ void RaiseDescriptorLimit(const policy::ServerConfig& config) {
 
 }  // namespace
 
-absl::Status Server::Start(const policy::ServerConfig& config) {
+absl::Status Server::Start(const policy::ServerConfig& config,
+                           const policy::RateLimitSettings& rate_limit) {
   RaiseDescriptorLimit(config);
   tcp_admission_ = std::make_unique<sockets::TcpAdmission>(
       config.tcp_max_connections, config.tcp_max_connections_per_client);
   for (int i = 0; i < config.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_));
+    workers_.push_back(
+        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limit));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();
@@ -193,6 +209,8 @@ ServerTotals Server::Totals() const {
     t.pool_answers += s.pool_answers.Get();
     t.truncated += s.truncated.Get();
     t.send_drops += s.send_drops.Get();
+    t.rate_limited_dropped += s.rate_limited_dropped.Get();
+    t.rate_limited_slipped += s.rate_limited_slipped.Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();
     t.tcp_rejected_per_client += s.tcp.rejected_per_client.Get();
     for (int k = 0; k < sockets::kTcpTimeoutKinds; ++k) t.tcp_timeouts[k] += s.tcp.timeouts[k].Get();

@@ -38,6 +38,7 @@ struct WorkerStats {
   Counter pool_answers;
   Counter truncated;
   Counter send_drops;  // UDP responses the kernel did not take
+  Counter rate_limited_dropped, rate_limited_slipped;  // Response Rate Limiting
   sockets::TcpCounters tcp;  // connections rejected, timeouts, read pauses
 };
 
@@ -45,6 +46,7 @@ struct ServerTotals {
   uint64_t queries[2][kRcodeSlots][kQtypeSlots] = {};
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
+  uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0;
   uint64_t tcp_rejected_total = 0;       // over tcp_max_connections
   uint64_t tcp_rejected_per_client = 0;  // over tcp_max_connections_per_client
   uint64_t tcp_timeouts[sockets::kTcpTimeoutKinds] = {};  // by sockets::TcpTimeout
@@ -64,7 +66,8 @@ class Server {
 
   // Opens every socket first (so errors surface before any thread starts),
   // then starts the workers.
-  absl::Status Start(const policy::ServerConfig& config);
+  absl::Status Start(const policy::ServerConfig& config,
+                     const policy::RateLimitSettings& rate_limit);
   void Stop();
   ServerTotals Totals() const;
   // The first worker's UDP and TCP sockets: what the "dns" label steers to

@@ -49,6 +49,7 @@ class Parser {
   void ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
                      std::vector<PolicyConfig>& policies);
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
+  void ParseRateLimit(const YAML::Node& node, RateLimitSettings& rate_limit);
   void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
   void ParseBindings(const YAML::Node& node, std::vector<BindingConfig>& bindings);
   bool Boolean(const YAML::Node& node, absl::string_view what, bool* out);
@@ -362,6 +363,28 @@ void Parser::ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup) {
   }
 }
 
+void Parser::ParseRateLimit(const YAML::Node& node, RateLimitSettings& rrl) {
+  if (!CheckMap(node, "rate_limit",
+                {"enabled", "responses_per_second", "slip", "ipv4_prefix", "ipv6_prefix",
+                 "table_size"})) {
+    return;
+  }
+  if (const YAML::Node enabled = node["enabled"]) Boolean(enabled, "rate_limit.enabled", &rrl.enabled);
+  if (const YAML::Node rate = node["responses_per_second"]) {
+    Integer(rate, "rate_limit.responses_per_second", 1, 1000000, &rrl.limits.responses_per_second);
+  }
+  if (const YAML::Node slip = node["slip"]) Integer(slip, "rate_limit.slip", 0, 100, &rrl.limits.slip);
+  if (const YAML::Node v4 = node["ipv4_prefix"]) {
+    Integer(v4, "rate_limit.ipv4_prefix", 8, 32, &rrl.limits.ipv4_prefix);
+  }
+  if (const YAML::Node v6 = node["ipv6_prefix"]) {
+    Integer(v6, "rate_limit.ipv6_prefix", 16, 128, &rrl.limits.ipv6_prefix);
+  }
+  if (const YAML::Node size = node["table_size"]) {
+    Integer(size, "rate_limit.table_size", 64, 1 << 24, &rrl.limits.table_size);
+  }
+}
+
 void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services) {
   if (!node.IsMap()) {
     Error(node, "services must be a mapping of label to settings ({} for none)");
@@ -450,7 +473,8 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
   CheckMap(root, "the configuration",
-           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings"});
+           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
+            "rate_limit"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -465,6 +489,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     ParsePolicies(policies, config.pools, config.policies);
   }
   if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
+  if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
   if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
   if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);
   CheckLabels(config);

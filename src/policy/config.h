@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dns/rate_limiter.h"
 #include "policy/prefix.h"
 #include "sockets/endpoint.h"
 
@@ -82,6 +83,12 @@ struct BindingConfig {
   int line = 0;
 };
 
+// Response Rate Limiting for UDP (off by default); see dns::RateLimiter.
+struct RateLimitSettings {
+  bool enabled = false;
+  dns::RateLimitConfig limits;
+};
+
 struct Config {
   std::string path;
   ServerConfig server;
@@ -91,6 +98,7 @@ struct Config {
   SkLookupConfig sk_lookup;
   std::vector<ServiceConfig> services;
   std::vector<BindingConfig> bindings;
+  RateLimitSettings rate_limit;
 };
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <sys/socket.h>
+
 #include <cstdint>
 
 #include "dns/responder.h"
@@ -18,8 +20,9 @@ class PacketHandler {
   // Writes the response to `query` into `out` and returns its size; 0 means
   // no response (drop). `out` holds dns::kMaxMessageSize bytes for TCP and
   // the configured maximum UDP size for UDP.
+  // `client` is the UDP peer (for rate limiting); null over TCP.
   virtual size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
-                        uint8_t* out) = 0;
+                        const sockaddr* client, uint8_t* out) = 0;
   // A UDP response the kernel did not take (send buffer full).
   virtual void CountSendDrop(size_t count) = 0;
 };

@@ -220,7 +220,8 @@ bool TcpListener::Process(Connection& c, bool* answered) {
       began = true;
     }
     const size_t size =
-        handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp, out_.data() + 2);
+        handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp, nullptr,
+                        out_.data() + 2);
     offset += 2 + length;
     if (size == 0) return false;  // a query we drop ends the connection
     if (!Send(c, size)) return false;

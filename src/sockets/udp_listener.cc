@@ -105,6 +105,7 @@ void UdpListener::Drain() {
       const msghdr& in = b.rx[i].msg_hdr;
       if (in.msg_flags & MSG_TRUNC) continue;  // larger than any query we accept
       const size_t size = handler_.Handle(b.rx_data[i], b.rx[i].msg_len, dns::Transport::kUdp,
+                                          reinterpret_cast<const sockaddr*>(&b.peers[i]),
                                           b.tx_data[replies]);
       if (size == 0) continue;
       b.tx_iov[replies] = {b.tx_data[replies], size};

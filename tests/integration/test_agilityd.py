@@ -1096,5 +1096,58 @@ class MetricsTests(ServerTestCase):
         self.assertEqual(raised.exception.code, 404)
 
 
+class RateLimitTests(ServerTestCase):
+    """Response Rate Limiting: per client /24, a burst of 5 a second, then every
+    2nd limited response slips out truncated and the rest are dropped."""
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+
+    @classmethod
+    def config_text(cls):
+        cls.metrics_port = free_port()
+        text = yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": "127.77.0.0/20"},
+                           [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
+                           metrics_port=cls.metrics_port)
+        return text.replace("  workers: 2", "  workers: 1") + (
+            "rate_limit: {enabled: true, responses_per_second: 5, slip: 2}\n")
+
+    def burst(self, source, count=40):
+        """Sends `count` queries at once from `source`; returns (full, truncated, silent)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((source, 0))
+            s.settimeout(0.5)
+            for i in range(count):
+                s.sendto(make_message([("www.example.com", 1)], qid=i), ("127.0.0.1", self.port))
+            full = truncated = 0
+            try:
+                while True:
+                    reply = parse_message(s.recv(4096))
+                    if reply.flags & 0x0200:
+                        truncated += 1
+                    else:
+                        full += 1
+            except socket.timeout:
+                pass
+        return full, truncated, count - full - truncated
+
+    def test_flood_is_limited_with_slip(self):
+        full, truncated, silent = self.burst("127.0.0.1")
+        self.assertGreaterEqual(full, 5)
+        self.assertLessEqual(full, 7, "more than the burst went out whole")
+        self.assertGreaterEqual(truncated, 15)
+        self.assertGreaterEqual(silent, 15)
+        # Another /24 has its own bucket.
+        full_other, _, _ = self.burst("127.0.1.1", count=5)
+        self.assertEqual(full_other, 5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+            metrics = parse_metrics(r.read().decode())
+        self.assertGreaterEqual(metrics[("agility_rate_limited_total", (("action", "dropped"),))], 15)
+        self.assertGreaterEqual(metrics[("agility_rate_limited_total", (("action", "slipped"),))], 15)
+
+    def test_tcp_is_not_limited(self):
+        self.burst("127.0.0.1")
+        result = self.dig("www.example.com", "A", "+tcp")
+        self.assertEqual(len(result.answer), 1)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -109,7 +109,33 @@ INSTANTIATE_TEST_SUITE_P(
                 "  - {name: x, match: [\"a.*.com\"], ipv4: p}\n",
                 "bad.yaml:4:", "'*' may appear only"},
         BadCase{"zones: [a\n", "bad.yaml:", "YAML syntax error"},
-        BadCase{"pools: {}\n", "bad.yaml:1:", "no zones configured"}));
+        BadCase{"pools: {}\n", "bad.yaml:1:", "no zones configured"},
+        BadCase{"zones: [a]\nrate_limit: {enabled: true, slip: 101}\n", "bad.yaml:2:",
+                "rate_limit.slip must be an integer in 0..100"},
+        BadCase{"zones: [a]\nrate_limit:\n  responses_per_second: 0\n", "bad.yaml:3:",
+                "rate_limit.responses_per_second must be an integer in 1..1000000"},
+        BadCase{"zones: [a]\nrate_limit: {burst: 3}\n", "bad.yaml:2:", "unknown key 'burst'"},
+        BadCase{"server:\n  tcp_max_connections: 0\nzones: [a]\n", "bad.yaml:2:",
+                "server.tcp_max_connections must be an integer"},
+        BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n", "bad.yaml:2:",
+                "server.tcp_query_timeout_ms must be an integer"},
+        BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n", "bad.yaml:2:",
+                "server.udp_batch_wait_us must be an integer in 0..1000"}));
+
+TEST(ConfigTest, RateLimitSettings) {
+  auto config = ParseConfig(
+      "zones: [a]\nrate_limit: {enabled: true, responses_per_second: 50, slip: 3, "
+      "ipv4_prefix: 20, ipv6_prefix: 48, table_size: 1024}\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->rate_limit.enabled);
+  EXPECT_EQ(config->rate_limit.limits.responses_per_second, 50u);
+  EXPECT_EQ(config->rate_limit.limits.slip, 3u);
+  EXPECT_EQ(config->rate_limit.limits.ipv4_prefix, 20);
+  EXPECT_EQ(config->rate_limit.limits.ipv6_prefix, 48);
+  EXPECT_EQ(config->rate_limit.limits.table_size, 1024u);
+  EXPECT_FALSE(ParseConfig("zones: [a]\n", "c.yaml")->rate_limit.enabled) << "off by default";
+}
 
 }  // namespace
 }  // namespace agility::policy
