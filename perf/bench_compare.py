@@ -69,7 +69,8 @@ def dnsperf(port, queries, seconds, rate=None, verbose=False, clients=8):
 
 
 def measure(kind, workers, zone, queries, args, directory):
-    server = servers.Server(kind, directory, zone, workers, policy=args.policy)
+    server = servers.Server(kind, directory, zone, workers, policy=args.policy,
+                            extra_server=args.agilityd_server)
     try:
         server.start()
         # Warm up, then saturation, then a fixed rate with per-query latencies.
@@ -103,6 +104,7 @@ set style data histograms
 set style fill solid 0.8
 set xtics rotate by -30
 set grid ytics
+set yrange [0:*]
 set title "queries per second at saturation"
 plot "{data}" using 2:xtic(1) notitle lc rgb "#3070b0"
 set title "server CPU microseconds per answered query"
@@ -122,6 +124,8 @@ def main():
     parser.add_argument("--servers", default="agilityd,nsd,knot,echo")
     parser.add_argument("--policy", action="store_true",
                         help="agilityd answers *.example.com from a /20 pool")
+    parser.add_argument("--agilityd-server", default="",
+                        help='extra agilityd server settings, e.g. "udp_batch_wait_us: 0"')
     parser.add_argument("--chart", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args()

@@ -81,10 +81,12 @@ def peak_rss_mib(pid):
 
 
 class Server:
-    def __init__(self, kind, directory, zone_file, workers, port=None, policy=False):
+    def __init__(self, kind, directory, zone_file, workers, port=None, policy=False,
+                 extra_server=""):
         self.kind, self.dir, self.zone, self.workers = kind, directory, zone_file, workers
         self.port = port or free_port()
         self.policy = policy
+        self.extra_server = extra_server  # more agilityd server settings, "key: value, ..."
         self.process = None
 
     def command(self):
@@ -96,7 +98,8 @@ class Server:
                       if self.policy else "")
             with open(f"{d}/agility.yaml", "w") as f:
                 f.write(f'server: {{listen: ["127.0.0.1:{port}"], workers: {w}, '
-                        f'control: "{d}/control.sock"}}\n'
+                        f'control: "{d}/control.sock"'
+                        f'{", " + self.extra_server if self.extra_server else ""}}}\n'
                         f"sk_lookup: {{enabled: false}}\nzones: [\"{zone}\"]\n{policy}")
             return [AGILITYD, "-c", f"{d}/agility.yaml"]
         if self.kind == "nsd":

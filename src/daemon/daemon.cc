@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "daemon/log.h"
+#include "daemon/privileges.h"
 
 namespace agility::daemon {
 namespace {
@@ -56,6 +57,12 @@ int Daemon::Run() {
     metrics_ = std::make_unique<MetricsServer>(&loop_, [this] { return MetricsText(); });
     status = metrics_->Listen(*server_config.metrics);
     if (status.ok()) Log(absl::StrCat("metrics on http://", server_config.metrics->ToString(), "/metrics"));
+  }
+  if (status.ok() && !server_config.user.empty()) {
+    status = DropPrivileges(server_config.user, {server_config.control});
+    if (status.ok()) {
+      Log(absl::StrCat("running as ", server_config.user, " with CAP_BPF and CAP_NET_ADMIN"));
+    }
   }
   if (!status.ok()) {
     server_.Stop();

@@ -133,7 +133,7 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   if (!CheckMap(node, "server",
                 {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
                  "tcp_max_connections", "tcp_max_connections_per_client",
-                 "tcp_max_unsent_bytes", "max_udp_size", "metrics", "udp_batch_wait_us"})) {
+                 "tcp_max_unsent_bytes", "max_udp_size", "metrics", "udp_batch_wait_us", "user"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -187,6 +187,7 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
       }
     }
   }
+  if (const YAML::Node user = node["user"]) String(user, "server.user", &server.user);
   if (const YAML::Node wait = node["udp_batch_wait_us"]) {
     Integer(wait, "server.udp_batch_wait_us", 0, 1000, &server.udp_batch_wait_us);
   }

@@ -26,8 +26,9 @@ struct ServerConfig {
   uint32_t tcp_max_connections_per_client = 50;  // per client IP address
   uint32_t tcp_max_unsent_bytes = 65536;         // per connection; reading pauses above
   uint16_t max_udp_size = 1232;
-  uint32_t udp_batch_wait_us = 50;  // see sockets::UdpListener
+  uint32_t udp_batch_wait_us = 200;  // see sockets::UdpListener
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
+  std::string user;  // run as this user after setup; empty: stay as started
 };
 
 struct ZoneSource {

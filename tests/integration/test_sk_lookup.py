@@ -201,6 +201,7 @@ class Config:
         self.service = "edge"  # the policy's service; None: the policy steers nothing
         self.services = ["edge", "special"]
         self.bindings = [binding("special", "tcp", f"{SPECIAL_ADDRESS}/32", 443)]
+        self.user = None  # server.user: drop privileges to this user after setup
         write_file(os.path.join(directory, "example.com.zone"), ZONE)
 
     def text(self):
@@ -213,6 +214,10 @@ class Config:
             f"  listen: {json.dumps([f'127.0.0.1:{self.port}', f'[::1]:{self.port}'])}",
             "  workers: 2",
             f"  control: {json.dumps(self.control)}",
+        ]
+        if self.user:
+            lines.append(f"  user: {json.dumps(self.user)}")
+        lines += [
             'zones: ["example.com.zone"]',
             "pools:",
             f"  edge4: {json.dumps(str(POOL4))}",
@@ -1219,6 +1224,93 @@ class UnprivilegedTest(unittest.TestCase):
         process, log = self.run_as_nobody(required=True)
         self.assertEqual(process.wait(timeout=STARTUP_TIMEOUT), 1)
         self.assertIn("sk_lookup is required", read_text(log))
+
+
+CAP_NET_ADMIN, CAP_BPF = 12, 39
+
+
+def as_user(uid, code):
+    """Runs Python `code` as `uid` (no capabilities); returns (exit status, output)."""
+    done = subprocess.run(
+        ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+         "--bounding-set=-all", sys.executable, "-c", code], capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+class PrivilegeDropTest(unittest.TestCase):
+    """server.user: after setup agilityd runs as nobody with only CAP_BPF and
+    CAP_NET_ADMIN, still updates steering on reload, and other local users can
+    neither use its control socket nor read its pinned maps."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="agility-user-")
+        self.addCleanup(self.tmp.cleanup)
+        os.chmod(self.tmp.name, 0o755)
+        pin = os.path.join(BPFFS, "privileges")
+        self.addCleanup(shutil.rmtree, pin, True)
+        self.config = Config(self.tmp.name, free_port(), pin)
+        self.config.user = "nobody"
+        self.daemon = Daemon(self.config)
+        self.daemon.start()
+        self.addCleanup(self.daemon.stop)
+        for name in os.listdir(self.tmp.name):
+            path = os.path.join(self.tmp.name, name)
+            if os.path.isfile(path):
+                os.chmod(path, 0o644)
+
+    def test_runs_as_nobody_with_two_capabilities(self):
+        status = read_text(f"/proc/{self.daemon.process.pid}/status")
+        self.assertRegex(status, r"(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$")
+        effective = int(re.search(r"(?m)^CapEff:\s+([0-9a-f]+)$", status).group(1), 16)
+        self.assertEqual(effective, (1 << CAP_BPF) | (1 << CAP_NET_ADMIN))
+        self.assertIn("running as nobody", self.daemon.log())
+
+    def test_steering_updates_after_the_drop(self):
+        listener = tcp_listener()
+        self.addCleanup(listener.close)
+        self.assertEqual(control(self.config.control, "register edge", [listener.fileno()])[-1],
+                         "ok")
+        special = tcp_listener()
+        self.addCleanup(special.close)
+        self.assertEqual(control(self.config.control, "register special", [special.fileno()])[-1],
+                         "ok")
+        with socket.create_connection((SPECIAL_ADDRESS, 443), timeout=IO_TIMEOUT):
+            self.assertTrue(select.select([special], [], [], IO_TIMEOUT)[0])
+        # Reload without the /32 override: the BPF map update needs the
+        # capabilities agilityd kept.
+        self.config.bindings = []
+        self.config.write()
+        os.chmod(self.config.path, 0o644)
+        done = subprocess.run([AGILITYCTL, "-c", self.config.path, "reload"],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr + self.daemon.log())
+        with socket.create_connection((SPECIAL_ADDRESS, 443), timeout=IO_TIMEOUT):
+            self.assertTrue(select.select([listener], [], [], IO_TIMEOUT)[0])
+
+    def test_other_users_cannot_reach_control_socket_or_pins(self):
+        code, output = as_user(65533, f"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect({self.config.control!r})
+except PermissionError:
+    sys.exit(0)
+sys.exit(f"connected to the control socket")
+""")
+        self.assertEqual(code, 0, output)
+        for name in ("bindings", "sockets", "link"):
+            path = os.path.join(self.config.pin, name)
+            self.assertTrue(os.path.exists(path), path)
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600, path)
+            code, output = as_user(65533, f"""
+import os, sys
+try:
+    os.open({path!r}, os.O_RDONLY)
+except PermissionError:
+    sys.exit(0)
+sys.exit("opened {path}")
+""")
+            self.assertEqual(code, 0, output)
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,488 @@
+#include "dns_check.h"
+
+#include <ldns/ldns.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "dns/wire.h"
+#include "policy/random.h"
+
+namespace agility::fuzz {
+namespace {
+
+using dns::Transport;
+
+uint16_t U16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t U32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+         static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+uint8_t Lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c + 32) : c; }
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += kDigits[p[i] >> 4];
+    s += kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+// An uncompressed name at `pos`, as a question holds it. Returns the offset
+// past it, or 0.
+size_t ReadPlainName(const uint8_t* msg, size_t size, size_t pos, std::string* lower) {
+  size_t total = 0;
+  while (true) {
+    if (pos >= size) return 0;
+    const uint8_t len = msg[pos];
+    if (len > 63) return 0;  // pointers and reserved label types
+    total += 1 + len;
+    if (total > 255 || pos + 1 + len > size) return 0;
+    lower->push_back(static_cast<char>(len));
+    for (size_t i = 1; i <= len; ++i) lower->push_back(static_cast<char>(Lower(msg[pos + i])));
+    pos += 1 + len;
+    if (len == 0) return pos;
+  }
+}
+
+// Skips a name in a query's additional section the way RFC 1035 allows: labels,
+// then the root or a pointer (whose target is not ours to judge here).
+size_t SkipQueryName(const uint8_t* msg, size_t size, size_t pos) {
+  while (true) {
+    if (pos >= size) return 0;
+    const uint8_t len = msg[pos];
+    if ((len & 0xc0) == 0xc0) return pos + 2 <= size ? pos + 2 : 0;
+    if (len > 63) return 0;
+    pos += 1 + len;
+    if (len == 0) return pos <= size ? pos : 0;
+  }
+}
+
+// A possibly compressed name in a response, which must end by `end` in the
+// byte stream. Every pointer must point strictly backwards (which is what a
+// compressor produces, and guarantees termination) at a label inside the
+// message. Returns the offset past the name in the stream, or 0.
+size_t ReadName(const uint8_t* msg, size_t size, size_t pos, size_t end, std::string* lower) {
+  size_t total = 0;
+  size_t after = 0;  // stream offset past the name, once a pointer was taken
+  size_t limit = end;
+  for (int hops = 0; hops < 256; ++hops) {
+    if (pos >= limit) return 0;
+    const uint8_t len = msg[pos];
+    if ((len & 0xc0) == 0xc0) {
+      if (pos + 2 > limit) return 0;
+      const size_t target = U16(msg + pos) & 0x3fff;
+      if (target >= pos || target < dns::kHeaderSize) return 0;
+      if (after == 0) after = pos + 2;
+      limit = size;
+      pos = target;
+      continue;
+    }
+    if (len > 63) return 0;
+    total += 1 + len;
+    if (total > 255 || pos + 1 + len > limit) return 0;
+    lower->push_back(static_cast<char>(len));
+    for (size_t i = 1; i <= len; ++i) lower->push_back(static_cast<char>(Lower(msg[pos + i])));
+    pos += 1 + len;
+    if (len == 0) return after != 0 ? after : pos;
+  }
+  return 0;
+}
+
+struct Record {
+  std::string owner;
+  uint16_t type = 0;
+  uint16_t rclass = 0;
+  uint32_t ttl = 0;
+  size_t rdata = 0;
+  uint16_t rdlength = 0;
+};
+
+// RDATA of the types whose layout we know: names must parse and the fields
+// fill the RDATA exactly.
+bool CheckRdata(const uint8_t* msg, size_t size, const Record& r) {
+  const size_t start = r.rdata;
+  const size_t end = r.rdata + r.rdlength;
+  std::string name;
+  switch (r.type) {
+    case dns::type::kA:
+      return r.rdlength == 4;
+    case dns::type::kAaaa:
+      return r.rdlength == 16;
+    case dns::type::kNs:
+    case dns::type::kCname:
+    case dns::type::kPtr:
+    case dns::type::kDname:
+      return ReadName(msg, size, start, end, &name) == end;
+    case dns::type::kMx:
+      return r.rdlength > 2 && ReadName(msg, size, start + 2, end, &name) == end;
+    case dns::type::kSrv:
+      return r.rdlength > 6 && ReadName(msg, size, start + 6, end, &name) == end;
+    case dns::type::kSoa: {
+      const size_t mname = ReadName(msg, size, start, end, &name);
+      if (mname == 0) return false;
+      const size_t rname = ReadName(msg, size, mname, end, &name);
+      return rname != 0 && rname + 20 == end;
+    }
+    case dns::type::kTxt: {
+      // One or more <length, bytes> strings, exactly filling the RDATA.
+      if (r.rdlength == 0) return false;
+      size_t pos = start;
+      while (pos < end) pos += 1 + msg[pos];
+      return pos == end;
+    }
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+bool Verbose() {
+  static const bool verbose = std::getenv("FUZZ_VERBOSE") != nullptr;
+  return verbose;
+}
+
+bool Skipped(const char* check) {
+  static const std::string skip = [] {
+    const char* env = std::getenv("FUZZ_SKIP");
+    return "," + std::string(env != nullptr ? env : "") + ",";
+  }();
+  return skip.find("," + std::string(check) + ",") != std::string::npos;
+}
+
+void Fail(const char* file, int line, const std::string& what) {
+  std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", file, line, what.c_str());
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
+  QueryFacts q;
+  if (size < dns::kHeaderSize || (query[2] & 0x80) != 0) {
+    q.drop = true;
+    return q;
+  }
+  if ((query[2] & 0x78) != 0) {
+    q.notimp = true;
+    return q;
+  }
+  if (U16(query + 4) != 1 || U16(query + 6) != 0 || U16(query + 8) != 0) return q;
+  size_t pos = ReadPlainName(query, size, dns::kHeaderSize, &q.qname_lower);
+  if (pos == 0 || pos + 4 > size) return q;
+  q.qtype = U16(query + pos);
+  q.qclass = U16(query + pos + 2);
+  pos += 4;
+  q.question_end = pos;
+  const uint16_t arcount = U16(query + 10);
+  bool edns = false;
+  for (uint16_t i = 0; i < arcount; ++i) {
+    const size_t owner = pos;
+    pos = SkipQueryName(query, size, pos);
+    if (pos == 0 || pos + 10 > size) return q;
+    const uint16_t type = U16(query + pos);
+    const uint16_t rdlength = U16(query + pos + 8);
+    if (pos + 10 + rdlength > size) return q;
+    if (type == dns::type::kOpt) {
+      if (edns || query[owner] != 0) return q;  // RFC 6891 §6.1.1
+      edns = true;
+      q.udp_size = U16(query + pos + 2);
+      q.edns_version = query[pos + 5];
+    }
+    pos += 10 + rdlength;
+  }
+  q.edns = edns;
+  q.valid = true;
+  return q;
+}
+
+size_t UdpLimit(const QueryFacts& q, uint16_t max_udp_size) {
+  if (!q.valid || !q.edns) return dns::kClassicUdpSize;
+  return std::clamp<size_t>(q.udp_size, dns::kClassicUdpSize, max_udp_size);
+}
+
+void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
+                   Transport transport, uint16_t max_udp_size, const uint8_t* r, size_t size,
+                   const dns::ResponseInfo& info, const CheckOptions& options) {
+  // The failure message, built only when a check fails.
+  const auto where = [&] {
+    return std::string(transport == Transport::kUdp ? "udp" : "tcp") + " response " +
+           Hex(r, std::min<size_t>(size, 1024)) + " to query " +
+           Hex(query, std::min<size_t>(query_size, 1024)) + ": ";
+  };
+  // Dropped exactly when the README says so.
+  FUZZ_CHECK(size == 0 || size >= dns::kHeaderSize, where() + "size between 1 and 11");
+  FUZZ_CHECK((size == 0) == q.drop, where() + (q.drop ? "answered a query that must be dropped"
+                                                    : "dropped a query that must be answered"));
+  if (size == 0) return;
+  FUZZ_CHECK(size <= dns::kMaxMessageSize, where() + "longer than 65535");
+  if (transport == Transport::kUdp) {
+    FUZZ_CHECK(size <= UdpLimit(q, max_udp_size),
+               where() + "UDP response longer than " + std::to_string(UdpLimit(q, max_udp_size)));
+  }
+
+  // Header: ID echoed, QR set, opcode/RD/CD copied, RA, Z and AD clear.
+  FUZZ_CHECK(r[0] == query[0] && r[1] == query[1], where() + "ID not echoed");
+  const uint16_t flags = U16(r + 2);
+  const uint16_t qflags = U16(query + 2);
+  FUZZ_CHECK(flags & dns::flag::kQr, where() + "QR clear");
+  FUZZ_CHECK((flags & dns::flag::kOpcodeMask) == (qflags & dns::flag::kOpcodeMask),
+             where() + "opcode not copied");
+  FUZZ_CHECK((flags & dns::flag::kRd) == (qflags & dns::flag::kRd), where() + "RD not copied");
+  FUZZ_CHECK((flags & dns::flag::kCd) == (qflags & dns::flag::kCd), where() + "CD not copied");
+  FUZZ_CHECK((flags & (dns::flag::kRa | 0x0040 | dns::flag::kAd)) == 0,
+             where() + "RA, Z or AD set");
+  const uint8_t rc = flags & dns::flag::kRcodeMask;
+  const uint16_t counts[4] = {U16(r + 4), U16(r + 6), U16(r + 8), U16(r + 10)};
+
+  if (q.notimp || !q.valid) {
+    // Header only, NOTIMP for opcodes, FORMERR for malformed questions.
+    FUZZ_CHECK(size == dns::kHeaderSize, where() + "malformed query answered with more than a header");
+    FUZZ_CHECK(rc == (q.notimp ? dns::rcode::kNotImp : dns::rcode::kFormErr),
+               where() + "wrong rcode for malformed query");
+    FUZZ_CHECK(counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && counts[3] == 0,
+               where() + "non-zero counts in a header-only response");
+    FUZZ_CHECK(info.rcode == rc, where() + "ResponseInfo.rcode differs");
+    return;
+  }
+
+  // A valid question: echoed byte for byte unless the rcode is FORMERR/NOTIMP.
+  FUZZ_CHECK(counts[0] == 1, where() + "QDCOUNT != 1 for a valid question");
+  FUZZ_CHECK(size >= q.question_end, where() + "shorter than the question");
+  if (rc != dns::rcode::kFormErr && rc != dns::rcode::kNotImp) {
+    FUZZ_CHECK(std::memcmp(r + dns::kHeaderSize, query + dns::kHeaderSize,
+                           q.question_end - dns::kHeaderSize) == 0,
+               where() + "question not echoed byte for byte");
+  }
+  FUZZ_CHECK(rc == dns::rcode::kNoError || rc == dns::rcode::kFormErr ||
+                 rc == dns::rcode::kNxDomain || rc == dns::rcode::kNotImp ||
+                 rc == dns::rcode::kRefused,
+             where() + "unexpected rcode " + std::to_string(rc));
+  if (rc == dns::rcode::kFormErr) {
+    FUZZ_CHECK(q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig ||
+                   q.qtype == dns::type::kTkey,
+               where() + "FORMERR for a valid question of an ordinary type");
+  }
+
+  // Every record parses; the message ends with the last one.
+  size_t pos = dns::kHeaderSize;
+  {
+    std::string qname;
+    pos = ReadName(r, size, pos, size, &qname);
+    FUZZ_CHECK(pos != 0 && pos + 4 <= size, where() + "question does not parse");
+    FUZZ_CHECK(qname == q.qname_lower, where() + "question name differs");
+    pos += 4;
+  }
+  std::vector<Record> sections[3];
+  int opt_count = 0;
+  for (int s = 0; s < 3; ++s) {
+    for (uint16_t i = 0; i < counts[s + 1]; ++i) {
+      Record rec;
+      pos = ReadName(r, size, pos, size, &rec.owner);
+      FUZZ_CHECK(pos != 0, where() + "record owner does not parse");
+      FUZZ_CHECK(pos + 10 <= size, where() + "record header runs off the end");
+      rec.type = U16(r + pos);
+      rec.rclass = U16(r + pos + 2);
+      rec.ttl = U32(r + pos + 4);
+      rec.rdlength = U16(r + pos + 8);
+      rec.rdata = pos + 10;
+      FUZZ_CHECK(rec.rdata + rec.rdlength <= size, where() + "RDATA runs off the end");
+      pos = rec.rdata + rec.rdlength;
+      if (rec.type == dns::type::kOpt) {
+        ++opt_count;
+        FUZZ_CHECK(s == 2, where() + "OPT outside the additional section");
+        FUZZ_CHECK(rec.owner.size() == 1, where() + "OPT not owned by the root");
+      } else {
+        FUZZ_CHECK(rec.rclass == dns::rr_class::kIn, where() + "record class is not IN");
+        if (options.strict_rdata) {
+          FUZZ_CHECK(rec.ttl <= 0x7fffffff || Skipped("ttl"),
+                     where() + "TTL above 2^31-1 (RFC 2181 §8)");
+          FUZZ_CHECK(CheckRdata(r, size, rec),
+                     where() + "RDATA of type " + std::to_string(rec.type) + " malformed");
+        }
+      }
+      sections[s].push_back(rec);
+    }
+  }
+  FUZZ_CHECK(pos == size, where() + "trailing bytes after the last record");
+
+  // EDNS: an OPT in the response exactly when the query had one, last,
+  // advertising our size; BADVERS for versions above 0.
+  FUZZ_CHECK(opt_count == (q.edns ? 1 : 0), where() + "OPT count differs from the query's");
+  if (q.edns) {
+    const Record& opt = sections[2].back();
+    FUZZ_CHECK(opt.type == dns::type::kOpt, where() + "OPT is not the last record");
+    FUZZ_CHECK(opt.rclass == max_udp_size, where() + "OPT does not advertise max_udp_size");
+    const uint8_t ext_rcode = static_cast<uint8_t>(opt.ttl >> 24);
+    if (q.edns_version > 0) {
+      FUZZ_CHECK(ext_rcode == 1 && rc == 0, where() + "no BADVERS for EDNS version > 0");
+      FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == 1,
+                 where() + "BADVERS response carries records");
+      FUZZ_CHECK(info.rcode == dns::rcode::kBadVers, where() + "ResponseInfo.rcode not BADVERS");
+    } else {
+      FUZZ_CHECK(opt.ttl == 0, where() + "OPT TTL not zero");
+    }
+  }
+  if (!(q.edns && q.edns_version > 0)) {
+    FUZZ_CHECK(info.rcode == rc, where() + "ResponseInfo.rcode differs");
+  }
+
+  // TC: only the question (and OPT) remain.
+  if (flags & dns::flag::kTc) {
+    if (options.tc_only_udp) FUZZ_CHECK(transport == Transport::kUdp, where() + "TC over TCP");
+    FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == (q.edns ? 1 : 0),
+               where() + "TC response carries records");
+    FUZZ_CHECK(info.truncated, where() + "ResponseInfo.truncated not set");
+  } else {
+    FUZZ_CHECK(!info.truncated, where() + "ResponseInfo.truncated set without TC");
+  }
+  // Errors carry no answers.
+  if (rc != dns::rcode::kNoError) {
+    FUZZ_CHECK(counts[1] == 0 || rc == dns::rcode::kNxDomain,
+               where() + "answers in an error response");
+  }
+  // The answer section starts at the question name (CNAME chains go on from there).
+  if (!sections[0].empty()) {
+    FUZZ_CHECK(sections[0][0].owner == q.qname_lower,
+               where() + "first answer is not owned by the question name");
+    for (const Record& rec : sections[0]) {
+      FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname ||
+                     q.qtype == dns::type::kAny,
+                 where() + "answer of type " + std::to_string(rec.type) + " for qtype " +
+                     std::to_string(q.qtype));
+    }
+  }
+
+  if (options.ldns) {
+    ldns_pkt* packet = nullptr;
+    const ldns_status status = ldns_wire2pkt(&packet, r, size);
+    FUZZ_CHECK(status == LDNS_STATUS_OK,
+               where() + "ldns_wire2pkt: " + ldns_get_errorstr_by_id(status));
+    ldns_pkt_free(packet);
+  }
+}
+
+std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id,
+                               bool edns, uint16_t udp_size) {
+  std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0x00,
+                            0, 1, 0, 0, 0, 0, 0, static_cast<uint8_t>(edns ? 1 : 0)};
+  q.insert(q.end(), wire_name.begin(), wire_name.end());
+  q.push_back(static_cast<uint8_t>(qtype >> 8));
+  q.push_back(static_cast<uint8_t>(qtype));
+  q.push_back(0);
+  q.push_back(1);
+  if (edns) {
+    const uint8_t opt[] = {0, 0, 41, static_cast<uint8_t>(udp_size >> 8),
+                           static_cast<uint8_t>(udp_size), 0, 0, 0, 0, 0, 0};
+    q.insert(q.end(), opt, opt + sizeof(opt));
+  }
+  return q;
+}
+
+namespace {
+
+// Output buffers of exactly the size Respond() may use, so that ASan reports
+// any write past it.
+uint8_t* Buffer(size_t size) {
+  // Never destroyed, so the buffers stay reachable for LeakSanitizer.
+  static auto* buffers = new std::vector<std::pair<size_t, uint8_t*>>;
+  for (const auto& [n, p] : *buffers) {
+    if (n == size) return p;
+  }
+  uint8_t* p = static_cast<uint8_t*>(std::malloc(size));
+  buffers->emplace_back(size, p);
+  return p;
+}
+
+size_t RespondOnce(const uint8_t* query, size_t size, dns::Transport transport,
+                   const dns::ZoneSet& zones, const policy::Table* table, uint16_t max_udp_size,
+                   uint8_t* out, dns::ResponseInfo* info) {
+  dns::ResponderOptions options;
+  options.max_udp_size = max_udp_size;
+  if (table == nullptr) {
+    dns::NoAddresses none;
+    return dns::Respond(query, size, transport, zones, none, options, out, info);
+  }
+  policy::Rng rng = policy::SeededRng(0x5eed);
+  policy::PoolDrawer drawer(*table, rng, 0);
+  return dns::Respond(query, size, transport, zones, drawer, options, out, info);
+}
+
+}  // namespace
+
+std::vector<uint8_t> RespondAndCheck(const uint8_t* query, size_t size, const dns::ZoneSet& zones,
+                                     const policy::Table* table,
+                                     const std::vector<uint16_t>& max_udp_sizes,
+                                     const CheckOptions& options) {
+  const QueryFacts facts = AnalyzeQuery(query, size);
+  std::vector<uint8_t> first_tcp;
+  for (size_t i = 0; i < max_udp_sizes.size(); ++i) {
+    const uint16_t max_udp = max_udp_sizes[i];
+    uint8_t* tcp = Buffer(dns::kMaxMessageSize);
+    dns::ResponseInfo tcp_info;
+    const size_t tcp_size =
+        RespondOnce(query, size, dns::Transport::kTcp, zones, table, max_udp, tcp, &tcp_info);
+    CheckResponse(query, size, facts, dns::Transport::kTcp, max_udp, tcp, tcp_size, tcp_info,
+                  options);
+    if (Verbose()) {
+      std::fprintf(stderr, "query %s\n  tcp %s\n", Hex(query, size).c_str(),
+                   Hex(tcp, tcp_size).c_str());
+    }
+    std::vector<uint8_t> tcp_copy(tcp, tcp + tcp_size);
+    if (i == 0) first_tcp = tcp_copy;
+
+    uint8_t* udp = Buffer(max_udp);
+    dns::ResponseInfo udp_info;
+    const size_t udp_size =
+        RespondOnce(query, size, dns::Transport::kUdp, zones, table, max_udp, udp, &udp_info);
+    CheckResponse(query, size, facts, dns::Transport::kUdp, max_udp, udp, udp_size, udp_info,
+                  options);
+
+    const auto where = [&] {
+      return "max_udp_size " + std::to_string(max_udp) + ", query " +
+             Hex(query, std::min<size_t>(size, 1024)) + ": ";
+    };
+    // The truncated form rate limiting sends instead (dns::Truncate): TC=1,
+    // the question only, no OPT.
+    if (udp_size > 0) {
+      std::vector<uint8_t> slip(udp, udp + udp_size);
+      const size_t slip_size = dns::Truncate(slip.data(), udp_info);
+      FUZZ_CHECK(slip_size >= dns::kHeaderSize && slip_size <= udp_size,
+                 where() + "Truncate() size out of range");
+      FUZZ_CHECK(slip[0] == query[0] && slip[1] == query[1], where() + "Truncate() lost the ID");
+      FUZZ_CHECK(U16(slip.data() + 6) == 0 && U16(slip.data() + 8) == 0 &&
+                     U16(slip.data() + 10) == 0,
+                 where() + "Truncate() left records");
+      if (facts.valid) {
+        FUZZ_CHECK(slip_size == facts.question_end && U16(slip.data() + 4) == 1 &&
+                       (U16(slip.data() + 2) & dns::flag::kTc) &&
+                       std::equal(slip.begin() + dns::kHeaderSize, slip.begin() + slip_size,
+                                  query + dns::kHeaderSize),
+                   where() + "Truncate() of an answer is not header with TC + question: " +
+                       Hex(slip.data(), slip_size));
+      } else {
+        FUZZ_CHECK(slip_size == dns::kHeaderSize && U16(slip.data() + 4) == 0,
+                   where() + "Truncate() of a header-only response is not a header");
+      }
+    }
+    if (tcp_size <= UdpLimit(facts, max_udp)) {
+      FUZZ_CHECK(udp_size == tcp_size && std::equal(udp, udp + udp_size, tcp_copy.begin()),
+                 where() + "UDP response differs from the TCP one although it fits:\n  tcp " +
+                     Hex(tcp_copy.data(), tcp_size) + "\n  udp " + Hex(udp, udp_size));
+    } else if (!(U16(udp + 2) & dns::flag::kTc)) {
+      FUZZ_CHECK(U16(udp + 6) == U16(tcp_copy.data() + 6) &&
+                     U16(udp + 8) == U16(tcp_copy.data() + 8) &&
+                     U16(udp + 10) < U16(tcp_copy.data() + 10),
+                 where() + "UDP response without TC lost answer or authority records:\n  tcp " +
+                     Hex(tcp_copy.data(), tcp_size) + "\n  udp " + Hex(udp, udp_size));
+    }
+  }
+  return first_tcp;
+}
+
+}  // namespace agility::fuzz

@@ -1,0 +1,148 @@
+// libFuzzer harness: the query parser and the responder. Every input is one
+// query (raw DNS message bytes), answered by agility::dns::Respond over TCP
+// and over UDP (server limits 512, 1232 and 4096) from a fixed small zone
+// with pool policies; each response is checked by fuzz::CheckResponse and the
+// transports are compared (see dns_check.h).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "dns/responder.h"
+#include "dns/zone_file.h"
+#include "dns/zone_set.h"
+#include "dns_check.h"
+#include "policy/config.h"
+#include "policy/table.h"
+
+namespace {
+
+using namespace agility;
+
+// The zone of tests/unit/responder_test.cc: CNAME chains and loops,
+// wildcards, a delegation with glue, SRV/MX additional data, policies below
+// cdn and v4; "big" makes answers that only fit over TCP or large EDNS.
+constexpr char kZone[] = R"($ORIGIN example.com.
+$TTL 3600
+@         SOA   ns1 hostmaster 42 7200 3600 1209600 300
+@         NS    ns1
+@         NS    ns2.elsewhere.net.
+@         MX    10 mail
+ns1       A     192.0.2.1
+mail      A     192.0.2.25
+mail      AAAA  2001:db8::25
+plain     A     192.0.2.10
+plain     AAAA  2001:db8::10
+plain     TXT   "plain text"
+txtonly   TXT   "hello"
+alias     CNAME plain
+chain1    CNAME chain2
+chain2    CNAME plain
+loop1     CNAME loop2
+loop2     CNAME loop1
+outside   CNAME www.example.net.
+dangling  CNAME missing
+a.b.c     A     192.0.2.30
+*.wild    A     192.0.2.99
+*.wild    TXT   "wild"
+sub       NS    ns.sub
+sub       NS    ns.other.net.
+ns.sub    A     192.0.2.53
+sub       DS    12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE5B4A0C8A2B9C5E2D1F0A3B4C
+_sip._udp SRV   0 5 5060 mail
+cdn       A     192.0.2.79
+www.cdn   A     192.0.2.80
+special.cdn A   192.0.2.81
+x.deep.cdn A    192.0.2.82
+txt.cdn   TXT   "only text"
+cname.cdn CNAME plain
+*.w.cdn   A     192.0.2.83
+to-cdn    CNAME www.cdn
+to-sub    CNAME host.sub
+host.v4   A     192.0.2.44
+host.v4   AAAA  2001:db8::44
+c1 CNAME c2
+c2 CNAME c3
+c3 CNAME c4
+c4 CNAME c5
+c5 CNAME c6
+c6 CNAME c7
+c7 CNAME c8
+c8 CNAME c9
+c9 CNAME c10
+c10 CNAME www.cdn
+ptr       PTR   plain.example.com.
+hinfo     HINFO "PC" "Linux"
+many      NS    ns1
+many      NS    ns.sub
+many      MX    20 mail
+many      MX    30 host.v4
+)";
+
+constexpr char kConfig[] = R"(
+zones: [fuzz.zone]
+pools:
+  v4a: 127.77.0.0/20
+  v4b: 127.78.1.0/24
+  v4c: 127.79.0.1/32
+  v6: "fd00:77::/44"
+policies:
+  - {name: cdn, match: ["*.cdn.example.com"], ipv4: v4a, ipv6: v6, ttl: 60}
+  - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
+  - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
+  - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
+)";
+
+std::string ZoneText() {
+  std::string zone = kZone;
+  for (int i = 0; i < 40; ++i) {
+    zone += "big TXT \"" + std::string(90, static_cast<char>('a' + i % 26)) + std::to_string(i) +
+            "\"\n";
+  }
+  return zone;
+}
+
+struct Fixture {
+  dns::ZoneSet zones;
+  std::unique_ptr<policy::Table> table;
+};
+
+[[noreturn]] void SetupFailed(const std::string& what) {
+  std::fprintf(stderr, "fuzz_responder setup failed: %s\n", what.c_str());
+  std::abort();
+}
+
+const Fixture& GetFixture() {
+  static const Fixture* fixture = [] {
+    auto* f = new Fixture;
+    auto zone = dns::ParseZoneText(ZoneText(), "fuzz.zone", "example.com.");
+    if (!zone.ok()) SetupFailed(std::string(zone.status().message()));
+    if (auto status = f->zones.Add(std::move(*zone)); !status.ok()) {
+      SetupFailed(std::string(status.message()));
+    }
+    auto config = policy::ParseConfig(kConfig, "/tmp/fuzz.yaml");
+    if (!config.ok()) SetupFailed(std::string(config.status().message()));
+    auto table = policy::Table::Build(*config, 1);
+    if (!table.ok()) SetupFailed(std::string(table.status().message()));
+    f->table = std::move(*table);
+    return f;
+  }();
+  return *fixture;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  GetFixture();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const Fixture& f = GetFixture();
+  fuzz::CheckOptions options;  // strict RDATA, ldns cross-check, TC only over UDP
+  // libFuzzer hands us an exactly sized heap copy: reads past it are caught.
+  fuzz::RespondAndCheck(data, size, f.zones, f.table.get(), {512, 1232, 4096}, options);
+  return 0;
+}
