@@ -27,6 +27,10 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
     return absl::NotFoundError(absl::StrCat(config_path, ":", source.line, ": cannot list ",
                                             source.path, ": ", error.message()));
   }
+  if (files.empty()) {
+    return absl::NotFoundError(absl::StrCat(config_path, ":", source.line, ": no *.zone files in ",
+                                            source.path));
+  }
   std::sort(files.begin(), files.end());
   return files;
 }

@@ -22,6 +22,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 from dataclasses import dataclass, field
@@ -969,6 +970,35 @@ class ReloadTests(ServerTestCase):
             self.assertEqual(self.answer(), self.SECOND)
         self.assertEqual(self.generation(), good_generation)
 
+    def assert_zone_reload_fails_and_old_serves(self, damage, expected):
+        zone = os.path.join(self.dir, "example.com.zone")
+        before = self.generation()
+        damage(zone)
+        try:
+            write_file(self.config, self.pool_config(self.SECOND))
+            done = agilityctl("-s", self.control, "reload")
+            self.assertNotEqual(done.returncode, 0)
+            self.assertIn(expected, done.stdout + done.stderr)
+            self.assertEqual(self.generation(), before)
+            self.assertEqual(self.answer(), self.FIRST)
+        finally:
+            if os.path.isdir(zone):
+                os.rmdir(zone)
+            write_file(zone, RELOAD_ZONE)
+
+    def test_unreadable_zone_keeps_last_good(self):
+        # A directory where the zone file was: the read fails (EISDIR).
+        def replace_with_directory(path):
+            os.remove(path)
+            os.mkdir(path)
+        self.assert_zone_reload_fails_and_old_serves(replace_with_directory, "example.com.zone")
+
+    def test_half_written_zone_keeps_last_good(self):
+        # What a full disk leaves behind: the file ends mid-record.
+        def truncate(path):
+            write_file(path, RELOAD_ZONE[:RELOAD_ZONE.index("ns1  IN A") + 10])
+        self.assert_zone_reload_fails_and_old_serves(truncate, "example.com.zone:4:")
+
     def test_agilityctl_reload_broken_config_fails(self):
         before = self.generation()
         line = self.write_broken_config()
@@ -1094,6 +1124,54 @@ class MetricsTests(ServerTestCase):
         with self.assertRaises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/", timeout=5)
         self.assertEqual(raised.exception.code, 404)
+
+
+class RestartTests(unittest.TestCase):
+    """SIGKILL under load, then a restart: serving again within a second."""
+
+    def test_sigkill_under_load_then_restart(self):
+        with tempfile.TemporaryDirectory(prefix="agility-kill-") as directory:
+            port = free_port()
+            control = os.path.join(directory, "control.sock")
+            config = os.path.join(directory, "agility.yaml")
+            write_file(os.path.join(directory, "example.com.zone"), RELOAD_ZONE)
+            write_file(config, yaml_config(port, control, ["example.com.zone"],
+                                           {"p4": "127.77.0.0/20"},
+                                           [{"name": "edge", "match": ["*.example.com"],
+                                             "ipv4": "p4"}]))
+            first = Agilityd(config, os.path.join(directory, "first.log"))
+            first.start(port)
+            stop = threading.Event()
+
+            def load():
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    packet = make_message([("www.example.com", 1)])
+                    while not stop.is_set():
+                        s.sendto(packet, ("127.0.0.1", port))
+                        time.sleep(0.0002)
+            sender = threading.Thread(target=load)
+            sender.start()
+            try:
+                time.sleep(0.5)
+                first.process.kill()
+                first.process.wait()
+                second = Agilityd(config, os.path.join(directory, "second.log"))
+                started = time.monotonic()
+                second.process = subprocess.Popen([AGILITYD, "-c", config],
+                                                  stdout=subprocess.DEVNULL,
+                                                  stderr=open(second.log_path, "w"))
+                answered = None
+                while time.monotonic() - started < 5:
+                    reply = udp_exchange(port, make_message([("www.example.com", 1)]), 0.05)
+                    if reply is not None:
+                        answered = time.monotonic() - started
+                        break
+                self.assertIsNotNone(answered, second.log())
+                self.assertLess(answered, 1.0)
+                self.assertEqual(second.stop(), 0, second.log())
+            finally:
+                stop.set()
+                sender.join()
 
 
 class RateLimitTests(ServerTestCase):
