@@ -66,6 +66,10 @@ int Daemon::Run() {
   }
   if (!status.ok()) {
     server_.Stop();
+    if (control_ != nullptr) control_->Close();
+    if (metrics_ != nullptr) metrics_->Close();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // lets the close callbacks run
+    uv_loop_close(&loop_);
     return Fail(status);
   }
   Log(absl::StrCat("control socket ", server_config.control));

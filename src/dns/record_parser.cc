@@ -173,4 +173,61 @@ bool ParseCommonRecord(absl::string_view entry, absl::string_view origin,
   }
 }
 
+namespace {
+
+// Length of the uncompressed name at `pos`, 0 when malformed or cut short.
+size_t NameLengthAt(absl::string_view data, size_t pos) {
+  const size_t start = pos;
+  while (pos < data.size()) {
+    const uint8_t length = static_cast<uint8_t>(data[pos]);
+    if (length > kMaxLabelLength) return 0;
+    pos += 1 + length;
+    if (pos - start > kMaxNameLength) return 0;
+    if (length == 0) return pos - start;
+  }
+  return 0;
+}
+
+// `fixed` bytes, then `names` names, then `tail` bytes, exactly.
+bool Layout(absl::string_view rdata, size_t fixed, int names, size_t tail) {
+  size_t pos = fixed;
+  if (pos > rdata.size()) return false;
+  for (int i = 0; i < names; ++i) {
+    const size_t length = NameLengthAt(rdata, pos);
+    if (length == 0) return false;
+    pos += length;
+  }
+  return pos + tail == rdata.size();
+}
+
+}  // namespace
+
+bool IsWellFormedRdata(uint16_t rr_type, absl::string_view rdata) {
+  switch (rr_type) {
+    case type::kA:
+      return rdata.size() == 4;
+    case type::kAaaa:
+      return rdata.size() == 16;
+    case type::kNs:
+    case type::kCname:
+    case type::kPtr:
+    case type::kDname:
+      return Layout(rdata, 0, 1, 0);
+    case type::kMx:
+      return Layout(rdata, 2, 1, 0);
+    case type::kSrv:
+      return Layout(rdata, 6, 1, 0);
+    case type::kSoa:
+      return Layout(rdata, 0, 2, 20);
+    case type::kTxt: {
+      if (rdata.empty()) return false;
+      size_t pos = 0;
+      while (pos < rdata.size()) pos += 1 + static_cast<uint8_t>(rdata[pos]);
+      return pos == rdata.size();
+    }
+    default:
+      return true;
+  }
+}
+
 }  // namespace agility::dns

@@ -25,4 +25,10 @@ struct ParsedRecord {
 bool ParseCommonRecord(absl::string_view entry, absl::string_view origin,
                        absl::string_view previous_owner, uint32_t default_ttl, ParsedRecord& out);
 
+// True when `rdata` has the layout its type demands, for the types whose data
+// the server reads (A, AAAA, NS, CNAME, PTR, DNAME, MX, SRV, SOA, TXT): names
+// complete and in bounds, fixed fields present, nothing left over. Generic
+// data (RFC 3597 "\# 0") can otherwise describe any bytes at all.
+bool IsWellFormedRdata(uint16_t type, absl::string_view rdata);
+
 }  // namespace agility::dns

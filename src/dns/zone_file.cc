@@ -272,9 +272,15 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
   }
   const size_t size = ldns_buffer_position(buffer_.get());
   if (size > UINT16_MAX) return ErrorAt(file, line, "record data longer than 65535 bytes");
+  const absl::string_view rdata = AsChars(ldns_buffer_begin(buffer_.get()), size);
+  if (!IsWellFormedRdata(type, rdata)) {
+    return ErrorAt(file, line, "malformed record data for its type");
+  }
+  if (ldns_rr_ttl(rr.get()) > 0x7fffffff) {
+    return ErrorAt(file, line, "TTL above 2147483647 (RFC 2181 section 8)");
+  }
   previous_owner_ = name;
-  AddRecord(name, type, ldns_rr_ttl(rr.get()), AsChars(ldns_buffer_begin(buffer_.get()), size),
-            file, line);
+  AddRecord(name, type, ldns_rr_ttl(rr.get()), rdata, file, line);
   return absl::OkStatus();
 }
 

@@ -92,3 +92,27 @@ TEST(RecordParserTest, LeavesEverythingElseToLdns) {
 
 }  // namespace
 }  // namespace agility::dns
+
+namespace agility::dns {
+namespace {
+
+TEST(RdataTest, LayoutsOfTypesTheServerReads) {
+  const std::string name = *NameFromText("ns.example.com");
+  EXPECT_TRUE(IsWellFormedRdata(type::kNs, name));
+  EXPECT_FALSE(IsWellFormedRdata(type::kNs, ""));
+  EXPECT_FALSE(IsWellFormedRdata(type::kNs, name.substr(0, name.size() - 1)));
+  EXPECT_FALSE(IsWellFormedRdata(type::kCname, name + "x"));
+  EXPECT_TRUE(IsWellFormedRdata(type::kMx, std::string("\0\12", 2) + name));
+  EXPECT_FALSE(IsWellFormedRdata(type::kMx, std::string("\0\12", 2)));
+  EXPECT_FALSE(IsWellFormedRdata(type::kSrv, std::string(6, '\0')));
+  EXPECT_TRUE(IsWellFormedRdata(type::kSoa, name + name + std::string(20, '\1')));
+  EXPECT_FALSE(IsWellFormedRdata(type::kSoa, name + name + std::string(19, '\1')));
+  EXPECT_FALSE(IsWellFormedRdata(type::kA, "abc"));
+  EXPECT_FALSE(IsWellFormedRdata(type::kTxt, ""));
+  EXPECT_FALSE(IsWellFormedRdata(type::kTxt, "\5ab"));
+  EXPECT_TRUE(IsWellFormedRdata(type::kTxt, std::string("\0", 1)));
+  EXPECT_TRUE(IsWellFormedRdata(65534, ""));
+}
+
+}  // namespace
+}  // namespace agility::dns
