@@ -17,12 +17,11 @@ relative to this file). Needs `dig` (bind9-dnsutils) on PATH and Linux
 
 import json
 import os
-import re
 import select
-import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -30,6 +29,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
+
+sys.path.insert(0, HERE)
+# Shared with the main integration suite: process control, dig, metrics parsing.
+from test_agilityd import (Agilityd, dig_raw, encode_name, free_port, line_of,  # noqa: E402
+                           parse_metrics, write_file)
 
 STARTUP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.02
@@ -57,35 +61,6 @@ $TTL 3600
 ns1  IN A   127.0.0.53
 www  IN A   192.0.2.80
 """ + "".join(f'big  IN TXT "{text}"\n' for text in BIG_TXT)
-
-
-def free_port():
-    """A port free for UDP and TCP on 127.0.0.1 right now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found")
-
-
-def write_file(path, text):
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
-
-
-def line_of(text, needle):
-    """1-based number of the only line of `text` containing `needle`."""
-    numbers = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
-    assert len(numbers) == 1, f"{needle!r} occurs on lines {numbers}"
-    return numbers[0]
 
 
 def yaml_config(port, metrics_port, control, **server):
@@ -121,13 +96,6 @@ LIMITS = {
 # --------------------------------------------------------------------------
 # DNS messages and sockets
 # --------------------------------------------------------------------------
-
-def encode_name(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode("ascii")
-    return out + b"\0"
-
 
 def make_query(name, qtype, qid=0x4242):
     return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, 1)
@@ -232,88 +200,6 @@ def vm_rss_kib(pid):
 
 # --------------------------------------------------------------------------
 # dig and /metrics
-# --------------------------------------------------------------------------
-
-def dig_raw(port, *args):
-    return subprocess.run(
-        ["dig", "@127.0.0.1", "-p", str(port), "+norec", "+time=2", "+tries=1", *args],
-        capture_output=True, text=True, timeout=30)
-
-
-METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
-
-
-def parse_metrics(text):
-    """Strict parse of the Prometheus text format: {(name, labels): value}."""
-    types, samples = {}, {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.startswith("# HELP "):
-            continue
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            assert kind in ("counter", "gauge"), f"line {number}: type {kind}"
-            assert name not in types, f"line {number}: {name} declared twice"
-            types[name] = kind
-            continue
-        match = METRIC_LINE.match(line)
-        assert match, f"line {number}: malformed sample: {line!r}"
-        name, label_text, value = match.groups()
-        assert name in types, f"line {number}: {name} has no TYPE"
-        if types[name] == "counter":
-            assert name.endswith("_total"), f"line {number}: counter {name} lacks _total"
-        labels = ()
-        if label_text:
-            pairs = LABEL.findall(label_text)
-            assert "".join(f'{k}="{v}"{sep}' for k, v, sep in pairs) == label_text, line
-            labels = tuple((k, v) for k, v, _ in pairs)
-        key = (name, labels)
-        assert key not in samples, f"line {number}: duplicate sample {line!r}"
-        samples[key] = float(value)
-    return samples
-
-
-class Agilityd:
-    """One agilityd process, its output going to `log_path`."""
-
-    def __init__(self, config_path, log_path):
-        self.config_path = config_path
-        self.log_path = log_path
-        self.process = None
-
-    def start(self, port):
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([AGILITYD, "-c", self.config_path],
-                                            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"agilityd exited with {self.process.returncode} "
-                                     f"during startup:\n{self.log()}")
-            done = dig_raw(port, "+time=1", "example.com", "SOA")
-            if done.returncode == 0 and "status: NOERROR" in done.stdout:
-                return
-            time.sleep(POLL_INTERVAL)
-        raise AssertionError(f"agilityd did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return "killed after SIGTERM timed out"
-
-    def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-
-# --------------------------------------------------------------------------
-# Tests
 # --------------------------------------------------------------------------
 
 class HostileClientTests(unittest.TestCase):
