@@ -78,8 +78,8 @@ absl::Status ControlServer::Listen(const std::string& path) {
     const std::string reason = strerror(errno);
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
-    return absl::UnavailableError(absl::StrCat("cannot listen on control socket ", path, ": ",
-                                               reason));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on control socket ", path, ": ", reason));
   }
   path_ = path;
   uv_poll_init(loop_, &poll_, fd_);
@@ -114,8 +114,10 @@ void ControlServer::OnClientEvent(uv_poll_t* poll, int status, int events) {
     client->owner->Finish(*client);
     return;
   }
-  if (!client->answered && (events & UV_READABLE)) client->owner->Read(*client);
-  else if (events & UV_WRITABLE) client->owner->Write(*client);
+  if (!client->answered && (events & UV_READABLE))
+    client->owner->Read(*client);
+  else if (events & UV_WRITABLE)
+    client->owner->Write(*client);
 }
 
 void ControlServer::Read(Client& client) {

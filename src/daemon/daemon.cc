@@ -56,7 +56,8 @@ int Daemon::Run() {
   if (status.ok() && server_config.metrics.has_value()) {
     metrics_ = std::make_unique<MetricsServer>(&loop_, [this] { return MetricsText(); });
     status = metrics_->Listen(*server_config.metrics);
-    if (status.ok()) Log(absl::StrCat("metrics on http://", server_config.metrics->ToString(), "/metrics"));
+    if (status.ok())
+      Log(absl::StrCat("metrics on http://", server_config.metrics->ToString(), "/metrics"));
   }
   if (status.ok() && !server_config.user.empty()) {
     status = DropPrivileges(server_config.user, {server_config.control});
@@ -73,8 +74,8 @@ int Daemon::Run() {
     return Fail(status);
   }
   Log(absl::StrCat("control socket ", server_config.control));
-  for (auto [handle, signum] : {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM},
-                                std::pair{&sighup_, SIGHUP}}) {
+  for (auto [handle, signum] :
+       {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
     uv_signal_init(&loop_, handle);
     handle->data = this;
     uv_signal_start(handle, &Daemon::OnSignal, signum);
@@ -121,10 +122,10 @@ void Daemon::Control(ControlServer::Request request, ControlServer::Reply reply)
   } else if (command == "register-pid" && words.size() == 5) {
     reply(steering_.RegisterFromProcess(words), "");
   } else {
-    reply(absl::InvalidArgumentError(absl::StrCat(
-              "unknown command '", request.line,
-              "' (try: status, reload, bindings, stats, register LABEL + fds, "
-              "register-pid PID LABEL tcp|udp ADDR:PORT)")),
+    reply(absl::InvalidArgumentError(
+              absl::StrCat("unknown command '", request.line,
+                           "' (try: status, reload, bindings, stats, register LABEL + fds, "
+                           "register-pid PID LABEL tcp|udp ADDR:PORT)")),
           "");
   }
   // The registry took its own references; received descriptors are ours.
@@ -197,8 +198,8 @@ std::string Daemon::StatusText() const {
   const auto snapshot = snapshots_.Get();
   const ServerTotals t = server_.Totals();
   std::string out = absl::StrCat(
-      "uptime ", absl::FormatDuration(absl::Trunc(absl::Now() - started_, absl::Seconds(1))),
-      "\n", Summary(*snapshot));
+      "uptime ", absl::FormatDuration(absl::Trunc(absl::Now() - started_, absl::Seconds(1))), "\n",
+      Summary(*snapshot));
   absl::StrAppend(&out, "queries udp ", t.Queries(0), " tcp ", t.Queries(1), ", pool answers ",
                   t.pool_answers, ", truncated ", t.truncated, ", dropped ",
                   t.dropped[0] + t.dropped[1], ", send drops ", t.send_drops, "\nrcodes");
@@ -222,7 +223,8 @@ std::string Daemon::MetricsText() const {
       for (int q = 0; q < kQtypeSlots; ++q) {
         if (t.queries[x][r][q] == 0) continue;
         m.Sample("agility_queries_total",
-                 {{"transport", kTransports[x]}, {"rcode", RcodeSlotName(r)},
+                 {{"transport", kTransports[x]},
+                  {"rcode", RcodeSlotName(r)},
                   {"qtype", QtypeSlotName(q)}},
                  static_cast<double>(t.queries[x][r][q]));
       }
@@ -269,7 +271,8 @@ std::string Daemon::MetricsText() const {
 
   const policy::Table& table = *snapshot->table;
   const policy::PoolCounters& counters = table.counters();
-  m.Family("agility_pool_answers_total", "counter", "Addresses drawn from pools, by policy and pool.");
+  m.Family("agility_pool_answers_total", "counter",
+           "Addresses drawn from pools, by policy and pool.");
   for (size_t i = 0; i < table.policies().size(); ++i) {
     const policy::Policy& policy = table.policies()[i];
     for (const bool v6 : {false, true}) {
@@ -293,7 +296,8 @@ std::string Daemon::MetricsText() const {
   }
   m.Family("agility_pool_size_addresses", "gauge", "Addresses in each pool (saturated at 2^64).");
   for (const policy::Pool& pool : table.pools()) {
-    m.Sample("agility_pool_size_addresses", {{"pool", pool.name}, {"prefix", pool.prefix.ToString()}},
+    m.Sample("agility_pool_size_addresses",
+             {{"pool", pool.name}, {"prefix", pool.prefix.ToString()}},
              static_cast<double>(pool.prefix.size()));
   }
 
@@ -301,12 +305,13 @@ std::string Daemon::MetricsText() const {
   m.Family("agility_sk_lookup_active", "gauge", "1 when the sk_lookup program is attached.");
   m.Sample("agility_sk_lookup_active", steering_.active() ? 1 : 0);
   for (const auto& [name, help] :
-       {std::pair{"agility_sk_lookup_lookups_total", "Packets that matched a binding of the label."},
+       {std::pair{"agility_sk_lookup_lookups_total",
+                  "Packets that matched a binding of the label."},
         std::pair{"agility_sk_lookup_misses_total", "... and found no socket: dropped."},
         std::pair{"agility_sk_lookup_errors_total", "... and could not be assigned: dropped."}}) {
     m.Family(name, "counter", help);
     for (const sockets::LabelStatus& label : labels) {
-      const uint64_t value = std::string(name) == "agility_sk_lookup_lookups_total" ? label.lookups
+      const uint64_t value = std::string(name) == "agility_sk_lookup_lookups_total"  ? label.lookups
                              : std::string(name) == "agility_sk_lookup_misses_total" ? label.misses
                                                                                      : label.errors;
       m.Sample(name, {{"label", label.label}}, static_cast<double>(value));
@@ -322,7 +327,8 @@ std::string Daemon::MetricsText() const {
   m.Family("agility_generation", "gauge", "Generation of the snapshot being served.");
   m.Sample("agility_generation", static_cast<double>(snapshot->generation));
   m.Family("agility_reloads_total", "counter", "Reloads by result.");
-  m.Sample("agility_reloads_total", {{"result", "success"}}, static_cast<double>(reloads_.succeeded));
+  m.Sample("agility_reloads_total", {{"result", "success"}},
+           static_cast<double>(reloads_.succeeded));
   m.Sample("agility_reloads_total", {{"result", "failure"}}, static_cast<double>(reloads_.failed));
   m.Family("agility_last_reload_success", "gauge", "1 when the last reload succeeded.");
   m.Sample("agility_last_reload_success", reloads_.last_ok ? 1 : 0);

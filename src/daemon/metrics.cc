@@ -111,13 +111,13 @@ void MetricsServer::OnConnection(uv_stream_t* server, int status) {
         if (c->request.find("\r\n\r\n") == std::string::npos) return;
         c->answered = true;
         uv_read_stop(stream);
-        const bool metrics = c->request.starts_with("GET /metrics ") ||
-                             c->request.starts_with("GET /metrics?");
+        const bool metrics =
+            c->request.starts_with("GET /metrics ") || c->request.starts_with("GET /metrics?");
         const std::string body = metrics ? c->owner->render_() : "not found; try /metrics\n";
-        c->response = absl::StrCat(
-            metrics ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n",
-            "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
-            "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+        c->response =
+            absl::StrCat(metrics ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n",
+                         "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+                         "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
         c->write.data = c;
         uv_buf_t out = uv_buf_init(c->response.data(), c->response.size());
         uv_write(&c->write, stream, &out, 1, [](uv_write_t* req, int) {

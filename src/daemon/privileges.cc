@@ -21,8 +21,8 @@ namespace agility::daemon {
 namespace {
 
 absl::Status Errno(absl::string_view what) {
-  return absl::PermissionDeniedError(absl::StrCat("dropping privileges: ", what, ": ",
-                                                  strerror(errno)));
+  return absl::PermissionDeniedError(
+      absl::StrCat("dropping privileges: ", what, ": ", strerror(errno)));
 }
 
 }  // namespace

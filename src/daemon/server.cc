@@ -31,8 +31,8 @@ class Worker final : public sockets::PacketHandler {
   }
 
   void AddSockets(int udp_fd, int tcp_fd) {
-    udp_.push_back(std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this,
-                                                          batch_wait_us_));
+    udp_.push_back(
+        std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this, batch_wait_us_));
     tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_,
                                                           tcp_admission_, stats_.tcp, *this));
   }
@@ -68,8 +68,8 @@ class Worker final : public sockets::PacketHandler {
     }
   }
 
-  size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
-                const sockaddr* client, uint8_t* out) override {
+  size_t Handle(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
+                uint8_t* out) override {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response =
@@ -97,9 +97,7 @@ class Worker final : public sockets::PacketHandler {
     return response;
   }
 
-  void CountSendDrop(size_t count) override {
-    stats_.send_drops.Add(count);
-  }
+  void CountSendDrop(size_t count) override { stats_.send_drops.Add(count); }
 
  private:
   absl::Status Error(absl::string_view what, int rc) {
@@ -161,8 +159,8 @@ void RaiseDescriptorLimit(const policy::ServerConfig& config) {
 absl::Status Server::Start(const policy::ServerConfig& config,
                            const policy::RateLimitSettings& rate_limit) {
   RaiseDescriptorLimit(config);
-  tcp_admission_ = std::make_unique<sockets::TcpAdmission>(
-      config.tcp_max_connections, config.tcp_max_connections_per_client);
+  tcp_admission_ = std::make_unique<sockets::TcpAdmission>(config.tcp_max_connections,
+                                                           config.tcp_max_connections_per_client);
   for (int i = 0; i < config.workers; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limit));
@@ -185,8 +183,8 @@ absl::Status Server::Start(const policy::ServerConfig& config,
   for (auto& worker : workers_) worker->Run();
   std::vector<std::string> listen;
   for (const auto& endpoint : config.listen) listen.push_back(endpoint.ToString());
-  Log(absl::StrCat("serving on ", absl::StrJoin(listen, ", "), " (udp+tcp) with ",
-                   config.workers, " workers"));
+  Log(absl::StrCat("serving on ", absl::StrJoin(listen, ", "), " (udp+tcp) with ", config.workers,
+                   " workers"));
   return absl::OkStatus();
 }
 
@@ -213,7 +211,8 @@ ServerTotals Server::Totals() const {
     t.rate_limited_slipped += s.rate_limited_slipped.Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();
     t.tcp_rejected_per_client += s.tcp.rejected_per_client.Get();
-    for (int k = 0; k < sockets::kTcpTimeoutKinds; ++k) t.tcp_timeouts[k] += s.tcp.timeouts[k].Get();
+    for (int k = 0; k < sockets::kTcpTimeoutKinds; ++k)
+      t.tcp_timeouts[k] += s.tcp.timeouts[k].Get();
     t.tcp_read_pauses += s.tcp.read_pauses.Get();
   }
   if (tcp_admission_ != nullptr) t.tcp_connections = tcp_admission_->open();
@@ -249,7 +248,7 @@ int RcodeSlot(uint16_t rcode) {
 }
 
 const char* QtypeSlotName(int slot) {
-  static constexpr const char* kNames[] = {"A",  "NS",   "CNAME", "SOA", "PTR", "MX",
+  static constexpr const char* kNames[] = {"A",   "NS",   "CNAME", "SOA", "PTR", "MX",
                                            "TXT", "AAAA", "SRV",   "DS",  "ANY", "other"};
   return kNames[slot];
 }

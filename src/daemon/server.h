@@ -5,8 +5,8 @@
 
 #include <uv.h>
 
-#include <iterator>
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -37,7 +37,7 @@ struct WorkerStats {
   Counter dropped[2];                            // no response at all, by transport
   Counter pool_answers;
   Counter truncated;
-  Counter send_drops;  // UDP responses the kernel did not take
+  Counter send_drops;                                  // UDP responses the kernel did not take
   Counter rate_limited_dropped, rate_limited_slipped;  // Response Rate Limiting
   sockets::TcpCounters tcp;  // connections rejected, timeouts, read pauses
 };
@@ -47,8 +47,8 @@ struct ServerTotals {
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
   uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0;
-  uint64_t tcp_rejected_total = 0;       // over tcp_max_connections
-  uint64_t tcp_rejected_per_client = 0;  // over tcp_max_connections_per_client
+  uint64_t tcp_rejected_total = 0;                        // over tcp_max_connections
+  uint64_t tcp_rejected_per_client = 0;                   // over tcp_max_connections_per_client
   uint64_t tcp_timeouts[sockets::kTcpTimeoutKinds] = {};  // by sockets::TcpTimeout
   uint64_t tcp_read_pauses = 0;
   int64_t tcp_connections = 0;  // open now, all workers

@@ -28,8 +28,8 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
                                             source.path, ": ", error.message()));
   }
   if (files.empty()) {
-    return absl::NotFoundError(absl::StrCat(config_path, ":", source.line, ": no *.zone files in ",
-                                            source.path));
+    return absl::NotFoundError(
+        absl::StrCat(config_path, ":", source.line, ": no *.zone files in ", source.path));
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -65,9 +65,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
       const absl::Time zone_start = absl::Now();
       dns::ZoneFileLimits limits;
       limits.progress = [&file](size_t records, double seconds) {
-        Log(absl::StrCat("loading ", file, ": ", records, " records in ",
-                         static_cast<int>(seconds), " s (",
-                         static_cast<int64_t>(static_cast<double>(records) / seconds),
+        Log(absl::StrCat("loading ", file, ": ", records, " records in ", static_cast<int>(seconds),
+                         " s (", static_cast<int64_t>(static_cast<double>(records) / seconds),
                          " records/s)"));
       };
       auto zone = dns::LoadZoneFile(file, limits);
@@ -96,16 +95,11 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
 }
 
 std::string Summary(const Snapshot& s) {
-  std::string out = absl::StrCat("generation ", s.generation, ": ", s.zones.zones().size(),
-                                 " zones, ", s.zones.name_count(), " names, ",
-                                 s.table->policies().size(), " policies, ",
-                                 s.table->pools().size(), " pools, ", s.bindings.size(),
-                                 " bindings, loaded in ",
-                                 absl::FormatDuration(s.load_duration),
-                                 s.zones_reused > 0 ? absl::StrCat(" (", s.zones_reused,
-                                                                   " zones unchanged)")
-                                                    : "",
-                                 "\n");
+  std::string out = absl::StrCat(
+      "generation ", s.generation, ": ", s.zones.zones().size(), " zones, ", s.zones.name_count(),
+      " names, ", s.table->policies().size(), " policies, ", s.table->pools().size(), " pools, ",
+      s.bindings.size(), " bindings, loaded in ", absl::FormatDuration(s.load_duration),
+      s.zones_reused > 0 ? absl::StrCat(" (", s.zones_reused, " zones unchanged)") : "", "\n");
   for (const auto& zone : s.zones.zones()) {
     absl::StrAppend(&out, "  zone ", dns::NameToText(zone->apex()), " serial ", zone->serial(),
                     ", ", zone->name_count(), " names, ", zone->record_count(), " records (",
@@ -113,14 +107,15 @@ std::string Summary(const Snapshot& s) {
   }
   for (const auto& pool : s.table->pools()) {
     absl::StrAppend(&out, "  pool ", pool.name, " ", pool.prefix.ToString(), " (",
-                    pool.prefix.host_bits() >= 64 ? std::string("2^") + std::to_string(pool.prefix.host_bits())
-                                                   : std::to_string(pool.prefix.size()),
+                    pool.prefix.host_bits() >= 64
+                        ? std::string("2^") + std::to_string(pool.prefix.host_bits())
+                        : std::to_string(pool.prefix.size()),
                     " addresses)\n");
   }
   const auto& pools = s.table->pools();
   for (const auto& policy : s.config.policies) {
-    absl::StrAppend(&out, "  policy ", policy.name, ": ", absl::StrJoin(policy.match, ", "),
-                    " -> ", policy.ipv4_pool >= 0 ? pools[policy.ipv4_pool].name : "-", " / ",
+    absl::StrAppend(&out, "  policy ", policy.name, ": ", absl::StrJoin(policy.match, ", "), " -> ",
+                    policy.ipv4_pool >= 0 ? pools[policy.ipv4_pool].name : "-", " / ",
                     policy.ipv6_pool >= 0 ? pools[policy.ipv6_pool].name : "-", ", ttl ",
                     policy.ttl, "\n");
   }

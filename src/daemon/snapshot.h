@@ -33,8 +33,9 @@ struct Snapshot {
 // builds the policy table. Zones of `previous` whose files are unchanged are
 // shared, not read again, so a reload that changes only pools or policies
 // costs nothing per name. Errors are "file:line: message" lines.
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
-    policy::Config config, uint64_t generation, const Snapshot* previous = nullptr);
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
+                                                             uint64_t generation,
+                                                             const Snapshot* previous = nullptr);
 
 // A short multi-line summary: zones, names, policies, pools.
 std::string Summary(const Snapshot& snapshot);

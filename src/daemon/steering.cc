@@ -97,7 +97,8 @@ std::vector<sockets::LabelStatus> Steering::Labels() const {
 std::string Steering::BindingsText() const {
   if (sk_lookup_ == nullptr) return "sk_lookup inactive\n";
   std::string out;
-  for (const sockets::Binding& b : sk_lookup_->Bindings()) absl::StrAppend(&out, b.ToString(), "\n");
+  for (const sockets::Binding& b : sk_lookup_->Bindings())
+    absl::StrAppend(&out, b.ToString(), "\n");
   return out;
 }
 

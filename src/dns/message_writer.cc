@@ -100,9 +100,8 @@ bool MessageWriter::AppendName(absl::string_view name) {
 size_t MessageWriter::AppendRecord(size_t owner_pos, absl::string_view owner, uint16_t type,
                                    uint32_t ttl, const uint8_t* rdata, size_t rdata_size) {
   const size_t start = size_;
-  const bool owner_ok = owner_pos != kNoOwner
-                            ? AppendU16(static_cast<uint16_t>(0xc000 | owner_pos))
-                            : AppendName(owner);
+  const bool owner_ok = owner_pos != kNoOwner ? AppendU16(static_cast<uint16_t>(0xc000 | owner_pos))
+                                              : AppendName(owner);
   if (!owner_ok || !AppendU16(type) || !AppendU16(rr_class::kIn) || !AppendU32(ttl) ||
       !AppendU16(0)) {
     Truncate(start);

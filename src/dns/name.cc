@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "absl/strings/match.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dns/wire.h"
 

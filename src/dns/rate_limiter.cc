@@ -25,8 +25,7 @@ RateLimiter::RateLimiter(const RateLimitConfig& config)
       mask_(RoundUpPowerOfTwo(std::max<uint32_t>(config.table_size, kProbes)) - 1),
       table_(std::make_unique<Bucket[]>(mask_ + 1)) {}
 
-uint64_t RateLimiter::Key(const sockaddr* client, ResponseKind kind,
-                          absl::string_view name) const {
+uint64_t RateLimiter::Key(const sockaddr* client, ResponseKind kind, absl::string_view name) const {
   uint8_t network[16] = {};
   int bits = 0;
   if (client->sa_family == AF_INET) {
@@ -36,10 +35,11 @@ uint64_t RateLimiter::Key(const sockaddr* client, ResponseKind kind,
     std::memcpy(network, &reinterpret_cast<const sockaddr_in6*>(client)->sin6_addr, 16);
     bits = config_.ipv6_prefix;
   }
-  for (int bit = bits; bit < 128; ++bit) network[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
-  const uint64_t key = absl::HashOf(
-      absl::string_view(reinterpret_cast<const char*>(network), sizeof(network)),
-      static_cast<int>(client->sa_family), static_cast<int>(kind), name);
+  for (int bit = bits; bit < 128; ++bit)
+    network[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  const uint64_t key =
+      absl::HashOf(absl::string_view(reinterpret_cast<const char*>(network), sizeof(network)),
+                   static_cast<int>(client->sa_family), static_cast<int>(kind), name);
   return key == 0 ? 1 : key;  // 0 marks an empty bucket
 }
 

@@ -37,8 +37,7 @@ class RateLimiter {
   // `name` is the lowercase wire name the response is about (for NXDOMAIN
   // and errors the zone apex is better, so that random names share a
   // bucket); `now_ms` a monotonic clock.
-  Verdict Check(const sockaddr* client, ResponseKind kind, absl::string_view name,
-                uint64_t now_ms);
+  Verdict Check(const sockaddr* client, ResponseKind kind, absl::string_view name, uint64_t now_ms);
 
  private:
   struct Bucket {

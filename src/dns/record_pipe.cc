@@ -8,8 +8,8 @@ RecordPipe::RecordPipe(ZoneBuilder& builder, bool threaded) : builder_(builder) 
 
 RecordPipe::~RecordPipe() { Finish(); }
 
-void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl,
-                     absl::string_view rdata, const std::string& file, int line) {
+void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
+                     const std::string& file, int line) {
   if (!consumer_.joinable()) {
     builder_.Add(owner, type, ttl, rdata, file, line);
     return;
@@ -18,9 +18,8 @@ void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl,
   current_.bytes.append(owner.data(), owner.size());
   current_.bytes.append(rdata.data(), rdata.size());
   current_.records.push_back({static_cast<uint32_t>(owner.size()),
-                              static_cast<uint32_t>(rdata.size()), ttl,
-                              static_cast<uint32_t>(line), type,
-                              static_cast<uint16_t>(files_.size() - 1)});
+                              static_cast<uint32_t>(rdata.size()), ttl, static_cast<uint32_t>(line),
+                              type, static_cast<uint16_t>(files_.size() - 1)});
   if (current_.records.size() == kBatchRecords) Flush();
 }
 

@@ -10,7 +10,7 @@
 namespace agility::dns {
 namespace {
 
-constexpr size_t kOptSize = 11;   // root owner, type, class, TTL, RDLENGTH
+constexpr size_t kOptSize = 11;    // root owner, type, class, TTL, RDLENGTH
 constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
 
 enum class Parsed { kOk, kDrop, kFormErr, kNotImp };
@@ -72,8 +72,8 @@ class Answer {
 
   uint16_t count(Section s) const { return counts_[s]; }
 
-  bool Rrset(Section s, size_t owner_pos, absl::string_view owner, RrsetView rrset,
-             uint32_t ttl, size_t* first_rdata = nullptr) {
+  bool Rrset(Section s, size_t owner_pos, absl::string_view owner, RrsetView rrset, uint32_t ttl,
+             size_t* first_rdata = nullptr) {
     const size_t start = w_.size();
     const uint8_t* rr = rrset.records();
     for (uint16_t i = 0; i < rrset.count(); ++i) {
@@ -132,9 +132,12 @@ class Answer {
   // Additional-section processing for NS, MX and SRV (RFC 1034 §4.3.2 step 6).
   bool AdditionalFor(RrsetView rrset, bool glue) {
     size_t skip = 0;
-    if (rrset.type() == type::kMx) skip = 2;
-    else if (rrset.type() == type::kSrv) skip = 6;
-    else if (rrset.type() != type::kNs) return true;
+    if (rrset.type() == type::kMx)
+      skip = 2;
+    else if (rrset.type() == type::kSrv)
+      skip = 6;
+    else if (rrset.type() != type::kNs)
+      return true;
     const uint8_t* rr = rrset.records();
     for (uint16_t i = 0; i < rrset.count(); ++i) {
       const uint16_t rdlength = ReadU16(rr);
@@ -218,9 +221,9 @@ size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* 
 
 }  // namespace
 
-size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
-               const ZoneSet& zones, AddressSource& addresses, const ResponderOptions& options,
-               uint8_t* out, ResponseInfo* info) {
+size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
+               AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
+               ResponseInfo* info) {
   Query q;
   const Parsed parsed = ParseQuery(query, query_size, q);
   if (parsed == Parsed::kDrop) return 0;

@@ -8,8 +8,8 @@
 
 #include "dns/address_source.h"
 #include "dns/name.h"
-#include "dns/wire.h"
 #include "dns/rate_limiter.h"
+#include "dns/wire.h"
 #include "dns/zone_set.h"
 
 namespace agility::dns {
@@ -44,8 +44,8 @@ size_t Truncate(uint8_t* response, const ResponseInfo& info);
 // Writes the response to `query` into `out`, which holds at least
 // kMaxMessageSize bytes for TCP, or options.max_udp_size for UDP. Returns the
 // response size, or 0 when the query must be dropped (QR set, too short).
-size_t Respond(const uint8_t* query, size_t query_size, Transport transport,
-               const ZoneSet& zones, AddressSource& addresses, const ResponderOptions& options,
-               uint8_t* out, ResponseInfo* info);
+size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
+               AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
+               ResponseInfo* info);
 
 }  // namespace agility::dns

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
@@ -119,7 +119,9 @@ class Zone {
   struct NodeHash {
     using is_transparent = void;
     const std::vector<uint8_t>* arena;
-    size_t operator()(absl::string_view name) const { return absl::Hash<absl::string_view>{}(name); }
+    size_t operator()(absl::string_view name) const {
+      return absl::Hash<absl::string_view>{}(name);
+    }
     size_t operator()(uint32_t offset) const { return (*this)(NameAt(*arena, offset)); }
   };
   struct NodeEq {

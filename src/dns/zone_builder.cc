@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <thread>
 #include <numeric>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -44,8 +44,8 @@ uint32_t ZoneBuilder::Intern(absl::string_view owner) {
   return id;
 }
 
-void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl,
-                      absl::string_view rdata, absl::string_view file, int line) {
+void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
+                      absl::string_view file, int line) {
   if (files_.empty() || files_.back() != file) {
     if (std::find(files_.begin(), files_.end(), file) == files_.end()) files_.emplace_back(file);
   }
@@ -179,8 +179,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     end = group_start[first.owner + 1];
 
     if (!IsAtOrBelow(owner, apex)) {
-      fail(first, absl::StrCat("'", NameToText(owner), "' is outside the zone '",
-                               NameToText(apex), "'"));
+      fail(first,
+           absl::StrCat("'", NameToText(owner), "' is outside the zone '", NameToText(apex), "'"));
       i = end;
       continue;
     }
@@ -199,8 +199,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       if (r.type == type::kSoa && !is_apex) fail(r, "SOA record below the zone apex");
     }
     if (cname_record != nullptr && has_other) {
-      fail(*cname_record, absl::StrCat("'", NameToText(owner),
-                               "' has a CNAME and other data (RFC 1034 §3.6.2)"));
+      fail(*cname_record,
+           absl::StrCat("'", NameToText(owner), "' has a CNAME and other data (RFC 1034 §3.6.2)"));
     }
 
     const uint32_t node = static_cast<uint32_t>(used);
@@ -251,7 +251,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       // Owner pointer, type, class, TTL and length around each RDATA: an
       // RRset that cannot fit a 64 KiB message could never be answered.
       if (used - size_at - 4 + size_t{count} * 10 > kMaxMessageSize - 512) {
-        fail(records_[order[k]], absl::StrCat("the ", count, " records of this RRset are too "
+        fail(records_[order[k]], absl::StrCat("the ", count,
+                                              " records of this RRset are too "
                                               "large for any DNS message"));
       }
       WriteU16(base + count_at, count);
@@ -279,7 +280,6 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   std::vector<uint32_t>().swap(owner_offsets_);
   std::string().swap(rdata_);
   std::vector<Record>().swap(records_);
-
 
   // Empty non-terminals become nodes without RRsets, so that lookups find
   // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).
@@ -332,11 +332,10 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->serial_ = ReadU32(numbers);
   zone->negative_ttl_ = std::min(soa_rrset.ttl(), ReadU32(numbers + 16));
   if (!zone->apex_node_.Find(type::kNs).valid()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        soa_where, ": no NS records at the zone apex '", NameToText(apex), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(soa_where, ": no NS records at the zone apex '", NameToText(apex), "'"));
   }
   return zone;
 }
 
 }  // namespace agility::dns
-

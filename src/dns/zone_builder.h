@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
@@ -63,7 +63,9 @@ class ZoneBuilder {
   struct OwnerHash {
     using is_transparent = void;
     const ZoneBuilder* builder;
-    size_t operator()(absl::string_view name) const { return absl::Hash<absl::string_view>{}(name); }
+    size_t operator()(absl::string_view name) const {
+      return absl::Hash<absl::string_view>{}(name);
+    }
     size_t operator()(uint32_t id) const { return (*this)(builder->Owner(id)); }
   };
   struct OwnerEq {
@@ -74,8 +76,7 @@ class ZoneBuilder {
     bool operator()(absl::string_view a, uint32_t b) const { return a == builder->Owner(b); }
   };
   // Owner ids, looked up by name: 4 bytes per owner.
-  absl::flat_hash_set<uint32_t, OwnerHash, OwnerEq> owner_ids_{0, OwnerHash{this},
-                                                               OwnerEq{this}};
+  absl::flat_hash_set<uint32_t, OwnerHash, OwnerEq> owner_ids_{0, OwnerHash{this}, OwnerEq{this}};
   std::string rdata_;
   std::vector<Record> records_;
 };

@@ -2,11 +2,11 @@
 
 #include <ldns/ldns.h>
 
-#include <chrono>
-#include <thread>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 
@@ -81,8 +81,8 @@ class Reader {
  private:
   absl::Status Entry(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
                      int depth);
-  absl::Status Directive(absl::string_view entry, const std::string& file, int line,
-                         RdfPtr& origin, int depth);
+  absl::Status Directive(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
+                         int depth);
   void AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
                  const std::string& file, int line);
 
@@ -93,7 +93,7 @@ class Reader {
   std::vector<FileStamp> files_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
-  ldns_rdf* prev_ = nullptr;  // owner inherited by entries starting with blanks
+  ldns_rdf* prev_ = nullptr;    // owner inherited by entries starting with blanks
   std::string previous_owner_;  // the same, lowercase wire, for the fast path
   bool prev_stale_ = false;     // prev_ lags behind previous_owner_
   ParsedRecord parsed_;
@@ -291,8 +291,7 @@ void Reader::AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl,
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
       last_progress_ = now;
-      limits_.progress(record_count_,
-                       std::chrono::duration<double>(now - started_).count());
+      limits_.progress(record_count_, std::chrono::duration<double>(now - started_).count());
     }
   }
 }
@@ -318,8 +317,8 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
   {
     // Big zones: parse here while another core interns names and files the
     // records; single-core machines and small zones do both in one thread.
-    RecordPipe records(builder, text.size() >= kThreadedLoadBytes &&
-                                    std::thread::hardware_concurrency() > 1);
+    RecordPipe records(
+        builder, text.size() >= kThreadedLoadBytes && std::thread::hardware_concurrency() > 1);
     Reader reader(records, limits);
     if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
       return status;

@@ -9,9 +9,9 @@ namespace agility::dns {
 absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone) {
   const auto [it, inserted] = by_apex_.emplace(std::string(zone->apex()), zone.get());
   if (!inserted) {
-    return absl::AlreadyExistsError(absl::StrCat(zone->source(), ":1: zone '",
-                                                 NameToText(zone->apex()),
-                                                 "' is already loaded from ", it->second->source()));
+    return absl::AlreadyExistsError(
+        absl::StrCat(zone->source(), ":1: zone '", NameToText(zone->apex()),
+                     "' is already loaded from ", it->second->source()));
   }
   min_labels_ = std::min(min_labels_, zone->apex_labels());
   max_labels_ = std::max(max_labels_, zone->apex_labels());

@@ -31,7 +31,8 @@ class Parser {
     Error(node.IsDefined() ? node.Mark().line + 1 : 0, message);
   }
   void Error(int line, absl::string_view message) {
-    if (errors_.size() < kMaxErrors) errors_.push_back(absl::StrCat(path_, ":", line, ": ", message));
+    if (errors_.size() < kMaxErrors)
+      errors_.push_back(absl::StrCat(path_, ":", line, ": ", message));
   }
   int Line(const YAML::Node& node) const { return node.Mark().line + 1; }
 
@@ -72,8 +73,8 @@ bool Parser::CheckMap(const YAML::Node& node, absl::string_view what,
   for (const auto& entry : node) {
     const std::string key = entry.first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      Error(entry.first, absl::StrCat("unknown key '", key, "' in ", what, " (allowed: ",
-                                      absl::StrJoin(allowed, ", "), ")"));
+      Error(entry.first, absl::StrCat("unknown key '", key, "' in ", what,
+                                      " (allowed: ", absl::StrJoin(allowed, ", "), ")"));
     } else if (!seen.insert(key).second) {
       Error(entry.first, absl::StrCat("duplicate key '", key, "' in ", what));
     }
@@ -132,8 +133,8 @@ std::string Parser::ResolvePath(const std::string& path) const {
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   if (!CheckMap(node, "server",
                 {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
-                 "tcp_max_connections", "tcp_max_connections_per_client",
-                 "tcp_max_unsent_bytes", "max_udp_size", "metrics", "udp_batch_wait_us", "user"})) {
+                 "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
+                 "max_udp_size", "metrics", "udp_batch_wait_us", "user"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -370,11 +371,13 @@ void Parser::ParseRateLimit(const YAML::Node& node, RateLimitSettings& rrl) {
                  "table_size"})) {
     return;
   }
-  if (const YAML::Node enabled = node["enabled"]) Boolean(enabled, "rate_limit.enabled", &rrl.enabled);
+  if (const YAML::Node enabled = node["enabled"])
+    Boolean(enabled, "rate_limit.enabled", &rrl.enabled);
   if (const YAML::Node rate = node["responses_per_second"]) {
     Integer(rate, "rate_limit.responses_per_second", 1, 1000000, &rrl.limits.responses_per_second);
   }
-  if (const YAML::Node slip = node["slip"]) Integer(slip, "rate_limit.slip", 0, 100, &rrl.limits.slip);
+  if (const YAML::Node slip = node["slip"])
+    Integer(slip, "rate_limit.slip", 0, 100, &rrl.limits.slip);
   if (const YAML::Node v4 = node["ipv4_prefix"]) {
     Integer(v4, "rate_limit.ipv4_prefix", 8, 32, &rrl.limits.ipv4_prefix);
   }
@@ -452,8 +455,8 @@ void Parser::CheckLabels(const Config& config) {
   }
   for (const BindingConfig& binding : config.bindings) {
     if (!labels.contains(binding.label)) {
-      Error(binding.line, absl::StrCat("binding label '", binding.label,
-                                       "' is not declared under services"));
+      Error(binding.line,
+            absl::StrCat("binding label '", binding.label, "' is not declared under services"));
     }
   }
 }
@@ -473,9 +476,9 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
-  CheckMap(root, "the configuration",
-           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit"});
+  CheckMap(
+      root, "the configuration",
+      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));

@@ -26,9 +26,9 @@ struct ServerConfig {
   uint32_t tcp_max_connections_per_client = 50;  // per client IP address
   uint32_t tcp_max_unsent_bytes = 65536;         // per connection; reading pauses above
   uint16_t max_udp_size = 1232;
-  uint32_t udp_batch_wait_us = 200;  // see sockets::UdpListener
+  uint32_t udp_batch_wait_us = 200;          // see sockets::UdpListener
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
-  std::string user;  // run as this user after setup; empty: stay as started
+  std::string user;                          // run as this user after setup; empty: stay as started
 };
 
 struct ZoneSource {
@@ -57,9 +57,9 @@ struct PolicyConfig {
   int ipv4_pool = -1;  // index into Config::pools, -1 when absent
   int ipv6_pool = -1;
   uint32_t ttl = 300;
-  std::string service;           // sk_lookup label; empty: not steered
+  std::string service;  // sk_lookup label; empty: not steered
   int service_line = 0;
-  std::vector<uint16_t> ports;   // 0 = every port
+  std::vector<uint16_t> ports;  // 0 = every port
   std::vector<Protocol> protocols;
   int line = 0;
 };

@@ -1,7 +1,7 @@
 #include "policy/matcher.h"
 
-#include "absl/strings/match.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace agility::policy {

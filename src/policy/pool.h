@@ -37,7 +37,8 @@ struct Pool {
     const int bits = bucket_bits();
     for (int i = 0; i < bits; ++i) {
       const int bit = prefix.length + i;
-      if ((bucket >> (bits - 1 - i)) & 1) p.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
+      if ((bucket >> (bits - 1 - i)) & 1)
+        p.bytes[bit / 8] |= static_cast<uint8_t>(0x80 >> (bit % 8));
     }
     p.length = static_cast<uint8_t>(prefix.length + bits);
     return p;

@@ -4,8 +4,7 @@
 
 namespace agility::policy {
 
-PoolCounters::PoolCounters(const std::vector<Pool>& pools, size_t policies,
-                           int workers)
+PoolCounters::PoolCounters(const std::vector<Pool>& pools, size_t policies, int workers)
     : pools_(pools), workers_(workers) {
   slots_ = policies * 2;
   for (const auto& pool : pools_) {
@@ -51,8 +50,7 @@ void PoolCounters::CarryOver(const PoolCounters& previous,
         continue;
       }
       for (int b = 0; b < pools_[p].bucket_count(); ++b) {
-        base_[pool_offset_[p] + static_cast<size_t>(b)] =
-            previous.Bucket(static_cast<int>(q), b);
+        base_[pool_offset_[p] + static_cast<size_t>(b)] = previous.Bucket(static_cast<int>(q), b);
       }
     }
   }

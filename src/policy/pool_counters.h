@@ -34,9 +34,7 @@ class PoolCounters {
                  const std::vector<std::string>& previous_policy_names);
 
  private:
-  void Bump(int worker, size_t slot) {
-    rows_[static_cast<size_t>(worker) * stride_ + slot].Add();
-  }
+  void Bump(int worker, size_t slot) { rows_[static_cast<size_t>(worker) * stride_ + slot].Add(); }
   uint64_t Total(size_t slot) const;
 
   std::vector<Pool> pools_;

@@ -22,11 +22,10 @@ absl::StatusOr<Prefix> Prefix::Parse(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not an IP prefix"));
   }
   int length = p.max_length();
-  if (slash != absl::string_view::npos &&
-      (!absl::SimpleAtoi(text.substr(slash + 1), &length) || length < 0 ||
-       length > p.max_length())) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "': prefix length must be 0..",
-                                                   p.max_length()));
+  if (slash != absl::string_view::npos && (!absl::SimpleAtoi(text.substr(slash + 1), &length) ||
+                                           length < 0 || length > p.max_length())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "': prefix length must be 0..", p.max_length()));
   }
   p.length = static_cast<uint8_t>(length);
   Prefix network = p;
@@ -34,8 +33,8 @@ absl::StatusOr<Prefix> Prefix::Parse(absl::string_view text) {
     network.bytes[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   }
   if (std::memcmp(network.bytes, p.bytes, 16) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "' has host bits set; did you mean ",
-                                                   network.ToString(), "?"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' has host bits set; did you mean ", network.ToString(), "?"));
   }
   return p;
 }

@@ -19,9 +19,8 @@ void Binding::MappedAddress(uint8_t (&out)[16]) const {
 }
 
 std::string Binding::ToString() const {
-  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ",
-                      prefix.ToString(), " port ", port == 0 ? "any" : std::to_string(port),
-                      " -> ", label);
+  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
+                      " port ", port == 0 ? "any" : std::to_string(port), " -> ", label);
 }
 
 absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& config) {
@@ -38,9 +37,8 @@ absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& co
     }
     const Binding& other = out[it->second];
     if (other.label != binding.label) {
-      absl::StrAppend(&errors, errors.empty() ? "" : "\n", binding.source, ": ",
-                      binding.ToString(), " conflicts with ", other.ToString(), " from ",
-                      other.source);
+      absl::StrAppend(&errors, errors.empty() ? "" : "\n", binding.source, ": ", binding.ToString(),
+                      " conflicts with ", other.ToString(), " from ", other.source);
     }
   };
   for (const policy::PolicyConfig& policy : config.policies) {

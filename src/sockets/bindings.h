@@ -16,7 +16,7 @@ struct Binding {
   std::string label;
   policy::Protocol protocol = policy::Protocol::kTcp;
   policy::Prefix prefix;
-  uint16_t port = 0;  // 0 = every port
+  uint16_t port = 0;   // 0 = every port
   std::string source;  // where it came from, for error messages and listings
 
   // Prefix length over the IPv4-mapped IPv6 address space.

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -51,8 +51,8 @@ absl::StatusOr<Endpoint> Endpoint::Parse(absl::string_view text) {
     v6->sin6_port = htons(static_cast<uint16_t>(port));
     e.length = sizeof(sockaddr_in6);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("'", text, "': '", host,
-                                                   "' is not an IP address"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "': '", host, "' is not an IP address"));
   }
   return e;
 }

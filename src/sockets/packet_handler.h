@@ -2,8 +2,8 @@
 // daemon's workers. Listeners own sockets and buffers, never DNS logic.
 #pragma once
 
-#include <cstddef>
 #include <sys/socket.h>
+#include <cstddef>
 
 #include <cstdint>
 

@@ -18,8 +18,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "sk_lookup_maps.h"
 #include "sk_lookup.skel.h"
+#include "sk_lookup_maps.h"
 #include "sockets/socket_facts.h"
 
 namespace agility::sockets {
@@ -194,8 +194,8 @@ absl::Status SkLookup::Register(const std::string& label, int fd) {
   if (auto status = CheckSteerable(*facts); !status.ok()) return status;
   auto id = LabelId(label, false);
   if (!id.ok()) return id.status();
-  const uint32_t key = agility_socket_key(*id, facts->protocol == policy::Protocol::kUdp,
-                                          facts->family == AF_INET6);
+  const uint32_t key =
+      agility_socket_key(*id, facts->protocol == policy::Protocol::kUdp, facts->family == AF_INET6);
   const uint64_t value = static_cast<uint64_t>(fd);
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sockets), &key, &value, BPF_ANY) != 0) {
     return Errno(absl::StrCat("inserting ", facts->Describe(), " into the socket map"));
@@ -250,8 +250,9 @@ std::vector<Binding> SkLookup::Bindings() const {
     b.protocol = static_cast<policy::Protocol>(key.protocol);
     b.port = ntohs(key.port);
     const int length = static_cast<int>(key.prefixlen) - AGILITY_KEY_FIXED_BITS;
-    const bool mapped = length >= 96 && key.address[10] == 0xff && key.address[11] == 0xff &&
-                        std::all_of(key.address, key.address + 10, [](uint8_t x) { return x == 0; });
+    const bool mapped =
+        length >= 96 && key.address[10] == 0xff && key.address[11] == 0xff &&
+        std::all_of(key.address, key.address + 10, [](uint8_t x) { return x == 0; });
     b.prefix.ipv4 = mapped;
     if (mapped) {
       std::memcpy(b.prefix.bytes, key.address + 12, 4);

@@ -4,8 +4,8 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,8 +48,7 @@ bool SameAddress(const sockaddr_storage& a, const Endpoint& b) {
 std::string SocketFacts::Describe() const {
   return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp",
                       family == AF_INET6 ? "6 " : "4 ",
-                      FormatAddress(reinterpret_cast<const sockaddr*>(&local)), " cookie ",
-                      cookie);
+                      FormatAddress(reinterpret_cast<const sockaddr*>(&local)), " cookie ", cookie);
 }
 
 absl::StatusOr<SocketFacts> InspectSocket(int fd) {
@@ -77,8 +76,9 @@ absl::StatusOr<SocketFacts> InspectSocket(int fd) {
   getsockname(fd, reinterpret_cast<sockaddr*>(&f.local), &local_size);
   const int netns = ioctl(fd, SIOCGSKNS);
   struct stat theirs, ours;
-  f.same_netns = netns >= 0 && fstat(netns, &theirs) == 0 && stat("/proc/self/ns/net", &ours) == 0 &&
-                 theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+  f.same_netns = netns >= 0 && fstat(netns, &theirs) == 0 &&
+                 stat("/proc/self/ns/net", &ours) == 0 && theirs.st_ino == ours.st_ino &&
+                 theirs.st_dev == ours.st_dev;
   if (netns >= 0) close(netns);
   return f;
 }
@@ -139,11 +139,9 @@ absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, policy::Protocol protocol,
   closedir(fds);
   close(pidfd);
   if (found < 0) {
-    return absl::NotFoundError(absl::StrCat("process ", pid, " has no ",
-                                            protocol == policy::Protocol::kTcp ? "listening tcp"
-                                                                              : "udp",
-                                            " socket on ", local.ToString(), " (", last_error,
-                                            ")"));
+    return absl::NotFoundError(absl::StrCat(
+        "process ", pid, " has no ", protocol == policy::Protocol::kTcp ? "listening tcp" : "udp",
+        " socket on ", local.ToString(), " (", last_error, ")"));
   }
   return found;
 }

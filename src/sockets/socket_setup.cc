@@ -30,15 +30,16 @@ absl::StatusOr<int> OpenBound(const Endpoint& endpoint, int type) {
   if (fd < 0) return Errno("socket for", endpoint);
   const int one = 1;
   bool ok = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0;
-  if (type == SOCK_STREAM) ok = ok && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0;
+  if (type == SOCK_STREAM)
+    ok = ok && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0;
   if (endpoint.family() == AF_INET6) {
     ok = ok && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0;
   }
   if (type == SOCK_DGRAM) {
     // Deep buffers ride out bursts (dnsperf at full speed, a busy worker)
     // instead of dropping queries; as root, past net.core.rmem_max.
-    for (const auto& [force, normal] : {std::pair{SO_RCVBUFFORCE, SO_RCVBUF},
-                                       std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    for (const auto& [force, normal] :
+         {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
       if (setsockopt(fd, SOL_SOCKET, force, &kUdpBufferBytes, sizeof(kUdpBufferBytes)) != 0) {
         setsockopt(fd, SOL_SOCKET, normal, &kUdpBufferBytes, sizeof(kUdpBufferBytes));
       }

@@ -219,9 +219,8 @@ bool TcpListener::Process(Connection& c, bool* answered) {
       handler_.BeginBatch();
       began = true;
     }
-    const size_t size =
-        handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp, nullptr,
-                        out_.data() + 2);
+    const size_t size = handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp,
+                                        nullptr, out_.data() + 2);
     offset += 2 + length;
     if (size == 0) return false;  // a query we drop ends the connection
     if (!Send(c, size)) return false;
@@ -236,9 +235,7 @@ bool TcpListener::Process(Connection& c, bool* answered) {
   return true;
 }
 
-size_t TcpListener::Unsent(const Connection& c) const {
-  return c.writing.size() + c.queued.size();
-}
+size_t TcpListener::Unsent(const Connection& c) const { return c.writing.size() + c.queued.size(); }
 
 bool TcpListener::Send(Connection& c, size_t size) {
   dns::WriteU16(out_.data(), static_cast<uint16_t>(size));

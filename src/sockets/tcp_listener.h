@@ -50,7 +50,7 @@ struct TcpCounters {
   Counter rejected_total;       // over tcp_max_connections
   Counter rejected_per_client;  // over tcp_max_connections_per_client
   Counter timeouts[kTcpTimeoutKinds];
-  Counter read_pauses;          // reading stopped for back-pressure
+  Counter read_pauses;  // reading stopped for back-pressure
 };
 
 // The connection limits, shared by all listeners of all workers: a lock-free

@@ -104,9 +104,9 @@ void UdpListener::Drain() {
     for (int i = 0; i < received; ++i) {
       const msghdr& in = b.rx[i].msg_hdr;
       if (in.msg_flags & MSG_TRUNC) continue;  // larger than any query we accept
-      const size_t size = handler_.Handle(b.rx_data[i], b.rx[i].msg_len, dns::Transport::kUdp,
-                                          reinterpret_cast<const sockaddr*>(&b.peers[i]),
-                                          b.tx_data[replies]);
+      const size_t size =
+          handler_.Handle(b.rx_data[i], b.rx[i].msg_len, dns::Transport::kUdp,
+                          reinterpret_cast<const sockaddr*>(&b.peers[i]), b.tx_data[replies]);
       if (size == 0) continue;
       b.tx_iov[replies] = {b.tx_data[replies], size};
       msghdr& out = b.tx[replies].msg_hdr;

@@ -19,10 +19,10 @@ struct UdpBuffers {
   static constexpr int kBatch = 64;
   static constexpr size_t kMaxQuery = 4096;
   static constexpr size_t kMaxResponse = 4096;
-  static constexpr size_t kControlSize =
-      CMSG_SPACE(sizeof(in6_pktinfo)) > CMSG_SPACE(sizeof(in_pktinfo))
-          ? CMSG_SPACE(sizeof(in6_pktinfo))
-          : CMSG_SPACE(sizeof(in_pktinfo));
+  static constexpr size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) >
+                                                 CMSG_SPACE(sizeof(in_pktinfo))
+                                             ? CMSG_SPACE(sizeof(in6_pktinfo))
+                                             : CMSG_SPACE(sizeof(in_pktinfo));
 
   mmsghdr rx[kBatch];
   mmsghdr tx[kBatch];

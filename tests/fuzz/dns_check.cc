@@ -218,7 +218,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   // Dropped exactly when the README says so.
   FUZZ_CHECK(size == 0 || size >= dns::kHeaderSize, where() + "size between 1 and 11");
   FUZZ_CHECK((size == 0) == q.drop, where() + (q.drop ? "answered a query that must be dropped"
-                                                    : "dropped a query that must be answered"));
+                                                      : "dropped a query that must be answered"));
   if (size == 0) return;
   FUZZ_CHECK(size <= dns::kMaxMessageSize, where() + "longer than 65535");
   if (transport == Transport::kUdp) {
@@ -242,7 +242,8 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
 
   if (q.notimp || !q.valid) {
     // Header only, NOTIMP for opcodes, FORMERR for malformed questions.
-    FUZZ_CHECK(size == dns::kHeaderSize, where() + "malformed query answered with more than a header");
+    FUZZ_CHECK(size == dns::kHeaderSize,
+               where() + "malformed query answered with more than a header");
     FUZZ_CHECK(rc == (q.notimp ? dns::rcode::kNotImp : dns::rcode::kFormErr),
                where() + "wrong rcode for malformed query");
     FUZZ_CHECK(counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && counts[3] == 0,
@@ -264,9 +265,9 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
                  rc == dns::rcode::kRefused,
              where() + "unexpected rcode " + std::to_string(rc));
   if (rc == dns::rcode::kFormErr) {
-    FUZZ_CHECK(q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig ||
-                   q.qtype == dns::type::kTkey,
-               where() + "FORMERR for a valid question of an ordinary type");
+    FUZZ_CHECK(
+        q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig || q.qtype == dns::type::kTkey,
+        where() + "FORMERR for a valid question of an ordinary type");
   }
 
   // Every record parses; the message ends with the last one.
@@ -351,8 +352,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
     FUZZ_CHECK(sections[0][0].owner == q.qname_lower,
                where() + "first answer is not owned by the question name");
     for (const Record& rec : sections[0]) {
-      FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname ||
-                     q.qtype == dns::type::kAny,
+      FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname || q.qtype == dns::type::kAny,
                  where() + "answer of type " + std::to_string(rec.type) + " for qtype " +
                      std::to_string(q.qtype));
     }
@@ -367,18 +367,20 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   }
 }
 
-std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id,
-                               bool edns, uint16_t udp_size) {
-  std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0x01, 0x00,
-                            0, 1, 0, 0, 0, 0, 0, static_cast<uint8_t>(edns ? 1 : 0)};
+std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id, bool edns,
+                               uint16_t udp_size) {
+  std::vector<uint8_t> q = {
+      static_cast<uint8_t>(id >> 8),     static_cast<uint8_t>(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0,
+      static_cast<uint8_t>(edns ? 1 : 0)};
   q.insert(q.end(), wire_name.begin(), wire_name.end());
   q.push_back(static_cast<uint8_t>(qtype >> 8));
   q.push_back(static_cast<uint8_t>(qtype));
   q.push_back(0);
   q.push_back(1);
   if (edns) {
-    const uint8_t opt[] = {0, 0, 41, static_cast<uint8_t>(udp_size >> 8),
-                           static_cast<uint8_t>(udp_size), 0, 0, 0, 0, 0, 0};
+    const uint8_t opt[] = {
+        0, 0, 41, static_cast<uint8_t>(udp_size >> 8), static_cast<uint8_t>(udp_size), 0, 0, 0,
+        0, 0, 0};
     q.insert(q.end(), opt, opt + sizeof(opt));
   }
   return q;
@@ -455,9 +457,9 @@ std::vector<uint8_t> RespondAndCheck(const uint8_t* query, size_t size, const dn
       FUZZ_CHECK(slip_size >= dns::kHeaderSize && slip_size <= udp_size,
                  where() + "Truncate() size out of range");
       FUZZ_CHECK(slip[0] == query[0] && slip[1] == query[1], where() + "Truncate() lost the ID");
-      FUZZ_CHECK(U16(slip.data() + 6) == 0 && U16(slip.data() + 8) == 0 &&
-                     U16(slip.data() + 10) == 0,
-                 where() + "Truncate() left records");
+      FUZZ_CHECK(
+          U16(slip.data() + 6) == 0 && U16(slip.data() + 8) == 0 && U16(slip.data() + 10) == 0,
+          where() + "Truncate() left records");
       if (facts.valid) {
         FUZZ_CHECK(slip_size == facts.question_end && U16(slip.data() + 4) == 1 &&
                        (U16(slip.data() + 2) & dns::flag::kTc) &&

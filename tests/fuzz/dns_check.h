@@ -26,22 +26,22 @@ bool Skipped(const char* check);
 // Prints "fuzz check failed: <what>" with the file and line, then traps.
 [[noreturn]] void Fail(const char* file, int line, const std::string& what);
 
-#define FUZZ_CHECK(cond, what)                                          \
-  do {                                                                  \
-    if (!(cond)) ::agility::fuzz::Fail(__FILE__, __LINE__, (what));     \
+#define FUZZ_CHECK(cond, what)                                      \
+  do {                                                              \
+    if (!(cond)) ::agility::fuzz::Fail(__FILE__, __LINE__, (what)); \
   } while (0)
 
 // How a query should be treated, worked out independently of the responder
 // from RFC 1035 and the README's "Malformed input" rules.
 struct QueryFacts {
-  bool drop = false;          // shorter than a header, or QR set
-  bool notimp = false;        // opcode other than QUERY
-  bool valid = false;         // a well-formed question: QDCOUNT=1, AN=NS=0, ...
-  size_t question_end = 0;    // offset just past QCLASS when valid
-  std::string qname_lower;    // wire form, lowercased, when valid
+  bool drop = false;        // shorter than a header, or QR set
+  bool notimp = false;      // opcode other than QUERY
+  bool valid = false;       // a well-formed question: QDCOUNT=1, AN=NS=0, ...
+  size_t question_end = 0;  // offset just past QCLASS when valid
+  std::string qname_lower;  // wire form, lowercased, when valid
   uint16_t qtype = 0;
   uint16_t qclass = 0;
-  bool edns = false;          // exactly one OPT, owned by the root
+  bool edns = false;  // exactly one OPT, owned by the root
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
 };
@@ -71,8 +71,8 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
 
 // A query for `wire_name` (uncompressed wire form, not checked) with RD set
 // and, when `edns`, an OPT record advertising `udp_size`.
-std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id,
-                               bool edns, uint16_t udp_size);
+std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id, bool edns,
+                               uint16_t udp_size);
 
 // Answers `query` over TCP and over UDP with each of `max_udp_sizes` as the
 // server's limit, checks every response with CheckResponse, and compares the

@@ -115,8 +115,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int i = 0; i < 4; ++i) {
       uint8_t address[16] = {};
       pool.Draw(rng, address);
-      FUZZ_CHECK(pool.prefix.Contains(address), "pool '" + pool.name + "' drew an address outside " +
-                                                    pool.prefix.ToString());
+      FUZZ_CHECK(pool.prefix.Contains(address),
+                 "pool '" + pool.name + "' drew an address outside " + pool.prefix.ToString());
       const int bucket = pool.Bucket(address);
       FUZZ_CHECK(bucket >= 0 && bucket < pool.bucket_count(), "bucket out of range");
     }

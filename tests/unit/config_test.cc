@@ -80,13 +80,13 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, ConfigErrorTest,
     ::testing::Values(
         BadCase{"zones: [a.zone]\nsurprise: 1\n", "bad.yaml:2:", "unknown key 'surprise'"},
-        BadCase{"server:\n  listen: [\"127.0.0.1\"]\nzones: [a]\n", "bad.yaml:2:",
-                "expected IPv4:port"},
+        BadCase{"server:\n  listen: [\"127.0.0.1\"]\nzones: [a]\n",
+                "bad.yaml:2:", "expected IPv4:port"},
         BadCase{"server:\n  workers: 0\nzones: [a]\n", "bad.yaml:2:", "1..256"},
         BadCase{"server:\n  speed: fast\nzones: [a]\n", "bad.yaml:2:", "unknown key 'speed'"},
         BadCase{"zones: [a]\npools:\n  p: 10.0.0.1/8\n", "bad.yaml:3:", "host bits"},
-        BadCase{"zones: [a]\npools:\n  p: 10.0.0.0/8\n  p: 11.0.0.0/8\n", "bad.yaml:4:",
-                "defined twice"},
+        BadCase{"zones: [a]\npools:\n  p: 10.0.0.0/8\n  p: 11.0.0.0/8\n",
+                "bad.yaml:4:", "defined twice"},
         BadCase{"zones: [a]\npolicies:\n  - name: x\n    match: [a.com]\n    ipv4: nowhere\n",
                 "bad.yaml:5:", "pool 'nowhere' is not defined"},
         BadCase{"zones: [a]\npools: {v6: \"fd00::/64\"}\npolicies:\n  - name: x\n"
@@ -103,24 +103,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"zones: [a]\npools: {p: 10.0.0.0/8}\npolicies:\n"
                 "  - {name: x, match: [a.com], ipv4: p, ttl: -1}\n",
                 "bad.yaml:4:", "ttl must be an integer"},
-        BadCase{"zones: [a]\npolicies:\n  - {name: x, match: [a.com]}\n", "bad.yaml:3:",
-                "needs an ipv4 or ipv6 pool"},
+        BadCase{"zones: [a]\npolicies:\n  - {name: x, match: [a.com]}\n",
+                "bad.yaml:3:", "needs an ipv4 or ipv6 pool"},
         BadCase{"zones: [a]\npools: {p: 10.0.0.0/8}\npolicies:\n"
                 "  - {name: x, match: [\"a.*.com\"], ipv4: p}\n",
                 "bad.yaml:4:", "'*' may appear only"},
         BadCase{"zones: [a\n", "bad.yaml:", "YAML syntax error"},
         BadCase{"pools: {}\n", "bad.yaml:1:", "no zones configured"},
-        BadCase{"zones: [a]\nrate_limit: {enabled: true, slip: 101}\n", "bad.yaml:2:",
-                "rate_limit.slip must be an integer in 0..100"},
-        BadCase{"zones: [a]\nrate_limit:\n  responses_per_second: 0\n", "bad.yaml:3:",
-                "rate_limit.responses_per_second must be an integer in 1..1000000"},
+        BadCase{"zones: [a]\nrate_limit: {enabled: true, slip: 101}\n",
+                "bad.yaml:2:", "rate_limit.slip must be an integer in 0..100"},
+        BadCase{"zones: [a]\nrate_limit:\n  responses_per_second: 0\n",
+                "bad.yaml:3:", "rate_limit.responses_per_second must be an integer in 1..1000000"},
         BadCase{"zones: [a]\nrate_limit: {burst: 3}\n", "bad.yaml:2:", "unknown key 'burst'"},
-        BadCase{"server:\n  tcp_max_connections: 0\nzones: [a]\n", "bad.yaml:2:",
-                "server.tcp_max_connections must be an integer"},
-        BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n", "bad.yaml:2:",
-                "server.tcp_query_timeout_ms must be an integer"},
-        BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n", "bad.yaml:2:",
-                "server.udp_batch_wait_us must be an integer in 0..1000"}));
+        BadCase{"server:\n  tcp_max_connections: 0\nzones: [a]\n",
+                "bad.yaml:2:", "server.tcp_max_connections must be an integer"},
+        BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n",
+                "bad.yaml:2:", "server.tcp_query_timeout_ms must be an integer"},
+        BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n",
+                "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000"}));
 
 TEST(ConfigTest, RateLimitSettings) {
   auto config = ParseConfig(

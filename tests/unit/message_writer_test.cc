@@ -33,8 +33,8 @@ TEST_F(MessageWriterTest, CompressesOwnersAndRdataNames) {
   std::vector<uint8_t> mx = {0, 10};
   mx.insert(mx.end(), target.begin(), target.end());
   const size_t start = w.size();
-  const size_t rdata = w.AppendRecord(MessageWriter::kNoOwner, Wire("example.com"), type::kMx,
-                                      300, mx.data(), mx.size());
+  const size_t rdata = w.AppendRecord(MessageWriter::kNoOwner, Wire("example.com"), type::kMx, 300,
+                                      mx.data(), mx.size());
   ASSERT_NE(rdata, 0u);
   // Owner: pointer to the question name, case-insensitively matched.
   EXPECT_EQ(buffer_[start], 0xc0);

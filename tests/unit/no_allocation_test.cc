@@ -50,9 +50,9 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
   std::vector<std::vector<uint8_t>> queries;
   testing::QueryOptions edns;
   edns.edns = true;
-  for (const char* name : {"www.example.com", "alias.example.com", "x.wild.example.com",
-                           "nothere.example.com", "a.sub.example.com", "example.com",
-                           "big.example.com", "example.org"}) {
+  for (const char* name :
+       {"www.example.com", "alias.example.com", "x.wild.example.com", "nothere.example.com",
+        "a.sub.example.com", "example.com", "big.example.com", "example.org"}) {
     for (uint16_t qtype : {type::kA, type::kAaaa, type::kMx, type::kTxt, type::kAny}) {
       queries.push_back(testing::BuildQuery(name, qtype));
       queries.push_back(testing::BuildQuery(name, qtype, edns));
@@ -68,8 +68,8 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
       policy::PoolDrawer drawer(**table, rng, 0);
       ResponseInfo info;
       const Transport transport = round % 2 ? Transport::kTcp : Transport::kUdp;
-      answered += Respond(q.data(), q.size(), transport, zones, drawer, options, out.data(),
-                          &info) > 0;
+      answered +=
+          Respond(q.data(), q.size(), transport, zones, drawer, options, out.data(), &info) > 0;
     }
   }
   counting = false;

@@ -23,7 +23,8 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
     size_t dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     q.push_back(static_cast<uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    q.insert(q.end(), name.begin() + static_cast<long>(start),
+             name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   q.push_back(0);
@@ -32,9 +33,17 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
   q.push_back(static_cast<uint8_t>(options.qclass >> 8));
   q.push_back(static_cast<uint8_t>(options.qclass));
   if (options.edns) {
-    const uint8_t opt[] = {0,    0, 41, static_cast<uint8_t>(options.udp_size >> 8),
-                           static_cast<uint8_t>(options.udp_size), 0, options.edns_version,
-                           0,    0, 0,  0};
+    const uint8_t opt[] = {0,
+                           0,
+                           41,
+                           static_cast<uint8_t>(options.udp_size >> 8),
+                           static_cast<uint8_t>(options.udp_size),
+                           0,
+                           options.edns_version,
+                           0,
+                           0,
+                           0,
+                           0};
     q.insert(q.end(), opt, opt + sizeof(opt));
   }
   return q;

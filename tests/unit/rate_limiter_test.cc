@@ -27,8 +27,8 @@ class RateLimiterTest : public ::testing::Test {
                              ResponseKind kind = ResponseKind::kAnswer,
                              const char* name = "www.example.com") {
     const sockaddr_storage address = Address(client);
-    return limiter_.Check(reinterpret_cast<const sockaddr*>(&address), kind,
-                          *NameFromText(name), now_ms);
+    return limiter_.Check(reinterpret_cast<const sockaddr*>(&address), kind, *NameFromText(name),
+                          now_ms);
   }
   RateLimitConfig config_{5, 2, 24, 56, 1024};
   RateLimiter limiter_{config_};

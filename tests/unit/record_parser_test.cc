@@ -72,8 +72,8 @@ TEST(RecordParserTest, AgreesWithLdns) {
 // RFC 1035 §5.1 allows the class before the TTL (ldns does not).
 TEST(RecordParserTest, ClassBeforeTtl) {
   ParsedRecord out;
-  ASSERT_TRUE(ParseCommonRecord("mail IN 60 A 192.0.2.1", *NameFromText("example.com"), {}, 3600,
-                                out));
+  ASSERT_TRUE(
+      ParseCommonRecord("mail IN 60 A 192.0.2.1", *NameFromText("example.com"), {}, 3600, out));
   EXPECT_EQ(out.ttl, 60u);
   EXPECT_EQ(out.type, type::kA);
 }
@@ -82,10 +82,10 @@ TEST(RecordParserTest, LeavesEverythingElseToLdns) {
   const std::string origin = *NameFromText("example.com");
   const std::string previous = *NameFromText("p.example.com");
   ParsedRecord out;
-  for (const char* entry : {"@ SOA ns h 1 2 3 4 5", "x 1h A 192.0.2.1", "x A 300.1.1.1",
-                            "x\\.y A 192.0.2.1", "x CH TXT \"a\"", "x A", "x A 192.0.2.1 extra",
-                            "x TXT \"a\\\"b\"", "x MX 70000 mail", "a..b A 192.0.2.1",
-                            "x SRV 0 0 53 y", "x TYPE65534 \\# 0", "x CAA 0 issue \"ca\""}) {
+  for (const char* entry :
+       {"@ SOA ns h 1 2 3 4 5", "x 1h A 192.0.2.1", "x A 300.1.1.1", "x\\.y A 192.0.2.1",
+        "x CH TXT \"a\"", "x A", "x A 192.0.2.1 extra", "x TXT \"a\\\"b\"", "x MX 70000 mail",
+        "a..b A 192.0.2.1", "x SRV 0 0 53 y", "x TYPE65534 \\# 0", "x CAA 0 issue \"ca\""}) {
     EXPECT_FALSE(ParseCommonRecord(entry, origin, previous, 3600, out)) << entry;
   }
 }

@@ -17,13 +17,13 @@
 namespace agility::dns {
 namespace {
 
+using testing::BuildQuery;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::UnorderedElementsAre;
-using testing::BuildQuery;
 using testing::ParseResponse;
 using testing::QueryOptions;
 using testing::SectionText;
+using ::testing::UnorderedElementsAre;
 
 constexpr char kZone[] = R"($ORIGIN example.com.
 $TTL 3600
@@ -334,8 +334,9 @@ TEST_F(ResponderTest, ReferralForDelegation) {
     EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR) << name;
     EXPECT_FALSE(Aa(r)) << name;
     EXPECT_THAT(Answer(r), ElementsAre()) << name;
-    EXPECT_THAT(Authority(r), UnorderedElementsAre("sub.example.com. 3600 IN NS ns.other.net.",
-                                          "sub.example.com. 3600 IN NS ns.sub.example.com."))
+    EXPECT_THAT(Authority(r),
+                UnorderedElementsAre("sub.example.com. 3600 IN NS ns.other.net.",
+                                     "sub.example.com. 3600 IN NS ns.sub.example.com."))
         << name;
     EXPECT_THAT(Additional(r), ElementsAre("ns.sub.example.com. 3600 IN A 192.0.2.53")) << name;
   }
@@ -458,8 +459,8 @@ TEST_F(ResponderTest, FormErrForMalformedQuestions) {
   answer_count[7] = 1;
   auto missing_additional = good;
   missing_additional[11] = 1;
-  for (const auto& packet : {header_only, two_questions, no_question, cut_name, no_type,
-                             long_label, pointer, answer_count, missing_additional}) {
+  for (const auto& packet : {header_only, two_questions, no_question, cut_name, no_type, long_label,
+                             pointer, answer_count, missing_additional}) {
     const Reply r = AskRaw(packet);
     ASSERT_EQ(r.wire.size(), 12u);
     EXPECT_EQ(r.wire[3] & 0x0f, rcode::kFormErr);

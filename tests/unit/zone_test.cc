@@ -1,8 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -25,7 +25,8 @@ absl::StatusOr<std::unique_ptr<Zone>> Parse(const std::string& body) {
 std::string Wire(const char* text) { return *NameFromText(text); }
 
 TEST(ZoneTest, CompilesNamesAndSoaFacts) {
-  auto zone = Parse("www A 192.0.2.2\nwww A 192.0.2.3\nwww A 192.0.2.2\nmulti ( TXT\n \"a;b\" ) ; c\n");
+  auto zone =
+      Parse("www A 192.0.2.2\nwww A 192.0.2.3\nwww A 192.0.2.2\nmulti ( TXT\n \"a;b\" ) ; c\n");
   ASSERT_TRUE(zone.ok()) << zone.status();
   EXPECT_EQ((*zone)->apex(), Wire("example.com"));
   EXPECT_EQ((*zone)->serial(), 7u);
@@ -115,8 +116,8 @@ class ZoneFileTest : public ::testing::Test {
 
 TEST_F(ZoneFileTest, OriginFromFileNameAndInclude) {
   Write("hosts.inc", "$ORIGIN hosts.example.org.\nweb A 192.0.2.20\n");
-  const std::string path = Write(
-      "example.org.zone", std::string(kHead) + "$INCLUDE hosts.inc\nafter A 192.0.2.21\n");
+  const std::string path =
+      Write("example.org.zone", std::string(kHead) + "$INCLUDE hosts.inc\nafter A 192.0.2.21\n");
   auto zone = LoadZoneFile(path);
   ASSERT_TRUE(zone.ok()) << zone.status();
   EXPECT_EQ((*zone)->apex(), Wire("example.org"));
@@ -135,8 +136,7 @@ TEST_F(ZoneFileTest, IncludeLoopIsBounded) {
 
 TEST_F(ZoneFileTest, MissingFilesAreReported) {
   EXPECT_FALSE(LoadZoneFile(dir_ + "/absent.zone").ok());
-  const std::string path =
-      Write("inc.example.zone", std::string(kHead) + "$INCLUDE nowhere.inc\n");
+  const std::string path = Write("inc.example.zone", std::string(kHead) + "$INCLUDE nowhere.inc\n");
   auto zone = LoadZoneFile(path);
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()), HasSubstr("inc.example.zone:5: $INCLUDE"));
@@ -188,7 +188,8 @@ TEST(BigZoneTest, ThreadedLoadFindsEveryName) {
   // apex and ns from kHead, the hosts, and the e<i>.a.b names.
   EXPECT_EQ((*zone)->name_count(), static_cast<size_t>(2 + kNames + kNames / 1000));
   for (int i = 0; i < kNames; i += 997) {
-    const NodeView node = (*zone)->Find(Wire(("host" + std::to_string(i) + ".example.com").c_str()));
+    const NodeView node =
+        (*zone)->Find(Wire(("host" + std::to_string(i) + ".example.com").c_str()));
     ASSERT_TRUE(node.valid()) << i;
     EXPECT_EQ(node.Find(type::kA).count(), 1);
     EXPECT_EQ(node.Find(type::kTxt).valid(), i % 7 == 0);
@@ -246,8 +247,8 @@ TEST(HostileZoneTest, OverlongNamesAreRejected) {
   auto zone = ParseZoneText(std::string(kHead) + name + " A 192.0.2.1\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()), StartsWith("z.zone:5: "));
-  auto label = ParseZoneText(std::string(kHead) + std::string(64, 'b') + " A 192.0.2.1\n",
-                             "z.zone", "example.com.");
+  auto label = ParseZoneText(std::string(kHead) + std::string(64, 'b') + " A 192.0.2.1\n", "z.zone",
+                             "example.com.");
   ASSERT_FALSE(label.ok());
 }
 
@@ -273,8 +274,8 @@ TEST(HostileZoneTest, GenericDataMustFitItsType) {
 }
 
 TEST(HostileZoneTest, TtlAboveTwoToTheThirtyOne) {
-  auto zone = ParseZoneText(std::string(kHead) + "big 4294967295 A 192.0.2.2\n", "z.zone",
-                            "example.com.");
+  auto zone =
+      ParseZoneText(std::string(kHead) + "big 4294967295 A 192.0.2.2\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: TTL above"));
 }
