@@ -35,7 +35,7 @@ def query(name, qtype, edns):
 def main():
     config_path = sys.argv[1] if len(sys.argv) > 1 else f"{ROOT}/config/agility.yaml"
     text = open(config_path).read()
-    zones = [os.path.normpath(os.path.join(os.path.dirname(config_path), z))
+    zones = [os.path.abspath(os.path.join(os.path.dirname(config_path), z))
              for z in re.findall(r"^\s*-\s*(\S+\.zone)\s*$", text, re.M)]
     names = set()
     for zone in zones:
@@ -58,9 +58,14 @@ def main():
                 f.write("pools:\n" + pools.group(1))
                 f.write("policies:\n" + re.sub(r"^\s*(service|ports|protocols):.*\n", "",
                                                policies.group(1), flags=re.M))
-        daemon = subprocess.Popen([AGILITYD, "-c", config], stderr=subprocess.DEVNULL)
+        log = open(f"{d}/agilityd.log", "w")
+        daemon = subprocess.Popen([AGILITYD, "-c", config], stderr=log)
         try:
-            time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while not os.path.exists(f"{d}/control.sock"):
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    sys.exit("agilityd did not start:\n" + open(log.name).read())
+                time.sleep(0.02)
             worst, too_big, asked = (0.0, ""), [], 0
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.settimeout(2)

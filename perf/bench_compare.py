@@ -129,6 +129,7 @@ def main():
     parser.add_argument("--chart", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
+    servers.ensure_ready()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="agility-bench-") as d:

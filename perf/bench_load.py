@@ -27,6 +27,7 @@ def main():
                         help="also measure agilityd's saturation qps on the zone")
     parser.add_argument("--timeout", type=int, default=600)
     args = parser.parse_args()
+    servers.ensure_ready()
     with tempfile.TemporaryDirectory(prefix="agility-load-") as d:
         zone = f"{d}/example.com.zone"
         started = time.monotonic()

@@ -26,6 +26,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    servers.ensure_ready()
     with tempfile.TemporaryDirectory(prefix="agility-policy-") as d:
         zone = f"{d}/example.com.zone"
         with open(zone, "w") as f:

@@ -12,6 +12,13 @@ AGILITYD = os.environ.get("AGILITYD", f"{ROOT}/build/agilityd")
 UDP_ECHO = os.environ.get("UDP_ECHO", f"{ROOT}/build/perf/udp_echo")
 
 
+def ensure_ready():
+    """Installs what the benchmarks need (NSD, Knot DNS, dnsperf, gnuplot from
+    Debian) and builds agilityd and the echo floor, as on a fresh machine."""
+    subprocess.run([f"{ROOT}/scripts/deps", "perf"], check=True)
+    subprocess.run([f"{ROOT}/scripts/build", "build"], check=True, stdout=subprocess.DEVNULL)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
         u.bind(("127.0.0.1", 0))
