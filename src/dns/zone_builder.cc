@@ -35,13 +35,15 @@ uint32_t ZoneBuilder::Intern(absl::string_view owner) {
   if (!owner_offsets_.empty() && Owner(static_cast<uint32_t>(owner_offsets_.size() - 1)) == owner) {
     return static_cast<uint32_t>(owner_offsets_.size() - 1);
   }
-  if (const auto it = owner_ids_.find(owner); it != owner_ids_.end()) return *it;
-  const uint32_t id = static_cast<uint32_t>(owner_offsets_.size());
-  owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
-  owners_ += static_cast<char>(owner.size());
-  owners_.append(owner.data(), owner.size());
-  owner_ids_.insert(id);
-  return id;
+  // One probe sequence for lookup and insertion alike.
+  const auto it = owner_ids_.lazy_emplace(owner, [&](const auto& construct) {
+    const uint32_t id = static_cast<uint32_t>(owner_offsets_.size());
+    owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
+    owners_ += static_cast<char>(owner.size());
+    owners_.append(owner.data(), owner.size());
+    construct(id);
+  });
+  return *it;
 }
 
 void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
