@@ -48,12 +48,12 @@ uint32_t ZoneBuilder::Intern(absl::string_view owner) {
 
 void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
                       absl::string_view file, int line) {
-  if (files_.empty() || files_.back() != file) {
-    if (std::find(files_.begin(), files_.end(), file) == files_.end()) files_.emplace_back(file);
+  // Records come file by file ($INCLUDE aside): the last file is the usual hit.
+  if (files_.empty() || files_[current_file_] != file) {
+    const auto it = std::find(files_.begin(), files_.end(), file);
+    current_file_ = static_cast<uint16_t>(it - files_.begin());
+    if (it == files_.end()) files_.emplace_back(file);
   }
-  const auto file_index = static_cast<uint16_t>(
-      files_.back() == file ? files_.size() - 1
-                            : std::find(files_.begin(), files_.end(), file) - files_.begin());
   Record r;
   r.owner = Intern(owner);
   r.rdata = static_cast<uint32_t>(rdata_.size());
@@ -62,7 +62,7 @@ void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl
   rdata_.append(rdata.data(), rdata.size());
   r.ttl = ttl;
   r.type = type;
-  r.file = file_index;
+  r.file = current_file_;
   r.line = static_cast<uint32_t>(line);
   records_.push_back(r);
 }
@@ -177,8 +177,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   while (i < order.size()) {
     const Record& first = records_[order[i]];
     const absl::string_view owner = OwnerOf(first);
-    size_t end = i;
-    end = group_start[first.owner + 1];
+    const size_t end = group_start[first.owner + 1];
 
     if (!IsAtOrBelow(owner, apex)) {
       fail(first,

@@ -58,6 +58,7 @@ class ZoneBuilder {
 
   std::string source_;
   std::vector<std::string> files_;
+  uint16_t current_file_ = 0;
   std::string owners_;  // each owner once: [len u8][name]
   std::vector<uint32_t> owner_offsets_;
   struct OwnerHash {
