@@ -282,6 +282,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   std::string().swap(rdata_);
   std::vector<Record>().swap(records_);
 
+  std::vector<uint32_t> empty_non_terminals;
   // Empty non-terminals become nodes without RRsets, so that lookups find
   // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).
   for (uint32_t offset : node_offsets) {
@@ -298,6 +299,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       ancestor = Parent(ancestor);
       if (nodes.contains(ancestor)) break;
       const uint32_t node = static_cast<uint32_t>(arena.size());
+      empty_non_terminals.push_back(node);
       arena.push_back(0);
       arena.push_back(static_cast<uint8_t>(ancestor.size()));
       arena.insert(arena.end(), ancestor.begin(), ancestor.end());
@@ -307,19 +309,22 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   }
 
   // Everything strictly below a zone cut is glue or occluded data.
-  if (zone->has_delegations_) {
-    for (uint32_t offset : nodes) {
-      absl::string_view ancestor = Zone::NameAt(arena, offset);
-      while (ancestor.size() > apex.size()) {
-        ancestor = Parent(ancestor);
-        if (ancestor.size() <= apex.size()) break;
-        const auto it = nodes.find(ancestor);
-        if (it != nodes.end() && (arena[*it] & node_flag::kDelegation)) {
-          arena[offset] |= node_flag::kBelowCut;
-          break;
-        }
+  // Walked in arena order, which is memory order, rather than table order.
+  auto mark_below_cut = [&](uint32_t offset) {
+    absl::string_view ancestor = Zone::NameAt(arena, offset);
+    while (ancestor.size() > apex.size()) {
+      ancestor = Parent(ancestor);
+      if (ancestor.size() <= apex.size()) return;
+      const auto it = nodes.find(ancestor);
+      if (it != nodes.end() && (arena[*it] & node_flag::kDelegation)) {
+        arena[offset] |= node_flag::kBelowCut;
+        return;
       }
     }
+  };
+  if (zone->has_delegations_) {
+    for (uint32_t offset : node_offsets) mark_below_cut(offset);
+    for (uint32_t offset : empty_non_terminals) mark_below_cut(offset);
   }
 
   zone->apex_labels_ = 0;
