@@ -221,7 +221,7 @@ namespace {
 
 // Hostile zone files end in a clean error, quickly.
 TEST_F(ZoneFileTest, DeepIncludeChainIsCutOff) {
-  constexpr int kDepth = 1000;
+  constexpr int kDepth = 100000;  // as in issue 6; only the first 9 are ever opened
   for (int i = 1; i < kDepth; ++i) {
     Write("chain" + std::to_string(i) + ".inc",
           "$INCLUDE chain" + std::to_string(i + 1) + ".inc\n");
