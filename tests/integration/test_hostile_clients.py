@@ -22,7 +22,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
@@ -32,7 +31,8 @@ AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../
 
 sys.path.insert(0, HERE)
 # Shared with the main integration suite: process control, dig, metrics parsing.
-from test_agilityd import (Agilityd, dig_raw, encode_name, free_port, line_of,  # noqa: E402
+import test_agilityd  # noqa: E402
+from test_agilityd import (dig_raw, encode_name, free_port, line_of,  # noqa: E402
                            parse_metrics, write_file)
 
 STARTUP_TIMEOUT = 10.0
@@ -202,33 +202,15 @@ def vm_rss_kib(pid):
 # dig and /metrics
 # --------------------------------------------------------------------------
 
-class HostileClientTests(unittest.TestCase):
+class HostileClientTests(test_agilityd.ServerTestCase):
+    """One agilityd with small TCP limits (started and stopped by the shared
+    ServerTestCase), attacked test by test."""
+    ZONES = {"example.com.zone": ZONE}
 
     @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-hostile-")
-        cls.dir = cls.tmp.name
-        cls.port = free_port()
+    def config_text(cls):
         cls.metrics_port = free_port()
-        cls.config = os.path.join(cls.dir, "agility.yaml")
-        write_file(os.path.join(cls.dir, "example.com.zone"), ZONE)
-        write_file(cls.config, yaml_config(cls.port, cls.metrics_port,
-                                           os.path.join(cls.dir, "control.sock"), **LIMITS))
-        cls.server = Agilityd(cls.config, os.path.join(cls.dir, "agilityd.log"))
-        try:
-            cls.server.start(cls.port)
-        except BaseException:
-            cls.server.stop()
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.server.stop()
-        log = cls.server.log()
-        cls.tmp.cleanup()
-        if code != 0:
-            raise AssertionError(f"agilityd exit status after SIGTERM: {code}, expected 0:\n{log}")
+        return yaml_config(cls.port, cls.metrics_port, cls.control, **LIMITS)
 
     def setUp(self):
         self.sockets = []
