@@ -255,10 +255,17 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
   if (status != LDNS_STATUS_OK) {
     return ErrorAt(file, line, ldns_get_errorstr_by_id(status));
   }
-  if (ldns_rr_get_class(rr.get()) != LDNS_RR_CLASS_IN) {
+  // ldns stores "TYPEnnn"/"CLASSnnn" numbers unchecked in its enums, so they
+  // are read as plain integers (a wider value is not a valid enum to load).
+  const uint32_t class_number = ldns_rr_get_class(rr.get());
+  if (class_number != LDNS_RR_CLASS_IN) {
     return ErrorAt(file, line, "only class IN is served");
   }
-  const ldns_rr_type type = ldns_rr_get_type(rr.get());
+  const uint32_t type_number = ldns_rr_get_type(rr.get());
+  if (type_number > UINT16_MAX) {
+    return ErrorAt(file, line, "record type number above 65535");
+  }
+  const auto type = static_cast<uint16_t>(type_number);
   if (type == LDNS_RR_TYPE_OPT || type == LDNS_RR_TYPE_TSIG || type == LDNS_RR_TYPE_ANY ||
       type == LDNS_RR_TYPE_AXFR || type == LDNS_RR_TYPE_IXFR) {
     return ErrorAt(file, line, "this record type cannot appear in a zone");
