@@ -10,21 +10,23 @@ RecordPipe::~RecordPipe() { Finish(); }
 
 void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
                      const std::string& file, int line) {
-  if (!consumer_.joinable()) {
-    builder_.Add(owner, type, ttl, rdata, file, line);
-    return;
-  }
   if (files_.empty() || files_.back() != file) files_.push_back(file);
   current_.bytes.append(owner.data(), owner.size());
   current_.bytes.append(rdata.data(), rdata.size());
-  current_.records.push_back({static_cast<uint32_t>(owner.size()),
+  current_.records.push_back({files_.back(), static_cast<uint32_t>(owner.size()),
                               static_cast<uint32_t>(rdata.size()), ttl, static_cast<uint32_t>(line),
-                              type, static_cast<uint16_t>(files_.size() - 1)});
+                              type});
   if (current_.records.size() == kBatchRecords) Flush();
 }
 
 void RecordPipe::Flush() {
   if (current_.records.empty()) return;
+  if (!consumer_.joinable()) {
+    Deliver(current_);
+    current_.bytes.clear();
+    current_.records.clear();
+    return;
+  }
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return queue_.size() < kMaxQueued; });
   queue_.push_back(std::move(current_));
@@ -34,14 +36,27 @@ void RecordPipe::Flush() {
 }
 
 void RecordPipe::Finish() {
-  if (!consumer_.joinable()) return;
   Flush();
+  if (!consumer_.joinable()) return;
   {
     std::lock_guard lock(mutex_);
     done_ = true;
   }
   changed_.notify_all();
   consumer_.join();
+}
+
+void RecordPipe::Deliver(const Batch& batch) {
+  inputs_.clear();
+  size_t at = 0;
+  const absl::string_view bytes = batch.bytes;
+  for (const Meta& m : batch.records) {
+    inputs_.push_back({bytes.substr(at, m.owner_size),
+                       bytes.substr(at + m.owner_size, m.rdata_size), m.file, m.ttl, m.line,
+                       m.type});
+    at += m.owner_size + m.rdata_size;
+  }
+  builder_.Add(inputs_);
 }
 
 void RecordPipe::Consume() {
@@ -55,14 +70,7 @@ void RecordPipe::Consume() {
       queue_.pop_front();
       changed_.notify_all();
     }
-    size_t at = 0;
-    const absl::string_view bytes = batch.bytes;
-    for (const Meta& m : batch.records) {
-      builder_.Add(bytes.substr(at, m.owner_size), m.type, m.ttl,
-                   bytes.substr(at + m.owner_size, m.rdata_size), files_[m.file],
-                   static_cast<int>(m.line));
-      at += m.owner_size + m.rdata_size;
-    }
+    Deliver(batch);
   }
 }
 

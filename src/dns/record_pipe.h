@@ -1,6 +1,6 @@
-// Hands parsed records from the thread that reads a zone file to a thread
-// that adds them to the ZoneBuilder, in batches, so that parsing and
-// interning names run on two cores. Order is kept.
+// Hands parsed records to the ZoneBuilder in batches, in file order. With
+// `threaded`, another thread adds them, so that parsing and interning names
+// run on two cores.
 #pragma once
 
 #include <condition_variable>
@@ -18,7 +18,7 @@ namespace agility::dns {
 
 class RecordPipe {
  public:
-  // With `threaded` false, records go straight into `builder`.
+  // With `threaded` false, batches go into `builder` on the calling thread.
   RecordPipe(ZoneBuilder& builder, bool threaded);
   ~RecordPipe();  // finishes (as Finish) if needed
 
@@ -29,9 +29,9 @@ class RecordPipe {
 
  private:
   struct Meta {
+    absl::string_view file;  // one of files_
     uint32_t owner_size, rdata_size, ttl, line;
     uint16_t type;
-    uint16_t file;  // index into files_
   };
   struct Batch {
     std::string bytes;
@@ -42,9 +42,12 @@ class RecordPipe {
 
   void Flush();
   void Consume();
+  // Adds the batch's records to the builder.
+  void Deliver(const Batch& batch);
 
   ZoneBuilder& builder_;
-  std::deque<std::string> files_;  // stable addresses for the consumer
+  std::deque<std::string> files_;           // stable addresses: Meta points into them
+  std::vector<ZoneBuilder::Input> inputs_;  // Deliver's scratch
   Batch current_;
   std::mutex mutex_;
   std::condition_variable changed_;

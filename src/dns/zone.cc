@@ -13,8 +13,9 @@ RrsetView NodeView::Find(uint16_t type) const {
 }
 
 NodeView Zone::Find(absl::string_view name) const {
-  const auto it = nodes_.find(name);
-  return it == nodes_.end() ? NodeView() : NodeView(arena_.data() + *it);
+  const uint32_t* offset =
+      nodes_.Find(name, NameTable::Hash(name), [this](uint32_t at) { return NameAt(arena_, at); });
+  return offset == nullptr ? NodeView() : NodeView(arena_.data() + *offset);
 }
 
 FileStamp StampFile(const std::string& path) {
@@ -38,7 +39,7 @@ bool Zone::Unchanged() const {
 }
 
 size_t Zone::memory_bytes() const {
-  return arena_.capacity() + nodes_.capacity() * (sizeof(uint32_t) + 1) + apex_.capacity();
+  return arena_.capacity() + nodes_.memory_bytes() + apex_.capacity();
 }
 
 }  // namespace agility::dns

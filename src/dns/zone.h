@@ -9,9 +9,8 @@
 #include <vector>
 #include "absl/strings/string_view.h"
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
 #include "dns/name.h"
+#include "dns/name_table.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -114,23 +113,8 @@ class Zone {
 
  private:
   friend class ZoneBuilder;
-  Zone() : nodes_(0, NodeHash{&arena_}, NodeEq{&arena_}) {}
+  Zone() = default;
 
-  struct NodeHash {
-    using is_transparent = void;
-    const std::vector<uint8_t>* arena;
-    size_t operator()(absl::string_view name) const {
-      return absl::Hash<absl::string_view>{}(name);
-    }
-    size_t operator()(uint32_t offset) const { return (*this)(NameAt(*arena, offset)); }
-  };
-  struct NodeEq {
-    using is_transparent = void;
-    const std::vector<uint8_t>* arena;
-    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, absl::string_view b) const { return NameAt(*arena, a) == b; }
-    bool operator()(absl::string_view a, uint32_t b) const { return a == NameAt(*arena, b); }
-  };
   static absl::string_view NameAt(const std::vector<uint8_t>& arena, uint32_t offset) {
     return AsChars(arena.data() + offset + 2, arena[offset + 1]);
   }
@@ -147,7 +131,7 @@ class Zone {
   std::vector<FileStamp> files_;
   double load_seconds_ = 0;
   std::vector<uint8_t> arena_;
-  absl::flat_hash_set<uint32_t, NodeHash, NodeEq> nodes_;
+  NameTable nodes_;  // arena offsets of the nodes, by name
 };
 
 }  // namespace agility::dns

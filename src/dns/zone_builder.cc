@@ -1,10 +1,7 @@
 #include "dns/zone_builder.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <numeric>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -14,7 +11,6 @@ namespace agility::dns {
 namespace {
 
 constexpr size_t kMaxErrors = 20;
-constexpr size_t kThreadedIndexNodes = 65536;
 
 // The parent of a wire name (one label removed); the root has none.
 absl::string_view Parent(absl::string_view name) {
@@ -26,45 +22,58 @@ absl::string_view Parent(absl::string_view name) {
 void ZoneBuilder::Reserve(size_t records) {
   records_.reserve(records);
   owner_offsets_.reserve(records);
-  owner_ids_.reserve(records);
+  owner_ids_.Reserve(records, [this](uint32_t id) { return Owner(id); });
   owners_.reserve(records * 16);
   rdata_.reserve(records * 8);
 }
 
-uint32_t ZoneBuilder::Intern(absl::string_view owner) {
-  if (!owner_offsets_.empty() && Owner(static_cast<uint32_t>(owner_offsets_.size() - 1)) == owner) {
-    return static_cast<uint32_t>(owner_offsets_.size() - 1);
-  }
-  // One probe sequence for lookup and insertion alike.
-  const auto it = owner_ids_.lazy_emplace(owner, [&](const auto& construct) {
-    const uint32_t id = static_cast<uint32_t>(owner_offsets_.size());
-    owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
-    owners_ += static_cast<char>(owner.size());
-    owners_.append(owner.data(), owner.size());
-    construct(id);
-  });
-  return *it;
-}
-
-void ZoneBuilder::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
-                      absl::string_view file, int line) {
-  // Records come file by file ($INCLUDE aside): the last file is the usual hit.
+uint16_t ZoneBuilder::FileIndex(absl::string_view file) {
   if (files_.empty() || files_[current_file_] != file) {
     const auto it = std::find(files_.begin(), files_.end(), file);
     current_file_ = static_cast<uint16_t>(it - files_.begin());
     if (it == files_.end()) files_.emplace_back(file);
   }
-  Record r;
-  r.owner = Intern(owner);
-  r.rdata = static_cast<uint32_t>(rdata_.size());
-  rdata_ += static_cast<char>(rdata.size() >> 8);
-  rdata_ += static_cast<char>(rdata.size() & 0xff);
-  rdata_.append(rdata.data(), rdata.size());
-  r.ttl = ttl;
-  r.type = type;
-  r.file = current_file_;
-  r.line = static_cast<uint32_t>(line);
-  records_.push_back(r);
+  return current_file_;
+}
+
+void ZoneBuilder::Add(absl::Span<const Input> records) {
+  // Owners are hashed first; each lookup then finds its home slot already
+  // fetched, having asked for it kAhead records earlier.
+  constexpr size_t kAhead = 16;
+  batch_hashes_.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const bool repeated = i > 0 && records[i].owner == records[i - 1].owner;
+    batch_hashes_[i] = repeated ? batch_hashes_[i - 1] : NameTable::Hash(records[i].owner);
+  }
+  const auto owner_name = [this](uint32_t id) { return Owner(id); };
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (i + kAhead < records.size()) owner_ids_.Prefetch(batch_hashes_[i + kAhead]);
+    const Input& in = records[i];
+    // Records of one owner usually come in a row.
+    const bool same_owner = last_owner_ != UINT32_MAX && (i > 0 ? in.owner == records[i - 1].owner
+                                                                : in.owner == Owner(last_owner_));
+    if (!same_owner) {
+      bool inserted = false;
+      const auto next_id = static_cast<uint32_t>(owner_offsets_.size());
+      last_owner_ = owner_ids_.Insert(in.owner, batch_hashes_[i], next_id, owner_name, inserted);
+      if (inserted) {
+        owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
+        owners_ += static_cast<char>(in.owner.size());
+        owners_.append(in.owner.data(), in.owner.size());
+      }
+    }
+    Record r;
+    r.owner = last_owner_;
+    r.rdata = static_cast<uint32_t>(rdata_.size());
+    rdata_ += static_cast<char>(in.rdata.size() >> 8);
+    rdata_ += static_cast<char>(in.rdata.size() & 0xff);
+    rdata_.append(in.rdata.data(), in.rdata.size());
+    r.ttl = in.ttl;
+    r.type = in.type;
+    r.file = FileIndex(in.file);
+    r.line = in.line;
+    records_.push_back(r);
+  }
 }
 
 std::string ZoneBuilder::Where(const Record& r) const {
@@ -100,7 +109,6 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   // Group records by owner (a counting sort on owner ids, in the order names
   // first appear), then by type and RDATA within each owner; identical
   // records collapse (RFC 2181 §5).
-  owner_ids_ = decltype(owner_ids_)(0, OwnerHash{this}, OwnerEq{this});
   const size_t owner_count = owner_offsets_.size();
   std::vector<uint32_t> group_start(owner_count + 1, 0);
   for (const Record& r : records_) ++group_start[r.owner + 1];
@@ -152,27 +160,9 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     WriteU32(base + used, v);
     used += 4;
   };
+  // Owner ids ascend through the arena: node_offsets[id] is where id went.
   std::vector<uint32_t> node_offsets;
   node_offsets.reserve(owner_count);
-  auto& nodes = zone->nodes_;
-  nodes.reserve(owner_count + owner_count / 4);
-  // Big zones: another core indexes each node as soon as it is written. The
-  // arena and node_offsets are reserved, so they never move under it.
-  std::atomic<size_t> published{0};
-  std::atomic<bool> finished{false};
-  std::thread indexer;
-  if (owner_count >= kThreadedIndexNodes && std::thread::hardware_concurrency() > 1) {
-    indexer = std::thread([&] {
-      size_t done = 0;
-      while (true) {
-        const bool last = finished.load(std::memory_order_acquire);
-        const size_t ready = published.load(std::memory_order_acquire);
-        while (done < ready) nodes.insert(node_offsets[done++]);
-        if (last) return;
-        std::this_thread::yield();
-      }
-    });
-  }
   size_t i = 0;
   while (i < order.size()) {
     const Record& first = records_[order[i]];
@@ -265,17 +255,19 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     base[rrset_count_at] = static_cast<uint8_t>(rrsets);
     if (flags & node_flag::kDelegation) zone->has_delegations_ = true;
     ++zone->name_count_;
-    published.store(node_offsets.size(), std::memory_order_release);
     i = end;
   }
   arena.resize(used);  // keeps the capacity: empty non-terminals go there
-  if (indexer.joinable()) {
-    finished.store(true, std::memory_order_release);
-    indexer.join();
-  } else {
-    for (uint32_t offset : node_offsets) nodes.insert(offset);
-  }
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  // The table that interned the owners becomes the zone's index, each owner
+  // id replaced by its node's offset: no name is hashed again.
+  owner_ids_.RewriteRefs([&](uint32_t id) { return node_offsets[id]; });
+  NameTable& nodes = zone->nodes_;
+  nodes = std::move(owner_ids_);
+  const auto node_name = [&arena](uint32_t offset) { return Zone::NameAt(arena, offset); };
+  const auto contains = [&](absl::string_view name) {
+    return nodes.Find(name, NameTable::Hash(name), node_name) != nullptr;
+  };
   // The records are no longer needed; free them before the table grows.
   std::string().swap(owners_);
   std::vector<uint32_t>().swap(owner_offsets_);
@@ -289,7 +281,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     // Children of the apex, and names whose parent exists, are most names.
     const absl::string_view direct = Zone::NameAt(arena, offset);
     if (direct.size() <= apex.size() || Parent(direct).size() <= apex.size() ||
-        nodes.contains(Parent(direct))) {
+        contains(Parent(direct))) {
       continue;
     }
     // Copied: appending empty non-terminals may move the arena.
@@ -297,14 +289,16 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     absl::string_view ancestor(name);
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);
-      if (nodes.contains(ancestor)) break;
+      const uint64_t hash = NameTable::Hash(ancestor);
+      if (nodes.Find(ancestor, hash, node_name) != nullptr) break;
       const uint32_t node = static_cast<uint32_t>(arena.size());
       empty_non_terminals.push_back(node);
       arena.push_back(0);
       arena.push_back(static_cast<uint8_t>(ancestor.size()));
       arena.insert(arena.end(), ancestor.begin(), ancestor.end());
       arena.push_back(0);
-      nodes.insert(node);
+      bool inserted = false;
+      nodes.Insert(ancestor, hash, node, node_name, inserted);
     }
   }
 
@@ -315,8 +309,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);
       if (ancestor.size() <= apex.size()) return;
-      const auto it = nodes.find(ancestor);
-      if (it != nodes.end() && (arena[*it] & node_flag::kDelegation)) {
+      const uint32_t* node = nodes.Find(ancestor, NameTable::Hash(ancestor), node_name);
+      if (node != nullptr && (arena[*node] & node_flag::kDelegation)) {
         arena[offset] |= node_flag::kBelowCut;
         return;
       }

@@ -6,10 +6,11 @@
 #include <memory>
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "dns/name_table.h"
 #include "dns/zone.h"
 
 namespace agility::dns {
@@ -18,13 +19,22 @@ class ZoneBuilder {
  public:
   // `source` names the file in error messages ("zones/example.com.zone").
   explicit ZoneBuilder(std::string source) : source_(std::move(source)) {}
-  ZoneBuilder(const ZoneBuilder&) = delete;  // the owner index points at this
+  ZoneBuilder(const ZoneBuilder&) = delete;
   ZoneBuilder& operator=(const ZoneBuilder&) = delete;
 
-  // `owner` is a lowercase wire name; `rdata` wire form with names
-  // uncompressed; `line` is where the record starts in `file`.
-  void Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
-           absl::string_view file, int line);
+  // One parsed record. `owner` is a lowercase wire name; `rdata` wire form
+  // with names uncompressed; `line` is where the record starts in `file`.
+  struct Input {
+    absl::string_view owner;
+    absl::string_view rdata;
+    absl::string_view file;
+    uint32_t ttl;
+    uint32_t line;
+    uint16_t type;
+  };
+  // Records in file order. A batch at a time lets owner lookups run a few
+  // names ahead of each other instead of waiting on memory one by one.
+  void Add(absl::Span<const Input> records);
 
   size_t record_count() const { return records_.size(); }
   // Sizes the tables for about `records` records (saves rehashing).
@@ -51,33 +61,19 @@ class ZoneBuilder {
   absl::string_view RdataOf(const Record& r) const {
     return absl::string_view(rdata_).substr(r.rdata + 2, ReadU16(AsBytes(rdata_) + r.rdata));
   }
-  // The id of `owner`, new or known; records of one owner usually come in a
-  // row, so the last id is tried first.
-  uint32_t Intern(absl::string_view owner);
+  // Index into files_; records come file by file ($INCLUDE aside).
+  uint16_t FileIndex(absl::string_view file);
   std::string Where(const Record& r) const;
 
   std::string source_;
   std::vector<std::string> files_;
   uint16_t current_file_ = 0;
-  std::string owners_;  // each owner once: [len u8][name]
+  uint32_t last_owner_ = UINT32_MAX;  // id of the previous record's owner
+  std::string owners_;                // each owner once: [len u8][name]
   std::vector<uint32_t> owner_offsets_;
-  struct OwnerHash {
-    using is_transparent = void;
-    const ZoneBuilder* builder;
-    size_t operator()(absl::string_view name) const {
-      return absl::Hash<absl::string_view>{}(name);
-    }
-    size_t operator()(uint32_t id) const { return (*this)(builder->Owner(id)); }
-  };
-  struct OwnerEq {
-    using is_transparent = void;
-    const ZoneBuilder* builder;
-    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, absl::string_view b) const { return builder->Owner(a) == b; }
-    bool operator()(absl::string_view a, uint32_t b) const { return a == builder->Owner(b); }
-  };
-  // Owner ids, looked up by name: 4 bytes per owner.
-  absl::flat_hash_set<uint32_t, OwnerHash, OwnerEq> owner_ids_{0, OwnerHash{this}, OwnerEq{this}};
+  // Owner ids by name; becomes the compiled zone's node index.
+  NameTable owner_ids_;
+  std::vector<uint64_t> batch_hashes_;  // scratch for Add
   std::string rdata_;
   std::vector<Record> records_;
 };

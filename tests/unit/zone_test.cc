@@ -282,8 +282,8 @@ TEST(HostileZoneTest, TtlAboveTwoToTheThirtyOne) {
 
 TEST(HostileZoneTest, TypeNumberAbove65535) {
   // ldns parses TYPE6000201 without a range check; it must not load as type 36425.
-  auto zone = ParseZoneText(std::string(kHead) + "gen TYPE6000201 \\# 0\n", "z.zone",
-                            "example.com.");
+  auto zone =
+      ParseZoneText(std::string(kHead) + "gen TYPE6000201 \\# 0\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()),
               HasSubstr("z.zone:5: record type number above 65535"));
