@@ -15,16 +15,16 @@ namespace agility::daemon {
 class Worker final : public sockets::PacketHandler {
  public:
   Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config,
-         sockets::TcpAdmission& tcp_admission, const policy::RateLimitSettings& rate_limit)
+         sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter)
       : index_(index),
         snapshots_(snapshots),
         buffers_(std::make_unique<sockets::UdpBuffers>()),
         tcp_options_{config.tcp_idle_timeout_ms, config.tcp_query_timeout_ms,
                      config.tcp_max_unsent_bytes, 1024},
-        tcp_admission_(tcp_admission) {
+        tcp_admission_(tcp_admission),
+        rate_limiter_(rate_limiter) {
     options_.max_udp_size = config.max_udp_size;
     batch_wait_us_ = config.udp_batch_wait_us;
-    if (rate_limit.enabled) rate_limiter_ = std::make_unique<dns::RateLimiter>(rate_limit.limits);
     uv_loop_init(&loop_);
     stop_.data = this;
     uv_async_init(&loop_, &stop_, &Worker::OnStop);
@@ -119,10 +119,10 @@ class Worker final : public sockets::PacketHandler {
   policy::Rng rng_;  // seeded from the OS
   dns::ResponderOptions options_;
   uint32_t batch_wait_us_ = 0;
-  std::unique_ptr<dns::RateLimiter> rate_limiter_;  // null: no rate limiting
   std::unique_ptr<sockets::UdpBuffers> buffers_;
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;
+  dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
   uv_loop_t loop_;
   uv_async_t stop_;
   std::vector<std::unique_ptr<sockets::UdpListener>> udp_;
@@ -161,9 +161,10 @@ absl::Status Server::Start(const policy::ServerConfig& config,
   RaiseDescriptorLimit(config);
   tcp_admission_ = std::make_unique<sockets::TcpAdmission>(config.tcp_max_connections,
                                                            config.tcp_max_connections_per_client);
+  if (rate_limit.enabled) rate_limiter_ = std::make_unique<dns::RateLimiter>(rate_limit.limits);
   for (int i = 0; i < config.workers; ++i) {
     workers_.push_back(
-        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limit));
+        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limiter_.get()));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();

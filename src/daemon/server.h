@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "daemon/snapshot.h"
+#include "dns/rate_limiter.h"
 #include "policy/random.h"
 #include "sockets/packet_handler.h"
 #include "sockets/tcp_listener.h"
@@ -78,6 +79,8 @@ class Server {
   SnapshotHolder& snapshots_;
   // Shared by every worker's TCP listeners; outlives them.
   std::unique_ptr<sockets::TcpAdmission> tcp_admission_;
+  // One budget per bucket across all workers (null: no rate limiting).
+  std::unique_ptr<dns::RateLimiter> rate_limiter_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> dns_sockets_;
 };

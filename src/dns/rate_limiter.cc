@@ -22,6 +22,11 @@ uint64_t RoundUpPowerOfTwo(uint64_t n) {
 
 RateLimiter::RateLimiter(const RateLimitConfig& config)
     : config_(config),
+      interval_ns_(
+          std::max<uint64_t>(1, 1000000000 / std::max<uint32_t>(1, config.responses_per_second))),
+      // A burst of one second's worth: the first response of a full bucket
+      // and responses_per_second - 1 more.
+      burst_ns_(interval_ns_ * (std::max<uint32_t>(1, config.responses_per_second) - 1)),
       mask_(RoundUpPowerOfTwo(std::max<uint32_t>(config.table_size, kProbes)) - 1),
       table_(std::make_unique<Bucket[]>(mask_ + 1)) {}
 
@@ -46,34 +51,43 @@ uint64_t RateLimiter::Key(const sockaddr* client, ResponseKind kind, absl::strin
 RateLimiter::Verdict RateLimiter::Check(const sockaddr* client, ResponseKind kind,
                                         absl::string_view name, uint64_t now_ms) {
   const uint64_t key = Key(client, kind, name);
-  // A few probes; a new key takes the stalest of them (LRU within the probe).
+  const uint64_t now = now_ms * 1000000;
+  // A few probes; a new key takes the stalest of them.
   Bucket* bucket = nullptr;
   Bucket* stalest = nullptr;
+  uint64_t stalest_full_at = UINT64_MAX;
   for (int i = 0; i < kProbes; ++i) {
     Bucket& b = table_[(key + static_cast<uint64_t>(i)) & mask_];
-    if (b.key == key) {
+    if (b.key.load(std::memory_order_relaxed) == key) {
       bucket = &b;
       break;
     }
-    if (stalest == nullptr || b.updated_ms < stalest->updated_ms) stalest = &b;
+    const uint64_t full_at = b.full_at_ns.load(std::memory_order_relaxed);
+    if (full_at < stalest_full_at) {
+      stalest = &b;
+      stalest_full_at = full_at;
+    }
   }
-  const int64_t burst = int64_t{config_.responses_per_second} * 1000;
   if (bucket == nullptr) {
     bucket = stalest;
-    *bucket = {key, now_ms, burst, 0};
-  } else if (now_ms > bucket->updated_ms) {
-    const int64_t refill =
-        static_cast<int64_t>(now_ms - bucket->updated_ms) * config_.responses_per_second;
-    bucket->tokens_milli = std::min(burst, bucket->tokens_milli + refill);
-    bucket->updated_ms = now_ms;
+    bucket->key.store(key, std::memory_order_relaxed);
+    bucket->full_at_ns.store(now, std::memory_order_relaxed);
+    bucket->limited.store(0, std::memory_order_relaxed);
   }
-  if (bucket->tokens_milli >= 1000) {
-    bucket->tokens_milli -= 1000;
-    bucket->limited = 0;
-    return Verdict::kSend;
+  uint64_t full_at = bucket->full_at_ns.load(std::memory_order_relaxed);
+  while (true) {
+    const uint64_t from = std::max(full_at, now);
+    if (from - now > burst_ns_) break;  // no token left
+    if (bucket->full_at_ns.compare_exchange_weak(full_at, from + interval_ns_,
+                                                 std::memory_order_relaxed)) {
+      if (bucket->limited.load(std::memory_order_relaxed) != 0) {
+        bucket->limited.store(0, std::memory_order_relaxed);
+      }
+      return Verdict::kSend;
+    }
   }
-  ++bucket->limited;
-  if (config_.slip != 0 && bucket->limited % config_.slip == 0) return Verdict::kSlip;
+  const uint32_t limited = bucket->limited.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (config_.slip != 0 && limited % config_.slip == 0) return Verdict::kSlip;
   return Verdict::kDrop;
 }
 

@@ -5,11 +5,16 @@
 // truncated (TC=1, nothing else), which makes a genuine client retry over
 // TCP, where source addresses cannot be spoofed.
 //
-// One limiter per worker thread: a fixed table, no locks, no allocation.
+// One limiter serves every worker thread: SO_REUSEPORT spreads a client's
+// queries over the workers by source port, and a spoofed flood must still
+// meet one budget per bucket. The table is fixed and updated with atomic
+// operations: no locks, no allocation. Two threads racing for one bucket can
+// let a response or two more through; the limit holds within that.
 #pragma once
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -25,7 +30,7 @@ struct RateLimitConfig {
   uint32_t slip = 2;                   // every slip-th limited response is truncated; 0: none
   uint8_t ipv4_prefix = 24;
   uint8_t ipv6_prefix = 56;
-  uint32_t table_size = 1 << 16;  // buckets per worker (rounded up to a power of two)
+  uint32_t table_size = 1 << 16;  // buckets (rounded up to a power of two)
 };
 
 class RateLimiter {
@@ -36,19 +41,25 @@ class RateLimiter {
 
   // `name` is the lowercase wire name the response is about (for NXDOMAIN
   // and errors the zone apex is better, so that random names share a
-  // bucket); `now_ms` a monotonic clock.
+  // bucket); `now_ms` a monotonic clock. Safe to call from many threads.
   Verdict Check(const sockaddr* client, ResponseKind kind, absl::string_view name, uint64_t now_ms);
 
  private:
+  // A token bucket kept as one number (the generic cell rate algorithm):
+  // `full_at_ns` is when the bucket will be full again. Each response sent
+  // moves it one interval on; a response is sent while that leaves it at
+  // most a burst ahead of now. A bucket full_at the past is as good as
+  // empty, so reusing the stalest one loses nothing.
   struct Bucket {
-    uint64_t key = 0;
-    uint64_t updated_ms = 0;
-    int64_t tokens_milli = 0;  // tokens x 1000, for exact refills at any rate
-    uint32_t limited = 0;      // responses limited since the bucket last had tokens
+    std::atomic<uint64_t> key{0};  // 0: never used
+    std::atomic<uint64_t> full_at_ns{0};
+    std::atomic<uint32_t> limited{0};  // responses limited since the last one sent
   };
   uint64_t Key(const sockaddr* client, ResponseKind kind, absl::string_view name) const;
 
   RateLimitConfig config_;
+  uint64_t interval_ns_;  // between responses at the configured rate
+  uint64_t burst_ns_;     // how far ahead of now full_at_ns may run
   uint64_t mask_;
   std::unique_ptr<Bucket[]> table_;
 };

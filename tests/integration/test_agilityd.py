@@ -1188,23 +1188,32 @@ class RateLimitTests(ServerTestCase):
         return text.replace("  workers: 2", "  workers: 1") + (
             "rate_limit: {enabled: true, responses_per_second: 5, slip: 2}\n")
 
-    def burst(self, source, count=40):
-        """Sends `count` queries at once from `source`; returns (full, truncated, silent)."""
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind((source, 0))
-            s.settimeout(0.5)
+    def burst(self, source, count=40, sockets=1):
+        """Sends `count` queries at once from `source`, spread over `sockets`
+        source ports; returns (full, truncated, silent)."""
+        opened = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(sockets)]
+        try:
+            for s in opened:
+                s.bind((source, 0))
             for i in range(count):
-                s.sendto(make_message([("www.example.com", 1)], qid=i), ("127.0.0.1", self.port))
+                opened[i % sockets].sendto(make_message([("www.example.com", 1)], qid=i),
+                                           ("127.0.0.1", self.port))
             full = truncated = 0
-            try:
-                while True:
-                    reply = parse_message(s.recv(4096))
-                    if reply.flags & 0x0200:
-                        truncated += 1
-                    else:
-                        full += 1
-            except socket.timeout:
-                pass
+            deadline = time.monotonic() + 0.5
+            for s in opened:
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    while True:
+                        reply = parse_message(s.recv(4096))
+                        if reply.flags & 0x0200:
+                            truncated += 1
+                        else:
+                            full += 1
+                except socket.timeout:
+                    pass
+        finally:
+            for s in opened:
+                s.close()
         return full, truncated, count - full - truncated
 
     def test_flood_is_limited_with_slip(self):
@@ -1225,6 +1234,23 @@ class RateLimitTests(ServerTestCase):
         self.burst("127.0.0.1")
         result = self.dig("www.example.com", "A", "+tcp")
         self.assertEqual(len(result.answer), 1)
+
+
+class RateLimitAcrossWorkersTests(RateLimitTests):
+    """Two workers: SO_REUSEPORT spreads a client's queries over both by
+    source port, and the client still gets one budget, not one per worker."""
+
+    @classmethod
+    def config_text(cls):
+        return super().config_text().replace("  workers: 1", "  workers: 2")
+
+    def test_one_budget_for_all_workers(self):
+        # 16 source ports land on both workers (all on one: p = 2^-15).
+        full, truncated, silent = self.burst("127.0.2.1", count=80, sockets=16)
+        self.assertGreaterEqual(full, 5)
+        self.assertLessEqual(full, 7, "each worker gave its own burst")
+        self.assertGreaterEqual(truncated, 30)
+        self.assertGreaterEqual(silent, 30)
 
 
 if __name__ == "__main__":

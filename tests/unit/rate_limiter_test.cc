@@ -3,6 +3,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "dns/name.h"
 
 namespace agility::dns {
@@ -73,6 +77,39 @@ TEST(RateLimiterSlipTest, NoSlipMeansDrop) {
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(limiter.Check(client, ResponseKind::kAny, name, 10), RateLimiter::Verdict::kDrop);
   }
+}
+
+TEST(RateLimiterThreadsTest, WorkersShareOneBudget) {
+  // SO_REUSEPORT spreads one client's queries over the workers: together
+  // they must get one bucket's worth, not one per worker.
+  RateLimiter limiter({5, 2, 24, 56, 1024});
+  const sockaddr_storage a = Address("203.0.113.7");
+  const auto* client = reinterpret_cast<const sockaddr*>(&a);
+  const std::string name = *NameFromText("www.example.com");
+  ASSERT_EQ(limiter.Check(client, ResponseKind::kAnswer, name, 1000), RateLimiter::Verdict::kSend);
+  std::atomic<int> sent{0}, slipped{0}, dropped{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        switch (limiter.Check(client, ResponseKind::kAnswer, name, 1000)) {
+          case RateLimiter::Verdict::kSend:
+            ++sent;
+            break;
+          case RateLimiter::Verdict::kSlip:
+            ++slipped;
+            break;
+          case RateLimiter::Verdict::kDrop:
+            ++dropped;
+            break;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(sent.load(), 4) << "the burst of 5, less the one sent before";
+  EXPECT_EQ(slipped.load() + dropped.load(), 8000 - 4);
+  EXPECT_EQ(slipped.load(), (8000 - 4) / 2) << "every second limited response slips";
 }
 
 }  // namespace
