@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,9 @@ struct Daemon::ReloadJob {
 };
 
 int Daemon::Run() {
+  // A reload asked for while the first load runs has nothing to do; its
+  // default action would end the process.
+  std::signal(SIGHUP, SIG_IGN);
   auto config = policy::LoadConfig(config_path_);
   if (!config.ok()) return Fail(config.status());
   const policy::ServerConfig server_config = config->server;
@@ -44,6 +48,14 @@ int Daemon::Run() {
   started_ = absl::Now();
 
   uv_loop_init(&loop_);
+  // Before the workers answer anything: from then on, SIGTERM must stop the
+  // server cleanly rather than kill it.
+  for (auto [handle, signum] :
+       {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
+    uv_signal_init(&loop_, handle);
+    handle->data = this;
+    uv_signal_start(handle, &Daemon::OnSignal, signum);
+  }
   absl::Status status = server_.Start(server_config, rate_limit);
   if (status.ok()) status = steering_.Start(*snapshot, server_.dns_sockets());
   if (status.ok()) {
@@ -69,17 +81,12 @@ int Daemon::Run() {
     server_.Stop();
     if (control_ != nullptr) control_->Close();
     if (metrics_ != nullptr) metrics_->Close();
+    CloseSignals();
     uv_run(&loop_, UV_RUN_DEFAULT);  // lets the close callbacks run
     uv_loop_close(&loop_);
     return Fail(status);
   }
   Log(absl::StrCat("control socket ", server_config.control));
-  for (auto [handle, signum] :
-       {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
-    uv_signal_init(&loop_, handle);
-    handle->data = this;
-    uv_signal_start(handle, &Daemon::OnSignal, signum);
-  }
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
   Log("stopped");
@@ -101,6 +108,10 @@ void Daemon::Shutdown() {
   server_.Stop();
   control_->Close();
   if (metrics_ != nullptr) metrics_->Close();
+  CloseSignals();
+}
+
+void Daemon::CloseSignals() {
   for (uv_signal_t* handle : {&sigint_, &sigterm_, &sighup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
   }
@@ -244,6 +255,14 @@ std::string Daemon::MetricsText() const {
            static_cast<double>(t.rate_limited_dropped));
   m.Sample("agility_rate_limited_total", {{"action", "slipped"}},
            static_cast<double>(t.rate_limited_slipped));
+  if (t.query_filter) {
+    m.Family("agility_udp_query_filter_total", "counter",
+             "UDP queries seen by the per-destination-address eBPF filter, by verdict.");
+    m.Sample("agility_udp_query_filter_total", {{"verdict", "passed"}},
+             static_cast<double>(t.query_filter_passed));
+    m.Sample("agility_udp_query_filter_total", {{"verdict", "dropped"}},
+             static_cast<double>(t.query_filter_dropped));
+  }
   m.Family("agility_udp_send_drops_total", "counter", "UDP responses the kernel did not take.");
   m.Sample("agility_udp_send_drops_total", static_cast<double>(t.send_drops));
   m.Family("agility_tcp_connections", "gauge", "TCP connections open, all workers.");

@@ -35,6 +35,7 @@ class Daemon {
 
   static void OnSignal(uv_signal_t* handle, int signum);
   void Shutdown();
+  void CloseSignals();
   void Control(ControlServer::Request request, ControlServer::Reply reply);
   // Parses and validates off the loop thread, then publishes on it.
   void Reload(ControlServer::Reply reply);
