@@ -162,12 +162,26 @@ absl::Status Server::Start(const policy::ServerConfig& config,
   tcp_admission_ = std::make_unique<sockets::TcpAdmission>(config.tcp_max_connections,
                                                            config.tcp_max_connections_per_client);
   if (rate_limit.enabled) rate_limiter_ = std::make_unique<dns::RateLimiter>(rate_limit.limits);
+  if (config.udp_queries_per_address != 0) {
+    auto filter = sockets::QueryFilter::Load(config.udp_queries_per_address);
+    if (!filter.ok()) {
+      return absl::Status(filter.status().code(), absl::StrCat("server.udp_queries_per_address: ",
+                                                               filter.status().message()));
+    }
+    query_filter_ = *std::move(filter);
+  }
   for (int i = 0; i < config.workers; ++i) {
     workers_.push_back(
         std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limiter_.get()));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();
+      if (query_filter_ != nullptr) {
+        if (auto status = query_filter_->AttachTo(*udp); !status.ok()) {
+          close(*udp);
+          return status;
+        }
+      }
       auto tcp = sockets::OpenTcpListener(endpoint, 1024);
       if (!tcp.ok()) {
         close(*udp);
@@ -217,6 +231,12 @@ ServerTotals Server::Totals() const {
     t.tcp_read_pauses += s.tcp.read_pauses.Get();
   }
   if (tcp_admission_ != nullptr) t.tcp_connections = tcp_admission_->open();
+  if (query_filter_ != nullptr) {
+    const sockets::QueryFilter::Counts counts = query_filter_->Read();
+    t.query_filter = true;
+    t.query_filter_passed = counts.passed;
+    t.query_filter_dropped = counts.dropped;
+  }
   return t;
 }
 

@@ -16,6 +16,7 @@
 #include "dns/rate_limiter.h"
 #include "policy/random.h"
 #include "sockets/packet_handler.h"
+#include "sockets/query_filter.h"
 #include "sockets/tcp_listener.h"
 #include "sockets/udp_listener.h"
 #include "util/counter.h"
@@ -48,6 +49,8 @@ struct ServerTotals {
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
   uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0;
+  bool query_filter = false;  // server.udp_queries_per_address is set
+  uint64_t query_filter_passed = 0, query_filter_dropped = 0;
   uint64_t tcp_rejected_total = 0;                        // over tcp_max_connections
   uint64_t tcp_rejected_per_client = 0;                   // over tcp_max_connections_per_client
   uint64_t tcp_timeouts[sockets::kTcpTimeoutKinds] = {};  // by sockets::TcpTimeout
@@ -81,6 +84,8 @@ class Server {
   std::unique_ptr<sockets::TcpAdmission> tcp_admission_;
   // One budget per bucket across all workers (null: no rate limiting).
   std::unique_ptr<dns::RateLimiter> rate_limiter_;
+  // On every UDP socket (null: server.udp_queries_per_address is 0).
+  std::unique_ptr<sockets::QueryFilter> query_filter_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> dns_sockets_;
 };

@@ -131,10 +131,11 @@ std::string Parser::ResolvePath(const std::string& path) const {
 }
 
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
-  if (!CheckMap(node, "server",
-                {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
-                 "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
-                 "max_udp_size", "metrics", "udp_batch_wait_us", "user"})) {
+  if (!CheckMap(
+          node, "server",
+          {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
+           "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
+           "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -194,6 +195,9 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node size = node["max_udp_size"]) {
     Integer(size, "server.max_udp_size", 512, 4096, &server.max_udp_size);
+  }
+  if (const YAML::Node rate = node["udp_queries_per_address"]) {
+    Integer(rate, "server.udp_queries_per_address", 0, 100000000, &server.udp_queries_per_address);
   }
 }
 

@@ -27,6 +27,7 @@ struct ServerConfig {
   uint32_t tcp_max_unsent_bytes = 65536;         // per connection; reading pauses above
   uint16_t max_udp_size = 1232;
   uint32_t udp_batch_wait_us = 200;          // see sockets::UdpListener
+  uint32_t udp_queries_per_address = 0;      // eBPF filter (sockets::QueryFilter); 0: off
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
   std::string user;                          // run as this user after setup; empty: stay as started
 };

@@ -343,6 +343,36 @@ def agilityctl(*args):
     return subprocess.run([AGILITYCTL, *args], capture_output=True, text=True, timeout=30)
 
 
+def udp_burst(source, destination, port, count, sockets=1):
+    """Sends `count` queries at once from `source` to `destination`, spread
+    over `sockets` source ports; returns (full, truncated, silent)."""
+    family = socket.AF_INET6 if ":" in destination else socket.AF_INET
+    opened = [socket.socket(family, socket.SOCK_DGRAM) for _ in range(sockets)]
+    try:
+        for s in opened:
+            s.bind((source, 0))
+        for i in range(count):
+            opened[i % sockets].sendto(make_message([("www.example.com", 1)], qid=i),
+                                       (destination, port))
+        full = truncated = 0
+        deadline = time.monotonic() + 0.5
+        for s in opened:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                while True:
+                    reply = parse_message(s.recv(4096))
+                    if reply.flags & 0x0200:
+                        truncated += 1
+                    else:
+                        full += 1
+            except socket.timeout:
+                pass
+    finally:
+        for s in opened:
+            s.close()
+    return full, truncated, count - full - truncated
+
+
 class ServerTestCase(unittest.TestCase):
     """Starts agilityd once per class with the class's configuration."""
 
@@ -1189,32 +1219,7 @@ class RateLimitTests(ServerTestCase):
             "rate_limit: {enabled: true, responses_per_second: 5, slip: 2}\n")
 
     def burst(self, source, count=40, sockets=1):
-        """Sends `count` queries at once from `source`, spread over `sockets`
-        source ports; returns (full, truncated, silent)."""
-        opened = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(sockets)]
-        try:
-            for s in opened:
-                s.bind((source, 0))
-            for i in range(count):
-                opened[i % sockets].sendto(make_message([("www.example.com", 1)], qid=i),
-                                           ("127.0.0.1", self.port))
-            full = truncated = 0
-            deadline = time.monotonic() + 0.5
-            for s in opened:
-                s.settimeout(max(0.01, deadline - time.monotonic()))
-                try:
-                    while True:
-                        reply = parse_message(s.recv(4096))
-                        if reply.flags & 0x0200:
-                            truncated += 1
-                        else:
-                            full += 1
-                except socket.timeout:
-                    pass
-        finally:
-            for s in opened:
-                s.close()
-        return full, truncated, count - full - truncated
+        return udp_burst(source, "127.0.0.1", self.port, count, sockets)
 
     def test_flood_is_limited_with_slip(self):
         full, truncated, silent = self.burst("127.0.0.1")
@@ -1251,6 +1256,47 @@ class RateLimitAcrossWorkersTests(RateLimitTests):
         self.assertLessEqual(full, 7, "each worker gave its own burst")
         self.assertGreaterEqual(truncated, 30)
         self.assertGreaterEqual(silent, 30)
+
+
+class QueryFilterTests(ServerTestCase):
+    """server.udp_queries_per_address: the eBPF socket filter admits 50 UDP
+    queries a second (a burst of 50) to each destination address. agilityd
+    listens on 127.0.0.1, 127.0.0.2 and ::1; a flood at one of them leaves
+    the others answered."""
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+
+    @classmethod
+    def config_text(cls):
+        cls.metrics_port = free_port()
+        text = yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": "127.77.0.0/20"},
+                           [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
+                           metrics_port=cls.metrics_port)
+        first = f'"127.0.0.1:{cls.port}", '
+        assert first in text
+        return text.replace(first, first + f'"127.0.0.2:{cls.port}", ').replace(
+            "  workers: 2", "  workers: 2\n  udp_queries_per_address: 50")
+
+    def test_flood_at_one_address_spares_the_others(self):
+        # The burst of 50, less the start-up probes, plus what refills meanwhile.
+        full, _, silent = udp_burst("127.0.0.1", "127.0.0.1", self.port, 400, sockets=8)
+        self.assertGreaterEqual(full, 40)
+        self.assertLessEqual(full, 60, "more than the burst of 50 (and refill) got through")
+        other, _, _ = udp_burst("127.0.0.1", "127.0.0.2", self.port, 40, sockets=4)
+        self.assertEqual(other, 40, "queries to another address were dropped")
+        full6, _, _ = udp_burst("::1", "::1", self.port, 400, sockets=8)
+        self.assertGreaterEqual(full6, 40)
+        self.assertLessEqual(full6, 60, "IPv6: more than the burst got through")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as r:
+            metrics = parse_metrics(r.read().decode())
+        dropped = metrics[("agility_udp_query_filter_total", (("verdict", "dropped"),))]
+        passed = metrics[("agility_udp_query_filter_total", (("verdict", "passed"),))]
+        self.assertEqual(dropped, 400 - full + 400 - full6)
+        self.assertGreaterEqual(passed, full + other + full6)
+
+    def test_tcp_is_not_filtered(self):
+        udp_burst("127.0.0.1", "127.0.0.1", self.port, 200, sockets=4)
+        result = self.dig("www.example.com", "A", "+tcp")
+        self.assertEqual(len(result.answer), 1)
 
 
 if __name__ == "__main__":

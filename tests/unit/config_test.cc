@@ -120,7 +120,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n",
                 "bad.yaml:2:", "server.tcp_query_timeout_ms must be an integer"},
         BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n",
-                "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000"}));
+                "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000"},
+        BadCase{"server:\n  udp_queries_per_address: -1\nzones: [a]\n", "bad.yaml:2:",
+                "server.udp_queries_per_address must be an integer in 0..100000000"}));
 
 TEST(ConfigTest, RateLimitSettings) {
   auto config = ParseConfig(
