@@ -41,8 +41,8 @@ def write_queries(path, names, seed=1):
                 f.write(f"host{i}.example.com AAAA\n")
 
 
-def dnsperf(port, queries, seconds, rate=None, verbose=False, clients=8):
-    command = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds),
+def dnsperf(port, queries, seconds, rate=None, verbose=False, clients=8, server="127.0.0.1"):
+    command = ["dnsperf", "-s", server, "-p", str(port), "-d", queries, "-l", str(seconds),
                "-c", str(clients), "-T", "1", "-q", "1000", "-t", "2"]
     if rate:
         command += ["-Q", str(rate)]
