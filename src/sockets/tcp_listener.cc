@@ -81,6 +81,9 @@ TcpAdmission::Client TcpAdmission::ClientOf(const sockaddr_storage& peer) {
   if (peer.ss_family == AF_INET6) {
     const auto& v6 = reinterpret_cast<const sockaddr_in6&>(peer);
     std::memcpy(client.data(), &v6.sin6_addr, 16);
+    // One host commonly holds a whole /64 and can pick any address in it:
+    // the /64 is the client. IPv4-mapped addresses stay whole.
+    if (!IN6_IS_ADDR_V4MAPPED(&v6.sin6_addr)) std::memset(client.data() + 8, 0, 8);
   } else if (peer.ss_family == AF_INET) {
     const auto& v4 = reinterpret_cast<const sockaddr_in&>(peer);
     client[10] = 0xff;

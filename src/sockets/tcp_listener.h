@@ -58,7 +58,7 @@ struct TcpCounters {
 // when a connection opens and once when it closes, never per query).
 class TcpAdmission {
  public:
-  using Client = std::array<uint8_t, 16>;  // IPv6, or IPv4-mapped IPv6
+  using Client = std::array<uint8_t, 16>;  // an IPv6 /64, or IPv4-mapped IPv6
   enum class Verdict : uint8_t { kAdmitted, kTooMany, kTooManyFromClient };
 
   TcpAdmission(uint32_t max_connections, uint32_t max_per_client)
@@ -72,6 +72,7 @@ class TcpAdmission {
   // Connections admitted and not yet released, over all workers.
   int64_t open() const { return open_.load(std::memory_order_relaxed); }
 
+  // The address, or for IPv6 its /64.
   static Client ClientOf(const sockaddr_storage& peer);
 
  private:
