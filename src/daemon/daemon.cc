@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "daemon/log.h"
@@ -26,6 +27,7 @@ struct Daemon::ReloadJob {
   Daemon* daemon;
   std::string path;
   uint64_t generation;
+  int workers;  // running, not what the new config says
   std::shared_ptr<const Snapshot> previous;
   absl::StatusOr<std::shared_ptr<const Snapshot>> result = absl::UnknownError("not run");
   std::vector<ControlServer::Reply> replies;
@@ -38,9 +40,11 @@ int Daemon::Run() {
   std::signal(SIGHUP, SIG_IGN);
   auto config = policy::LoadConfig(config_path_);
   if (!config.ok()) return Fail(config.status());
-  const policy::ServerConfig server_config = config->server;
-  const policy::RateLimitSettings rate_limit = config->rate_limit;
-  auto loaded = LoadSnapshot(*std::move(config), ++generation_);
+  running_server_ = config->server;
+  running_rate_limit_ = config->rate_limit;
+  const policy::ServerConfig& server_config = running_server_;
+  const policy::RateLimitSettings& rate_limit = running_rate_limit_;
+  auto loaded = LoadSnapshot(*std::move(config), ++generation_, running_server_.workers);
   if (!loaded.ok()) return Fail(loaded.status());
   const std::shared_ptr<const Snapshot> snapshot = *std::move(loaded);
   Log(Summary(*snapshot));
@@ -155,6 +159,7 @@ void Daemon::Reload(ControlServer::Reply reply) {
   job->daemon = this;
   job->path = config_path_;
   job->generation = generation_ + 1;
+  job->workers = running_server_.workers;
   job->previous = snapshots_.Get();
   job->replies = std::move(waiting_);
   job->started = absl::Now();
@@ -168,7 +173,8 @@ void Daemon::Reload(ControlServer::Reply reply) {
         if (!config.ok()) {
           job->result = config.status();
         } else {
-          job->result = LoadSnapshot(*std::move(config), job->generation, job->previous.get());
+          job->result =
+              LoadSnapshot(*std::move(config), job->generation, job->workers, job->previous.get());
         }
         job->previous.reset();
       },
@@ -190,6 +196,14 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
       generation_ = job->generation;
       snapshots_.Publish(snapshot);
       body = Summary(*snapshot);
+      // Sockets, workers and their limits are set up once, at start.
+      std::vector<absl::string_view> kept;
+      if (!(snapshot->config.server == running_server_)) kept.push_back("server");
+      if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
+      if (!kept.empty()) {
+        absl::StrAppend(&body, "note: the changed ", absl::StrJoin(kept, " and "),
+                        " settings take effect at the next restart; the running ones stay\n");
+      }
       Log(absl::StrCat("reloaded: ", body));
     }
   }

@@ -44,6 +44,9 @@ class Daemon {
   std::string MetricsText() const;
 
   std::string config_path_;
+  // What the server was started with; reloads do not change these.
+  policy::ServerConfig running_server_;
+  policy::RateLimitSettings running_rate_limit_;
   uint64_t generation_ = 0;
   SnapshotHolder snapshots_;
   Server server_{snapshots_};

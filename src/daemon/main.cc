@@ -21,7 +21,8 @@ int Check(const std::string& config) {
     std::fprintf(stderr, "%s\n", std::string(parsed.status().message()).c_str());
     return 1;
   }
-  auto snapshot = agility::daemon::LoadSnapshot(*std::move(parsed), 1);
+  const int workers = parsed->server.workers;
+  auto snapshot = agility::daemon::LoadSnapshot(*std::move(parsed), 1, workers);
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;

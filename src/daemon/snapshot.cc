@@ -38,7 +38,7 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
-                                                             uint64_t generation,
+                                                             uint64_t generation, int workers,
                                                              const Snapshot* previous) {
   const absl::Time start = absl::Now();
   auto snapshot = std::make_shared<Snapshot>();
@@ -80,8 +80,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
       }
     }
   }
-  auto table = policy::Table::Build(config, config.server.workers,
-                                    previous != nullptr ? previous->table.get() : nullptr);
+  auto table =
+      policy::Table::Build(config, workers, previous != nullptr ? previous->table.get() : nullptr);
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());

@@ -33,8 +33,10 @@ struct Snapshot {
 // builds the policy table. Zones of `previous` whose files are unchanged are
 // shared, not read again, so a reload that changes only pools or policies
 // costs nothing per name. Errors are "file:line: message" lines.
+// `workers` is how many worker threads will use the snapshot (per-worker
+// counters): the running ones on a reload, whatever the new config says.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
-                                                             uint64_t generation,
+                                                             uint64_t generation, int workers,
                                                              const Snapshot* previous = nullptr);
 
 // A short multi-line summary: zones, names, policies, pools.

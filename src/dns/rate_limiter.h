@@ -31,6 +31,7 @@ struct RateLimitConfig {
   uint8_t ipv4_prefix = 24;
   uint8_t ipv6_prefix = 56;
   uint32_t table_size = 1 << 16;  // buckets (rounded up to a power of two)
+  bool operator==(const RateLimitConfig&) const = default;
 };
 
 class RateLimiter {

@@ -30,6 +30,7 @@ struct ServerConfig {
   uint32_t udp_queries_per_address = 0;      // eBPF filter (sockets::QueryFilter); 0: off
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
   std::string user;                          // run as this user after setup; empty: stay as started
+  bool operator==(const ServerConfig&) const = default;
 };
 
 struct ZoneSource {
@@ -89,6 +90,7 @@ struct BindingConfig {
 struct RateLimitSettings {
   bool enabled = false;
   dns::RateLimitConfig limits;
+  bool operator==(const RateLimitSettings&) const = default;
 };
 
 struct Config {

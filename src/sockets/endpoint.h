@@ -22,6 +22,7 @@ struct Endpoint {
 
   static absl::StatusOr<Endpoint> Parse(absl::string_view text);
   std::string ToString() const;
+  bool operator==(const Endpoint& other) const { return ToString() == other.ToString(); }
 };
 
 // Formats any socket address as "a.b.c.d:port" or "[x::y]:port".

@@ -1043,6 +1043,23 @@ class ReloadTests(ServerTestCase):
         self.assertEqual(self.answer(), self.FIRST)
         self.assertEqual(self.generation(), before)
 
+    def test_server_settings_wait_for_a_restart_and_say_so(self):
+        # workers 2 -> 1 and a new rate_limit: the pool change applies now,
+        # the rest is reported as waiting for a restart.
+        text = self.pool_config(self.SECOND).replace("  workers: 2", "  workers: 1")
+        write_file(self.config, text + "rate_limit: {enabled: true}\n")
+        done = agilityctl("-c", self.config, "reload")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn("the changed server and rate_limit settings take effect at the next "
+                      "restart", done.stdout)
+        self.assertEqual(self.answer(), self.SECOND)
+        for _ in range(20):  # not rate limited: the running settings stay
+            self.assertEqual(self.answer(), self.SECOND)
+        # setUp's reload (the original settings) carries no note.
+        self.setUp()
+        done = agilityctl("-c", self.config, "reload")
+        self.assertNotIn("restart", done.stdout)
+
 
 METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.]+(?:e[+-]?[0-9]+)?)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
