@@ -5,11 +5,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dns/zone_set.h"
 #include "policy/config.h"
@@ -49,19 +49,19 @@ class SnapshotHolder {
   void Publish(std::shared_ptr<const Snapshot> snapshot) {
     const uint64_t generation = snapshot->generation;
     {
-      absl::MutexLock lock(&mutex_);
+      std::lock_guard lock(mutex_);
       current_ = std::move(snapshot);
     }
     generation_.store(generation, std::memory_order_release);
   }
   std::shared_ptr<const Snapshot> Get() const {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard lock(mutex_);
     return current_;
   }
   uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
-  mutable absl::Mutex mutex_;
+  mutable std::mutex mutex_;  // std::mutex: visible to ThreadSanitizer
   std::shared_ptr<const Snapshot> current_;
   std::atomic<uint64_t> generation_{0};
 };

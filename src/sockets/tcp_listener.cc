@@ -56,7 +56,7 @@ TcpAdmission::Verdict TcpAdmission::Admit(const Client& client) {
     return Verdict::kTooMany;
   }
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard lock(mutex_);
     uint32_t& count = per_client_[client];
     if (count < max_per_client_) {
       ++count;
@@ -69,7 +69,7 @@ TcpAdmission::Verdict TcpAdmission::Admit(const Client& client) {
 
 void TcpAdmission::Release(const Client& client) {
   {
-    absl::MutexLock lock(&mutex_);
+    std::lock_guard lock(mutex_);
     const auto it = per_client_.find(client);
     if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
   }

@@ -19,12 +19,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
 #include "sockets/packet_handler.h"
 #include "util/counter.h"
 
@@ -79,8 +79,10 @@ class TcpAdmission {
   const uint32_t max_connections_;
   const uint32_t max_per_client_;
   std::atomic<int64_t> open_{0};
-  absl::Mutex mutex_;
-  absl::flat_hash_map<Client, uint32_t> per_client_ ABSL_GUARDED_BY(mutex_);
+  // std::mutex rather than absl::Mutex: Debian's absl is not built with
+  // ThreadSanitizer annotations, std::mutex is seen by every race detector.
+  std::mutex mutex_;
+  absl::flat_hash_map<Client, uint32_t> per_client_;  // guarded by mutex_
 };
 
 class TcpListener {
