@@ -25,7 +25,20 @@ struct Query {
   bool edns = false;
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
+  bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
 };
+
+// The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
+bool WellFormedOptions(const uint8_t* rdata, size_t size) {
+  size_t pos = 0;
+  while (pos < size) {
+    if (size - pos < 4) return false;
+    const size_t length = ReadU16(rdata + pos + 2);
+    if (size - pos - 4 < length) return false;
+    pos += 4 + length;
+  }
+  return true;
+}
 
 Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
   if (size < kHeaderSize) return Parsed::kDrop;
@@ -53,9 +66,11 @@ Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
     if (type == type::kOpt) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
       if (q.edns || packet[owner] != 0) return Parsed::kFormErr;
+      if (!WellFormedOptions(packet + pos + 10, rdlength)) return Parsed::kFormErr;
       q.edns = true;
       q.udp_size = ReadU16(packet + pos + 2);
       q.edns_version = packet[pos + 5];
+      q.dnssec_ok = (ReadU16(packet + pos + 6) & 0x8000) != 0;
     }
     pos += 10 + rdlength;
   }
@@ -248,13 +263,13 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   uint16_t flags = base_flags;
   uint8_t rc = rcode::kNoError;
   uint16_t counts[3] = {0, 0, 0};
-  uint32_t opt_ttl = 0;
+  uint32_t opt_ttl = q.dnssec_ok ? 0x8000 : 0;
 
   if (q.edns && q.edns_version > 0) {
-    opt_ttl = static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
+    opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
     info->rcode = static_cast<uint8_t>(rcode::kBadVers);
-  } else if (q.qclass != rr_class::kIn) {
-    rc = rcode::kRefused;
+  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {
+    rc = rcode::kRefused;  // only class IN is served; "*" matches it
   } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey) {
     rc = rcode::kFormErr;
   } else if (q.qtype == type::kAxfr || q.qtype == type::kIxfr) {

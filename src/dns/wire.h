@@ -42,7 +42,7 @@ inline constexpr uint16_t kAny = 255;
 namespace rr_class {
 inline constexpr uint16_t kIn = 1;
 inline constexpr uint16_t kCh = 3;
-inline constexpr uint16_t kAny = 255;
+inline constexpr uint16_t kAny = 255;  // QCLASS "*" (RFC 1035 §3.2.5)
 }  // namespace rr_class
 
 namespace rcode {

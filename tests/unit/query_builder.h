@@ -17,6 +17,7 @@ struct QueryOptions {
   bool edns = false;
   uint16_t udp_size = 1232;
   uint8_t edns_version = 0;
+  bool dnssec_ok = false;  // the DO bit
 };
 
 // A query for `name` (presentation form, case kept as given).

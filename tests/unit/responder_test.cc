@@ -407,6 +407,31 @@ TEST_F(ResponderTest, BadVersForEdnsVersionOne) {
   EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 0);
 }
 
+TEST_F(ResponderTest, DnssecOkBitIsCopied) {
+  // RFC 3225 §3: the DO bit of the query MUST be copied in the response.
+  QueryOptions o;
+  o.edns = true;
+  o.dnssec_ok = true;
+  const Reply r = Ask("plain.example.com", type::kA, o);
+  EXPECT_TRUE(ldns_pkt_edns_do(r.packet.get()));
+  o.dnssec_ok = false;
+  EXPECT_FALSE(ldns_pkt_edns_do(Ask("plain.example.com", type::kA, o).packet.get()));
+}
+
+TEST_F(ResponderTest, FormErrForMalformedEdnsOptions) {
+  QueryOptions o;
+  o.edns = true;
+  auto query = BuildQuery("plain.example.com", type::kA, o);
+  // RDLENGTH 4: an option header announcing 8 bytes that are not there.
+  query[query.size() - 1] = 4;
+  for (uint8_t b : {0, 10, 0, 8}) query.push_back(b);
+  EXPECT_EQ(AskRaw(query).info.rcode, rcode::kFormErr);
+  // The same option with its 8 bytes is fine (an unknown option is ignored).
+  query[query.size() - 5] = 12;
+  for (int i = 0; i < 8; ++i) query.push_back(0);
+  EXPECT_EQ(AskRaw(query).info.rcode, rcode::kNoError);
+}
+
 TEST_F(ResponderTest, TruncatesOverUdpAndAnswersFullyOverTcp) {
   const Reply udp = Ask("big.example.com", type::kTxt);
   EXPECT_TRUE(ldns_pkt_tc(udp.packet.get()));
@@ -495,6 +520,14 @@ TEST_F(ResponderTest, RefusedForOtherClassesAndTransfers) {
   EXPECT_EQ(Rcode(Ask("plain.example.com", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
   EXPECT_EQ(Rcode(Ask("example.com", type::kAxfr, {}, Transport::kTcp)), LDNS_RCODE_REFUSED);
   EXPECT_EQ(Rcode(Ask("example.com", type::kOpt)), LDNS_RCODE_FORMERR);
+}
+
+TEST_F(ResponderTest, QclassAnyIsAnsweredAsIn) {
+  QueryOptions any;
+  any.qclass = rr_class::kAny;
+  const Reply r = Ask("plain.example.com", type::kA, any);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 1);
 }
 
 TEST_F(ResponderTest, RdAndIdCopied) {
