@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -111,7 +112,97 @@ uint16_t CommonType(absl::string_view token) {
   return 0;
 }
 
+bool IsClass(absl::string_view token) {
+  for (const char* name : {"IN", "CH", "CS", "HS"}) {
+    if (absl::EqualsIgnoreCase(token, name)) return true;
+  }
+  return token.size() > 5 && absl::StartsWithIgnoreCase(token, "CLASS");
+}
+
 }  // namespace
+
+absl::StatusOr<uint32_t> ParseTtl(absl::string_view token) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("bad TTL '", token, "'"));
+  };
+  if (token.empty() || token.size() > 32) return bad();
+  uint64_t total = 0;
+  uint64_t number = 0;
+  bool digits = false;
+  bool units = false;
+  for (const char c : token) {
+    if (c >= '0' && c <= '9') {
+      number = number * 10 + static_cast<uint64_t>(c - '0');
+      if (number > 0xffffffff) return bad();
+      digits = true;
+      continue;
+    }
+    uint64_t seconds = 0;
+    switch (absl::ascii_tolower(static_cast<unsigned char>(c))) {
+      case 's':
+        seconds = 1;
+        break;
+      case 'm':
+        seconds = 60;
+        break;
+      case 'h':
+        seconds = 3600;
+        break;
+      case 'd':
+        seconds = 86400;
+        break;
+      case 'w':
+        seconds = 604800;
+        break;
+      default:
+        return bad();
+    }
+    if (!digits) return bad();  // a unit needs a number before it
+    total += number * seconds;
+    if (total > 0xffffffff) return bad();
+    number = 0;
+    digits = false;
+    units = true;
+  }
+  if (digits) {
+    total += number;
+  } else if (!units) {
+    return bad();
+  }
+  if (total > 0x7fffffff) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TTL above 2147483647 (RFC 2181 section 8): '", token, "'"));
+  }
+  return static_cast<uint32_t>(total);
+}
+
+absl::StatusOr<TtlField> ExplicitTtl(absl::string_view entry) {
+  size_t begins[3], ends[3];
+  int count = 0;
+  size_t i = 0;
+  while (count < 3) {
+    while (i < entry.size() && IsBlank(entry[i])) ++i;
+    if (i == entry.size()) break;
+    begins[count] = i;
+    while (i < entry.size() && !IsBlank(entry[i])) ++i;
+    ends[count++] = i;
+  }
+  TtlField field;
+  int t = entry.empty() || IsBlank(entry[0]) ? 0 : 1;  // past the owner
+  for (int fields = 0; fields < 2 && t < count; ++fields, ++t) {
+    const absl::string_view token = entry.substr(begins[t], ends[t] - begins[t]);
+    if (token[0] >= '0' && token[0] <= '9') {
+      auto ttl = ParseTtl(token);
+      if (!ttl.ok()) return ttl.status();
+      field.ttl = *ttl;
+      field.begin = begins[t];
+      field.end = ends[t];
+      return field;
+    }
+    if (!IsClass(token)) break;
+  }
+  return field;
+}
 
 bool ParseCommonRecord(absl::string_view entry, absl::string_view origin,
                        absl::string_view previous_owner, uint32_t default_ttl, ParsedRecord& out) {

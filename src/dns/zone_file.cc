@@ -1,7 +1,5 @@
 #include "dns/zone_file.h"
 
-#include <ldns/ldns.h>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +15,9 @@
 #include "dns/record_parser.h"
 #include "dns/record_pipe.h"
 #include "dns/zone_builder.h"
+
+// ldns defines bool, true and false as macros: after every C++ header.
+#include <ldns/ldns.h>
 
 namespace agility::dns {
 namespace {
@@ -190,13 +191,9 @@ absl::Status Reader::Directive(absl::string_view entry, const std::string& file,
     return absl::OkStatus();
   }
   if (keyword == "$TTL" && words.size() == 2) {
-    const std::string value(words[1]);
-    const char* end = nullptr;
-    const uint32_t ttl = ldns_str2period(value.c_str(), &end);
-    if (end == nullptr || *end != '\0' || ttl > 0x7fffffff) {
-      return ErrorAt(file, line, absl::StrCat("bad $TTL value '", value, "'"));
-    }
-    default_ttl_ = ttl;
+    const auto ttl = ParseTtl(words[1]);
+    if (!ttl.ok()) return ErrorAt(file, line, absl::StrCat("$TTL: ", ttl.status().message()));
+    default_ttl_ = *ttl;
     return absl::OkStatus();
   }
   if (keyword == "$INCLUDE" && (words.size() == 2 || words.size() == 3)) {
@@ -247,7 +244,17 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
                                     previous_owner_.data());
   }
   prev_stale_ = false;
-  const std::string text(entry);
+  // ldns wraps TTLs at 2^32, ignores what follows their digits and reads a
+  // $TTL of 0 as 3600: the TTL is taken from the text here instead.
+  const auto explicit_ttl = ExplicitTtl(entry);
+  if (!explicit_ttl.ok()) return ErrorAt(file, line, explicit_ttl.status().message());
+  const uint32_t ttl = explicit_ttl->ttl.value_or(default_ttl_);
+  std::string text;
+  if (explicit_ttl->ttl.has_value()) {
+    text = absl::StrCat(entry.substr(0, explicit_ttl->begin), " ", entry.substr(explicit_ttl->end));
+  } else {
+    text = std::string(entry);
+  }
   ldns_rr* raw = nullptr;
   const ldns_status status =
       ldns_rr_new_frm_str(&raw, text.c_str(), default_ttl_, origin.get(), &prev_);
@@ -283,11 +290,8 @@ absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int
   if (!IsWellFormedRdata(type, rdata)) {
     return ErrorAt(file, line, "malformed record data for its type");
   }
-  if (ldns_rr_ttl(rr.get()) > 0x7fffffff) {
-    return ErrorAt(file, line, "TTL above 2147483647 (RFC 2181 section 8)");
-  }
   previous_owner_ = name;
-  AddRecord(name, type, ldns_rr_ttl(rr.get()), rdata, file, line);
+  AddRecord(name, type, ttl, rdata, file, line);
   return absl::OkStatus();
 }
 

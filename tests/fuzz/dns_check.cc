@@ -190,9 +190,17 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
     if (pos + 10 + rdlength > size) return q;
     if (type == dns::type::kOpt) {
       if (edns || query[owner] != 0) return q;  // RFC 6891 §6.1.1
+      // Options must tile the RDATA exactly, or the query is malformed.
+      size_t option = pos + 10;
+      const size_t rdata_end = pos + 10 + rdlength;
+      while (option < rdata_end) {
+        if (rdata_end - option < 4 || rdata_end - option - 4 < U16(query + option + 2)) return q;
+        option += 4 + U16(query + option + 2);
+      }
       edns = true;
       q.udp_size = U16(query + pos + 2);
       q.edns_version = query[pos + 5];
+      q.dnssec_ok = (query[pos + 6] & 0x80) != 0;
     }
     pos += 10 + rdlength;
   }
@@ -320,13 +328,14 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
     FUZZ_CHECK(opt.type == dns::type::kOpt, where() + "OPT is not the last record");
     FUZZ_CHECK(opt.rclass == max_udp_size, where() + "OPT does not advertise max_udp_size");
     const uint8_t ext_rcode = static_cast<uint8_t>(opt.ttl >> 24);
+    FUZZ_CHECK(((opt.ttl & 0x8000) != 0) == q.dnssec_ok, where() + "DO bit not echoed");
     if (q.edns_version > 0) {
       FUZZ_CHECK(ext_rcode == 1 && rc == 0, where() + "no BADVERS for EDNS version > 0");
       FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == 1,
                  where() + "BADVERS response carries records");
       FUZZ_CHECK(info.rcode == dns::rcode::kBadVers, where() + "ResponseInfo.rcode not BADVERS");
     } else {
-      FUZZ_CHECK(opt.ttl == 0, where() + "OPT TTL not zero");
+      FUZZ_CHECK((opt.ttl & ~uint32_t{0x8000}) == 0, where() + "OPT TTL other than the DO bit");
     }
   }
   if (!(q.edns && q.edns_version > 0)) {

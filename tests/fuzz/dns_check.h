@@ -44,6 +44,7 @@ struct QueryFacts {
   bool edns = false;  // exactly one OPT, owned by the root
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
+  bool dnssec_ok = false;  // DO bit, to be echoed (RFC 3225 §3)
 };
 
 QueryFacts AnalyzeQuery(const uint8_t* query, size_t size);

@@ -280,6 +280,40 @@ TEST(HostileZoneTest, TtlAboveTwoToTheThirtyOne) {
   EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: TTL above"));
 }
 
+TEST(ZoneTtlTest, DollarTtlZeroHoldsForEveryType) {
+  // ldns turns a default TTL of 0 into 3600 for the records it parses (SOA,
+  // SRV, CAA...); every record here must get 0.
+  auto zone = ParseZoneText(
+      "$TTL 0\n@ SOA ns hostmaster 7 1 2 3 120\n@ NS ns\nns A 192.0.2.1\n"
+      "_s._tcp SRV 0 0 80 ns\ncaa CAA 0 issue \"ca.example.net\"\n",
+      "z.zone", "example.com.");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_EQ((*zone)->apex_node().Find(type::kSoa).ttl(), 0u);
+  EXPECT_EQ((*zone)->negative_ttl(), 0u);
+  EXPECT_EQ((*zone)->Find(Wire("_s._tcp.example.com")).Find(type::kSrv).ttl(), 0u);
+  EXPECT_EQ((*zone)->Find(Wire("caa.example.com")).Find(257).ttl(), 0u);
+  EXPECT_EQ((*zone)->Find(Wire("ns.example.com")).Find(type::kA).ttl(), 0u);
+}
+
+TEST(ZoneTtlTest, UnitsAndExplicitTtlsOnLdnsParsedRecords) {
+  auto zone = Parse("_s._tcp 1h30m SRV 0 0 80 ns\ncaa IN 2D CAA 0 issue \"ca\"\n");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_EQ((*zone)->Find(Wire("_s._tcp.example.com")).Find(type::kSrv).ttl(), 5400u);
+  EXPECT_EQ((*zone)->Find(Wire("caa.example.com")).Find(257).ttl(), 172800u);
+}
+
+TEST(ZoneTtlTest, MalformedTtlsAreErrors) {
+  // ldns would load these as 1215752191 (wrapped at 2^32) and 1.
+  for (const char* line : {"big 99999999999 SRV 0 0 80 ns\n", "junk 1x SRV 0 0 80 ns\n",
+                           "big 99999999999 A 192.0.2.2\n", "junk 1x A 192.0.2.3\n",
+                           "$TTL 99999999999\n", "$TTL 1x\n", "$TTL h\n"}) {
+    auto zone = Parse(line);
+    ASSERT_FALSE(zone.ok()) << line;
+    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5:")) << line;
+    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("TTL")) << line;
+  }
+}
+
 TEST(HostileZoneTest, TypeNumberAbove65535) {
   // ldns parses TYPE6000201 without a range check; it must not load as type 36425.
   auto zone =
