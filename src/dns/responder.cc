@@ -281,6 +281,12 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     const absl::string_view qname = AsChars(q.qname, q.qname_size);
     ComputeLabelOffsets(qname, labels);
     const Zone* zone = zones.FindBest(qname, labels);
+    // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
+    // child zone's apex, the parent answers when it is served here too.
+    if (zone != nullptr && q.qtype == type::kDs && zone->apex_labels() == labels.count &&
+        labels.count > 0) {
+      if (const Zone* parent = zones.FindBest(qname, labels, labels.count - 1)) zone = parent;
+    }
     if (zone == nullptr) {
       rc = rcode::kRefused;
     } else {

@@ -19,10 +19,11 @@ absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone) {
   return absl::OkStatus();
 }
 
-const Zone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels) const {
+const Zone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels,
+                              int max_apex_labels) const {
   // Try suffixes from the longest candidate apex down to the shortest.
-  for (int apex_labels = std::min(max_labels_, labels.count); apex_labels >= min_labels_;
-       --apex_labels) {
+  for (int apex_labels = std::min({max_labels_, labels.count, max_apex_labels});
+       apex_labels >= min_labels_; --apex_labels) {
     const auto it = by_apex_.find(Suffix(name, labels, labels.count - apex_labels));
     if (it != by_apex_.end()) return it->second;
   }

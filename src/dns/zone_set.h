@@ -18,8 +18,10 @@ class ZoneSet {
   // Fails when another zone already has the same apex.
   absl::Status Add(std::shared_ptr<const Zone> zone);
 
-  // The zone whose apex is the longest suffix of `name`, or nullptr.
-  const Zone* FindBest(absl::string_view name, const LabelOffsets& labels) const;
+  // The zone whose apex is the longest suffix of `name` with at most
+  // `max_apex_labels` labels, or nullptr.
+  const Zone* FindBest(absl::string_view name, const LabelOffsets& labels,
+                       int max_apex_labels = kMaxLabels) const;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   size_t name_count() const;

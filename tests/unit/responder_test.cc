@@ -350,6 +350,24 @@ TEST_F(ResponderTest, DsAtCutAnsweredByParent) {
   EXPECT_THAT(Authority(r)[0], HasSubstr("SOA"));
 }
 
+TEST_F(ResponderTest, DsAtChildApexAnsweredByLoadedParent) {
+  auto child = ParseZoneText(
+      "@ 600 SOA ns hostmaster 9 1 2 3 60\n@ 600 NS ns\nns 600 A 192.0.2.53\n"
+      "www 600 A 192.0.2.80\n",
+      "sub.zone", "sub.example.com.");
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_TRUE(zones_.Add(std::move(*child)).ok());
+  // The child answers for its own names, SOA included...
+  EXPECT_THAT(Answer(Ask("sub.example.com", type::kSoa))[0], HasSubstr("hostmaster.sub"));
+  EXPECT_EQ(Answer(Ask("www.sub.example.com", type::kA)).size(), 1u);
+  // ...but DS at its apex comes from the parent: NODATA with the parent's SOA.
+  const Reply ds = Ask("sub.example.com", type::kDs);
+  EXPECT_TRUE(Aa(ds));
+  EXPECT_THAT(Answer(ds), ElementsAre());
+  ASSERT_EQ(Authority(ds).size(), 1u);
+  EXPECT_THAT(Authority(ds)[0], HasSubstr("hostmaster.example.com"));
+}
+
 TEST_F(ResponderTest, RefusedOutsideZones) {
   const Reply r = Ask("www.example.org", type::kA);
   EXPECT_EQ(Rcode(r), LDNS_RCODE_REFUSED);
