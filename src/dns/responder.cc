@@ -109,13 +109,18 @@ class Answer {
     return Rrset(s, owner_pos, owner, rrset, rrset.ttl());
   }
 
-  bool Pool(Section s, size_t owner_pos, absl::string_view owner, uint16_t type,
-            const PoolAddress& address) {
-    if (w_.AppendRecord(owner_pos, owner, type, address.ttl, address.bytes, address.size) == 0) {
-      return false;
-    }
+  bool Record(Section s, size_t owner_pos, absl::string_view owner, uint16_t type, uint32_t ttl,
+              const uint8_t* rdata, size_t size, size_t* rdata_pos = nullptr) {
+    const size_t at = w_.AppendRecord(owner_pos, owner, type, ttl, rdata, size);
+    if (at == 0) return false;
+    if (rdata_pos != nullptr) *rdata_pos = at;
     ++counts_[s];
     return true;
+  }
+
+  bool Pool(Section s, size_t owner_pos, absl::string_view owner, uint16_t type,
+            const PoolAddress& address) {
+    return Record(s, owner_pos, owner, type, address.ttl, address.bytes, address.size);
   }
 
   bool Soa() {
@@ -177,9 +182,24 @@ class Answer {
 };
 
 struct Lookup {
-  enum Kind { kFound, kDelegation, kNxDomain } kind;
+  // kDname: `node` owns a DNAME strictly above the name (RFC 6672 §3.2).
+  enum Kind { kFound, kDelegation, kNxDomain, kDname } kind;
   NodeView node;
 };
+
+// The DNAME owner strictly above `name` nearest the apex, if any. Names
+// below it are redirected, whatever the zone holds there. A zone cut above
+// it wins: that is for the child to answer.
+NodeView FindDname(const Zone& zone, absl::string_view name, const LabelOffsets& labels) {
+  const int below_apex = labels.count - zone.apex_labels();
+  for (int skip = below_apex; skip >= 1; --skip) {
+    const NodeView node = zone.Find(Suffix(name, labels, skip));
+    if (!node.valid()) continue;
+    if (node.flags() & (node_flag::kDelegation | node_flag::kBelowCut)) return NodeView();
+    if (node.Find(type::kDname).valid()) return node;
+  }
+  return NodeView();
+}
 
 // The highest zone cut above (or at) `name`, which lies below one.
 NodeView FindCut(const Zone& zone, absl::string_view name, const LabelOffsets& labels) {
@@ -194,6 +214,11 @@ NodeView FindCut(const Zone& zone, absl::string_view name, const LabelOffsets& l
 // RFC 1034 §4.3.2 step 3 with RFC 4592 wildcards, inside one zone.
 Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& labels,
                   uint16_t qtype) {
+  if (zone.has_dnames()) {
+    if (const NodeView dname = FindDname(zone, name, labels); dname.valid()) {
+      return {Lookup::kDname, dname};
+    }
+  }
   const NodeView node = zone.Find(name);
   if (node.valid()) {
     if (node.flags() & node_flag::kBelowCut) {
@@ -315,6 +340,34 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
           rc = rcode::kNxDomain;
           fits = a.Soa();
           break;
+        }
+        if (found.kind == Lookup::kDname) {
+          // RFC 6672 §3.2: the DNAME, a CNAME from the name to the name
+          // with the DNAME's owner replaced by its target, then on.
+          const RrsetView dname = found.node.Find(type::kDname);
+          fits = a.Rrset(kAnswer, MessageWriter::kNoOwner, found.node.name(), dname);
+          if (!fits) break;
+          const uint8_t* dname_target = dname.records() + 2;
+          const size_t target_size = WireNameLength(dname_target);
+          const size_t prefix = name.size() - found.node.name().size();
+          if (prefix + target_size > kMaxNameLength) {
+            rc = rcode::kYxDomain;
+            break;
+          }
+          uint8_t synthesized[kMaxNameLength];
+          std::memcpy(synthesized, name.data(), prefix);
+          std::memcpy(synthesized + prefix, dname_target, target_size);
+          size_t rdata_pos = 0;
+          fits = a.Record(kAnswer, owner_pos, {}, type::kCname, dname.ttl(), synthesized,
+                          prefix + target_size, &rdata_pos);
+          // As NSD and Knot do, ANY goes on to the target; CNAME stops here.
+          if (!fits || q.qtype == type::kCname || step + 1 >= kMaxCnameChain) break;
+          for (size_t k = 0; k < prefix + target_size; ++k) target[k] = AsciiLower(synthesized[k]);
+          name = AsChars(target, prefix + target_size);
+          if (!IsAtOrBelow(name, zone->apex())) break;
+          ComputeLabelOffsets(name, labels);
+          owner_pos = rdata_pos;
+          continue;
         }
         const NodeView node = found.node;
         // A CNAME loop ends where it would repeat itself.

@@ -52,6 +52,7 @@ inline constexpr uint8_t kServFail = 2;
 inline constexpr uint8_t kNxDomain = 3;
 inline constexpr uint8_t kNotImp = 4;
 inline constexpr uint8_t kRefused = 5;
+inline constexpr uint8_t kYxDomain = 6;  // a DNAME substitution overflowed (RFC 6672)
 // Extended (EDNS) rcode 16: upper 8 bits travel in the OPT TTL field.
 inline constexpr uint16_t kBadVers = 16;
 }  // namespace rcode

@@ -94,6 +94,8 @@ class Zone {
   // TTL of negative answers: min(SOA TTL, SOA MINIMUM) per RFC 2308 §5.
   uint32_t negative_ttl() const { return negative_ttl_; }
   bool has_delegations() const { return has_delegations_; }
+  // Any DNAME: only then do lookups look for one above the name.
+  bool has_dnames() const { return has_dnames_; }
   // Owner names, empty non-terminals excluded.
   size_t name_count() const { return name_count_; }
   size_t record_count() const { return record_count_; }
@@ -126,6 +128,7 @@ class Zone {
   uint32_t serial_ = 0;
   uint32_t negative_ttl_ = 0;
   bool has_delegations_ = false;
+  bool has_dnames_ = false;
   size_t name_count_ = 0;
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;

@@ -215,9 +215,12 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
         ttl = std::min(ttl, records_[order[type_end]].ttl);
         ++type_end;
       }
-      if (type == type::kCname && type_end - k > 1) {
-        fail(records_[order[k + 1]], "more than one CNAME at one name");
+      if ((type == type::kCname || type == type::kDname) && type_end - k > 1) {
+        fail(records_[order[k + 1]],
+             type == type::kCname ? "more than one CNAME at one name"
+                                  : "more than one DNAME at one name (RFC 6672 section 2.4)");
       }
+      if (type == type::kDname) zone->has_dnames_ = true;
       put16(type);
       put32(ttl);
       const size_t count_at = used;

@@ -28,6 +28,7 @@ NAMES = [
     "x.wild", "exact.wild", "wild", "a.b.wild", "y.wildalias", "a.b.c.ent", "b.c.ent",
     "c.ent", "_sip._udp", "_udp", "ptr", "caa", "txt", "mixed.case", "MIXED.case",
     "sub", "ns.sub", "deep.sub", "x.y.sub", "nothere", "a.nothere", "ns2",
+    "dn", "x.dn", "a.b.dn", "dnin", "a.dnin", "b.dnin", "a.inside",
 ]
 TYPES = ["A", "AAAA", "NS", "SOA", "MX", "TXT", "CNAME", "SRV", "PTR", "CAA", "DS", "ANY"]
 TRANSPORTS = {

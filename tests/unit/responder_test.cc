@@ -368,6 +368,59 @@ TEST_F(ResponderTest, DsAtChildApexAnsweredByLoadedParent) {
   EXPECT_THAT(Authority(ds)[0], HasSubstr("hostmaster.example.com"));
 }
 
+class DnameTest : public ResponderTest {
+ protected:
+  void SetUp() override {
+    ResponderTest::SetUp();
+    zones_ = ZoneSet();
+    auto zone = ParseZoneText(
+        "@ SOA ns hostmaster 1 2 3 4 60\n@ NS ns\nns A 192.0.2.1\n"
+        "out 300 DNAME target.example.net.\n"
+        "in DNAME inside.example.com.\n"
+        "a.inside A 192.0.2.5\n"
+        "occluded.in A 192.0.2.99\n"
+        "long DNAME " +
+            std::string(60, 'x') + "." + std::string(60, 'y') + "." + std::string(60, 'z') +
+            ".example.com.\n",
+        "z.zone", "example.com.");
+    ASSERT_TRUE(zone.ok()) << zone.status();
+    ASSERT_TRUE(zones_.Add(std::move(*zone)).ok());
+  }
+};
+
+TEST_F(DnameTest, RedirectsOutOfZoneWithSynthesizedCname) {
+  const Reply r = Ask("x.out.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_TRUE(Aa(r));
+  EXPECT_THAT(Answer(r), ElementsAre("out.example.com. 300 IN DNAME target.example.net.",
+                                     "x.out.example.com. 300 IN CNAME x.target.example.net."));
+}
+
+TEST_F(DnameTest, FollowsInZoneTargetsAndOccludesData) {
+  EXPECT_THAT(Answer(Ask("a.in.example.com", type::kA)),
+              ElementsAre(HasSubstr("DNAME inside.example.com."),
+                          HasSubstr("a.in.example.com. 3600 IN CNAME a.inside.example.com."),
+                          HasSubstr("a.inside.example.com. 3600 IN A 192.0.2.5")));
+  // Data below a DNAME is occluded: the redirection answers instead.
+  const Reply occluded = Ask("occluded.in.example.com", type::kA);
+  EXPECT_EQ(Rcode(occluded), LDNS_RCODE_NXDOMAIN);  // occluded.inside does not exist
+  EXPECT_THAT(Answer(occluded)[0], HasSubstr("DNAME"));
+}
+
+TEST_F(DnameTest, OwnerItselfIsNotRedirected) {
+  EXPECT_THAT(Answer(Ask("out.example.com", type::kDname)),
+              ElementsAre(HasSubstr("DNAME target.example.net.")));
+  const Reply nodata = Ask("out.example.com", type::kA);
+  EXPECT_THAT(Answer(nodata), ElementsAre());
+  EXPECT_THAT(Authority(nodata)[0], HasSubstr("SOA"));
+}
+
+TEST_F(DnameTest, OverlongSubstitutionIsYxDomain) {
+  const Reply r = Ask(std::string(60, 'a') + ".long.example.com", type::kA);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_YXDOMAIN);
+  EXPECT_THAT(Answer(r), ElementsAre(HasSubstr("DNAME")));
+}
+
 TEST_F(ResponderTest, RefusedOutsideZones) {
   const Reply r = Ask("www.example.org", type::kA);
   EXPECT_EQ(Rcode(r), LDNS_RCODE_REFUSED);
