@@ -38,6 +38,9 @@ int Daemon::Run() {
   // A reload asked for while the first load runs has nothing to do; its
   // default action would end the process.
   std::signal(SIGHUP, SIG_IGN);
+  // A TCP or HTTP client that closes before its answer is written must cost
+  // an EPIPE on that connection, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
   auto config = policy::LoadConfig(config_path_);
   if (!config.ok()) return Fail(config.status());
   running_server_ = config->server;
@@ -60,15 +63,15 @@ int Daemon::Run() {
     handle->data = this;
     uv_signal_start(handle, &Daemon::OnSignal, signum);
   }
-  absl::Status status = server_.Start(server_config, rate_limit);
+  // The control socket first: it refuses to start beside a running agilityd,
+  // which must happen before anything (steering above all) is touched.
+  control_ = std::make_unique<ControlServer>(
+      &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
+        Control(std::move(request), std::move(reply));
+      });
+  absl::Status status = control_->Listen(server_config.control);
+  if (status.ok()) status = server_.Start(server_config, rate_limit);
   if (status.ok()) status = steering_.Start(*snapshot, server_.dns_sockets());
-  if (status.ok()) {
-    control_ = std::make_unique<ControlServer>(
-        &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
-          Control(std::move(request), std::move(reply));
-        });
-    status = control_->Listen(server_config.control);
-  }
   if (status.ok() && server_config.metrics.has_value()) {
     metrics_ = std::make_unique<MetricsServer>(&loop_, [this] { return MetricsText(); });
     status = metrics_->Listen(*server_config.metrics);
@@ -119,6 +122,9 @@ void Daemon::CloseSignals() {
   for (uv_signal_t* handle : {&sigint_, &sigterm_, &sighup_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
   }
+  // libuv restores the default actions: a SIGHUP (logrotate) while stopping
+  // must not end the process.
+  std::signal(SIGHUP, SIG_IGN);
 }
 
 void Daemon::Control(ControlServer::Request request, ControlServer::Reply reply) {

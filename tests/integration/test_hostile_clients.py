@@ -394,6 +394,18 @@ class HostileClientTests(test_agilityd.ServerTestCase):
 
     # -- back-pressure ---------------------------------------------------------
 
+    def test_client_closing_before_its_answers_costs_only_its_connection(self):
+        # Writing to a connection the peer has closed raises SIGPIPE, whose
+        # default action would end agilityd.
+        for _ in range(10):
+            s = self.connect("127.0.0.1")
+            s.sendall(b"".join(framed(make_query("www.example.com", 1, qid=i)) for i in range(50)))
+            s.close()  # unread answers: the kernel resets, later writes fail
+            self.sockets.remove(s)
+            time.sleep(0.05)
+        self.assertIsNone(self.server.process.poll(), "agilityd died:\n" + self.server.log())
+        self.assertPrompt()
+
     def test_pipelined_queries_unread_stop_the_reading_not_grow_memory(self):
         count = 1000
         queries = b"".join(framed(make_query("big.example.com", TYPE_TXT, qid=i))
