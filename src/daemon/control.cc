@@ -39,19 +39,24 @@ bool SocketIsLive(const std::string& path) {
 }  // namespace
 
 struct ControlServer::Client {
-  ControlServer* owner;
-  int fd;
+  ControlServer* owner = nullptr;
+  int fd = -1;
+  uint64_t accepted_ms = 0;
   uv_poll_t poll;
   std::string in;
   std::vector<int> fds;
   std::string out;
   size_t sent = 0;
-  bool answered = false;
+  bool answered = false;        // the request is complete
+  bool awaiting_reply = false;  // the handler has not replied yet
+  bool close_on_reply = false;  // the server closed meanwhile
+  bool closing = false;
 };
 
 ControlServer::ControlServer(uv_loop_t* loop, Handler handler)
     : loop_(loop), handler_(std::move(handler)) {
   poll_.data = this;
+  tick_.data = this;
 }
 
 ControlServer::~ControlServer() { Close(); }
@@ -84,15 +89,40 @@ absl::Status ControlServer::Listen(const std::string& path) {
   path_ = path;
   uv_poll_init(loop_, &poll_, fd_);
   uv_poll_start(&poll_, UV_READABLE, &ControlServer::OnAcceptable);
+  accepting_ = true;
+  uv_timer_init(loop_, &tick_);
+  uv_timer_start(&tick_, &ControlServer::OnTick, 1000, 1000);
   return absl::OkStatus();
 }
 
 void ControlServer::Close() {
   if (fd_ < 0) return;
   uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   close(fd_);
   fd_ = -1;
   unlink(path_.c_str());
+  for (Client* client : std::vector<Client*>(clients_.begin(), clients_.end())) {
+    if (client->awaiting_reply) {
+      client->close_on_reply = true;
+    } else {
+      Finish(*client);
+    }
+  }
+}
+
+void ControlServer::OnTick(uv_timer_t* timer) {
+  auto* self = static_cast<ControlServer*>(timer->data);
+  const uint64_t now = uv_now(self->loop_);
+  for (Client* client : std::vector<Client*>(self->clients_.begin(), self->clients_.end())) {
+    if (!client->awaiting_reply && now - client->accepted_ms >= kClientTimeoutMs) {
+      self->Finish(*client);
+    }
+  }
+  if (!self->accepting_) {
+    self->accepting_ = true;
+    uv_poll_start(&self->poll_, UV_READABLE, &ControlServer::OnAcceptable);
+  }
 }
 
 void ControlServer::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
@@ -100,8 +130,24 @@ void ControlServer::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
   if (status < 0) return;
   while (true) {
     const int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    auto* client = new Client{self, fd, {}, {}, {}, {}, 0, false};
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // The pending connection stays readable: polling on would spin.
+        // The next tick resumes accepting.
+        uv_poll_stop(&self->poll_);
+        self->accepting_ = false;
+      }
+      return;
+    }
+    if (self->clients_.size() >= kMaxClients) {
+      close(fd);
+      continue;
+    }
+    auto* client = new Client;
+    client->owner = self;
+    client->fd = fd;
+    client->accepted_ms = uv_now(self->loop_);
+    self->clients_.insert(client);
     client->poll.data = client;
     uv_poll_init(self->loop_, &client->poll, fd);
     uv_poll_start(&client->poll, UV_READABLE, &ControlServer::OnClientEvent);
@@ -131,6 +177,10 @@ void ControlServer::Read(Client& client) {
   message.msg_controllen = sizeof(control);
   const ssize_t n = recvmsg(client.fd, &message, MSG_CMSG_CLOEXEC);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n < 0) {
+    Finish(client);  // the message (and any descriptors) is not there to read
+    return;
+  }
   for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -148,6 +198,7 @@ void ControlServer::Read(Client& client) {
   const size_t newline = client.in.find('\n');
   if (newline == std::string::npos) return;
   client.answered = true;
+  client.awaiting_reply = true;
   uv_poll_stop(&client.poll);
   Request request{std::string(absl::StripAsciiWhitespace(client.in.substr(0, newline))),
                   std::move(client.fds)};
@@ -159,6 +210,11 @@ void ControlServer::Read(Client& client) {
       absl::StrAppend(&body, status.message());
     }
     if (!body.empty() && body.back() != '\n') body += '\n';
+    target->awaiting_reply = false;
+    if (target->close_on_reply) {
+      target->owner->Finish(*target);
+      return;
+    }
     target->out = std::move(body);
     absl::StrAppend(&target->out, status.ok() ? "ok\n" : "error\n");
     uv_poll_start(&target->poll, UV_WRITABLE, &ControlServer::OnClientEvent);
@@ -179,11 +235,14 @@ void ControlServer::Write(Client& client) {
 }
 
 void ControlServer::Finish(Client& client) {
+  if (client.closing) return;
+  client.closing = true;
   for (int fd : client.fds) close(fd);
   client.fds.clear();
   uv_poll_stop(&client.poll);
   uv_close(reinterpret_cast<uv_handle_t*>(&client.poll), [](uv_handle_t* handle) {
     auto* c = static_cast<Client*>(handle->data);
+    c->owner->clients_.erase(c);
     close(c->fd);
     delete c;
   });

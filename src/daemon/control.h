@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -29,11 +30,20 @@ class ControlServer {
   ~ControlServer();
   // Refuses to take over the socket of a running agilityd.
   absl::Status Listen(const std::string& path);
+  // Closes the listener and every client; one waiting for a reply (a reload
+  // under way) is closed when the reply comes.
   void Close();
+
+  // Clients at once; more are closed on arrival.
+  static constexpr size_t kMaxClients = 32;
+  // From accepting a client to its reply written, time spent waiting for
+  // the handler aside.
+  static constexpr uint64_t kClientTimeoutMs = 10000;
 
  private:
   struct Client;
   static void OnAcceptable(uv_poll_t* poll, int status, int events);
+  static void OnTick(uv_timer_t* timer);
   static void OnClientEvent(uv_poll_t* poll, int status, int events);
   void Read(Client& client);
   void Write(Client& client);
@@ -43,7 +53,10 @@ class ControlServer {
   Handler handler_;
   int fd_ = -1;
   uv_poll_t poll_;
+  uv_timer_t tick_;  // timeouts; resumes accepting after running out of descriptors
+  bool accepting_ = false;
   std::string path_;
+  std::unordered_set<Client*> clients_;
 };
 
 }  // namespace agility::daemon

@@ -50,6 +50,7 @@ void PrometheusText::Sample(absl::string_view name, const Labels& labels, double
 struct MetricsServer::Client {
   MetricsServer* owner;
   uv_tcp_t stream;
+  uint64_t accepted_ms;
   std::string request;
   std::string response;
   uv_write_t write;
@@ -59,6 +60,7 @@ struct MetricsServer::Client {
 MetricsServer::MetricsServer(uv_loop_t* loop, std::function<std::string()> render)
     : loop_(loop), render_(std::move(render)) {
   server_.data = this;
+  sweep_.data = this;
 }
 
 absl::Status MetricsServer::Listen(const sockets::Endpoint& endpoint) {
@@ -72,6 +74,8 @@ absl::Status MetricsServer::Listen(const sockets::Endpoint& endpoint) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", endpoint.ToString(), ": ", uv_strerror(rc)));
   }
+  uv_timer_init(loop_, &sweep_);
+  uv_timer_start(&sweep_, &MetricsServer::OnSweep, 1000, 1000);
   listening_ = true;
   return absl::OkStatus();
 }
@@ -80,17 +84,41 @@ void MetricsServer::Close() {
   if (!listening_) return;
   listening_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sweep_), nullptr);
+  for (Client* client : std::vector<Client*>(clients_.begin(), clients_.end())) {
+    CloseClient(client);
+  }
+}
+
+void MetricsServer::CloseClient(Client* client) {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&client->stream);
+  if (uv_is_closing(handle)) return;
+  // A write under way is cancelled; its callback comes first.
+  uv_close(handle, [](uv_handle_t* closed) {
+    auto* c = static_cast<Client*>(closed->data);
+    c->owner->clients_.erase(c);
+    delete c;
+  });
+}
+
+void MetricsServer::OnSweep(uv_timer_t* timer) {
+  auto* self = static_cast<MetricsServer*>(timer->data);
+  const uint64_t now = uv_now(self->loop_);
+  for (Client* client : std::vector<Client*>(self->clients_.begin(), self->clients_.end())) {
+    if (now - client->accepted_ms >= kRequestTimeoutMs) self->CloseClient(client);
+  }
 }
 
 void MetricsServer::OnConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<MetricsServer*>(server->data);
   if (status < 0) return;
-  auto* client = new Client{self, {}, {}, {}, {}, false};
+  auto* client = new Client{self, {}, uv_now(self->loop_), {}, {}, {}, false};
   uv_tcp_init(self->loop_, &client->stream);
   client->stream.data = client;
-  auto close_client = [](uv_handle_t* handle) { delete static_cast<Client*>(handle->data); };
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client->stream)) != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&client->stream), close_client);
+  self->clients_.insert(client);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client->stream)) != 0 ||
+      self->clients_.size() > kMaxClients) {
+    self->CloseClient(client);
     return;
   }
   uv_read_start(
@@ -101,10 +129,9 @@ void MetricsServer::OnConnection(uv_stream_t* server, int status) {
       },
       [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
         auto* c = static_cast<Client*>(stream->data);
-        auto close_client = [](uv_handle_t* handle) { delete static_cast<Client*>(handle->data); };
         if (c->answered) return;
         if (nread < 0 || c->request.size() + static_cast<size_t>(nread) > kMaxRequest) {
-          uv_close(reinterpret_cast<uv_handle_t*>(stream), close_client);
+          c->owner->CloseClient(c);
           return;
         }
         c->request.append(buf->base, static_cast<size_t>(nread));
@@ -122,8 +149,7 @@ void MetricsServer::OnConnection(uv_stream_t* server, int status) {
         uv_buf_t out = uv_buf_init(c->response.data(), c->response.size());
         uv_write(&c->write, stream, &out, 1, [](uv_write_t* req, int) {
           auto* done = static_cast<Client*>(req->data);
-          uv_close(reinterpret_cast<uv_handle_t*>(&done->stream),
-                   [](uv_handle_t* handle) { delete static_cast<Client*>(handle->data); });
+          done->owner->CloseClient(done);
         });
       });
 }

@@ -1173,6 +1173,42 @@ class MetricsTests(ServerTestCase):
         self.assertEqual(raised.exception.code, 404)
 
 
+class ShutdownTests(unittest.TestCase):
+    """SIGTERM stops agilityd at once, whatever its control and metrics
+    clients are doing; a SIGHUP while it stops is ignored."""
+
+    def test_idle_control_and_metrics_clients_do_not_hold_the_exit(self):
+        with tempfile.TemporaryDirectory(prefix="agility-stop-") as directory:
+            port, metrics_port = free_port(), free_port()
+            control = os.path.join(directory, "control.sock")
+            config = os.path.join(directory, "agility.yaml")
+            write_file(os.path.join(directory, "example.com.zone"), RELOAD_ZONE)
+            write_file(config, yaml_config(port, control, ["example.com.zone"],
+                                           {"p4": "127.77.0.0/20"},
+                                           [{"name": "edge", "match": ["*.example.com"],
+                                             "ipv4": "p4"}], metrics_port=metrics_port))
+            server = Agilityd(config, os.path.join(directory, "agilityd.log"))
+            server.start(port)
+            idle_control = socket.socket(socket.AF_UNIX)
+            idle_metrics = None
+            try:
+                idle_control.connect(control)
+                idle_metrics = socket.create_connection(("127.0.0.1", metrics_port))
+                idle_metrics.sendall(b"GET /metr")  # half a request
+                time.sleep(0.2)
+                started = time.monotonic()
+                server.signal(signal.SIGTERM)
+                server.signal(signal.SIGHUP)
+                code = server.process.wait(timeout=5)
+                self.assertEqual(code, 0, server.log())
+                self.assertLess(time.monotonic() - started, 2.0)
+            finally:
+                idle_control.close()
+                if idle_metrics is not None:
+                    idle_metrics.close()
+                server.stop()
+
+
 class RestartTests(unittest.TestCase):
     """SIGKILL under load, then a restart: serving again within a second."""
 
