@@ -45,6 +45,7 @@ int Daemon::Run() {
   if (!config.ok()) return Fail(config.status());
   running_server_ = config->server;
   running_rate_limit_ = config->rate_limit;
+  running_sk_lookup_ = config->sk_lookup;
   const policy::ServerConfig& server_config = running_server_;
   const policy::RateLimitSettings& rate_limit = running_rate_limit_;
   auto loaded = LoadSnapshot(*std::move(config), ++generation_, running_server_.workers);
@@ -206,6 +207,7 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
       std::vector<absl::string_view> kept;
       if (!(snapshot->config.server == running_server_)) kept.push_back("server");
       if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
+      if (!(snapshot->config.sk_lookup == running_sk_lookup_)) kept.push_back("sk_lookup");
       if (!kept.empty()) {
         absl::StrAppend(&body, "note: the changed ", absl::StrJoin(kept, " and "),
                         " settings take effect at the next restart; the running ones stay\n");

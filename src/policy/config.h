@@ -70,6 +70,7 @@ struct SkLookupConfig {
   bool enabled = true;
   bool required = false;  // refuse to start without BPF
   std::string pin = "/sys/fs/bpf/agility";
+  bool operator==(const SkLookupConfig&) const = default;
 };
 
 struct ServiceConfig {
