@@ -78,6 +78,13 @@ def yaml_config(port, control, zones, pools, policies, max_udp_size=1232, metric
     return "\n".join(lines) + "\n" + ISOLATION_SETTINGS
 
 
+def edge_config(port, control, metrics_port=None):
+    """example.com.zone with one policy, "edge": *.example.com from 127.77.0.0/20."""
+    return yaml_config(port, control, ["example.com.zone"], {"p4": "127.77.0.0/20"},
+                       [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
+                       metrics_port=metrics_port)
+
+
 def write_file(path, text):
     """Writes atomically, so a reloading daemon never sees half a file."""
     temporary = path + ".tmp"
@@ -1183,10 +1190,7 @@ class ShutdownTests(unittest.TestCase):
             control = os.path.join(directory, "control.sock")
             config = os.path.join(directory, "agility.yaml")
             write_file(os.path.join(directory, "example.com.zone"), RELOAD_ZONE)
-            write_file(config, yaml_config(port, control, ["example.com.zone"],
-                                           {"p4": "127.77.0.0/20"},
-                                           [{"name": "edge", "match": ["*.example.com"],
-                                             "ipv4": "p4"}], metrics_port=metrics_port))
+            write_file(config, edge_config(port, control, metrics_port))
             server = Agilityd(config, os.path.join(directory, "agilityd.log"))
             server.start(port)
             idle_control = socket.socket(socket.AF_UNIX)
@@ -1218,10 +1222,7 @@ class RestartTests(unittest.TestCase):
             control = os.path.join(directory, "control.sock")
             config = os.path.join(directory, "agility.yaml")
             write_file(os.path.join(directory, "example.com.zone"), RELOAD_ZONE)
-            write_file(config, yaml_config(port, control, ["example.com.zone"],
-                                           {"p4": "127.77.0.0/20"},
-                                           [{"name": "edge", "match": ["*.example.com"],
-                                             "ipv4": "p4"}]))
+            write_file(config, edge_config(port, control))
             first = Agilityd(config, os.path.join(directory, "first.log"))
             first.start(port)
             stop = threading.Event()
@@ -1265,9 +1266,7 @@ class RateLimitTests(ServerTestCase):
     @classmethod
     def config_text(cls):
         cls.metrics_port = free_port()
-        text = yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": "127.77.0.0/20"},
-                           [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
-                           metrics_port=cls.metrics_port)
+        text = edge_config(cls.port, cls.control, cls.metrics_port)
         return text.replace("  workers: 2", "  workers: 1") + (
             "rate_limit: {enabled: true, responses_per_second: 5, slip: 2}\n")
 
@@ -1321,9 +1320,7 @@ class QueryFilterTests(ServerTestCase):
     @classmethod
     def config_text(cls):
         cls.metrics_port = free_port()
-        text = yaml_config(cls.port, cls.control, ["example.com.zone"], {"p4": "127.77.0.0/20"},
-                           [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
-                           metrics_port=cls.metrics_port)
+        text = edge_config(cls.port, cls.control, cls.metrics_port)
         first = f'"127.0.0.1:{cls.port}", '
         assert first in text
         return text.replace(first, first + f'"127.0.0.2:{cls.port}", ').replace(
