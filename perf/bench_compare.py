@@ -134,9 +134,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="agility-bench-") as d:
         zone = f"{d}/example.com.zone"
-        with open(zone, "w") as f:
-            subprocess.run([sys.executable, f"{ROOT}/perf/gen_zone.py", str(args.names)],
-                           stdout=f, check=True)
+        servers.write_zone(zone, args.names)
         queries = f"{d}/queries.txt"
         write_queries(queries, args.names)
         for workers in [int(w) for w in args.workers.split(",")]:

@@ -9,7 +9,6 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +28,7 @@ def main():
     servers.ensure_ready()
     with tempfile.TemporaryDirectory(prefix="agility-policy-") as d:
         zone = f"{d}/example.com.zone"
-        with open(zone, "w") as f:
-            subprocess.run([sys.executable, f"{servers.ROOT}/perf/gen_zone.py", str(args.names)],
-                           stdout=f, check=True)
+        servers.write_zone(zone, args.names)
         queries = f"{d}/queries.txt"
         rng = random.Random(3)
         with open(queries, "w") as f:

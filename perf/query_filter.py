@@ -119,9 +119,7 @@ def main():
     servers.ensure_ready()
     with tempfile.TemporaryDirectory(prefix="agility-filter-") as d:
         zone = f"{d}/example.com.zone"
-        with open(zone, "w") as f:
-            subprocess.run([sys.executable, f"{servers.ROOT}/perf/gen_zone.py", str(args.names)],
-                           stdout=f, check=True)
+        servers.write_zone(zone, args.names)
         queries = f"{d}/queries.txt"
         write_queries(queries, args.names)
         rows = []

@@ -5,6 +5,7 @@ import os
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +18,13 @@ def ensure_ready():
     Debian) and builds agilityd and the echo floor, as on a fresh machine."""
     subprocess.run([f"{ROOT}/scripts/deps", "perf"], check=True)
     subprocess.run([f"{ROOT}/scripts/build", "build"], check=True, stdout=subprocess.DEVNULL)
+
+
+def write_zone(path, names):
+    """Writes perf/gen_zone.py's example.com zone of `names` names to `path`."""
+    with open(path, "w") as f:
+        subprocess.run([sys.executable, f"{ROOT}/perf/gen_zone.py", str(names)], stdout=f,
+                       check=True)
 
 
 def free_port():
