@@ -8,6 +8,7 @@
 #include <cstring>
 #include <utility>
 
+#include "dns/name.h"
 #include "dns/wire.h"
 #include "policy/random.h"
 
@@ -351,17 +352,23 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   } else {
     FUZZ_CHECK(!info.truncated, where() + "ResponseInfo.truncated set without TC");
   }
-  // Errors carry no answers.
+  // Errors carry no answers (but a chain that ends in NXDOMAIN, or a DNAME
+  // whose substitution is too long: YXDOMAIN, RFC 6672 §2.2).
   if (rc != dns::rcode::kNoError) {
-    FUZZ_CHECK(counts[1] == 0 || rc == dns::rcode::kNxDomain,
+    FUZZ_CHECK(counts[1] == 0 || rc == dns::rcode::kNxDomain || rc == dns::rcode::kYxDomain,
                where() + "answers in an error response");
   }
-  // The answer section starts at the question name (CNAME chains go on from there).
+  // The answer section starts at the question name, or at a DNAME above it
+  // (CNAME and DNAME chains go on from there).
   if (!sections[0].empty()) {
-    FUZZ_CHECK(sections[0][0].owner == q.qname_lower,
-               where() + "first answer is not owned by the question name");
+    const Record& first = sections[0][0];
+    const bool dname_above = first.type == dns::type::kDname && first.owner != q.qname_lower &&
+                             dns::IsAtOrBelow(q.qname_lower, first.owner);
+    FUZZ_CHECK(first.owner == q.qname_lower || dname_above,
+               where() + "first answer is not owned by the question name or a DNAME above it");
     for (const Record& rec : sections[0]) {
-      FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname || q.qtype == dns::type::kAny,
+      FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname ||
+                     rec.type == dns::type::kDname || q.qtype == dns::type::kAny,
                  where() + "answer of type " + std::to_string(rec.type) + " for qtype " +
                      std::to_string(q.qtype));
     }
