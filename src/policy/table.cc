@@ -16,14 +16,11 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config, int wo
       if (auto status = table->matcher_.Add(pattern, index); !status.ok()) return status;
     }
   }
-  table->counters_ = std::make_unique<PoolCounters>(table->pools_, table->policies_.size(),
-                                                    workers < 1 ? 1 : workers);
-  if (previous != nullptr) {
-    std::vector<std::string> names, previous_names;
-    for (const Policy& p : table->policies_) names.push_back(p.name);
-    for (const Policy& p : previous->policies_) previous_names.push_back(p.name);
-    table->counters_->CarryOver(*previous->counters_, names, previous_names);
-  }
+  std::vector<std::string> names;
+  for (const Policy& p : table->policies_) names.push_back(p.name);
+  table->counters_ =
+      std::make_unique<PoolCounters>(table->pools_, names, workers < 1 ? 1 : workers,
+                                     previous != nullptr ? previous->counters_.get() : nullptr);
   return table;
 }
 
