@@ -61,16 +61,21 @@ ControlServer::ControlServer(uv_loop_t* loop, Handler handler)
 
 ControlServer::~ControlServer() { Close(); }
 
-absl::Status ControlServer::Listen(const std::string& path) {
+absl::Status ControlServer::RefuseIfLive(const std::string& path) {
   if (path.size() >= sizeof(sockaddr_un::sun_path)) {
     return absl::InvalidArgumentError(absl::StrCat("control socket path too long: ", path));
   }
-  std::error_code error;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
   if (SocketIsLive(path)) {
     return absl::AlreadyExistsError(
         absl::StrCat("another agilityd is already listening on ", path));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ControlServer::Listen(const std::string& path) {
+  if (auto status = RefuseIfLive(path); !status.ok()) return status;
+  std::error_code error;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
   unlink(path.c_str());  // a stale socket from a process that died
   fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   const sockaddr_un address = UnixAddress(path);

@@ -28,6 +28,9 @@ class ControlServer {
 
   ControlServer(uv_loop_t* loop, Handler handler);
   ~ControlServer();
+  // Fails when an agilityd answers on `path`: checked before a new one
+  // touches anything it shares (steering), long before it listens.
+  static absl::Status RefuseIfLive(const std::string& path);
   // Refuses to take over the socket of a running agilityd.
   absl::Status Listen(const std::string& path);
   // Closes the listener and every client; one waiting for a reply (a reload

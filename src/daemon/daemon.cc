@@ -64,15 +64,19 @@ int Daemon::Run() {
     handle->data = this;
     uv_signal_start(handle, &Daemon::OnSignal, signum);
   }
-  // The control socket first: it refuses to start beside a running agilityd,
-  // which must happen before anything (steering above all) is touched.
-  control_ = std::make_unique<ControlServer>(
-      &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
-        Control(std::move(request), std::move(reply));
-      });
-  absl::Status status = control_->Listen(server_config.control);
+  // Beside a running agilityd, refuse before anything it shares (steering
+  // above all) is touched. The control socket itself comes last: its
+  // appearance tells scripts that DNS is being served.
+  absl::Status status = ControlServer::RefuseIfLive(server_config.control);
   if (status.ok()) status = server_.Start(server_config, rate_limit);
   if (status.ok()) status = steering_.Start(*snapshot, server_.dns_sockets());
+  if (status.ok()) {
+    control_ = std::make_unique<ControlServer>(
+        &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
+          Control(std::move(request), std::move(reply));
+        });
+    status = control_->Listen(server_config.control);
+  }
   if (status.ok() && server_config.metrics.has_value()) {
     metrics_ = std::make_unique<MetricsServer>(&loop_, [this] { return MetricsText(); });
     status = metrics_->Listen(*server_config.metrics);
