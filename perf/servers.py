@@ -68,11 +68,11 @@ def descendants(pid):
                 children.setdefault(int(fields[1]), []).append(int(entry))
             except OSError:
                 pass
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
+    found, pending = [], [pid]
+    while pending:
+        p = pending.pop()
         found.append(p)
-        todo += children.get(p, [])
+        pending += children.get(p, [])
     return found
 
 
