@@ -10,7 +10,6 @@ usage: reload_cost.py [--names N] [--reloads R]
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,13 +18,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+from servers import free_port  # noqa: E402
 POOLS = ["127.77.0.0/20", "127.78.1.0/24", "127.79.0.1/32"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config(port, metrics, control, pool):

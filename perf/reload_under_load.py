@@ -34,6 +34,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+from servers import free_port  # noqa: E402
 
 POOLS = ["127.77.0.0/20", "127.78.1.0/24", "127.79.0.1/32"]
 NAMES = [f"host{i}.example.com" for i in range(100)]
@@ -54,15 +56,6 @@ def config_text(port, control, pool):
             "zones: [example.com.zone]\n"
             f'pools: {{edge: "{pool}"}}\n'
             'policies: [{name: swapped, match: ["*.example.com"], ipv4: edge, ttl: 30}]\n')
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, \
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t.bind(("127.0.0.1", port))
-        return port
 
 
 def write_atomically(path, text):

@@ -1,6 +1,7 @@
 """Start and stop agilityd, NSD, Knot DNS and the UDP echo floor on one zone,
 for the benchmark scripts beside this file. Every server runs in the
 foreground on 127.0.0.1:PORT with a config written into a temp directory."""
+import errno
 import os
 import socket
 import struct
@@ -27,15 +28,26 @@ def write_zone(path, names):
                        check=True)
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 right now (the kernel
-    picks a free UDP port; its TCP twin may be taken, then another is tried)."""
+def free_port(avoid=()):
+    """A port free right now for UDP and TCP on 127.0.0.1 and ::1 (when the
+    machine has ::1), not in `avoid`. The kernel picks a free TCP port; its
+    UDP or IPv6 twins may be taken, then another is tried."""
     for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
-            u.bind(("127.0.0.1", 0))
-            port = u.getsockname()[1]
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            if port in avoid:
+                continue
             try:
-                t.bind(("127.0.0.1", port))
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    with socket.socket(socket.AF_INET6, kind) as v6:
+                        try:
+                            v6.bind(("::1", port))
+                        except OSError as e:
+                            if e.errno != errno.EADDRNOTAVAIL:
+                                raise
             except OSError:
                 continue
             return port

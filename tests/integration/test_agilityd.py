@@ -21,6 +21,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +29,8 @@ import unittest
 from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
+from servers import free_port  # noqa: E402
 AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
 AGILITYCTL = os.path.abspath(
     os.environ.get("AGILITYCTL", os.path.join(HERE, "../../build/agilityctl")))
@@ -98,24 +101,6 @@ def line_of(text, needle):
     numbers = [i for i, line in enumerate(text.splitlines(), 1) if needle in line]
     assert len(numbers) == 1, f"{needle!r} occurs on lines {numbers}"
     return numbers[0]
-
-
-def free_port():
-    """A port free for UDP and TCP on 127.0.0.1 (and ::1) right now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            try:
-                udp.bind(("127.0.0.1", port))
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(socket.AF_INET6, kind) as v6:
-                        v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found")
 
 
 # --------------------------------------------------------------------------

@@ -44,6 +44,8 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
+import servers  # noqa: E402
 AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
 AGILITYCTL = os.path.abspath(
     os.environ.get("AGILITYCTL", os.path.join(HERE, "../../build/agilityctl")))
@@ -108,7 +110,7 @@ def probe_sk_lookup():
     for "sk_lookup unavailable", or None when it attached."""
     directory = tempfile.mkdtemp(prefix="agility-probe-")
     try:
-        config = Config(directory, free_port(), os.path.join(BPFFS, "probe"))
+        config = Config(directory, servers.free_port(avoid=WEB_PORTS), os.path.join(BPFFS, "probe"))
         config.required = False
         daemon = Daemon(config)
         daemon.start()
@@ -154,26 +156,6 @@ def setUpModule():
 # --------------------------------------------------------------------------
 # Configuration and daemon
 # --------------------------------------------------------------------------
-
-def free_port():
-    """A port free for UDP and TCP on 127.0.0.1 and ::1 right now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            if port in WEB_PORTS or port == UDP_PORT:
-                continue
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
-                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(socket.AF_INET6, kind) as v6:
-                        v6.bind(("::1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found")
-
 
 def write_file(path, text):
     """Atomically, so that a reloading daemon never sees half a file."""
@@ -479,7 +461,7 @@ class SteeringTestCase(unittest.TestCase):
         cls.rng = random.Random(f"{SEED}-{cls.__name__}")
         cls.directory = tempfile.mkdtemp(prefix=f"agility-{cls.__name__}-")
         cls.addClassCleanup(shutil.rmtree, cls.directory, ignore_errors=True)
-        cls.config = Config(cls.directory, free_port(),
+        cls.config = Config(cls.directory, servers.free_port(avoid=WEB_PORTS),
                             os.path.join(BPFFS, f"{cls.__name__}-{os.getpid()}"))
         cls.configure(cls.config)
         cls.addClassCleanup(cls.unpin)
@@ -1183,7 +1165,7 @@ class UnprivilegedTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="agility-unpriv-")
         self.addCleanup(self.tmp.cleanup)
         os.chmod(self.tmp.name, 0o777)
-        self.port = free_port()
+        self.port = servers.free_port(avoid=WEB_PORTS)
         self.config = Config(self.tmp.name, self.port, os.path.join(BPFFS, "unprivileged"))
 
     def run_as_nobody(self, required):
@@ -1248,7 +1230,7 @@ class PrivilegeDropTest(unittest.TestCase):
         os.chmod(self.tmp.name, 0o755)
         pin = os.path.join(BPFFS, "privileges")
         self.addCleanup(shutil.rmtree, pin, True)
-        self.config = Config(self.tmp.name, free_port(), pin)
+        self.config = Config(self.tmp.name, servers.free_port(avoid=WEB_PORTS), pin)
         self.config.user = "nobody"
         self.daemon = Daemon(self.config)
         self.daemon.start()
