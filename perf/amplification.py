@@ -18,6 +18,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+from servers import free_port  # noqa: E402
 AGILITYD = os.environ.get("AGILITYD", f"{ROOT}/build/agilityd")
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33,
          "ANY": 255}
@@ -44,9 +46,7 @@ def main():
         names.update(line.split()[0] for line in listing.splitlines()
                      if line and not line.startswith(";"))
     with tempfile.TemporaryDirectory(prefix="agility-amp-") as d:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         config = f"{d}/agility.yaml"
         with open(config, "w") as f:
             f.write(f'server: {{listen: ["127.0.0.1:{port}"], workers: 1, '

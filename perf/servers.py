@@ -3,6 +3,7 @@ for the benchmark scripts beside this file. Every server runs in the
 foreground on 127.0.0.1:PORT with a config written into a temp directory."""
 import errno
 import os
+import random
 import socket
 import struct
 import subprocess
@@ -30,27 +31,29 @@ def write_zone(path, names):
 
 def free_port(avoid=()):
     """A port free right now for UDP and TCP on 127.0.0.1 and ::1 (when the
-    machine has ::1), not in `avoid`. The kernel picks a free TCP port; its
-    UDP or IPv6 twins may be taken, then another is tried."""
-    for _ in range(100):
-        with socket.socket() as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            if port in avoid:
-                continue
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind(("127.0.0.1", port))
+    machine has ::1), not in `avoid`. It is drawn below the kernel's ephemeral
+    range, so that no client socket (dnsperf's, another test's) is handed it
+    between this check and the server's bind."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    draw = random.Random()
+    for _ in range(200):
+        port = draw.randrange(10000, ephemeral_low)
+        if port in avoid:
+            continue
+        try:
+            for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                    with socket.socket(socket.AF_INET6, kind) as v6:
-                        try:
-                            v6.bind(("::1", port))
-                        except OSError as e:
-                            if e.errno != errno.EADDRNOTAVAIL:
-                                raise
-            except OSError:
-                continue
-            return port
+                    try:
+                        with socket.socket(family, kind) as probe:
+                            probe.bind((host, port))
+                    except OSError as e:
+                        no_ipv6 = e.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+                        if family == socket.AF_INET or not no_ipv6:
+                            raise
+        except OSError:
+            continue
+        return port
     raise RuntimeError("no port free for both UDP and TCP")
 
 
