@@ -40,33 +40,21 @@ bool WellFormedOptions(const uint8_t* rdata, size_t size) {
   return true;
 }
 
-Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
-  if (size < kHeaderSize) return Parsed::kDrop;
-  q.flags = ReadU16(packet + 2);
-  if (q.flags & flag::kQr) return Parsed::kDrop;
-  if ((q.flags & flag::kOpcodeMask) != 0) return Parsed::kNotImp;
-  const uint16_t qdcount = ReadU16(packet + 4);
-  const uint16_t ancount = ReadU16(packet + 6);
-  const uint16_t nscount = ReadU16(packet + 8);
-  const uint16_t arcount = ReadU16(packet + 10);
-  if (qdcount != 1 || ancount != 0 || nscount != 0) return Parsed::kFormErr;
-  size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);
-  if (pos == 0 || pos + 4 > size) return Parsed::kFormErr;
-  q.qtype = ReadU16(packet + pos);
-  q.qclass = ReadU16(packet + pos + 2);
-  pos += 4;
-  q.question_end = pos;
-  for (uint16_t i = 0; i < arcount; ++i) {
+// Reads the OPT, if any, from the records after the question; the answer and
+// authority records a non-QUERY opcode may carry are skipped.
+bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_additional,
+                  size_t records, Query& q) {
+  for (size_t i = 0; i < records; ++i) {
     const size_t owner = pos;
     pos = SkipPacketName(packet, size, pos);
-    if (pos == 0 || pos + 10 > size) return Parsed::kFormErr;
+    if (pos == 0 || pos + 10 > size) return false;
     const uint16_t type = ReadU16(packet + pos);
     const uint16_t rdlength = ReadU16(packet + pos + 8);
-    if (pos + 10 + rdlength > size) return Parsed::kFormErr;
-    if (type == type::kOpt) {
+    if (pos + 10 + rdlength > size) return false;
+    if (type == type::kOpt && i >= before_additional) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
-      if (q.edns || packet[owner] != 0) return Parsed::kFormErr;
-      if (!WellFormedOptions(packet + pos + 10, rdlength)) return Parsed::kFormErr;
+      if (q.edns || packet[owner] != 0) return false;
+      if (!WellFormedOptions(packet + pos + 10, rdlength)) return false;
       q.edns = true;
       q.udp_size = ReadU16(packet + pos + 2);
       q.edns_version = packet[pos + 5];
@@ -74,7 +62,35 @@ Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
     }
     pos += 10 + rdlength;
   }
-  return Parsed::kOk;
+  return true;
+}
+
+// On success, or on an error found after the question, q.question_end is set
+// and the reply echoes the question (and the OPT only when it was valid).
+Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
+  if (size < kHeaderSize) return Parsed::kDrop;
+  q.flags = ReadU16(packet + 2);
+  if (q.flags & flag::kQr) return Parsed::kDrop;
+  const bool query_opcode = (q.flags & flag::kOpcodeMask) == 0;
+  const Parsed error = query_opcode ? Parsed::kFormErr : Parsed::kNotImp;
+  const uint16_t qdcount = ReadU16(packet + 4);
+  const uint16_t ancount = ReadU16(packet + 6);
+  const uint16_t nscount = ReadU16(packet + 8);
+  const uint16_t arcount = ReadU16(packet + 10);
+  if (qdcount != 1) return error;
+  if (query_opcode && (ancount != 0 || nscount != 0)) return Parsed::kFormErr;
+  const size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);
+  if (pos == 0 || pos + 4 > size) return error;
+  q.qtype = ReadU16(packet + pos);
+  q.qclass = ReadU16(packet + pos + 2);
+  q.question_end = pos + 4;
+  const size_t before_additional = size_t{ancount} + nscount;
+  if (!ParseRecords(packet, size, q.question_end, before_additional, before_additional + arcount,
+                    q)) {
+    q.edns = false;
+    return error;
+  }
+  return query_opcode ? Parsed::kOk : Parsed::kNotImp;
 }
 
 enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
@@ -270,7 +286,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   // QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.1.6).
   const uint16_t base_flags = flag::kQr | (q.flags & (flag::kOpcodeMask | flag::kRd | flag::kCd));
   info->qtype = q.qtype;
-  if (parsed != Parsed::kOk) {
+  if (q.question_end == 0) {
     info->rcode = parsed == Parsed::kNotImp ? rcode::kNotImp : rcode::kFormErr;
     return HeaderOnly(query, base_flags, info->rcode, out);
   }
@@ -290,7 +306,11 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   uint16_t counts[3] = {0, 0, 0};
   uint32_t opt_ttl = q.dnssec_ok ? 0x8000 : 0;
 
-  if (q.edns && q.edns_version > 0) {
+  if (parsed == Parsed::kFormErr) {
+    rc = rcode::kFormErr;
+  } else if (parsed == Parsed::kNotImp) {
+    rc = rcode::kNotImp;
+  } else if (q.edns && q.edns_version > 0) {
     opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
     info->rcode = static_cast<uint8_t>(rcode::kBadVers);
   } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {

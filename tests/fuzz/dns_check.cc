@@ -169,27 +169,29 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
     q.drop = true;
     return q;
   }
-  if ((query[2] & 0x78) != 0) {
-    q.notimp = true;
-    return q;
-  }
-  if (U16(query + 4) != 1 || U16(query + 6) != 0 || U16(query + 8) != 0) return q;
+  q.notimp = (query[2] & 0x78) != 0;
+  const uint16_t ancount = U16(query + 6);
+  const uint16_t nscount = U16(query + 8);
+  if (U16(query + 4) != 1 || (!q.notimp && (ancount != 0 || nscount != 0))) return q;
   size_t pos = ReadPlainName(query, size, dns::kHeaderSize, &q.qname_lower);
   if (pos == 0 || pos + 4 > size) return q;
   q.qtype = U16(query + pos);
   q.qclass = U16(query + pos + 2);
   pos += 4;
   q.question_end = pos;
-  const uint16_t arcount = U16(query + 10);
+  // Other opcodes (UPDATE) may carry answer and authority records before the
+  // additional section, where only the OPT counts.
+  const size_t before_additional = size_t{ancount} + nscount;
+  const size_t records = before_additional + U16(query + 10);
   bool edns = false;
-  for (uint16_t i = 0; i < arcount; ++i) {
+  for (size_t i = 0; i < records; ++i) {
     const size_t owner = pos;
     pos = SkipQueryName(query, size, pos);
     if (pos == 0 || pos + 10 > size) return q;
     const uint16_t type = U16(query + pos);
     const uint16_t rdlength = U16(query + pos + 8);
     if (pos + 10 + rdlength > size) return q;
-    if (type == dns::type::kOpt) {
+    if (type == dns::type::kOpt && i >= before_additional) {
       if (edns || query[owner] != 0) return q;  // RFC 6891 §6.1.1
       // Options must tile the RDATA exactly, or the query is malformed.
       size_t option = pos + 10;
@@ -206,12 +208,12 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
     pos += 10 + rdlength;
   }
   q.edns = edns;
-  q.valid = true;
+  q.valid = !q.notimp;
   return q;
 }
 
 size_t UdpLimit(const QueryFacts& q, uint16_t max_udp_size) {
-  if (!q.valid || !q.edns) return dns::kClassicUdpSize;
+  if (!q.edns) return dns::kClassicUdpSize;
   return std::clamp<size_t>(q.udp_size, dns::kClassicUdpSize, max_udp_size);
 }
 
@@ -249,10 +251,10 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   const uint8_t rc = flags & dns::flag::kRcodeMask;
   const uint16_t counts[4] = {U16(r + 4), U16(r + 6), U16(r + 8), U16(r + 10)};
 
-  if (q.notimp || !q.valid) {
-    // Header only, NOTIMP for opcodes, FORMERR for malformed questions.
+  if (q.question_end == 0) {
+    // Header only when no question can be echoed.
     FUZZ_CHECK(size == dns::kHeaderSize,
-               where() + "malformed query answered with more than a header");
+               where() + "query without a sound question answered with more than a header");
     FUZZ_CHECK(rc == (q.notimp ? dns::rcode::kNotImp : dns::rcode::kFormErr),
                where() + "wrong rcode for malformed query");
     FUZZ_CHECK(counts[0] == 0 && counts[1] == 0 && counts[2] == 0 && counts[3] == 0,
@@ -261,19 +263,25 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
     return;
   }
 
-  // A valid question: echoed byte for byte unless the rcode is FORMERR/NOTIMP.
-  FUZZ_CHECK(counts[0] == 1, where() + "QDCOUNT != 1 for a valid question");
+  // A sound question: echoed byte for byte, whatever the rcode.
+  FUZZ_CHECK(counts[0] == 1, where() + "QDCOUNT != 1 for a sound question");
   FUZZ_CHECK(size >= q.question_end, where() + "shorter than the question");
-  if (rc != dns::rcode::kFormErr && rc != dns::rcode::kNotImp) {
-    FUZZ_CHECK(std::memcmp(r + dns::kHeaderSize, query + dns::kHeaderSize,
-                           q.question_end - dns::kHeaderSize) == 0,
-               where() + "question not echoed byte for byte");
+  FUZZ_CHECK(std::memcmp(r + dns::kHeaderSize, query + dns::kHeaderSize,
+                         q.question_end - dns::kHeaderSize) == 0,
+             where() + "question not echoed byte for byte");
+  if (!q.valid) {
+    // Another opcode, or malformed records after the question: the question
+    // and the OPT (when the query's was valid), nothing else.
+    FUZZ_CHECK(rc == (q.notimp ? dns::rcode::kNotImp : dns::rcode::kFormErr),
+               where() + "wrong rcode for another opcode or malformed records");
+    FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == (q.edns ? 1 : 0),
+               where() + "records in a NOTIMP/FORMERR response");
   }
   FUZZ_CHECK(rc == dns::rcode::kNoError || rc == dns::rcode::kFormErr ||
                  rc == dns::rcode::kNxDomain || rc == dns::rcode::kNotImp ||
-                 rc == dns::rcode::kRefused,
+                 rc == dns::rcode::kRefused || rc == dns::rcode::kYxDomain,
              where() + "unexpected rcode " + std::to_string(rc));
-  if (rc == dns::rcode::kFormErr) {
+  if (rc == dns::rcode::kFormErr && q.valid) {
     FUZZ_CHECK(
         q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig || q.qtype == dns::type::kTkey,
         where() + "FORMERR for a valid question of an ordinary type");
@@ -330,7 +338,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
     FUZZ_CHECK(opt.rclass == max_udp_size, where() + "OPT does not advertise max_udp_size");
     const uint8_t ext_rcode = static_cast<uint8_t>(opt.ttl >> 24);
     FUZZ_CHECK(((opt.ttl & 0x8000) != 0) == q.dnssec_ok, where() + "DO bit not echoed");
-    if (q.edns_version > 0) {
+    if (q.edns_version > 0 && q.valid) {
       FUZZ_CHECK(ext_rcode == 1 && rc == 0, where() + "no BADVERS for EDNS version > 0");
       FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == 1,
                  where() + "BADVERS response carries records");
@@ -339,7 +347,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
       FUZZ_CHECK((opt.ttl & ~uint32_t{0x8000}) == 0, where() + "OPT TTL other than the DO bit");
     }
   }
-  if (!(q.edns && q.edns_version > 0)) {
+  if (!(q.valid && q.edns && q.edns_version > 0)) {
     FUZZ_CHECK(info.rcode == rc, where() + "ResponseInfo.rcode differs");
   }
 
@@ -476,7 +484,7 @@ std::vector<uint8_t> RespondAndCheck(const uint8_t* query, size_t size, const dn
       FUZZ_CHECK(
           U16(slip.data() + 6) == 0 && U16(slip.data() + 8) == 0 && U16(slip.data() + 10) == 0,
           where() + "Truncate() left records");
-      if (facts.valid) {
+      if (facts.question_end != 0) {
         FUZZ_CHECK(slip_size == facts.question_end && U16(slip.data() + 4) == 1 &&
                        (U16(slip.data() + 2) & dns::flag::kTc) &&
                        std::equal(slip.begin() + dns::kHeaderSize, slip.begin() + slip_size,

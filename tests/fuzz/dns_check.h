@@ -36,12 +36,12 @@ bool Skipped(const char* check);
 struct QueryFacts {
   bool drop = false;        // shorter than a header, or QR set
   bool notimp = false;      // opcode other than QUERY
-  bool valid = false;       // a well-formed question: QDCOUNT=1, AN=NS=0, ...
-  size_t question_end = 0;  // offset just past QCLASS when valid
-  std::string qname_lower;  // wire form, lowercased, when valid
+  bool valid = false;       // a well-formed QUERY: QDCOUNT=1, AN=NS=0, sound records
+  size_t question_end = 0;  // offset just past QCLASS when the question is sound
+  std::string qname_lower;  // wire form, lowercased, when the question is sound
   uint16_t qtype = 0;
   uint16_t qclass = 0;
-  bool edns = false;  // exactly one OPT, owned by the root
+  bool edns = false;  // exactly one OPT, owned by the root, in sound records
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
   bool dnssec_ok = false;  // DO bit, to be echoed (RFC 3225 §3)

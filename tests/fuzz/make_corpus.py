@@ -114,6 +114,12 @@ def responder_corpus():
     out["class_none"] = query("plain.example.com.", 1, qclass=254)
     for opcode in (1, 2, 4, 5, 15):
         out[f"opcode_{opcode}"] = query("plain.example.com.", 1, flags=opcode << 11)
+    out["notify_edns_do"] = query("example.com.", 6, flags=4 << 11, edns={"do": True})
+    # An UPDATE: one prerequisite (answer) and one update (authority) before its OPT.
+    delete_a = b"\xc0\x0c" + struct.pack("!HHIH", 1, 255, 0, 0)
+    update = bytearray(query("example.com.", 6, flags=5 << 11, an=1, ns=1))
+    update[11] = 1  # ARCOUNT: the OPT after the two records
+    out["update_with_records_edns"] = bytes(update) + delete_a * 2 + opt_record()
     out["flags_cd_ad_z"] = query("plain.example.com.", 1, flags=0x0100 | 0x0010 | 0x0020 | 0x0040)
     out["flags_no_rd"] = query("plain.example.com.", 1, flags=0)
     out["flags_tc_aa_ra"] = query("plain.example.com.", 1, flags=0x0200 | 0x0400 | 0x0080)

@@ -129,6 +129,7 @@ class DigResult:
 
 SECTIONS = {
     ";; QUESTION SECTION:": "question",
+    ";; ZONE SECTION:": "question",  # the question of an UPDATE (RFC 2136 §2.3)
     ";; ANSWER SECTION:": "answer",
     ";; AUTHORITY SECTION:": "authority",
     ";; ADDITIONAL SECTION:": "additional",
@@ -803,6 +804,19 @@ class AnswerTests(ServerTestCase):
         self.assertTrue(message.flags & FLAG_QR)
         self.assertEqual(message.opcode, OPCODE_STATUS)
         self.assertEqual(message.rcode, RCODE_NOTIMP)
+        self.assertEqual(message.questions, [("www.example.com.", TYPE_A)])
+
+    def test_notify_and_update_notimp_echo_question_and_opt(self):
+        for opcode in ("notify", "update"):
+            for transport in ("+notcp", "+tcp"):
+                with self.subTest(opcode=opcode, transport=transport):
+                    r = self.dig(f"+opcode={opcode}", transport, "+dnssec", "example.com", "SOA")
+                    self.assertEqual(r.status, "NOTIMP")
+                    self.assertEqual(r.question, [("example.com.", "SOA")])
+                    self.assertIsNotNone(r.edns, "no OPT in the NOTIMP reply")
+                    self.assertIn("do", r.text.split("; EDNS:")[1].splitlines()[0])
+                    self.assertNotIn("aa", r.flags)
+                    self.assertEqual(r.answer + r.authority, [])
 
     def test_response_bit_set_gets_no_response(self):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -137,6 +137,16 @@ class ResponderTest : public ::testing::Test {
   static int Rcode(const Reply& r) { return ldns_pkt_get_rcode(r.packet.get()); }
   static bool Aa(const Reply& r) { return ldns_pkt_aa(r.packet.get()); }
 
+  // A FORMERR found after a sound question echoes the question, as Knot does,
+  // but no OPT: the query's own was not valid.
+  static void ExpectFormErrEchoingQuestion(const Reply& r) {
+    ASSERT_NE(r.packet, nullptr);
+    EXPECT_EQ(ldns_pkt_get_rcode(r.packet.get()), LDNS_RCODE_FORMERR);
+    EXPECT_EQ(ldns_pkt_qdcount(r.packet.get()), 1);
+    EXPECT_EQ(ldns_pkt_arcount(r.packet.get()), 0);
+    EXPECT_FALSE(ldns_pkt_edns(r.packet.get()));
+  }
+
   // The address bytes of answer record `i`.
   static std::vector<uint8_t> Address(const Reply& r, size_t i) {
     const ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), i);
@@ -553,10 +563,8 @@ TEST_F(ResponderTest, FormErrForMalformedQuestions) {
   pointer[13] = 12;
   auto answer_count = good;
   answer_count[7] = 1;
-  auto missing_additional = good;
-  missing_additional[11] = 1;
   for (const auto& packet : {header_only, two_questions, no_question, cut_name, no_type, long_label,
-                             pointer, answer_count, missing_additional}) {
+                             pointer, answer_count}) {
     const Reply r = AskRaw(packet);
     ASSERT_EQ(r.wire.size(), 12u);
     EXPECT_EQ(r.wire[3] & 0x0f, rcode::kFormErr);
@@ -573,16 +581,62 @@ TEST_F(ResponderTest, FormErrForTwoOptRecords) {
   const std::vector<uint8_t> opt(query.end() - 11, query.end());
   query.insert(query.end(), opt.begin(), opt.end());
   query[11] = 2;
-  EXPECT_EQ(AskRaw(query).info.rcode, rcode::kFormErr);
+  const Reply r = AskRaw(query);
+  EXPECT_EQ(r.info.rcode, rcode::kFormErr);
+  ExpectFormErrEchoingQuestion(r);
+}
+
+TEST_F(ResponderTest, FormErrForMissingAdditionalRecords) {
+  auto query = BuildQuery("plain.example.com", type::kA);
+  query[11] = 1;  // one additional record announced, none sent
+  ExpectFormErrEchoingQuestion(AskRaw(query));
 }
 
 TEST_F(ResponderTest, NotImpForOtherOpcodes) {
   auto query = BuildQuery("plain.example.com", type::kA);
   query[2] |= 2 << 3;  // STATUS
   const Reply r = AskRaw(query);
+  ASSERT_NE(r.packet, nullptr);
+  EXPECT_EQ(r.info.rcode, rcode::kNotImp);
+  EXPECT_EQ(ldns_pkt_get_opcode(r.packet.get()), LDNS_PACKET_STATUS);
+  EXPECT_EQ(ldns_pkt_qdcount(r.packet.get()), 1);
+  EXPECT_FALSE(ldns_pkt_aa(r.packet.get()));
+  EXPECT_FALSE(ldns_pkt_edns(r.packet.get()));
+}
+
+TEST_F(ResponderTest, NotImpEchoesTheOptOfAnUpdate) {
+  // An UPDATE (RFC 2136) carries its prerequisites and updates in the answer
+  // and authority sections; the OPT after them is still found and echoed
+  // (RFC 6891 §7: a reply to an EDNS query carries an OPT).
+  QueryOptions o;
+  o.edns = true;
+  o.dnssec_ok = true;
+  auto query = BuildQuery("example.com", type::kSoa, o);
+  const std::vector<uint8_t> opt(query.end() - 11, query.end());
+  query.resize(query.size() - 11);
+  // One update: delete all A records of example.com (compressed owner).
+  for (uint8_t b : {0xc0, 12, 0, 1, 0, 255, 0, 0, 0, 0, 0, 0}) query.push_back(b);
+  query.insert(query.end(), opt.begin(), opt.end());
+  query[2] |= 5 << 3;  // UPDATE
+  query[9] = 1;        // NSCOUNT: the update
+  const Reply r = AskRaw(query);
+  ASSERT_NE(r.packet, nullptr);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOTIMPL);
+  EXPECT_EQ(ldns_pkt_get_opcode(r.packet.get()), LDNS_PACKET_UPDATE);
+  EXPECT_EQ(ldns_pkt_qdcount(r.packet.get()), 1);
+  EXPECT_EQ(ldns_pkt_nscount(r.packet.get()), 0);
+  EXPECT_TRUE(ldns_pkt_edns(r.packet.get()));
+  EXPECT_TRUE(ldns_pkt_edns_do(r.packet.get()));
+  EXPECT_LE(r.wire.size(), query.size());
+}
+
+TEST_F(ResponderTest, NotImpWithoutQuestionIsHeaderOnly) {
+  auto query = BuildQuery("plain.example.com", type::kA);
+  query[2] |= 4 << 3;  // NOTIFY
+  query[5] = 0;        // no question
+  const Reply r = AskRaw(query);
   ASSERT_EQ(r.wire.size(), 12u);
   EXPECT_EQ(r.wire[3] & 0x0f, rcode::kNotImp);
-  EXPECT_EQ((r.wire[2] >> 3) & 0x0f, 2);
 }
 
 TEST_F(ResponderTest, RefusedForOtherClassesAndTransfers) {
