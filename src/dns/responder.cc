@@ -149,6 +149,10 @@ class Answer {
   bool Addresses(absl::string_view name, bool glue) {
     const NodeView node = zone_.Find(name);
     if (!node.valid()) return true;
+    // Two MX or SRV records often share a target: its addresses go in once.
+    const void** added_end = added_targets_ + added_target_count_;
+    if (std::find(added_targets_, added_end, node.id()) != added_end) return true;
+    if (added_target_count_ < kMaxAddedTargets) added_targets_[added_target_count_++] = node.id();
     LabelOffsets labels;
     ComputeLabelOffsets(name, labels);
     for (const uint16_t type : {type::kA, type::kAaaa}) {
@@ -195,6 +199,11 @@ class Answer {
   const Zone& zone_;
   AddressSource& addresses_;
   uint16_t counts_[3] = {0, 0, 0};
+  // Targets whose addresses are in the additional section; past the bound a
+  // repeat is merely sent twice, as before, to keep the scan short.
+  static constexpr int kMaxAddedTargets = 16;
+  const void* added_targets_[kMaxAddedTargets];
+  int added_target_count_ = 0;
 };
 
 struct Lookup {

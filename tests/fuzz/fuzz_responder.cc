@@ -79,6 +79,9 @@ many      NS    ns1
 many      NS    ns.sub
 many      MX    20 mail
 many      MX    30 host.v4
+many      MX    40 MAIL
+many      SRV   0 0 443 www.cdn
+many      SRV   0 0 8443 www.cdn
 )";
 
 constexpr char kConfig[] = R"(

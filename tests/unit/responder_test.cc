@@ -52,6 +52,11 @@ sub       NS    ns.sub
 sub       NS    ns.other.net.
 ns.sub    A     192.0.2.53
 _sip._udp SRV   0 5 5060 mail
+_sip._tcp SRV   0 5 5060 mail
+_sip._tcp SRV   10 5 5061 MAIL
+_sip._tcp SRV   20 5 5062 ns1
+_web._tcp SRV   0 0 443 www.cdn
+_web._tcp SRV   0 0 8443 www.cdn
 cdn       A     192.0.2.79
 www.cdn   A     192.0.2.80
 special.cdn A   192.0.2.81
@@ -456,6 +461,21 @@ TEST_F(ResponderTest, MxAndSrvTargetsInAdditional) {
   EXPECT_EQ(Additional(srv).size(), 2u);
   const Reply ns = Ask("example.com", type::kNs);
   EXPECT_THAT(Additional(ns), ElementsAre("ns1.example.com. 3600 IN A 192.0.2.1"));
+}
+
+TEST_F(ResponderTest, SharedTargetsGetTheirAddressesOnce) {
+  const Reply srv = Ask("_sip._tcp.example.com", type::kSrv);
+  EXPECT_EQ(Answer(srv).size(), 3u);
+  EXPECT_THAT(Additional(srv), UnorderedElementsAre("mail.example.com. 3600 IN A 192.0.2.25",
+                                                    "mail.example.com. 3600 IN AAAA 2001:db8::25",
+                                                    "ns1.example.com. 3600 IN A 192.0.2.1"));
+  // A policy target is drawn once, not once per record.
+  const Reply web = Ask("_web._tcp.example.com", type::kSrv);
+  EXPECT_EQ(Answer(web).size(), 2u);
+  const auto additional = Additional(web);
+  ASSERT_EQ(additional.size(), 2u);  // one A, one AAAA from the cdn pools
+  EXPECT_THAT(additional[0], HasSubstr(" IN A 127.77."));
+  EXPECT_THAT(additional[1], HasSubstr(" IN AAAA fd00:77:"));
 }
 
 TEST_F(ResponderTest, AnyReturnsOneRrset) {
