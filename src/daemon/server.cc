@@ -264,8 +264,9 @@ int QtypeSlot(uint16_t qtype) {
 }
 
 int RcodeSlot(uint16_t rcode) {
-  if (rcode <= 5) return rcode;
-  return rcode == dns::rcode::kBadVers ? 6 : 7;
+  if (rcode <= dns::rcode::kYxDomain) return rcode;
+  if (rcode == dns::rcode::kNotAuth) return 7;
+  return rcode == dns::rcode::kBadVers ? 8 : 9;
 }
 
 const char* QtypeSlotName(int slot) {
@@ -275,8 +276,9 @@ const char* QtypeSlotName(int slot) {
 }
 
 const char* RcodeSlotName(int slot) {
-  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                           "NOTIMP",  "REFUSED", "BADVERS",  "other"};
+  static constexpr const char* kNames[] = {"NOERROR", "FORMERR",  "SERVFAIL", "NXDOMAIN", "NOTIMP",
+                                           "REFUSED", "YXDOMAIN", "NOTAUTH",  "BADVERS",  "other"};
+  static_assert(std::size(kNames) == kRcodeSlots);
   return kNames[slot];
 }
 

@@ -27,7 +27,7 @@ namespace agility::daemon {
 // qtypes and rcodes with a slot of their own (the last slot is "other").
 inline constexpr uint16_t kCountedQtypes[] = {1, 2, 5, 6, 12, 15, 16, 28, 33, 43, 255};
 inline constexpr int kQtypeSlots = std::size(kCountedQtypes) + 1;
-inline constexpr int kRcodeSlots = 8;  // NOERROR..REFUSED, BADVERS, other
+inline constexpr int kRcodeSlots = 10;  // NOERROR..YXDOMAIN, NOTAUTH, BADVERS, other
 int QtypeSlot(uint16_t qtype);
 int RcodeSlot(uint16_t rcode);
 const char* QtypeSlotName(int slot);

@@ -2,6 +2,7 @@
 
 #include <ldns/ldns.h>
 
+#include <cstring>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -63,6 +64,34 @@ size_t SkipPacketName(const uint8_t* packet, size_t size, size_t pos) {
     pos += 1 + len;
     if (len == 0) return pos <= size ? pos : 0;
   }
+}
+
+size_t ReadPacketName(const uint8_t* packet, size_t size, size_t pos, uint8_t* wire,
+                      size_t* wire_size) {
+  size_t out = 0;
+  size_t end = 0;  // past the first pointer, where the caller goes on
+  size_t segment_start = pos;
+  while (true) {
+    if (pos >= size) return 0;
+    const uint8_t len = packet[pos];
+    if ((len & 0xc0) == 0xc0) {
+      if (pos + 2 > size) return 0;
+      const size_t target = static_cast<size_t>(len & 0x3f) << 8 | packet[pos + 1];
+      // Before the labels read since the last jump: no pointer serves twice.
+      if (target >= segment_start) return 0;
+      if (end == 0) end = pos + 2;
+      pos = segment_start = target;
+      continue;
+    }
+    if (len > kMaxLabelLength) return 0;
+    if (out + 1 + len > kMaxNameLength || pos + 1 + len > size) return 0;
+    std::memcpy(wire + out, packet + pos, 1 + len);
+    out += 1 + len;
+    pos += 1 + len;
+    if (len == 0) break;
+  }
+  *wire_size = out;
+  return end != 0 ? end : pos;
 }
 
 absl::StatusOr<std::string> NameFromText(absl::string_view text) {

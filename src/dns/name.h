@@ -42,6 +42,13 @@ size_t ReadQuestionName(const uint8_t* packet, size_t size, size_t pos, uint8_t*
 // Skips a possibly compressed name in a packet; 0 when malformed.
 size_t SkipPacketName(const uint8_t* packet, size_t size, size_t pos);
 
+// Reads a possibly compressed name from a packet at `pos` into `wire`
+// (kMaxNameLength bytes), case kept. Each pointer must point before the labels
+// read since the previous one, so no loop is possible. Returns the offset just
+// past the name where it starts, or 0 when malformed.
+size_t ReadPacketName(const uint8_t* packet, size_t size, size_t pos, uint8_t* wire,
+                      size_t* wire_size);
+
 // Presentation format ("www.example.com", trailing dot optional: names in
 // configuration are always absolute) to lowercase wire form.
 absl::StatusOr<std::string> NameFromText(absl::string_view text);

@@ -26,7 +26,32 @@ struct Query {
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
   bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
+  // A TSIG record, last of the message. No key is configured here, so every
+  // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
+  size_t tsig_owner = 0;  // offset of its owner; 0: unsigned
+  size_t tsig_rdata = 0;
+  uint16_t tsig_rdlength = 0;
 };
+
+// TSIG RDATA (RFC 8945 §4.2): an uncompressed algorithm name, time signed (48
+// bits), fudge, MAC size, MAC, original ID, error, other length, other data.
+// Returns the offset of the MAC size field within `rdata`, or 0 when the
+// fields do not tile the RDATA exactly.
+size_t TsigMacSizeOffset(const uint8_t* rdata, size_t size) {
+  size_t pos = 0;
+  while (true) {
+    if (pos >= size || rdata[pos] > kMaxLabelLength) return 0;
+    const uint8_t len = rdata[pos];
+    pos += 1 + len;
+    if (len == 0) break;
+  }
+  if (pos > kMaxNameLength || size - pos < 10) return 0;
+  const size_t mac_size_at = pos + 8;
+  const size_t mac_size = ReadU16(rdata + mac_size_at);
+  if (size - mac_size_at - 2 < mac_size + 6) return 0;
+  const size_t other_at = mac_size_at + 2 + mac_size + 4;
+  return size - other_at - 2 == ReadU16(rdata + other_at) ? mac_size_at : 0;
+}
 
 // The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
 bool WellFormedOptions(const uint8_t* rdata, size_t size) {
@@ -51,6 +76,13 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
     const uint16_t type = ReadU16(packet + pos);
     const uint16_t rdlength = ReadU16(packet + pos + 8);
     if (pos + 10 + rdlength > size) return false;
+    if (type == type::kTsig && i >= before_additional) {
+      // Last, or the message is malformed (RFC 8945 §5.1).
+      if (i + 1 != records || TsigMacSizeOffset(packet + pos + 10, rdlength) == 0) return false;
+      q.tsig_owner = owner;
+      q.tsig_rdata = pos + 10;
+      q.tsig_rdlength = rdlength;
+    }
     if (type == type::kOpt && i >= before_additional) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
       if (q.edns || packet[owner] != 0) return false;
@@ -277,6 +309,38 @@ Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& 
   return {Lookup::kNxDomain, NodeView()};
 }
 
+// Appends the unsigned BADKEY TSIG of RFC 8945 §5.2.1 at `at`: the query's key
+// and algorithm names, time signed and fudge, no MAC, its original ID. Left
+// out (returns `at`) when the reply would outgrow `limit` or the query, so
+// that a compressed key name cannot make it an amplifier.
+size_t AppendBadKeyTsig(const uint8_t* query, size_t query_size, const Query& q, uint8_t* out,
+                        size_t at, size_t limit) {
+  uint8_t key[kMaxNameLength];
+  size_t key_size = 0;
+  if (ReadPacketName(query, query_size, q.tsig_owner, key, &key_size) == 0) return at;
+  const uint8_t* rdata = query + q.tsig_rdata;
+  const size_t mac_size_at = TsigMacSizeOffset(rdata, q.tsig_rdlength);
+  const size_t original_id_at = mac_size_at + 2 + ReadU16(rdata + mac_size_at);
+  const size_t rdlength = mac_size_at + 2 + 6;
+  const size_t end = at + key_size + 10 + rdlength;
+  if (end > limit || end > query_size) return at;
+  uint8_t* p = out + at;
+  std::memcpy(p, key, key_size);
+  p += key_size;
+  WriteU16(p, type::kTsig);
+  WriteU16(p + 2, rr_class::kAny);
+  WriteU32(p + 4, 0);
+  WriteU16(p + 8, static_cast<uint16_t>(rdlength));
+  p += 10;
+  std::memcpy(p, rdata, mac_size_at);  // algorithm, time signed, fudge
+  p += mac_size_at;
+  WriteU16(p, 0);  // MAC size
+  std::memcpy(p + 2, rdata + original_id_at, 2);
+  WriteU16(p + 4, tsig_error::kBadKey);
+  WriteU16(p + 6, 0);  // other length
+  return end;
+}
+
 size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* out) {
   std::memcpy(out, query, 2);
   WriteU16(out + 2, flags | rcode);
@@ -317,6 +381,8 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
 
   if (parsed == Parsed::kFormErr) {
     rc = rcode::kFormErr;
+  } else if (q.tsig_owner != 0) {
+    rc = rcode::kNotAuth;  // signed, and no key is known: BADKEY below
   } else if (parsed == Parsed::kNotImp) {
     rc = rcode::kNotImp;
   } else if (q.edns && q.edns_version > 0) {
@@ -470,6 +536,11 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     WriteU16(out + size + 9, 0);
     size += kOptSize;
     ++counts[kAdditional];
+  }
+  if (rc == rcode::kNotAuth) {
+    const size_t with_tsig = AppendBadKeyTsig(query, query_size, q, out, size, limit);
+    if (with_tsig != size) ++counts[kAdditional];
+    size = with_tsig;
   }
   WriteU16(out + 2, flags | rc);
   WriteU16(out + 4, 1);

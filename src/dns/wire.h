@@ -53,9 +53,15 @@ inline constexpr uint8_t kNxDomain = 3;
 inline constexpr uint8_t kNotImp = 4;
 inline constexpr uint8_t kRefused = 5;
 inline constexpr uint8_t kYxDomain = 6;  // a DNAME substitution overflowed (RFC 6672)
+inline constexpr uint8_t kNotAuth = 9;   // with TSIG: the key is not known (RFC 8945 §5.2)
 // Extended (EDNS) rcode 16: upper 8 bits travel in the OPT TTL field.
 inline constexpr uint16_t kBadVers = 16;
 }  // namespace rcode
+
+// The TSIG error field (RFC 8945 §4.2).
+namespace tsig_error {
+inline constexpr uint16_t kBadKey = 17;
+}  // namespace tsig_error
 
 // Header flag bits in the 16-bit flags word.
 namespace flag {

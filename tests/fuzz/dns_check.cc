@@ -191,6 +191,22 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
     const uint16_t type = U16(query + pos);
     const uint16_t rdlength = U16(query + pos + 8);
     if (pos + 10 + rdlength > size) return q;
+    if (type == dns::type::kTsig && i >= before_additional) {
+      // Last of the message (RFC 8945 §5.1), its fields tiling the RDATA:
+      // algorithm name, time, fudge, MAC size + MAC, original ID, error,
+      // other length + other data.
+      if (i + 1 != records) return q;
+      const size_t rdata_end = pos + 10 + rdlength;
+      std::string algorithm;
+      size_t field = ReadPlainName(query, rdata_end, pos + 10, &algorithm);
+      if (field == 0 || rdata_end - field < 10) return q;
+      field += 8;
+      const size_t mac = U16(query + field);
+      if (rdata_end - field < 2 + mac + 6) return q;
+      field += 2 + mac + 4;
+      if (rdata_end - field - 2 != U16(query + field)) return q;
+      q.tsig = true;
+    }
     if (type == dns::type::kOpt && i >= before_additional) {
       if (edns || query[owner] != 0) return q;  // RFC 6891 §6.1.1
       // Options must tile the RDATA exactly, or the query is malformed.
@@ -269,7 +285,14 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   FUZZ_CHECK(std::memcmp(r + dns::kHeaderSize, query + dns::kHeaderSize,
                          q.question_end - dns::kHeaderSize) == 0,
              where() + "question not echoed byte for byte");
-  if (!q.valid) {
+  if (q.tsig) {
+    // Signed, and no key is known: NOTAUTH, the OPT, then (when it fits) the
+    // BADKEY TSIG (RFC 8945 §5.2.1), whatever the opcode.
+    FUZZ_CHECK(rc == dns::rcode::kNotAuth, where() + "signed query not answered NOTAUTH");
+    FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 &&
+                   (counts[3] == (q.edns ? 1 : 0) || counts[3] == (q.edns ? 2 : 1)),
+               where() + "records in a NOTAUTH response");
+  } else if (!q.valid) {
     // Another opcode, or malformed records after the question: the question
     // and the OPT (when the query's was valid), nothing else.
     FUZZ_CHECK(rc == (q.notimp ? dns::rcode::kNotImp : dns::rcode::kFormErr),
@@ -279,8 +302,10 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   }
   FUZZ_CHECK(rc == dns::rcode::kNoError || rc == dns::rcode::kFormErr ||
                  rc == dns::rcode::kNxDomain || rc == dns::rcode::kNotImp ||
-                 rc == dns::rcode::kRefused || rc == dns::rcode::kYxDomain,
+                 rc == dns::rcode::kRefused || rc == dns::rcode::kYxDomain ||
+                 rc == dns::rcode::kNotAuth,
              where() + "unexpected rcode " + std::to_string(rc));
+  FUZZ_CHECK(rc != dns::rcode::kNotAuth || q.tsig, where() + "NOTAUTH for an unsigned query");
   if (rc == dns::rcode::kFormErr && q.valid) {
     FUZZ_CHECK(
         q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig || q.qtype == dns::type::kTkey,
@@ -315,6 +340,17 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
         ++opt_count;
         FUZZ_CHECK(s == 2, where() + "OPT outside the additional section");
         FUZZ_CHECK(rec.owner.size() == 1, where() + "OPT not owned by the root");
+      } else if (rec.type == dns::type::kTsig) {
+        FUZZ_CHECK(q.tsig && s == 2 && i + 1 == counts[3],
+                   where() + "TSIG other than last in the reply to a signed query");
+        FUZZ_CHECK(rec.rclass == dns::rr_class::kAny && rec.ttl == 0,
+                   where() + "TSIG not class ANY, TTL 0");
+        // No MAC, error BADKEY: the last 8 bytes are MAC size 0, original ID,
+        // error, other length 0.
+        FUZZ_CHECK(rec.rdlength >= 17, where() + "TSIG RDATA too short");
+        const uint8_t* tail = r + rec.rdata + rec.rdlength - 8;
+        FUZZ_CHECK(U16(tail) == 0 && U16(tail + 4) == 17 && U16(tail + 6) == 0,
+                   where() + "TSIG is not an unsigned BADKEY");
       } else {
         FUZZ_CHECK(rec.rclass == dns::rr_class::kIn, where() + "record class is not IN");
         if (options.strict_rdata) {
@@ -333,12 +369,15 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
   // advertising our size; BADVERS for versions above 0.
   FUZZ_CHECK(opt_count == (q.edns ? 1 : 0), where() + "OPT count differs from the query's");
   if (q.edns) {
-    const Record& opt = sections[2].back();
+    // Last, but for a TSIG after it.
+    const bool tsig_last = !sections[2].empty() && sections[2].back().type == dns::type::kTsig;
+    FUZZ_CHECK(sections[2].size() > (tsig_last ? 1u : 0u), where() + "no OPT");
+    const Record& opt = sections[2][sections[2].size() - (tsig_last ? 2 : 1)];
     FUZZ_CHECK(opt.type == dns::type::kOpt, where() + "OPT is not the last record");
     FUZZ_CHECK(opt.rclass == max_udp_size, where() + "OPT does not advertise max_udp_size");
     const uint8_t ext_rcode = static_cast<uint8_t>(opt.ttl >> 24);
     FUZZ_CHECK(((opt.ttl & 0x8000) != 0) == q.dnssec_ok, where() + "DO bit not echoed");
-    if (q.edns_version > 0 && q.valid) {
+    if (q.edns_version > 0 && q.valid && !q.tsig) {
       FUZZ_CHECK(ext_rcode == 1 && rc == 0, where() + "no BADVERS for EDNS version > 0");
       FUZZ_CHECK(counts[1] == 0 && counts[2] == 0 && counts[3] == 1,
                  where() + "BADVERS response carries records");
@@ -347,7 +386,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
       FUZZ_CHECK((opt.ttl & ~uint32_t{0x8000}) == 0, where() + "OPT TTL other than the DO bit");
     }
   }
-  if (!(q.valid && q.edns && q.edns_version > 0)) {
+  if (!(q.valid && !q.tsig && q.edns && q.edns_version > 0)) {
     FUZZ_CHECK(info.rcode == rc, where() + "ResponseInfo.rcode differs");
   }
 

@@ -107,6 +107,20 @@ def responder_corpus():
     tsig_like = wire_name("key.") + struct.pack("!HHIH", 250, 255, 0, 4) + b"\x00\x00\x00\x00"
     out["additional_tsig_then_opt"] = query("plain.example.com.", 1, extra=[tsig_like],
                                             edns={"size": 1232})
+    # Signed queries (RFC 8945 §4.2): hmac-sha256, a 32-byte MAC, TSIG last.
+    def tsig(owner, mac=32, other=b""):
+        rdata = (wire_name("hmac-sha256.") + struct.pack("!HIH", 0, 0x6a000001, 300)
+                 + struct.pack("!H", mac) + b"\xab" * mac
+                 + struct.pack("!HHH", 0x1234, 0, len(other)) + other)
+        return owner + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata
+    signed = tsig(wire_name("transfer.key."))
+    out["tsig_signed"] = query("plain.example.com.", 1, extra=[signed])
+    out["tsig_signed_edns"] = query("plain.example.com.", 1, extra=[opt_record(), signed])
+    out["tsig_signed_notify"] = query("example.com.", 6, flags=4 << 11, extra=[signed])
+    out["tsig_compressed_key_no_mac"] = query("plain.example.com.", 1,
+                                              extra=[tsig(b"\x01k\xc0\x12", mac=0)])
+    out["tsig_other_data"] = query("plain.example.com.", 1,
+                                   extra=[tsig(wire_name("k."), other=b"\0\0\0\0\0\1")])
     out["additional_truncated"] = query("plain.example.com.", 1, edns={"size": 1232})[:-3]
     # Classes, opcodes, flags, transfers, meta types.
     out["class_ch"] = query("version.bind.", 16, qclass=3)

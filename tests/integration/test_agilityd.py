@@ -44,6 +44,7 @@ TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_TXT, TYPE_AAAA = 1, 2, 5, 6, 16, 28
 FLAG_QR, FLAG_AA, FLAG_TC = 0x8000, 0x0400, 0x0200
 RCODE_NOERROR, RCODE_FORMERR, RCODE_NXDOMAIN, RCODE_NOTIMP = 0, 1, 3, 4
 OPCODE_STATUS = 2
+TSIG_KEY = "hmac-sha256:testkey:c2VjcmV0c2VjcmV0c2VjcmV0"  # dig -y: a key agilityd does not know
 
 
 # --------------------------------------------------------------------------
@@ -794,6 +795,17 @@ class AnswerTests(ServerTestCase):
         self.assertTrue(message.flags & FLAG_QR)
         self.assertEqual(message.rcode, RCODE_FORMERR)
 
+    def test_signed_query_gets_badkey(self):
+        # No TSIG key is configured: RFC 8945 §5.2.1, as NSD and Knot answer.
+        for transport in ("+notcp", "+tcp"):
+            with self.subTest(transport=transport):
+                r = self.dig("-y", TSIG_KEY, transport, "www.example.com", "A")
+                self.assertEqual(r.status, "NOTAUTH")
+                self.assertIn("tsig indicates error", r.text)
+                self.assertRegex(r.text, r"(?m)^testkey\.\s+0\s+ANY\s+TSIG\s+hmac-sha256\. "
+                                         r"\d+ 300 0 \d+ BADKEY 0")
+                self.assertEqual(r.answer, [])
+
     def test_opcode_status_notimp(self):
         packet = make_message([("www.example.com", TYPE_A)], qid=0x5151,
                               flags=OPCODE_STATUS << 11)
@@ -1134,6 +1146,8 @@ class MetricsTests(ServerTestCase):
             self.dig("nothere.example.com", "A")
         for _ in range(3):
             self.dig("www.example.com", "A", "+tcp")
+        for _ in range(2):
+            self.dig("www.example.com", "A", "-y", TSIG_KEY)
         m = self.scrape()
 
         def delta(name, **labels):
@@ -1145,6 +1159,8 @@ class MetricsTests(ServerTestCase):
                                qtype="A"), 5)
         self.assertEqual(delta("agility_queries_total", transport="tcp", rcode="NOERROR",
                                qtype="A"), 3)
+        self.assertEqual(delta("agility_queries_total", transport="udp", rcode="NOTAUTH",
+                               qtype="A"), 2)
         self.assertEqual(delta("agility_pool_answers_total", policy="edge", pool="p4"), 23)
         by_prefix = sum(v for (name, labels), v in m.items()
                         if name == "agility_pool_answers_by_prefix_total")

@@ -71,6 +71,32 @@ TEST(NameTest, QuestionNameRejectsMalformed) {
   EXPECT_EQ(size, 255u);
 }
 
+TEST(NameTest, PacketNameIsDecompressedWithCaseKept) {
+  // "Key" then a pointer to "example.com" at offset 4.
+  const auto packet = Packet(std::string("\3www\7Example\3com\0\3Key\xc0\x04", 23));
+  uint8_t wire[255];
+  size_t size = 0;
+  EXPECT_EQ(ReadPacketName(packet.data(), packet.size(), 17, wire, &size), 23u);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(wire), size),
+            std::string("\3Key\7Example\3com\0", 17));
+  EXPECT_EQ(ReadPacketName(packet.data(), packet.size(), 0, wire, &size), 17u);
+  EXPECT_EQ(size, 17u);
+}
+
+TEST(NameTest, PacketNameRejectsLoopsAndForwardPointers) {
+  uint8_t wire[255];
+  size_t size = 0;
+  const auto self = Packet(std::string("\xc0\x00", 2));
+  EXPECT_EQ(ReadPacketName(self.data(), self.size(), 0, wire, &size), 0u);
+  const auto forward = Packet(std::string("\xc0\x02\0", 3));
+  EXPECT_EQ(ReadPacketName(forward.data(), forward.size(), 0, wire, &size), 0u);
+  // A label, then a pointer back to it: each pass would add the label again.
+  const auto repeat = Packet(std::string("\3abc\xc0\x00", 6));
+  EXPECT_EQ(ReadPacketName(repeat.data(), repeat.size(), 0, wire, &size), 0u);
+  const auto cut = Packet(std::string("\3abc\xc0", 5));
+  EXPECT_EQ(ReadPacketName(cut.data(), cut.size(), 0, wire, &size), 0u);
+}
+
 TEST(NameTest, SkipPacketNameHandlesPointersAndBounds) {
   const auto packet = Packet(std::string("\3www\0\xc0\x00\x01", 8));
   EXPECT_EQ(SkipPacketName(packet.data(), packet.size(), 0), 5u);

@@ -659,6 +659,109 @@ TEST_F(ResponderTest, NotImpWithoutQuestionIsHeaderOnly) {
   EXPECT_EQ(r.wire[3] & 0x0f, rcode::kNotImp);
 }
 
+// A TSIG record (RFC 8945 §4.2) with key name `key` (wire form), hmac-sha256,
+// a MAC of `mac_size` bytes and the given error.
+std::vector<uint8_t> TsigRecord(const std::string& key, uint16_t original_id, uint16_t mac_size,
+                                uint16_t error) {
+  std::vector<uint8_t> rr(key.begin(), key.end());
+  const std::string algorithm("\x0bhmac-sha256\0", 13);
+  const uint16_t rdlength = static_cast<uint16_t>(algorithm.size() + 16 + mac_size);
+  for (uint8_t b : {0, 250, 0, 255, 0, 0, 0, 0}) rr.push_back(b);  // TSIG ANY, TTL 0
+  rr.push_back(rdlength >> 8);
+  rr.push_back(rdlength & 0xff);
+  rr.insert(rr.end(), algorithm.begin(), algorithm.end());
+  for (uint8_t b : {0, 0, 0x6a, 0, 0, 1, 1, 44}) rr.push_back(b);  // time signed, fudge 300
+  rr.push_back(mac_size >> 8);
+  rr.push_back(mac_size & 0xff);
+  rr.insert(rr.end(), mac_size, 0xab);
+  for (uint16_t v : {original_id, error, uint16_t{0}}) {
+    rr.push_back(v >> 8);
+    rr.push_back(v & 0xff);
+  }
+  return rr;
+}
+
+std::vector<uint8_t> Signed(std::vector<uint8_t> query, const std::vector<uint8_t>& tsig) {
+  query.insert(query.end(), tsig.begin(), tsig.end());
+  ++query[11];
+  return query;
+}
+
+const std::string kKey("\x08transfer\x03key\0", 14);
+
+TEST_F(ResponderTest, SignedQueryGetsUnsignedBadKey) {
+  // No TSIG key is configured: RFC 8945 §5.2.1, NOTAUTH with a TSIG that
+  // names the query's key, no MAC, error BADKEY (as NSD and Knot answer).
+  QueryOptions o;
+  o.edns = true;
+  const auto query =
+      Signed(BuildQuery("plain.example.com", type::kA, o), TsigRecord(kKey, 0x1234, 32, 0));
+  for (const Transport transport : {Transport::kUdp, Transport::kTcp}) {
+    const Reply r = AskRaw(query, transport);
+    ASSERT_NE(r.packet, nullptr);
+    EXPECT_EQ(r.info.rcode, rcode::kNotAuth);
+    EXPECT_EQ(ldns_pkt_qdcount(r.packet.get()), 1);
+    EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 0);
+    EXPECT_FALSE(ldns_pkt_aa(r.packet.get()));
+    EXPECT_TRUE(ldns_pkt_edns(r.packet.get()));
+    ASSERT_NE(ldns_pkt_tsig(r.packet.get()), nullptr);
+    const auto expected = TsigRecord(kKey, 0x1234, 0, tsig_error::kBadKey);
+    ASSERT_GE(r.wire.size(), expected.size());
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), r.wire.end() - expected.size()));
+    EXPECT_LT(r.wire.size(), query.size());
+  }
+}
+
+TEST_F(ResponderTest, SignedNotifyGetsBadKeyRatherThanNotImp) {
+  auto query = Signed(BuildQuery("example.com", type::kSoa), TsigRecord(kKey, 0x1234, 32, 0));
+  query[2] |= 4 << 3;  // NOTIFY
+  const Reply r = AskRaw(query);
+  ASSERT_NE(r.packet, nullptr);
+  EXPECT_EQ(r.info.rcode, rcode::kNotAuth);
+  EXPECT_NE(ldns_pkt_tsig(r.packet.get()), nullptr);
+}
+
+TEST_F(ResponderTest, CompressedKeyNameIsWrittenOutButNeverAmplifies) {
+  // The key name "k.example.com" as "k" plus a pointer into the question.
+  auto query = BuildQuery("plain.example.com", type::kA);
+  const std::string key("\x01k\xc0\x12", 4);  // offset 18: "example.com" in the question
+  query = Signed(query, TsigRecord(key, 0x1234, 32, 0));
+  const Reply r = AskRaw(query);
+  ASSERT_NE(ldns_pkt_tsig(r.packet.get()), nullptr);
+  char* owner = ldns_rdf2str(ldns_rr_owner(ldns_pkt_tsig(r.packet.get())));
+  EXPECT_STREQ(owner, "k.example.com.");
+  free(owner);
+  EXPECT_LE(r.wire.size(), query.size());
+  // Without a MAC to drop, the written-out name would make the reply the
+  // larger: the TSIG is left out, the rcode stays.
+  auto no_mac = Signed(BuildQuery("plain.example.com", type::kA), TsigRecord(key, 0x1234, 0, 0));
+  const Reply small = AskRaw(no_mac);
+  EXPECT_EQ(small.info.rcode, rcode::kNotAuth);
+  EXPECT_EQ(ldns_pkt_tsig(small.packet.get()), nullptr);
+  EXPECT_LE(small.wire.size(), no_mac.size());
+}
+
+TEST_F(ResponderTest, MisplacedOrMalformedTsigIsFormErr) {
+  QueryOptions o;
+  o.edns = true;
+  // TSIG before the OPT: it must be last (RFC 8945 §5.1).
+  auto unsigned_query = BuildQuery("plain.example.com", type::kA);
+  auto tsig_first = Signed(unsigned_query, TsigRecord(kKey, 0x1234, 32, 0));
+  const auto with_opt = BuildQuery("plain.example.com", type::kA, o);
+  tsig_first.insert(tsig_first.end(), with_opt.end() - 11, with_opt.end());
+  ++tsig_first[11];
+  ExpectFormErrEchoingQuestion(AskRaw(tsig_first));
+  // A MAC size running past the RDATA.
+  auto overrun = Signed(unsigned_query, TsigRecord(kKey, 0x1234, 32, 0));
+  const size_t mac_size_at = 12 + (unsigned_query.size() - 12) + kKey.size() + 10 + 13 + 8;
+  overrun[mac_size_at + 1] = 40;
+  ExpectFormErrEchoingQuestion(AskRaw(overrun));
+  // Other data longer than announced.
+  auto trailing = Signed(unsigned_query, TsigRecord(kKey, 0x1234, 32, 0));
+  trailing.back() = 1;
+  ExpectFormErrEchoingQuestion(AskRaw(trailing));
+}
+
 TEST_F(ResponderTest, RefusedForOtherClassesAndTransfers) {
   QueryOptions chaos;
   chaos.qclass = rr_class::kCh;
