@@ -202,7 +202,7 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
   if (status.ok()) {
     const std::shared_ptr<const Snapshot> snapshot = *std::move(job->result);
     // Steering first: a reload that cannot be steered keeps the old snapshot.
-    status = steering_.Sync(*snapshot);
+    status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever);
     if (status.ok()) {
       generation_ = job->generation;
       snapshots_.Publish(snapshot);

@@ -24,20 +24,26 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
     return absl::OkStatus();
   }
   sk_lookup_ = std::move(*attached);
-  if (auto status = Sync(snapshot); !status.ok()) return status;
-  for (int fd : dns_sockets) {
-    if (auto status = sk_lookup_->Register(policy::kDnsService, fd); !status.ok()) return status;
+  absl::Status status = Sync(snapshot, sockets::SkLookup::Gaps::kWhenMapIsFull);
+  for (size_t i = 0; i < dns_sockets.size() && status.ok(); ++i) {
+    status = sk_lookup_->Register(policy::kDnsService, dns_sockets[i]);
+  }
+  if (!status.ok()) {
+    if (config.required) return status;
+    // The pinned bindings keep steering as they were; a reload tries again.
+    Log(absl::StrCat("sk_lookup not brought up to date, serving DNS anyway: ", status.message()));
+    return absl::OkStatus();
   }
   Log(absl::StrCat("sk_lookup attached, ", snapshot.bindings.size(), " bindings pinned in ",
                    config.pin));
   return absl::OkStatus();
 }
 
-absl::Status Steering::Sync(const Snapshot& snapshot) {
+absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps gaps) {
   if (sk_lookup_ == nullptr) return absl::OkStatus();
   std::vector<std::string> labels = {policy::kDnsService};
   for (const auto& service : snapshot.config.services) labels.push_back(service.name);
-  return sk_lookup_->Sync(labels, snapshot.bindings);
+  return sk_lookup_->Sync(labels, snapshot.bindings, gaps);
 }
 
 absl::Status Steering::CheckActive() const {

@@ -21,7 +21,9 @@ class Steering {
   absl::Status Start(const Snapshot& snapshot, const std::vector<int>& dns_sockets);
   bool active() const { return sk_lookup_ != nullptr; }
 
-  absl::Status Sync(const Snapshot& snapshot);
+  // Brings the pinned bindings to `snapshot`'s (see SkLookup::Sync).
+  absl::Status Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps gaps);
+
   // `register LABEL` with descriptors received over the control socket.
   absl::Status RegisterFds(const std::string& label, const std::vector<int>& fds);
   // `register-pid PID LABEL tcp|udp ADDR:PORT`.

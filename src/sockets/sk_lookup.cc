@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "sk_lookup.skel.h"
@@ -129,61 +130,165 @@ SkLookup::~SkLookup() {
   if (skel_ != nullptr) agility_bpf__destroy(skel_);
 }
 
-absl::StatusOr<uint32_t> SkLookup::LabelId(const std::string& label, bool create) {
+std::vector<std::string> SkLookup::LabelNames() const {
+  std::vector<std::string> names(AGILITY_MAX_LABELS);
   const int fd = bpf_map__fd(skel_->maps.labels);
-  int free_id = -1;
   for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
     char name[AGILITY_LABEL_NAME_SIZE] = {};
-    if (bpf_map_lookup_elem(fd, &id, name) != 0) return Errno("reading labels");
-    if (name[0] == '\0') {
-      if (free_id < 0) free_id = static_cast<int>(id);
-      continue;
+    if (bpf_map_lookup_elem(fd, &id, name) == 0) {
+      names[id] = std::string(name, strnlen(name, sizeof(name)));
     }
-    if (label == std::string(name, strnlen(name, sizeof(name)))) return id;
   }
-  if (!create) return absl::NotFoundError(absl::StrCat("unknown label '", label, "'"));
-  if (free_id < 0) return absl::ResourceExhaustedError("no free sk_lookup label ids");
-  if (label.empty() || label.size() >= AGILITY_LABEL_NAME_SIZE) {
-    return absl::InvalidArgumentError(absl::StrCat("bad label '", label, "'"));
+  return names;
+}
+
+absl::StatusOr<uint32_t> SkLookup::LabelId(const std::string& label) const {
+  const std::vector<std::string> names = LabelNames();
+  for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
+    if (names[id] == label) return id;
   }
+  return absl::NotFoundError(absl::StrCat("unknown label '", label, "'"));
+}
+
+absl::Status SkLookup::WriteLabel(uint32_t id, const std::string& label) {
   char name[AGILITY_LABEL_NAME_SIZE] = {};
-  std::memcpy(name, label.data(), label.size());
-  const uint32_t id = static_cast<uint32_t>(free_id);
-  if (bpf_map_update_elem(fd, &id, name, BPF_ANY) != 0) return Errno("writing labels");
-  return id;
+  std::memcpy(name, label.data(), std::min(label.size(), sizeof(name) - 1));
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.labels), &id, name, BPF_ANY) != 0) {
+    return Errno("writing labels");
+  }
+  return absl::OkStatus();
+}
+
+void SkLookup::FreeLabel(uint32_t id) {
+  // Its sockets and counters go too, so that a label given the id later
+  // starts clean.
+  for (int slot = 0; slot < 4; ++slot) {
+    const uint32_t key = id * 4 + static_cast<uint32_t>(slot);
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.sockets), &key);
+  }
+  const int cpus = libbpf_num_possible_cpus();
+  std::vector<agility_counters> zeros(cpus > 0 ? cpus : 1);
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.counters), &id, zeros.data(), BPF_ANY);
+  WriteLabel(id, "").IgnoreError();
 }
 
 absl::Status SkLookup::Sync(const std::vector<std::string>& labels,
-                            const std::vector<Binding>& bindings) {
-  for (const std::string& label : labels) {
-    if (auto id = LabelId(label, true); !id.ok()) return id.status();
+                            const std::vector<Binding>& bindings, Gaps gaps) {
+  // Everything is planned before the first write: label ids, then bindings.
+  const absl::flat_hash_set<std::string> kept(labels.begin(), labels.end());
+  std::vector<std::string> names = LabelNames();
+  absl::flat_hash_map<std::string, uint32_t> ids;
+  for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
+    if (!names[id].empty()) ids[names[id]] = id;
   }
+  std::vector<uint32_t> created;
+  uint32_t next_free = 0;
+  for (const std::string& label : labels) {
+    if (ids.contains(label)) continue;
+    if (label.empty() || label.size() >= AGILITY_LABEL_NAME_SIZE) {
+      return absl::InvalidArgumentError(absl::StrCat("bad label '", label, "'"));
+    }
+    while (next_free < AGILITY_MAX_LABELS && !names[next_free].empty()) ++next_free;
+    if (next_free == AGILITY_MAX_LABELS) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no free sk_lookup label id for '", label,
+                       "': the labels in force and the new ones exceed ", AGILITY_MAX_LABELS));
+    }
+    names[next_free] = label;
+    ids[label] = next_free;
+    created.push_back(next_free);
+  }
+
   const int fd = bpf_map__fd(skel_->maps.bindings);
+  absl::flat_hash_map<std::string, BindingValue> current;
+  {
+    BindingKey key;
+    BindingKey* previous = nullptr;
+    while (bpf_map_get_next_key(fd, previous, &key) == 0) {
+      previous = &key;
+      BindingValue value;
+      if (bpf_map_lookup_elem(fd, &key, &value) == 0) current[KeyBytes(key)] = value;
+    }
+  }
   absl::flat_hash_map<std::string, BindingValue> wanted;
   std::vector<std::pair<BindingKey, BindingValue>> order;
   for (const Binding& b : bindings) {
-    auto id = LabelId(b.label, true);
-    if (!id.ok()) return id.status();
+    const auto id = ids.find(b.label);
+    if (id == ids.end() || !kept.contains(b.label)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown label '", b.label, "'"));
+    }
     const BindingKey key = KeyOf(b);
-    const BindingValue value = {*id, key.prefixlen};
-    wanted[KeyBytes(key)] = value;
-    order.emplace_back(key, value);
+    const BindingValue value = {id->second, key.prefixlen};
+    if (wanted.insert_or_assign(KeyBytes(key), value).second) order.emplace_back(key, value);
   }
+  if (wanted.size() > AGILITY_MAX_BINDINGS) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(wanted.size(), " sk_lookup bindings; at most ", AGILITY_MAX_BINDINGS, " fit"));
+  }
+  std::vector<BindingKey> stale;
+  for (const auto& [bytes, value] : current) {
+    if (wanted.contains(bytes)) continue;
+    BindingKey key;
+    std::memcpy(&key, bytes.data(), sizeof(key));
+    stale.push_back(key);
+  }
+  const size_t added = wanted.size() - (current.size() - stale.size());
+  const bool stale_first = current.size() + added > AGILITY_MAX_BINDINGS;
+  if (stale_first && gaps == Gaps::kNever) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the ", current.size(), " sk_lookup bindings in force and the ", added,
+        " new ones exceed the map's ", AGILITY_MAX_BINDINGS,
+        ", and none may go before its replacement is in: nothing was changed; reload in "
+        "smaller steps, or restart (a start removes stale bindings first)"));
+  }
+
+  for (uint32_t id : created) {
+    if (auto status = WriteLabel(id, names[id]); !status.ok()) {
+      for (uint32_t undo : created) WriteLabel(undo, "").IgnoreError();
+      return status;
+    }
+  }
+  const auto remove_stale = [&]() -> absl::Status {
+    for (const BindingKey& key : stale) {
+      if (bpf_map_delete_elem(fd, &key) != 0 && errno != ENOENT) return Errno("removing a binding");
+    }
+    return absl::OkStatus();
+  };
+  // Without room for both, stale entries go first: an address moving between
+  // bindings is unsteered until its new one is in.
+  if (stale_first) {
+    if (auto status = remove_stale(); !status.ok()) return status;
+  }
+  // Most specific first: no address falls back to a shorter prefix of another
+  // label while the map changes.
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return a.first.prefixlen > b.first.prefixlen;
   });
-  for (const auto& [key, value] : order) {
-    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) != 0) return Errno("updating bindings");
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& [key, value] = order[i];
+    const auto old = current.find(KeyBytes(key));
+    if (old != current.end() && std::memcmp(&old->second, &value, sizeof(value)) == 0) continue;
+    if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) == 0) continue;
+    const absl::Status failed = Errno("updating bindings");
+    // Back to what was in force.
+    for (size_t j = 0; j < i; ++j) {
+      const BindingKey& undo = order[j].first;
+      const auto before = current.find(KeyBytes(undo));
+      if (before == current.end()) {
+        bpf_map_delete_elem(fd, &undo);
+      } else {
+        bpf_map_update_elem(fd, &undo, &before->second, BPF_ANY);
+      }
+    }
+    for (uint32_t undo : created) WriteLabel(undo, "").IgnoreError();
+    return failed;
   }
-  std::vector<BindingKey> stale;
-  BindingKey key;
-  BindingKey* previous = nullptr;
-  while (bpf_map_get_next_key(fd, previous, &key) == 0) {
-    if (!wanted.contains(KeyBytes(key))) stale.push_back(key);
-    previous = &key;
+  if (!stale_first) {
+    if (auto status = remove_stale(); !status.ok()) return status;
   }
-  for (const BindingKey& k : stale) {
-    if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT) return Errno("removing a binding");
+  // Labels no longer named are free again: none of their bindings is left.
+  for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
+    if (!names[id].empty() && !kept.contains(names[id])) FreeLabel(id);
   }
   return absl::OkStatus();
 }
@@ -192,7 +297,7 @@ absl::Status SkLookup::Register(const std::string& label, int fd) {
   auto facts = InspectSocket(fd);
   if (!facts.ok()) return facts.status();
   if (auto status = CheckSteerable(*facts); !status.ok()) return status;
-  auto id = LabelId(label, false);
+  auto id = LabelId(label);
   if (!id.ok()) return id.status();
   const uint32_t key =
       agility_socket_key(*id, facts->protocol == policy::Protocol::kUdp, facts->family == AF_INET6);

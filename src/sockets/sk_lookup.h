@@ -34,11 +34,20 @@ class SkLookup {
 
   const std::string& pin_dir() const { return pin_dir_; }
 
+  // Whether Sync may leave an address unsteered for a moment.
+  enum class Gaps {
+    kNever,          // a reload: when the map is too small, fail and change nothing
+    kWhenMapIsFull,  // a start: then remove stale entries first
+  };
+
   // Makes `labels` known (ids persist in the pinned `labels` map), then brings
   // the bindings map to `bindings`: new and changed entries first, most
-  // specific first, then stale entries are removed; no address is ever
-  // unsteered in between.
-  absl::Status Sync(const std::vector<std::string>& labels, const std::vector<Binding>& bindings);
+  // specific first, then stale entries are removed, so that no address is
+  // unsteered in between. Room and label ids are checked before the first
+  // write, and a failed write is undone. Labels no longer named are freed,
+  // with their sockets and counters.
+  absl::Status Sync(const std::vector<std::string>& labels, const std::vector<Binding>& bindings,
+                    Gaps gaps);
 
   // Steers `label` to the socket `fd` (validated first; a duplicate is
   // inserted, the caller keeps `fd`). Replaces the label's previous socket of
@@ -50,7 +59,10 @@ class SkLookup {
 
  private:
   SkLookup() = default;
-  absl::StatusOr<uint32_t> LabelId(const std::string& label, bool create);
+  std::vector<std::string> LabelNames() const;  // by id; "" for a free id
+  absl::StatusOr<uint32_t> LabelId(const std::string& label) const;
+  absl::Status WriteLabel(uint32_t id, const std::string& label);
+  void FreeLabel(uint32_t id);
 
   std::string pin_dir_;
   agility_bpf* skel_ = nullptr;

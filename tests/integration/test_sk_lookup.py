@@ -184,6 +184,7 @@ class Config:
         self.services = ["edge", "special"]
         self.bindings = [binding("special", "tcp", f"{SPECIAL_ADDRESS}/32", 443)]
         self.user = None  # server.user: drop privileges to this user after setup
+        self.policy_extra = {}  # more policy keys (ports, protocols)
         write_file(os.path.join(directory, "example.com.zone"), ZONE)
 
     def text(self):
@@ -191,6 +192,7 @@ class Config:
                   "ipv6": "edge6", "ttl": 300}
         if self.service:
             policy["service"] = self.service
+        policy.update(self.policy_extra)
         lines = [
             "server:",
             f"  listen: {json.dumps([f'127.0.0.1:{self.port}', f'[::1]:{self.port}'])}",
@@ -1062,6 +1064,65 @@ class FailClosedAndReloadTest(SteeringTestCase):
             time.sleep(POLL_INTERVAL)
         self.assertNotIn("-> edge", self.ctl("bindings").stdout)
         self.assert_refused(addresses[0], 443, replacement)
+
+
+class MapLimitsTest(SteeringTestCase):
+    """The bindings map holds 65536 entries and the labels map 256, pinned
+    across restarts: reloads must neither half-apply what does not fit nor
+    use up label ids."""
+
+    def bindings(self):
+        return self.ctl("bindings").stdout.splitlines()
+
+    def test_reload_that_does_not_fit_changes_nothing_and_a_restart_applies_it(self):
+        config = self.config
+        listener = tcp_listener()
+        self.addCleanup(listener.close)
+        # 2 prefixes x 10000 ports x 2 protocols: 40000 bindings, plus /32.
+        config.policy_extra = {"ports": list(range(1, 10001)), "protocols": ["tcp", "udp"]}
+        config.write()
+        self.ctl("reload")
+        self.assertEqual(len(self.bindings()), 40001)
+        self.assert_registered("edge", listener)
+        address = self.random_pool4(1)[0]
+        self.assert_steered(listener, address, 8080)
+
+        # 40000 other ones: both sets would need 80001 entries.
+        config.policy_extra["ports"] = list(range(20001, 30001))
+        config.write()
+        done = self.ctl("reload", expect=1)
+        self.assertIn("exceed the map's 65536", done.stderr)
+        self.assertIn("nothing was changed", done.stderr)
+        self.assertEqual(len(self.bindings()), 40001)
+        self.assertIn(f"tcp {POOL4} port 8080 -> edge", self.bindings())
+        self.assert_steered(listener, address, 8080)
+
+        # A start may remove stale bindings first.
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.start()
+        bindings = self.bindings()
+        self.assertEqual(len(bindings), 40001)
+        self.assertIn(f"tcp {POOL4} port 20001 -> edge", bindings)
+        self.assertNotIn(f"tcp {POOL4} port 8080 -> edge", bindings)
+        self.assert_registered("edge", listener)
+        self.assert_steered(listener, address, 20001)
+
+    def test_renamed_services_free_their_label_ids(self):
+        config = self.config
+        config.policy_extra = {}
+        # More renames than there are label ids (256).
+        for i in range(300):
+            config.service = f"edge{i}"
+            config.services = [config.service, "special"]
+            config.write()
+            lines = control(config.control, "reload")
+            self.assertEqual(lines[-1], "ok", "\n".join(lines))
+        labels = self.labels()
+        self.assertEqual(sorted(labels), ["dns", "edge299", "special"])
+        self.assertIn(f"tcp {POOL4} port 443 -> edge299", self.bindings())
+        config.service, config.services = "edge", ["edge", "special"]
+        config.write()
+        self.ctl("reload")
 
 
 # --------------------------------------------------------------------------
