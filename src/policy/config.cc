@@ -57,6 +57,7 @@ class Parser {
   bool ParseProtocol(const YAML::Node& node, Protocol* out);
   // Checks that every policy service and binding label is declared.
   void CheckLabels(const Config& config);
+  bool CheckDnsPort(const Config& config, int line, bool ipv4, uint16_t port);
 
   std::string path_;
   std::filesystem::path dir_;
@@ -456,13 +457,49 @@ void Parser::CheckLabels(const Config& config) {
       Error(policy.service_line, absl::StrCat("policy '", policy.name, "': service '",
                                               policy.service, "' is not declared under services"));
     }
+    if (policy.service != kDnsService) continue;
+    for (const int pool : {policy.ipv4_pool, policy.ipv6_pool}) {
+      if (pool < 0) continue;
+      for (const uint16_t port : policy.ports) {
+        // One error per pool is enough.
+        if (!CheckDnsPort(config, policy.service_line, config.pools[pool].prefix.ipv4, port)) {
+          break;
+        }
+      }
+    }
   }
   for (const BindingConfig& binding : config.bindings) {
     if (!labels.contains(binding.label)) {
       Error(binding.line,
             absl::StrCat("binding label '", binding.label, "' is not declared under services"));
+    } else if (binding.label == kDnsService) {
+      CheckDnsPort(config, binding.line, binding.prefix.ipv4, binding.port);
     }
   }
+}
+
+// The "dns" label steers to agilityd's own sockets (one per family, worker
+// 0's, the last listen address of the family), and a UDP reply leaves from
+// the socket's port: a steered port that differs is answered from the wrong
+// port, and the client drops the reply.
+bool Parser::CheckDnsPort(const Config& config, int line, bool ipv4, uint16_t port) {
+  absl::flat_hash_set<uint16_t> listen_ports;
+  for (const sockets::Endpoint& endpoint : config.server.listen) {
+    if ((endpoint.family() == AF_INET) == ipv4) listen_ports.insert(endpoint.port());
+  }
+  const char* family = ipv4 ? "IPv4" : "IPv6";
+  if (listen_ports.size() != 1) {
+    Error(line, absl::StrCat("label dns needs exactly one ", family,
+                             " listen port in server.listen (replies leave from it), not ",
+                             listen_ports.size()));
+    return false;
+  }
+  if (port != *listen_ports.begin()) {
+    Error(line, absl::StrCat("label dns: port ", port, " is not the ", family, " listen port ",
+                             *listen_ports.begin(), " (replies leave from the listen port)"));
+    return false;
+  }
+  return true;
 }
 
 absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {

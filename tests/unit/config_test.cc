@@ -121,8 +121,32 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:2:", "server.tcp_query_timeout_ms must be an integer"},
         BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n",
                 "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000"},
-        BadCase{"server:\n  udp_queries_per_address: -1\nzones: [a]\n", "bad.yaml:2:",
-                "server.udp_queries_per_address must be an integer in 0..100000000"}));
+        BadCase{"server:\n  udp_queries_per_address: -1\nzones: [a]\n",
+                "bad.yaml:2:", "server.udp_queries_per_address must be an integer in 0..100000000"},
+        // Replies to the "dns" label leave from the listen port.
+        BadCase{"server: {listen: [\"127.0.0.1:5353\"]}\nzones: [a]\nbindings:\n"
+                "  - {label: dns, protocol: udp, prefix: 127.88.0.0/24, port: 53}\n",
+                "bad.yaml:4:", "label dns: port 53 is not the IPv4 listen port 5353"},
+        BadCase{"server: {listen: [\"127.0.0.1:5353\"]}\nzones: [a]\n"
+                "pools: {p: 127.88.0.0/24}\npolicies:\n"
+                "  - {name: x, match: [a.com], ipv4: p, service: dns}\n",
+                "bad.yaml:5:", "label dns: port 80 is not the IPv4 listen port 5353"},
+        BadCase{"server: {listen: [\"127.0.0.1:5353\"]}\nzones: [a]\nbindings:\n"
+                "  - {label: dns, protocol: udp, prefix: \"fd00::/64\", port: 5353}\n",
+                "bad.yaml:4:", "label dns needs exactly one IPv6 listen port"},
+        BadCase{"server: {listen: [\"127.0.0.1:5353\", \"127.0.0.2:53\"]}\nzones: [a]\n"
+                "bindings:\n  - {label: dns, protocol: tcp, prefix: 127.88.0.0/24, port: 53}\n",
+                "bad.yaml:4:", "label dns needs exactly one IPv4 listen port"}));
+
+TEST(ConfigTest, DnsLabelOnTheListenPort) {
+  auto config = ParseConfig(
+      "server: {listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]}\nzones: [a]\n"
+      "pools: {p: 127.88.0.0/24, q: \"fd00::/64\"}\npolicies:\n"
+      "  - {name: x, match: [a.com], ipv4: p, ipv6: q, service: dns, ports: [5353],"
+      " protocols: [udp, tcp]}\n",
+      "c.yaml");
+  EXPECT_TRUE(config.ok()) << config.status();
+}
 
 TEST(ConfigTest, RateLimitSettings) {
   auto config = ParseConfig(
