@@ -322,7 +322,7 @@ std::string Daemon::MetricsText() const {
     const policy::Policy& policy = table.policies()[i];
     for (const bool v6 : {false, true}) {
       const int pool = v6 ? policy.ipv6_pool : policy.ipv4_pool;
-      if (pool < 0) continue;
+      if (pool < 0 || !counters.PolicyCounted(static_cast<uint32_t>(i), v6)) continue;
       m.Sample("agility_pool_answers_total",
                {{"policy", policy.name}, {"pool", table.pools()[pool].name}},
                static_cast<double>(counters.Policy(static_cast<uint32_t>(i), v6)));
@@ -333,6 +333,7 @@ std::string Daemon::MetricsText() const {
            "above, at most 256 sub-prefixes.");
   for (size_t p = 0; p < table.pools().size(); ++p) {
     const policy::Pool& pool = table.pools()[p];
+    if (!counters.BucketsCounted(static_cast<int>(p))) continue;
     for (int b = 0; b < pool.bucket_count(); ++b) {
       m.Sample("agility_pool_answers_by_prefix_total",
                {{"pool", pool.name}, {"prefix", pool.BucketPrefix(b).ToString()}},

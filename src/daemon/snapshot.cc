@@ -105,12 +105,17 @@ std::string Summary(const Snapshot& s) {
                     ", ", zone->name_count(), " names, ", zone->record_count(), " records (",
                     zone->source(), ")\n");
   }
-  for (const auto& pool : s.table->pools()) {
+  for (size_t p = 0; p < s.table->pools().size(); ++p) {
+    const policy::Pool& pool = s.table->pools()[p];
     absl::StrAppend(&out, "  pool ", pool.name, " ", pool.prefix.ToString(), " (",
                     pool.prefix.host_bits() >= 64
                         ? std::string("2^") + std::to_string(pool.prefix.host_bits())
                         : std::to_string(pool.prefix.size()),
-                    " addresses)\n");
+                    " addresses)",
+                    s.table->counters().BucketsCounted(static_cast<int>(p))
+                        ? ""
+                        : ", no per-prefix counts: the counter store is full",
+                    "\n");
   }
   const auto& pools = s.table->pools();
   for (const auto& policy : s.config.policies) {

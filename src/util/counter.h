@@ -14,6 +14,8 @@ class Counter {
     value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+  // Only once the writer is done with it (a counter slot being reused).
+  void Reset() { value_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> value_{0};
