@@ -50,9 +50,10 @@ int Daemon::Run() {
   const policy::RateLimitSettings& rate_limit = running_rate_limit_;
   auto loaded = LoadSnapshot(*std::move(config), ++generation_, running_server_.workers);
   if (!loaded.ok()) return Fail(loaded.status());
-  const std::shared_ptr<const Snapshot> snapshot = *std::move(loaded);
-  Log(Summary(*snapshot));
-  snapshots_.Publish(snapshot);
+  Log(Summary(**loaded));
+  // The holder owns it from here: a local copy would keep this first
+  // snapshot, zones and all, alive beside every later one.
+  snapshots_.Publish(*std::move(loaded));
   started_ = absl::Now();
 
   uv_loop_init(&loop_);
@@ -69,7 +70,7 @@ int Daemon::Run() {
   // appearance tells scripts that DNS is being served.
   absl::Status status = ControlServer::RefuseIfLive(server_config.control);
   if (status.ok()) status = server_.Start(server_config, rate_limit);
-  if (status.ok()) status = steering_.Start(*snapshot, server_.dns_sockets());
+  if (status.ok()) status = steering_.Start(*snapshots_.Get(), server_.dns_sockets());
   if (status.ok()) {
     control_ = std::make_unique<ControlServer>(
         &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
@@ -206,6 +207,7 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
     if (status.ok()) {
       generation_ = job->generation;
       snapshots_.Publish(snapshot);
+      server_.SnapshotPublished();
       body = Summary(*snapshot);
       // Sockets, workers and their limits are set up once, at start.
       std::vector<absl::string_view> kept;
@@ -372,6 +374,9 @@ std::string Daemon::MetricsText() const {
 
   m.Family("agility_generation", "gauge", "Generation of the snapshot being served.");
   m.Sample("agility_generation", static_cast<double>(snapshot->generation));
+  m.Family("agility_snapshots_alive", "gauge",
+           "Snapshots in memory: the one served, and any older one a worker still holds.");
+  m.Sample("agility_snapshots_alive", static_cast<double>(LiveSnapshots::count()));
   m.Family("agility_reloads_total", "counter", "Reloads by result.");
   m.Sample("agility_reloads_total", {{"result", "success"}},
            static_cast<double>(reloads_.succeeded));

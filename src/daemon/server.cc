@@ -28,6 +28,8 @@ class Worker final : public sockets::PacketHandler {
     uv_loop_init(&loop_);
     stop_.data = this;
     uv_async_init(&loop_, &stop_, &Worker::OnStop);
+    refresh_.data = this;
+    uv_async_init(&loop_, &refresh_, &Worker::OnRefresh);
   }
 
   void AddSockets(int udp_fd, int tcp_fd) {
@@ -58,6 +60,10 @@ class Worker final : public sockets::PacketHandler {
     uv_async_send(&stop_);
     if (thread_.joinable()) thread_.join();
   }
+
+  // A new snapshot is out: take it now, even without traffic, so that an
+  // idle worker does not keep the old one (and its zones) alive.
+  void Refresh() { uv_async_send(&refresh_); }
 
   const WorkerStats& stats() const { return stats_; }
 
@@ -110,7 +116,10 @@ class Worker final : public sockets::PacketHandler {
     for (auto& udp : self->udp_) udp->Close();
     for (auto& tcp : self->tcp_) tcp->Close();
     uv_close(reinterpret_cast<uv_handle_t*>(&self->stop_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->refresh_), nullptr);
   }
+
+  static void OnRefresh(uv_async_t* async) { static_cast<Worker*>(async->data)->BeginBatch(); }
 
   int index_;
   SnapshotHolder& snapshots_;
@@ -125,6 +134,7 @@ class Worker final : public sockets::PacketHandler {
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
   uv_loop_t loop_;
   uv_async_t stop_;
+  uv_async_t refresh_;
   std::vector<std::unique_ptr<sockets::UdpListener>> udp_;
   std::vector<std::unique_ptr<sockets::TcpListener>> tcp_;
   std::thread thread_;
@@ -201,6 +211,10 @@ absl::Status Server::Start(const policy::ServerConfig& config,
   Log(absl::StrCat("serving on ", absl::StrJoin(listen, ", "), " (udp+tcp) with ", config.workers,
                    " workers"));
   return absl::OkStatus();
+}
+
+void Server::SnapshotPublished() {
+  for (auto& worker : workers_) worker->Refresh();
 }
 
 void Server::Stop() {

@@ -73,6 +73,8 @@ class Server {
   absl::Status Start(const policy::ServerConfig& config,
                      const policy::RateLimitSettings& rate_limit);
   void Stop();
+  // Has every worker take the snapshot just published.
+  void SnapshotPublished();
   ServerTotals Totals() const;
   // The first worker's UDP and TCP sockets: what the "dns" label steers to
   // (the kernel spreads each SO_REUSEPORT group across all workers).

@@ -18,7 +18,22 @@
 
 namespace agility::daemon {
 
+// Counts the snapshots alive: the one in force, and any a worker or a
+// metrics scrape still holds (exported as agility_snapshots_alive).
+class LiveSnapshots {
+ public:
+  LiveSnapshots() { count_.fetch_add(1, std::memory_order_relaxed); }
+  LiveSnapshots(const LiveSnapshots&) = delete;
+  LiveSnapshots& operator=(const LiveSnapshots&) = delete;
+  ~LiveSnapshots() { count_.fetch_sub(1, std::memory_order_relaxed); }
+  static int64_t count() { return count_.load(std::memory_order_relaxed); }
+
+ private:
+  static inline std::atomic<int64_t> count_{0};
+};
+
 struct Snapshot {
+  LiveSnapshots live;
   uint64_t generation = 0;
   policy::Config config;
   dns::ZoneSet zones;

@@ -1189,6 +1189,18 @@ class MetricsTests(ServerTestCase):
         self.assertGreaterEqual(self.value(m, "agility_pool_answers_total", policy="edge",
                                            pool="p4"), 23)
 
+    def test_idle_workers_let_old_snapshots_go(self):
+        # A worker takes the snapshot in force with its first query; reloads
+        # follow with no traffic at all: the old snapshots must still go.
+        self.assertEqual(len(self.dig("www.example.com", "A").answer), 1)
+        for prefix in ("127.78.0.0/24", "127.79.0.1/32", "127.77.0.0/20"):
+            write_file(self.config, self.pool_config(prefix))
+            self.assertEqual(agilityctl("-s", self.control, "reload").returncode, 0)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while self.value(self.scrape(), "agility_snapshots_alive") != 1:
+            self.assertLess(time.monotonic(), deadline, "an old snapshot is still alive")
+            time.sleep(POLL_INTERVAL)
+
     def test_other_paths_are_not_found(self):
         with self.assertRaises(urllib.error.HTTPError) as raised:
             urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/", timeout=5)
