@@ -210,7 +210,7 @@ absl::Status SkLookup::Sync(const std::vector<std::string>& labels,
       if (bpf_map_lookup_elem(fd, &key, &value) == 0) current[KeyBytes(key)] = value;
     }
   }
-  absl::flat_hash_map<std::string, BindingValue> wanted;
+  absl::flat_hash_map<std::string, size_t> wanted;  // key -> its entry in `order`
   std::vector<std::pair<BindingKey, BindingValue>> order;
   for (const Binding& b : bindings) {
     const auto id = ids.find(b.label);
@@ -219,7 +219,13 @@ absl::Status SkLookup::Sync(const std::vector<std::string>& labels,
     }
     const BindingKey key = KeyOf(b);
     const BindingValue value = {id->second, key.prefixlen};
-    if (wanted.insert_or_assign(KeyBytes(key), value).second) order.emplace_back(key, value);
+    // A key given twice: the last one wins.
+    const auto [at, inserted] = wanted.try_emplace(KeyBytes(key), order.size());
+    if (inserted) {
+      order.emplace_back(key, value);
+    } else {
+      order[at->second].second = value;
+    }
   }
   if (wanted.size() > AGILITY_MAX_BINDINGS) {
     return absl::ResourceExhaustedError(
