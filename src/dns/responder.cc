@@ -30,7 +30,7 @@ struct Query {
   // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
   size_t tsig_owner = 0;  // offset of its owner; 0: unsigned
   size_t tsig_rdata = 0;
-  uint16_t tsig_rdlength = 0;
+  size_t tsig_mac_size_at = 0;  // within its RDATA (see TsigMacSizeOffset)
 };
 
 // TSIG RDATA (RFC 8945 §4.2): an uncompressed algorithm name, time signed (48
@@ -78,10 +78,11 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
     if (pos + 10 + rdlength > size) return false;
     if (type == type::kTsig && i >= before_additional) {
       // Last, or the message is malformed (RFC 8945 §5.1).
-      if (i + 1 != records || TsigMacSizeOffset(packet + pos + 10, rdlength) == 0) return false;
+      if (i + 1 != records) return false;
+      q.tsig_mac_size_at = TsigMacSizeOffset(packet + pos + 10, rdlength);
+      if (q.tsig_mac_size_at == 0) return false;
       q.tsig_owner = owner;
       q.tsig_rdata = pos + 10;
-      q.tsig_rdlength = rdlength;
     }
     if (type == type::kOpt && i >= before_additional) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
@@ -319,7 +320,7 @@ size_t AppendBadKeyTsig(const uint8_t* query, size_t query_size, const Query& q,
   size_t key_size = 0;
   if (ReadPacketName(query, query_size, q.tsig_owner, key, &key_size) == 0) return at;
   const uint8_t* rdata = query + q.tsig_rdata;
-  const size_t mac_size_at = TsigMacSizeOffset(rdata, q.tsig_rdlength);
+  const size_t mac_size_at = q.tsig_mac_size_at;
   const size_t original_id_at = mac_size_at + 2 + ReadU16(rdata + mac_size_at);
   const size_t rdlength = mac_size_at + 2 + 6;
   const size_t end = at + key_size + 10 + rdlength;
@@ -420,6 +421,17 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
       absl::string_view name = qname;
       uint8_t target[kMaxNameLength];
       const void* visited[kMaxCnameChain];
+      // A CNAME or DNAME step: the lookup goes on at `wire`, named in the
+      // answer at `rdata_pos`. Only chains that stay inside this zone are
+      // followed (false).
+      const auto go_on_to = [&](const uint8_t* wire, size_t size, size_t rdata_pos) {
+        for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(wire[k]);
+        name = AsChars(target, size);
+        if (!IsAtOrBelow(name, zone->apex())) return false;
+        ComputeLabelOffsets(name, labels);
+        owner_pos = rdata_pos;
+        return true;
+      };
       for (int step = 0;; ++step) {
         const Lookup found = LookupName(*zone, name, labels, q.qtype);
         if (found.kind == Lookup::kDelegation) {
@@ -457,11 +469,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
                           prefix + target_size, &rdata_pos);
           // As NSD and Knot do, ANY goes on to the target; CNAME stops here.
           if (!fits || q.qtype == type::kCname || step + 1 >= kMaxCnameChain) break;
-          for (size_t k = 0; k < prefix + target_size; ++k) target[k] = AsciiLower(synthesized[k]);
-          name = AsChars(target, prefix + target_size);
-          if (!IsAtOrBelow(name, zone->apex())) break;
-          ComputeLabelOffsets(name, labels);
-          owner_pos = rdata_pos;
+          if (!go_on_to(synthesized, prefix + target_size, rdata_pos)) break;
           continue;
         }
         const NodeView node = found.node;
@@ -475,13 +483,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
             fits = a.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
             if (!fits || step + 1 >= kMaxCnameChain) break;
             const uint8_t* rdata = cname.records() + 2;
-            const size_t size = WireNameLength(rdata);
-            for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(rdata[k]);
-            name = AsChars(target, size);
-            // Only chains that stay inside this zone are followed.
-            if (!IsAtOrBelow(name, zone->apex())) break;
-            ComputeLabelOffsets(name, labels);
-            owner_pos = rdata_pos;
+            if (!go_on_to(rdata, WireNameLength(rdata), rdata_pos)) break;
             continue;
           }
         }
