@@ -34,6 +34,15 @@ struct {
   __type(value, struct agility_counters);
 } counters SEC(".maps");
 
+/* Lookups that matched a draining binding, per label and CPU. A map of its
+ * own, so that maps pinned by an earlier version keep their layout. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, AGILITY_MAX_LABELS);
+  __type(key, __u32);
+  __type(value, __u64);
+} drain_lookups SEC(".maps");
+
 /* Label names by id, so that ids survive agilityd restarts with the pins. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -66,9 +75,13 @@ int agility_dispatch(struct bpf_sk_lookup *ctx) {
   if (any && (!concrete || any->prefixlen > concrete->prefixlen)) chosen = any;
   if (!chosen) return SK_PASS;
 
-  const __u32 label = chosen->label;
+  const __u32 label = chosen->label & ~AGILITY_LABEL_DRAINING;
   struct agility_counters *counter = bpf_map_lookup_elem(&counters, &label);
   if (counter) counter->lookups++;
+  if (chosen->label & AGILITY_LABEL_DRAINING) {
+    __u64 *drained = bpf_map_lookup_elem(&drain_lookups, &label);
+    if (drained) (*drained)++;
+  }
 
   const __u32 socket_key =
       agility_socket_key(label, ctx->protocol == IPPROTO_UDP, ctx->family == AF_INET6);

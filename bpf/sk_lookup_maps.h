@@ -22,8 +22,13 @@ struct agility_binding_key {
 /* Bits of agility_binding_key that precede the address. */
 #define AGILITY_KEY_FIXED_BITS 32
 
+/* Set in agility_binding_value.label for a draining binding: one whose
+ * prefix is no longer answered, kept until the answers that carried it
+ * expire. Its lookups are also counted apart. */
+#define AGILITY_LABEL_DRAINING 0x80000000u
+
 struct agility_binding_value {
-  __u32 label;
+  __u32 label; /* label id, | AGILITY_LABEL_DRAINING */
   /* The key's prefixlen again: the program compares the concrete-port match
    * with the any-port match by it. */
   __u32 prefixlen;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,21 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: agilityctl [-c FILE] [-s SOCKET] COMMAND\n"
+    "usage: agilityctl [-c FILE] [-s SOCKET] [--json] COMMAND\n"
     "  -c, --config FILE   agilityd's configuration (default config/agility.yaml)\n"
     "  -s, --socket PATH   control socket (default: server.control from the configuration)\n"
+    "  -j, --json          status and bindings as JSON\n"
     "commands:\n"
-    "  status                 generation, uptime, zones, pools, counters, sk_lookup labels\n"
+    "  status                 generation, uptime, zones, pools and live weights, counters,\n"
+    "                         draining bindings, sk_lookup labels\n"
     "  reload                 re-read configuration and zones; waits and prints the outcome\n"
-    "  bindings               the sk_lookup bindings in force\n"
+    "  bindings               the sk_lookup bindings in force (draining ones with the seconds\n"
+    "                         left)\n"
+    "  shift POOL PREFIX WEIGHT [--over SECONDS]\n"
+    "                         set one prefix's weight live, at once or ramping linearly;\n"
+    "                         kept across reloads and restarts until the YAML weight changes\n"
+    "  shift POOL PREFIX --reset\n"
+    "                         back to the weight in the YAML\n"
     "  register LABEL         hand the sockets of systemd socket activation (LISTEN_FDS)\n"
     "                         to agilityd, steered as LABEL\n"
     "  register-pid PID LABEL tcp|udp ADDR:PORT\n"
@@ -39,6 +48,21 @@ std::vector<int> ActivationFds() {
   std::vector<int> fds;
   for (int i = 0; i < std::atoi(count) && i < 16; ++i) fds.push_back(3 + i);
   return fds;
+}
+
+// `shift POOL PREFIX WEIGHT [--over SECONDS]` or `shift POOL PREFIX --reset`
+// as the control socket's `shift POOL PREFIX WEIGHT [SECONDS]` or
+// `shift POOL PREFIX reset`; nullopt when malformed.
+std::optional<std::vector<std::string>> ShiftRequest(const std::vector<std::string>& words) {
+  if (words.size() == 4 && words[3] == "--reset") {
+    return std::vector<std::string>{"shift", words[1], words[2], "reset"};
+  }
+  if (words.size() == 4 && words[3][0] != '-') return words;
+  if (words.size() == 6 && words[3][0] != '-' && words[4] == "--over") return std::vector<std::string>{"shift", words[1], words[2], words[3], words[5]};
+  if (words.size() == 5 && words[3][0] != '-' && words[4].rfind("--over=", 0) == 0) {
+    return std::vector<std::string>{"shift", words[1], words[2], words[3], words[4].substr(7)};
+  }
+  return std::nullopt;
 }
 
 int Exchange(const std::string& path, const std::string& request, const std::vector<int>& fds) {
@@ -104,17 +128,22 @@ int Exchange(const std::string& path, const std::string& request, const std::vec
 int main(int argc, char** argv) {
   std::string config = "config/agility.yaml";
   std::string socket_path;
+  bool json = false;
   static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                     {"socket", required_argument, nullptr, 's'},
+                                    {"json", no_argument, nullptr, 'j'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
-  for (int opt; (opt = getopt_long(argc, argv, "+c:s:h", kOptions, nullptr)) != -1;) {
+  for (int opt; (opt = getopt_long(argc, argv, "+c:s:jh", kOptions, nullptr)) != -1;) {
     switch (opt) {
       case 'c':
         config = optarg;
         break;
       case 's':
         socket_path = optarg;
+        break;
+      case 'j':
+        json = true;
         break;
       case 'h':
         std::fputs(kUsage, stdout);
@@ -137,6 +166,21 @@ int main(int argc, char** argv) {
     socket_path = *control;
   }
   std::vector<std::string> words(argv + optind, argv + argc);
+  if (json) {
+    if (words[0] != "status" && words[0] != "bindings") {
+      std::fputs("agilityctl: --json applies to status and bindings\n", stderr);
+      return 2;
+    }
+    words.push_back("--json");
+  }
+  if (words[0] == "shift") {
+    auto request = ShiftRequest(words);
+    if (!request.has_value()) {
+      std::fputs(kUsage, stderr);
+      return 2;
+    }
+    words = *request;
+  }
   std::vector<int> fds;
   if (words[0] == "register") {
     fds = ActivationFds();

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -15,9 +16,25 @@
 namespace agility::daemon {
 namespace {
 
+constexpr char kWeightsFile[] = "weights";
+constexpr uint64_t kTickMs = 500;
+
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
   return 1;
+}
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// The weights a table is serving, by WeightKey.
+policy::LiveWeights TableWeights(const policy::Table& table) {
+  policy::LiveWeights weights;
+  for (const policy::Pool& pool : table.pools()) {
+    for (const policy::SubPrefix& part : pool.parts()) {
+      weights[policy::WeightKey(pool.name(), part.prefix)] = part.weight;
+    }
+  }
+  return weights;
 }
 
 }  // namespace
@@ -29,7 +46,7 @@ struct Daemon::ReloadJob {
   uint64_t generation;
   int workers;  // running, not what the new config says
   std::shared_ptr<const Snapshot> previous;
-  absl::StatusOr<std::shared_ptr<const Snapshot>> result = absl::UnknownError("not run");
+  absl::StatusOr<std::shared_ptr<Snapshot>> result = absl::UnknownError("not run");
   std::vector<ControlServer::Reply> replies;
   absl::Time started;
 };
@@ -48,12 +65,27 @@ int Daemon::Run() {
   running_sk_lookup_ = config->sk_lookup;
   const policy::ServerConfig& server_config = running_server_;
   const policy::RateLimitSettings& rate_limit = running_rate_limit_;
-  auto loaded = LoadSnapshot(*std::move(config), ++generation_, running_server_.workers);
+  state_ = std::make_unique<StateDir>(server_config.state_dir);
+  if (!state_->status().ok()) {
+    Log(absl::StrCat(state_->status().message(),
+                     "; drains and weight overrides will not outlive this process"));
+  } else if (auto text = state_->Read(kWeightsFile); !text.ok() || text->has_value()) {
+    auto parsed = text.ok() ? policy::WeightOverrides::Parse(**text, state_->FilePath(kWeightsFile))
+                            : absl::StatusOr<policy::WeightOverrides>(text.status());
+    if (parsed.ok()) {
+      overrides_ = *std::move(parsed);
+    } else {
+      Log(absl::StrCat("ignoring weight overrides: ", parsed.status().message()));
+    }
+  }
+  for (const std::string& line : overrides_.Reconcile(*config)) Log(line);
+  const policy::LiveWeights live = overrides_.At(*config, NowMs());
+  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live);
   if (!loaded.ok()) return Fail(loaded.status());
-  Log(Summary(**loaded));
   // The holder owns it from here: a local copy would keep this first
   // snapshot, zones and all, alive beside every later one.
-  snapshots_.Publish(*std::move(loaded));
+  Publish(*std::move(loaded));
+  Log(Summary(*snapshots_.Get()));
   started_ = absl::Now();
 
   uv_loop_init(&loop_);
@@ -70,7 +102,9 @@ int Daemon::Run() {
   // appearance tells scripts that DNS is being served.
   absl::Status status = ControlServer::RefuseIfLive(server_config.control);
   if (status.ok()) status = server_.Start(server_config, rate_limit);
-  if (status.ok()) status = steering_.Start(*snapshots_.Get(), server_.dns_sockets());
+  if (status.ok()) {
+    status = steering_.Start(*snapshots_.Get(), server_.dns_sockets(), state_.get());
+  }
   if (status.ok()) {
     control_ = std::make_unique<ControlServer>(
         &loop_, [this](ControlServer::Request request, ControlServer::Reply reply) {
@@ -85,7 +119,16 @@ int Daemon::Run() {
       Log(absl::StrCat("metrics on http://", server_config.metrics->ToString(), "/metrics"));
   }
   if (status.ok() && !server_config.user.empty()) {
-    status = DropPrivileges(server_config.user, {server_config.control});
+    std::vector<std::string> owned = {server_config.control};
+    if (state_->status().ok()) {
+      owned.push_back(state_->path());
+      for (const char* name : {kWeightsFile, "steering"}) {
+        if (access(state_->FilePath(name).c_str(), F_OK) == 0) {
+          owned.push_back(state_->FilePath(name));
+        }
+      }
+    }
+    status = DropPrivileges(server_config.user, owned);
     if (status.ok()) {
       Log(absl::StrCat("running as ", server_config.user, " with CAP_BPF and CAP_NET_ADMIN"));
     }
@@ -99,6 +142,9 @@ int Daemon::Run() {
     uv_loop_close(&loop_);
     return Fail(status);
   }
+  uv_timer_init(&loop_, &tick_);
+  tick_.data = this;
+  uv_timer_start(&tick_, &Daemon::OnTick, kTickMs, kTickMs);
   Log(absl::StrCat("control socket ", server_config.control));
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -118,6 +164,7 @@ void Daemon::OnSignal(uv_signal_t* handle, int signum) {
 }
 
 void Daemon::Shutdown() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   server_.Stop();
   control_->Close();
   if (metrics_ != nullptr) metrics_->Close();
@@ -136,12 +183,24 @@ void Daemon::CloseSignals() {
 void Daemon::Control(ControlServer::Request request, ControlServer::Reply reply) {
   const std::vector<std::string> words = absl::StrSplit(request.line, ' ', absl::SkipEmpty());
   const std::string command = words.empty() ? "" : words[0];
-  if (command == "status") {
-    reply(absl::OkStatus(), StatusText());
+  const bool json = words.size() == 2 && words[1] == "--json";
+  if (command == "status" && (words.size() == 1 || json)) {
+    reply(absl::OkStatus(), json ? StatusJson() : StatusText());
   } else if (command == "reload") {
     Reload(std::move(reply));
-  } else if (command == "bindings") {
-    reply(absl::OkStatus(), steering_.BindingsText());
+  } else if (command == "bindings" && (words.size() == 1 || json)) {
+    const auto snapshot = snapshots_.Get();
+    if (json) {
+      JsonWriter out;
+      steering_.BindingsJson(*snapshot, out);
+      reply(absl::OkStatus(), out.text());
+    } else {
+      reply(absl::OkStatus(), steering_.BindingsText(*snapshot));
+    }
+  } else if (command == "shift") {
+    std::string body;
+    const absl::Status status = Shift(words, &body);
+    reply(status, body);
   } else if (command == "stats" || command == "metrics") {
     reply(absl::OkStatus(), MetricsText());
   } else if (command == "register" && words.size() == 2) {
@@ -151,7 +210,8 @@ void Daemon::Control(ControlServer::Request request, ControlServer::Reply reply)
   } else {
     reply(absl::InvalidArgumentError(
               absl::StrCat("unknown command '", request.line,
-                           "' (try: status, reload, bindings, stats, register LABEL + fds, "
+                           "' (try: status [--json], reload, bindings [--json], stats, "
+                           "shift POOL PREFIX WEIGHT [SECONDS] | reset, register LABEL + fds, "
                            "register-pid PID LABEL tcp|udp ADDR:PORT)")),
           "");
   }
@@ -170,7 +230,7 @@ void Daemon::Reload(ControlServer::Reply reply) {
   auto* job = new ReloadJob;
   job->daemon = this;
   job->path = config_path_;
-  job->generation = generation_ + 1;
+  job->generation = 0;  // given at publication
   job->workers = running_server_.workers;
   job->previous = snapshots_.Get();
   job->replies = std::move(waiting_);
@@ -200,20 +260,29 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
   reloading_ = false;
   absl::Status status = job->result.status();
   std::string body;
+  std::vector<std::string> cleared;
   if (status.ok()) {
-    const std::shared_ptr<const Snapshot> snapshot = *std::move(job->result);
+    // The newest intent wins: an override whose YAML weight changed goes.
+    policy::WeightOverrides kept_overrides = overrides_;
+    cleared = kept_overrides.Reconcile((*job->result)->config);
+    auto weighted = WithLiveWeights(*std::move(job->result), kept_overrides);
+    status = weighted.status();
     // Steering first: a reload that cannot be steered keeps the old snapshot.
-    status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever);
+    if (status.ok()) status = steering_.Sync(**weighted, sockets::SkLookup::Gaps::kNever);
     if (status.ok()) {
-      generation_ = job->generation;
-      snapshots_.Publish(snapshot);
-      server_.SnapshotPublished();
+      overrides_ = std::move(kept_overrides);
+      if (!cleared.empty()) PersistOverrides();
+      const std::shared_ptr<Snapshot> snapshot = *std::move(weighted);
+      Publish(snapshot);
       body = Summary(*snapshot);
+      for (const std::string& line : cleared) absl::StrAppend(&body, line, "\n");
       // Sockets, workers and their limits are set up once, at start.
       std::vector<absl::string_view> kept;
       if (!(snapshot->config.server == running_server_)) kept.push_back("server");
       if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
-      if (!(snapshot->config.sk_lookup == running_sk_lookup_)) kept.push_back("sk_lookup");
+      if (!snapshot->config.sk_lookup.SameAttachment(running_sk_lookup_)) {
+        kept.push_back("sk_lookup");
+      }
       if (!kept.empty()) {
         absl::StrAppend(&body, "note: the changed ", absl::StrJoin(kept, " and "),
                         " settings take effect at the next restart; the running ones stay\n");
@@ -233,6 +302,92 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
   if (reload_again_) Reload(nullptr);
 }
 
+void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
+  snapshot->generation = ++generation_;
+  snapshots_.Publish(std::move(snapshot));
+  server_.SnapshotPublished();
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> Daemon::WithLiveWeights(
+    std::shared_ptr<Snapshot> snapshot, const policy::WeightOverrides& overrides) const {
+  const policy::LiveWeights live = overrides.At(snapshot->config, NowMs());
+  if (live == TableWeights(*snapshot->table)) return snapshot;
+  return WithWeights(*snapshot, running_server_.workers, live);
+}
+
+void Daemon::OnTick(uv_timer_t* timer) {
+  auto* self = static_cast<Daemon*>(timer->data);
+  const auto current = self->snapshots_.Get();
+  // A reload under way publishes with the weights of its end.
+  if (!self->reloading_ && !self->overrides_.overrides().empty()) {
+    auto next = WithWeights(*current, self->running_server_.workers,
+                            self->overrides_.At(current->config, NowMs()));
+    if (next.ok() && TableWeights(*(*next)->table) != TableWeights(*current->table)) {
+      self->Publish(*std::move(next));
+    } else if (!next.ok()) {
+      Log(absl::StrCat("weights not applied: ", next.status().message()));
+    }
+  }
+  self->steering_.ExpireDrains(*self->snapshots_.Get());
+}
+
+void Daemon::PersistOverrides() {
+  if (auto status = state_->Write(kWeightsFile, overrides_.Serialize()); !status.ok()) {
+    Log(absl::StrCat("weight overrides not persisted: ", status.message()));
+  }
+}
+
+absl::Status Daemon::Shift(const std::vector<std::string>& words, std::string* body) {
+  if (words.size() != 4 && words.size() != 5) {
+    return absl::InvalidArgumentError(
+        "usage: shift POOL PREFIX WEIGHT [SECONDS] | shift POOL PREFIX reset");
+  }
+  const auto current = snapshots_.Get();
+  policy::WeightOverrides next = overrides_;
+  const std::string& pool = words[1];
+  const std::string& prefix = words[2];
+  const int64_t now = NowMs();
+  if (words[3] == "reset") {
+    if (words.size() != 4) return absl::InvalidArgumentError("shift ... reset takes no seconds");
+    if (auto status = next.Reset(current->config, pool, prefix); !status.ok()) return status;
+  } else {
+    uint32_t weight = 0;
+    uint32_t seconds = 0;
+    if (!absl::SimpleAtoi(words[3], &weight) || weight > policy::kMaxWeight) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("weight '", words[3], "': an integer 0..", policy::kMaxWeight));
+    }
+    if (words.size() == 5 && (!absl::SimpleAtoi(words[4], &seconds) || seconds > 30 * 86400)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("seconds '", words[4], "': an integer 0..", 30 * 86400));
+    }
+    uint32_t in_force = 0;
+    if (auto parsed = policy::Prefix::Parse(prefix); parsed.ok()) {
+      const auto weights = TableWeights(*current->table);
+      if (const auto it = weights.find(policy::WeightKey(pool, *parsed)); it != weights.end()) {
+        in_force = it->second;
+      }
+    }
+    if (auto status = next.Shift(current->config, pool, prefix, weight, in_force,
+                                 int64_t{seconds} * 1000, now);
+        !status.ok()) {
+      return status;
+    }
+  }
+  auto weighted = WithWeights(*current, running_server_.workers, next.At(current->config, now));
+  if (!weighted.ok()) return weighted.status();
+  overrides_ = std::move(next);
+  PersistOverrides();
+  Publish(*std::move(weighted));
+  Log(absl::StrCat("shift ", absl::StrJoin(words.begin() + 1, words.end(), " ")));
+  *body = absl::StrCat(words[3] == "reset" ? "reset " : "shifting ", pool, " ", prefix,
+                       words[3] == "reset" ? " to its YAML weight"
+                       : words.size() == 5 ? absl::StrCat(" to ", words[3], " over ", words[4], "s")
+                                           : absl::StrCat(" to ", words[3]),
+                       "\n");
+  return absl::OkStatus();
+}
+
 std::string Daemon::StatusText() const {
   const auto snapshot = snapshots_.Get();
   const ServerTotals t = server_.Totals();
@@ -245,9 +400,98 @@ std::string Daemon::StatusText() const {
   for (int r = 0; r < kRcodeSlots; ++r) {
     absl::StrAppend(&out, " ", RcodeSlotName(r), " ", t.Rcode(r));
   }
-  absl::StrAppend(&out, "\nreloads ok ", reloads_.succeeded, " failed ", reloads_.failed, "\n",
-                  steering_.StatusText());
+  absl::StrAppend(&out, "\nreloads ok ", reloads_.succeeded, " failed ", reloads_.failed, "\n");
+  const int64_t now = NowMs();
+  for (const policy::WeightOverrides::Override& o : overrides_.overrides()) {
+    absl::StrAppend(&out, "weight ", o.pool, " ", o.prefix.ToString(), ": live ", o.At(now),
+                    ", yaml ", o.yaml_weight);
+    if (o.Ramping(now)) {
+      absl::StrAppend(&out, ", ramping from ", o.from, " to ", o.to, ", ",
+                      (o.end_ms - now + 999) / 1000, "s left");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out, steering_.StatusText(*snapshot));
+  if (!state_->status().ok()) absl::StrAppend(&out, "warning: ", state_->status().message(), "\n");
   return out;
+}
+
+std::string Daemon::StatusJson() const {
+  const auto snapshot = snapshots_.Get();
+  const ServerTotals t = server_.Totals();
+  const int64_t now = NowMs();
+  JsonWriter json;
+  json.BeginObject()
+      .Key("generation")
+      .Value(snapshot->generation)
+      .Key("uptime_seconds")
+      .Value(absl::ToInt64Seconds(absl::Now() - started_))
+      .Key("state_dir")
+      .String(state_->path())
+      .Key("state_dir_ok")
+      .Bool(state_->status().ok());
+  json.Key("zones").BeginArray();
+  for (const auto& zone : snapshot->zones.zones()) {
+    json.BeginObject()
+        .Key("name")
+        .String(dns::NameToText(zone->apex()))
+        .Key("serial")
+        .Value(zone->serial())
+        .Key("names")
+        .Value(zone->name_count())
+        .EndObject();
+  }
+  json.EndArray().Key("pools").BeginArray();
+  const policy::Table& table = *snapshot->table;
+  for (size_t p = 0; p < table.pools().size(); ++p) {
+    const policy::Pool& pool = table.pools()[p];
+    const policy::PoolConfig& yaml = snapshot->config.pools[p];
+    json.BeginObject().Key("name").String(pool.name()).Key("prefixes").BeginArray();
+    for (size_t i = 0; i < pool.parts().size(); ++i) {
+      const policy::SubPrefix& part = pool.parts()[i];
+      json.BeginObject()
+          .Key("prefix")
+          .String(part.prefix.ToString())
+          .Key("weight")
+          .Value(part.weight)
+          .Key("yaml_weight")
+          .Value(yaml.prefixes[i].weight)
+          .Key("answers")
+          .Value(table.counters().PartTotal(static_cast<int>(p), static_cast<uint32_t>(i)));
+      for (const policy::WeightOverrides::Override& o : overrides_.overrides()) {
+        if (o.pool != pool.name() || !(o.prefix == part.prefix)) continue;
+        json.Key("override").BeginObject().Key("target").Value(o.to);
+        if (o.Ramping(now)) {
+          json.Key("ramp_from").Value(o.from).Key("ramp_seconds_left").Value(
+              (o.end_ms - now + 999) / 1000);
+        }
+        json.EndObject();
+      }
+      json.EndObject();
+    }
+    json.EndArray().EndObject();
+  }
+  json.EndArray()
+      .Key("queries")
+      .BeginObject()
+      .Key("udp")
+      .Value(t.Queries(0))
+      .Key("tcp")
+      .Value(t.Queries(1))
+      .Key("pool_answers")
+      .Value(t.pool_answers)
+      .EndObject()
+      .Key("reloads")
+      .BeginObject()
+      .Key("ok")
+      .Value(reloads_.succeeded)
+      .Key("failed")
+      .Value(reloads_.failed)
+      .EndObject()
+      .Key("sk_lookup");
+  steering_.StatusJson(*snapshot, json);
+  json.EndObject();
+  return json.text() + "\n";
 }
 
 std::string Daemon::MetricsText() const {
@@ -326,27 +570,53 @@ std::string Daemon::MetricsText() const {
       const int pool = v6 ? policy.ipv6_pool : policy.ipv4_pool;
       if (pool < 0 || !counters.PolicyCounted(static_cast<uint32_t>(i), v6)) continue;
       m.Sample("agility_pool_answers_total",
-               {{"policy", policy.name}, {"pool", table.pools()[pool].name}},
+               {{"policy", policy.name}, {"pool", table.pools()[pool].name()}},
                static_cast<double>(counters.Policy(static_cast<uint32_t>(i), v6)));
     }
   }
   m.Family("agility_pool_answers_by_prefix_total", "counter",
-           "Addresses drawn per sub-prefix of each pool: per address up to a /24, per /24 "
-           "above, at most 256 sub-prefixes.");
+           "Addresses drawn per sub-prefix of each pool's prefixes: per address up to a /24, "
+           "per /24 above, at most 256 sub-prefixes each.");
   for (size_t p = 0; p < table.pools().size(); ++p) {
     const policy::Pool& pool = table.pools()[p];
     if (!counters.BucketsCounted(static_cast<int>(p))) continue;
-    for (int b = 0; b < pool.bucket_count(); ++b) {
-      m.Sample("agility_pool_answers_by_prefix_total",
-               {{"pool", pool.name}, {"prefix", pool.BucketPrefix(b).ToString()}},
-               static_cast<double>(counters.Bucket(static_cast<int>(p), b)));
+    for (uint32_t i = 0; i < pool.parts().size(); ++i) {
+      const policy::SubPrefix& part = pool.parts()[i];
+      for (int b = 0; b < part.bucket_count(); ++b) {
+        m.Sample("agility_pool_answers_by_prefix_total",
+                 {{"pool", pool.name()}, {"prefix", part.BucketPrefix(b).ToString()}},
+                 static_cast<double>(counters.Bucket(static_cast<int>(p), i, b)));
+      }
     }
   }
-  m.Family("agility_pool_size_addresses", "gauge", "Addresses in each pool (saturated at 2^64).");
+  m.Family("agility_pool_answers_by_weighted_prefix_total", "counter",
+           "Addresses drawn from each prefix of a pool as configured: the shares its weights "
+           "give.");
+  for (size_t p = 0; p < table.pools().size(); ++p) {
+    const policy::Pool& pool = table.pools()[p];
+    if (!counters.BucketsCounted(static_cast<int>(p))) continue;
+    for (uint32_t i = 0; i < pool.parts().size(); ++i) {
+      m.Sample("agility_pool_answers_by_weighted_prefix_total",
+               {{"pool", pool.name()}, {"prefix", pool.parts()[i].prefix.ToString()}},
+               static_cast<double>(counters.PartTotal(static_cast<int>(p), i)));
+    }
+  }
+  m.Family("agility_pool_weight", "gauge",
+           "Weight in force of each prefix of a pool (a live shift's, or the YAML's).");
   for (const policy::Pool& pool : table.pools()) {
-    m.Sample("agility_pool_size_addresses",
-             {{"pool", pool.name}, {"prefix", pool.prefix.ToString()}},
-             static_cast<double>(pool.prefix.size()));
+    for (const policy::SubPrefix& part : pool.parts()) {
+      m.Sample("agility_pool_weight", {{"pool", pool.name()}, {"prefix", part.prefix.ToString()}},
+               part.weight);
+    }
+  }
+  m.Family("agility_pool_size_addresses", "gauge",
+           "Addresses in each prefix of a pool (saturated at 2^64).");
+  for (const policy::Pool& pool : table.pools()) {
+    for (const policy::SubPrefix& part : pool.parts()) {
+      m.Sample("agility_pool_size_addresses",
+               {{"pool", pool.name()}, {"prefix", part.prefix.ToString()}},
+               static_cast<double>(part.prefix.size()));
+    }
   }
 
   const std::vector<sockets::LabelStatus> labels = steering_.Labels();
@@ -365,6 +635,17 @@ std::string Daemon::MetricsText() const {
       m.Sample(name, {{"label", label.label}}, static_cast<double>(value));
     }
   }
+  m.Family("agility_sk_lookup_drain_lookups_total", "counter",
+           "Packets that matched a draining binding of the label (an address no longer "
+           "answered, still steered until the answers that carried it expire).");
+  for (const sockets::LabelStatus& label : labels) {
+    m.Sample("agility_sk_lookup_drain_lookups_total", {{"label", label.label}},
+             static_cast<double>(label.drain_lookups));
+  }
+  m.Family("agility_sk_lookup_draining_bindings", "gauge",
+           "Bindings draining: kept until the answers that carried their addresses expire.");
+  m.Sample("agility_sk_lookup_draining_bindings",
+           static_cast<double>(steering_.Draining(*snapshot).size()));
   m.Family("agility_sk_lookup_sockets", "gauge", "Sockets registered per label.");
   for (const sockets::LabelStatus& label : labels) {
     int sockets = 0;

@@ -14,7 +14,9 @@
 #include "daemon/metrics.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
+#include "daemon/state_dir.h"
 #include "daemon/steering.h"
+#include "policy/weight_overrides.h"
 
 namespace agility::daemon {
 
@@ -40,7 +42,19 @@ class Daemon {
   // Parses and validates off the loop thread, then publishes on it.
   void Reload(ControlServer::Reply reply);
   void FinishReload(std::unique_ptr<ReloadJob> job);
+  // Gives `snapshot` the next generation and hands it to the workers.
+  void Publish(std::shared_ptr<Snapshot> snapshot);
+  // `snapshot` with the weights `overrides` set now (itself when it already
+  // serves them).
+  absl::StatusOr<std::shared_ptr<Snapshot>> WithLiveWeights(
+      std::shared_ptr<Snapshot> snapshot, const policy::WeightOverrides& overrides) const;
+  // Every half second: ramps advance, drains that are over end.
+  static void OnTick(uv_timer_t* timer);
+  // `shift POOL PREFIX WEIGHT [SECONDS]` and `shift POOL PREFIX reset`.
+  absl::Status Shift(const std::vector<std::string>& words, std::string* body);
+  void PersistOverrides();
   std::string StatusText() const;
+  std::string StatusJson() const;
   std::string MetricsText() const;
 
   std::string config_path_;
@@ -54,6 +68,9 @@ class Daemon {
   Steering steering_;
   uv_loop_t loop_;
   uv_signal_t sigint_, sigterm_, sighup_;
+  uv_timer_t tick_;
+  std::unique_ptr<StateDir> state_;
+  policy::WeightOverrides overrides_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;
   absl::Time started_;

@@ -37,9 +37,9 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
-                                                             uint64_t generation, int workers,
-                                                             const Snapshot* previous) {
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(policy::Config config, uint64_t generation,
+                                                       int workers, const Snapshot* previous,
+                                                       const policy::LiveWeights* live) {
   const absl::Time start = absl::Now();
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = generation;
@@ -80,8 +80,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
       }
     }
   }
-  auto table =
-      policy::Table::Build(config, workers, previous != nullptr ? previous->table.get() : nullptr);
+  auto table = policy::Table::Build(
+      config, workers, previous != nullptr ? previous->table.get() : nullptr, live);
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());
@@ -91,6 +91,22 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config conf
   snapshot->config = std::move(config);
   snapshot->loaded_at = absl::Now();
   snapshot->load_duration = snapshot->loaded_at - start;
+  return snapshot;
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int workers,
+                                                      const policy::LiveWeights& live) {
+  auto table = base.table->Reweighted(base.config, workers, live);
+  if (!table.ok()) return table.status();
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->generation = base.generation;
+  snapshot->config = base.config;
+  snapshot->zones = base.zones;
+  snapshot->table = *std::move(table);
+  snapshot->bindings = base.bindings;
+  snapshot->loaded_at = base.loaded_at;
+  snapshot->load_duration = base.load_duration;
+  snapshot->zones_reused = base.zones_reused;
   return snapshot;
 }
 
@@ -107,11 +123,16 @@ std::string Summary(const Snapshot& s) {
   }
   for (size_t p = 0; p < s.table->pools().size(); ++p) {
     const policy::Pool& pool = s.table->pools()[p];
-    absl::StrAppend(&out, "  pool ", pool.name, " ", pool.prefix.ToString(), " (",
-                    pool.prefix.host_bits() >= 64
-                        ? std::string("2^") + std::to_string(pool.prefix.host_bits())
-                        : std::to_string(pool.prefix.size()),
-                    " addresses)",
+    absl::StrAppend(&out, "  pool ", pool.name());
+    for (const policy::SubPrefix& part : pool.parts()) {
+      absl::StrAppend(&out, " ", part.prefix.ToString(),
+                      pool.parts().size() > 1 ? absl::StrCat(" weight ", part.weight) : "", " (",
+                      part.prefix.host_bits() >= 64
+                          ? std::string("2^") + std::to_string(part.prefix.host_bits())
+                          : std::to_string(part.prefix.size()),
+                      " addresses)");
+    }
+    absl::StrAppend(&out,
                     s.table->counters().BucketsCounted(static_cast<int>(p))
                         ? ""
                         : ", no per-prefix counts: the counter store is full",
@@ -120,8 +141,8 @@ std::string Summary(const Snapshot& s) {
   const auto& pools = s.table->pools();
   for (const auto& policy : s.config.policies) {
     absl::StrAppend(&out, "  policy ", policy.name, ": ", absl::StrJoin(policy.match, ", "), " -> ",
-                    policy.ipv4_pool >= 0 ? pools[policy.ipv4_pool].name : "-", " / ",
-                    policy.ipv6_pool >= 0 ? pools[policy.ipv6_pool].name : "-", ", ttl ",
+                    policy.ipv4_pool >= 0 ? pools[policy.ipv4_pool].name() : "-", " / ",
+                    policy.ipv6_pool >= 0 ? pools[policy.ipv6_pool].name() : "-", ", ttl ",
                     policy.ttl, "\n");
   }
   return out;

@@ -50,9 +50,16 @@ struct Snapshot {
 // costs nothing per name. Errors are "file:line: message" lines.
 // `workers` is how many worker threads will use the snapshot (per-worker
 // counters): the running ones on a reload, whatever the new config says.
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(policy::Config config,
-                                                             uint64_t generation, int workers,
-                                                             const Snapshot* previous = nullptr);
+// `live` (may be null) overrides YAML weights.
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(policy::Config config, uint64_t generation,
+                                                       int workers,
+                                                       const Snapshot* previous = nullptr,
+                                                       const policy::LiveWeights* live = nullptr);
+
+// `base` with other live weights: zones and bindings shared or copied, the
+// policy table rebuilt cheaply (Table::Reweighted). For shifts and ramps.
+absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int workers,
+                                                      const policy::LiveWeights& live);
 
 // A short multi-line summary: zones, names, policies, pools.
 std::string Summary(const Snapshot& snapshot);

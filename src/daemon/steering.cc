@@ -2,15 +2,29 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "daemon/log.h"
 #include "sockets/socket_facts.h"
 
 namespace agility::daemon {
 
-absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& dns_sockets) {
+namespace {
+
+constexpr char kDrainsFile[] = "steering";
+
+int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
+
+}  // namespace
+
+absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& dns_sockets,
+                             const StateDir* state) {
   const policy::SkLookupConfig& config = snapshot.config.sk_lookup;
+  state_ = state;
   if (!config.enabled) return absl::OkStatus();
   auto attached = sockets::SkLookup::Attach(config.pin);
   if (!attached.ok()) {
@@ -24,6 +38,19 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
     return absl::OkStatus();
   }
   sk_lookup_ = std::move(*attached);
+  if (state_ != nullptr) {
+    auto text = state_->Read(kDrainsFile);
+    absl::StatusOr<sockets::Drains> drains =
+        text.ok() ? (text->has_value()
+                         ? sockets::Drains::Parse(**text, state_->FilePath(kDrainsFile))
+                         : sockets::Drains())
+                  : absl::StatusOr<sockets::Drains>(text.status());
+    if (drains.ok()) {
+      drains_ = *std::move(drains);
+    } else {
+      Log(absl::StrCat("ignoring the steering state: ", drains.status().message()));
+    }
+  }
   absl::Status status = Sync(snapshot, sockets::SkLookup::Gaps::kWhenMapIsFull);
   for (size_t i = 0; i < dns_sockets.size() && status.ok(); ++i) {
     status = sk_lookup_->Register(policy::kDnsService, dns_sockets[i]);
@@ -41,9 +68,56 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
 
 absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps gaps) {
   if (sk_lookup_ == nullptr) return absl::OkStatus();
+  sockets::Drains next = drains_;
+  next.Update(snapshot.bindings, NowSeconds(), snapshot.config.sk_lookup.drain_grace_s);
+  const size_t before = drains_.Draining(snapshot.bindings).size();
+  if (auto status = Apply(snapshot, next, gaps); !status.ok()) return status;
+  const size_t after = drains_.Draining(snapshot.bindings).size();
+  if (after != before) Log(absl::StrCat("sk_lookup: ", after, " bindings draining"));
+  return absl::OkStatus();
+}
+
+void Steering::ExpireDrains(const Snapshot& snapshot) {
+  if (sk_lookup_ == nullptr) return;
+  sockets::Drains next = drains_;
+  if (!next.Expire(NowSeconds())) return;
+  const size_t before = drains_.Draining(snapshot.bindings).size();
+  if (auto status = Apply(snapshot, next, sockets::SkLookup::Gaps::kNever); !status.ok()) {
+    Log(absl::StrCat("sk_lookup: ending drains failed, trying again: ", status.message()));
+    return;
+  }
+  Log(absl::StrCat("sk_lookup: ", before - drains_.Draining(snapshot.bindings).size(),
+                   " drains ended, ", drains_.Draining(snapshot.bindings).size(), " left"));
+}
+
+absl::Status Steering::Apply(const Snapshot& snapshot, const sockets::Drains& drains,
+                             sockets::SkLookup::Gaps gaps) {
   std::vector<std::string> labels = {policy::kDnsService};
   for (const auto& service : snapshot.config.services) labels.push_back(service.name);
-  return sk_lookup_->Sync(labels, snapshot.bindings, gaps);
+  // A draining binding keeps its label, and the label its sockets, even when
+  // the service is gone from the configuration.
+  for (const sockets::Drains::Drain& drain : drains.Draining(snapshot.bindings)) {
+    if (std::find(labels.begin(), labels.end(), drain.binding.label) == labels.end()) {
+      labels.push_back(drain.binding.label);
+    }
+  }
+  if (auto status = sk_lookup_->Sync(labels, drains.Steered(snapshot.bindings), gaps);
+      !status.ok()) {
+    return status;
+  }
+  drains_ = drains;
+  if (state_ != nullptr) {
+    if (auto status = state_->Write(kDrainsFile, drains_.Serialize()); !status.ok()) {
+      Log(absl::StrCat("sk_lookup: drains not persisted (they end with this process): ",
+                       status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<sockets::Drains::Drain> Steering::Draining(const Snapshot& snapshot) const {
+  if (sk_lookup_ == nullptr) return {};
+  return drains_.Draining(snapshot.bindings);
 }
 
 absl::Status Steering::CheckActive() const {
@@ -100,17 +174,73 @@ std::vector<sockets::LabelStatus> Steering::Labels() const {
   return sk_lookup_ == nullptr ? std::vector<sockets::LabelStatus>{} : sk_lookup_->Labels();
 }
 
-std::string Steering::BindingsText() const {
+namespace {
+
+const char* ProtocolName(policy::Protocol protocol) {
+  return protocol == policy::Protocol::kTcp ? "tcp" : "udp";
+}
+
+}  // namespace
+
+std::string Steering::BindingsText(const Snapshot& snapshot) const {
   if (sk_lookup_ == nullptr) return "sk_lookup inactive\n";
+  absl::flat_hash_map<std::string, int64_t> until;
+  for (const auto& drain : Draining(snapshot)) until[drain.binding.Key()] = drain.until;
+  const int64_t now = NowSeconds();
   std::string out;
-  for (const sockets::Binding& b : sk_lookup_->Bindings())
-    absl::StrAppend(&out, b.ToString(), "\n");
+  for (const sockets::Binding& b : sk_lookup_->Bindings()) {
+    absl::StrAppend(&out, b.ToString());
+    if (b.draining) {
+      const auto it = until.find(b.Key());
+      absl::StrAppend(&out, " draining ",
+                      it == until.end() ? "?" : absl::StrCat(std::max<int64_t>(it->second - now, 0)),
+                      "s left");
+    }
+    absl::StrAppend(&out, "\n");
+  }
   return out;
 }
 
-std::string Steering::StatusText() const {
+void Steering::BindingsJson(const Snapshot& snapshot, JsonWriter& json) const {
+  absl::flat_hash_map<std::string, int64_t> until;
+  for (const auto& drain : Draining(snapshot)) until[drain.binding.Key()] = drain.until;
+  const int64_t now = NowSeconds();
+  json.BeginObject().Key("active").Bool(sk_lookup_ != nullptr).Key("bindings").BeginArray();
+  if (sk_lookup_ != nullptr) {
+    for (const sockets::Binding& b : sk_lookup_->Bindings()) {
+      json.BeginObject()
+          .Key("protocol")
+          .String(ProtocolName(b.protocol))
+          .Key("prefix")
+          .String(b.prefix.ToString())
+          .Key("port")
+          .Value(b.port)
+          .Key("label")
+          .String(b.label)
+          .Key("draining")
+          .Bool(b.draining);
+      if (const auto it = until.find(b.Key()); b.draining && it != until.end()) {
+        json.Key("seconds_left").Value(std::max<int64_t>(it->second - now, 0));
+        json.Key("until").Value(it->second);
+      }
+      json.EndObject();
+    }
+  }
+  json.EndArray().EndObject();
+}
+
+std::string Steering::StatusText(const Snapshot& snapshot) const {
   if (sk_lookup_ == nullptr) return "sk_lookup inactive\n";
   std::string out = absl::StrCat("sk_lookup pinned in ", sk_lookup_->pin_dir(), "\n");
+  const auto draining = Draining(snapshot);
+  if (!draining.empty()) {
+    int64_t last = 0;
+    for (const auto& drain : draining) last = std::max(last, drain.until);
+    absl::StrAppend(&out, "  draining bindings ", draining.size(), ", the last ends in ",
+                    std::max<int64_t>(last - NowSeconds(), 0), "s\n");
+  } else {
+    absl::StrAppend(&out, "  draining bindings 0\n");
+  }
   static constexpr const char* kSlots[] = {"tcp4", "tcp6", "udp4", "udp6"};
   for (const sockets::LabelStatus& label : sk_lookup_->Labels()) {
     absl::StrAppend(&out, "  label ", label.label, ":");
@@ -125,6 +255,34 @@ std::string Steering::StatusText() const {
                     label.errors, "\n");
   }
   return out;
+}
+
+void Steering::StatusJson(const Snapshot& snapshot, JsonWriter& json) const {
+  static constexpr const char* kSlots[] = {"tcp4", "tcp6", "udp4", "udp6"};
+  json.BeginObject().Key("active").Bool(sk_lookup_ != nullptr);
+  if (sk_lookup_ != nullptr) {
+    json.Key("pin").String(sk_lookup_->pin_dir());
+    json.Key("draining_bindings").Value(Draining(snapshot).size());
+    json.Key("labels").BeginArray();
+    for (const sockets::LabelStatus& label : sk_lookup_->Labels()) {
+      json.BeginObject().Key("label").String(label.label).Key("sockets").BeginObject();
+      for (int slot = 0; slot < 4; ++slot) {
+        if (label.cookies[slot] != 0) json.Key(kSlots[slot]).Value(label.cookies[slot]);
+      }
+      json.EndObject()
+          .Key("lookups")
+          .Value(label.lookups)
+          .Key("misses")
+          .Value(label.misses)
+          .Key("errors")
+          .Value(label.errors)
+          .Key("drain_lookups")
+          .Value(label.drain_lookups)
+          .EndObject();
+    }
+    json.EndArray();
+  }
+  json.EndObject();
 }
 
 }  // namespace agility::daemon

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -47,6 +49,8 @@ class Parser {
   void ParseServer(const YAML::Node& node, ServerConfig& server);
   void ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones);
   void ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools);
+  bool ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
+                         std::vector<PoolPrefix>& out);
   void ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
                      std::vector<PolicyConfig>& policies);
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
@@ -136,7 +140,8 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
           node, "server",
           {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
            "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
-           "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user"})) {
+           "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
+           "state_dir"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -191,6 +196,11 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
     }
   }
   if (const YAML::Node user = node["user"]) String(user, "server.user", &server.user);
+  if (const YAML::Node state = node["state_dir"]) {
+    if (String(state, "server.state_dir", &server.state_dir)) {
+      server.state_dir = ResolvePath(server.state_dir);
+    }
+  }
   if (const YAML::Node wait = node["udp_batch_wait_us"]) {
     Integer(wait, "server.udp_batch_wait_us", 0, 1000, &server.udp_batch_wait_us);
   }
@@ -215,7 +225,7 @@ void Parser::ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones) 
 
 void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) {
   if (!node.IsMap()) {
-    Error(node, "pools must be a mapping of pool name to prefix");
+    Error(node, "pools must be a mapping of pool name to a prefix or a list of weighted prefixes");
     return;
   }
   absl::flat_hash_set<std::string> names;
@@ -227,16 +237,89 @@ void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) 
       Error(entry.first, absl::StrCat("pool '", pool.name, "' is defined twice"));
       continue;
     }
+    const std::string label = absl::StrCat("pool '", pool.name, "'");
+    if (ParsePoolPrefixes(entry.second, label, pool.prefixes)) pools.push_back(std::move(pool));
+  }
+}
+
+// A pool is one prefix (`edge4: 127.77.0.0/20`) or a list of
+// `{prefix, weight}`; every prefix is steered, and answers are shared in
+// proportion to the weights.
+bool Parser::ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
+                               std::vector<PoolPrefix>& out) {
+  const size_t errors = errors_.size();
+  auto parse_prefix = [&](const YAML::Node& text_node, PoolPrefix& part) {
     std::string text;
-    if (!String(entry.second, absl::StrCat("pool '", pool.name, "'"), &text)) continue;
+    if (!String(text_node, absl::StrCat(label, ": prefix"), &text)) return false;
     auto prefix = Prefix::Parse(text);
     if (!prefix.ok()) {
-      Error(entry.second, absl::StrCat("pool '", pool.name, "': ", prefix.status().message()));
+      Error(text_node, absl::StrCat(label, ": ", prefix.status().message()));
+      return false;
+    }
+    part.prefix = *prefix;
+    part.line = Line(text_node);
+    return true;
+  };
+  if (node.IsScalar()) {
+    PoolPrefix part;
+    if (!parse_prefix(node, part)) return false;
+    out.push_back(part);
+    return true;
+  }
+  if (!node.IsSequence() || node.size() == 0) {
+    Error(node, absl::StrCat(label, " must be a prefix or a non-empty list of "
+                                    "{prefix: P, weight: W}"));
+    return false;
+  }
+  if (node.size() > kMaxPoolPrefixes) {
+    Error(node, absl::StrCat(label, ": at most ", kMaxPoolPrefixes, " prefixes"));
+    return false;
+  }
+  for (const auto& item : node) {
+    if (!CheckMap(item, absl::StrCat(label, ": a prefix"), {"prefix", "weight"})) continue;
+    PoolPrefix part;
+    if (!item["prefix"]) {
+      Error(item, absl::StrCat(label, ": each entry needs a prefix"));
       continue;
     }
-    pool.prefix = *prefix;
-    pools.push_back(std::move(pool));
+    if (!parse_prefix(item["prefix"], part)) continue;
+    part.line = Line(item);
+    if (const YAML::Node weight = item["weight"]) {
+      if (!Integer(weight, absl::StrCat(label, ": weight"), 0, kMaxWeight, &part.weight)) continue;
+    }
+    out.push_back(part);
   }
+  if (errors_.size() != errors || out.empty()) return false;
+  bool any_weight = false;
+  for (const PoolPrefix& part : out) {
+    any_weight |= part.weight > 0;
+    if (part.prefix.ipv4 != out.front().prefix.ipv4) {
+      Error(part.line, absl::StrCat(label, ": ", part.prefix.ToString(), " and ",
+                                    out.front().prefix.ToString(),
+                                    " mix IPv4 and IPv6 in one pool"));
+    }
+  }
+  if (!any_weight) Error(node, absl::StrCat(label, ": at least one weight must be above 0"));
+  if (errors_.size() != errors) return false;
+  // In address order, an overlap shows between neighbours: a prefix that
+  // contains a later one contains every prefix between them.
+  std::vector<const PoolPrefix*> sorted;
+  for (const PoolPrefix& part : out) sorted.push_back(&part);
+  std::sort(sorted.begin(), sorted.end(), [](const PoolPrefix* a, const PoolPrefix* b) {
+    const int order = std::memcmp(a->prefix.bytes, b->prefix.bytes, 16);
+    return order != 0 ? order < 0 : a->prefix.length < b->prefix.length;
+  });
+  for (size_t i = 1; i < sorted.size(); ++i) {
+    const PoolPrefix& a = *sorted[i - 1];
+    const PoolPrefix& b = *sorted[i];
+    if (a.prefix.Contains(b.prefix.bytes)) {
+      const PoolPrefix& later = a.line > b.line ? a : b;
+      const PoolPrefix& earlier = a.line > b.line ? b : a;
+      Error(later.line, absl::StrCat(label, ": ", later.prefix.ToString(), " overlaps ",
+                                     earlier.prefix.ToString(), " (line ", earlier.line, ")"));
+    }
+  }
+  return errors_.size() == errors;
 }
 
 void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>& pools,
@@ -303,10 +386,10 @@ void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>
         Error(ref, absl::StrCat(label, ": pool '", pool_name, "' is not defined under pools"));
         continue;
       }
-      if (pools[it->second].prefix.ipv4 != family_v4) {
+      if (pools[it->second].ipv4() != family_v4) {
         Error(ref, absl::StrCat(label, ": ", key, " needs an ", family_v4 ? "IPv4" : "IPv6",
                                 " pool, and '", pool_name, "' is ",
-                                pools[it->second].prefix.ToString()));
+                                pools[it->second].prefixes.front().prefix.ToString()));
         continue;
       }
       (family_v4 ? policy.ipv4_pool : policy.ipv6_pool) = it->second;
@@ -355,7 +438,10 @@ void Parser::ParsePolicies(const YAML::Node& node, const std::vector<PoolConfig>
 }
 
 void Parser::ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup) {
-  if (!CheckMap(node, "sk_lookup", {"enabled", "required", "pin"})) return;
+  if (!CheckMap(node, "sk_lookup", {"enabled", "required", "pin", "drain_grace_s"})) return;
+  if (const YAML::Node grace = node["drain_grace_s"]) {
+    Integer(grace, "sk_lookup.drain_grace_s", 0, 86400 * 7, &sk_lookup.drain_grace_s);
+  }
   if (const YAML::Node enabled = node["enabled"]) {
     Boolean(enabled, "sk_lookup.enabled", &sk_lookup.enabled);
   }
@@ -462,7 +548,7 @@ void Parser::CheckLabels(const Config& config) {
       if (pool < 0) continue;
       for (const uint16_t port : policy.ports) {
         // One error per pool is enough.
-        if (!CheckDnsPort(config, policy.service_line, config.pools[pool].prefix.ipv4, port)) {
+        if (!CheckDnsPort(config, policy.service_line, config.pools[pool].ipv4(), port)) {
           break;
         }
       }

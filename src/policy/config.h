@@ -30,6 +30,8 @@ struct ServerConfig {
   uint32_t udp_queries_per_address = 0;      // eBPF filter (sockets::QueryFilter); 0: off
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
   std::string user;                          // run as this user after setup; empty: stay as started
+  // What must outlive the process (drains, weight overrides); created 0700.
+  std::string state_dir = "/var/lib/agility";
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -38,10 +40,22 @@ struct ZoneSource {
   int line = 0;
 };
 
+// One prefix of a pool and its share of the pool's answers.
+struct PoolPrefix {
+  Prefix prefix;
+  uint32_t weight = 1;  // 0: steered, never answered
+  int line = 0;
+};
+
+inline constexpr uint32_t kMaxWeight = 1000000;
+inline constexpr size_t kMaxPoolPrefixes = 4096;
+
 struct PoolConfig {
   std::string name;
-  Prefix prefix;
+  // One family, no two overlapping, at least one weight above 0.
+  std::vector<PoolPrefix> prefixes;
   int line = 0;
+  bool ipv4() const { return prefixes.front().prefix.ipv4; }
 };
 
 // The ports a policy's pools are steered on unless it names its own.
@@ -70,7 +84,13 @@ struct SkLookupConfig {
   bool enabled = true;
   bool required = false;  // refuse to start without BPF
   std::string pin = "/sys/fs/bpf/agility";
-  bool operator==(const SkLookupConfig&) const = default;
+  // A prefix no longer answered stays steered for the largest TTL it was
+  // answered with plus this long (resolvers and clients that are late).
+  uint32_t drain_grace_s = 60;
+  // The settings that take effect at start only (drain_grace_s reloads).
+  bool SameAttachment(const SkLookupConfig& other) const {
+    return enabled == other.enabled && required == other.required && pin == other.pin;
+  }
 };
 
 struct ServiceConfig {

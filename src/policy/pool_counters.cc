@@ -51,8 +51,7 @@ uint64_t CounterStore::Total(uint32_t slot) const {
 
 PoolCounters::PoolCounters(const std::vector<Pool>& pools,
                            const std::vector<std::string>& policy_names, int workers,
-                           const PoolCounters* previous)
-    : pools_(pools) {
+                           const PoolCounters* previous) {
   store_ = previous != nullptr && previous->store_->workers() == workers
                ? previous->store_
                : std::make_shared<CounterStore>(workers);
@@ -63,14 +62,19 @@ PoolCounters::PoolCounters(const std::vector<Pool>& pools,
     policy_slot_.push_back(
         store_->Acquire(absl::StrCat("policy", std::string(1, '\0'), name, "/6")));
   }
-  for (const Pool& pool : pools_) {
-    pool_offset_.push_back(bucket_slot_.size());
-    const std::string prefix = absl::StrCat("bucket", std::string(1, '\0'), pool.name,
-                                            std::string(1, '\0'), pool.prefix.ToString());
-    for (int b = 0; b < pool.bucket_count(); ++b) {
-      bucket_slot_.push_back(store_->Acquire(absl::StrCat(prefix, std::string(1, '\0'), b)));
+  for (const Pool& pool : pools) {
+    pool_first_part_.push_back(parts_.size());
+    for (const SubPrefix& sub : pool.parts()) {
+      parts_.push_back({sub, sub.prefix.ipv4, bucket_slot_.size()});
+      // By pool name and prefix: a weight change or a reload keeps the counts.
+      const std::string prefix = absl::StrCat("bucket", std::string(1, '\0'), pool.name(),
+                                              std::string(1, '\0'), sub.prefix.ToString());
+      for (int b = 0; b < sub.bucket_count(); ++b) {
+        bucket_slot_.push_back(store_->Acquire(absl::StrCat(prefix, std::string(1, '\0'), b)));
+      }
     }
   }
+  pool_first_part_.push_back(parts_.size());
 }
 
 PoolCounters::~PoolCounters() {
@@ -79,14 +83,26 @@ PoolCounters::~PoolCounters() {
 }
 
 bool PoolCounters::BucketsCounted(int pool) const {
-  const auto first = bucket_slot_.begin() + static_cast<std::ptrdiff_t>(pool_offset_[pool]);
-  return std::find(first, first + pools_[pool].bucket_count(), CounterStore::kOverflow) ==
-         first + pools_[pool].bucket_count();
+  const size_t first = parts_[pool_first_part_[pool]].first_bucket;
+  const size_t end = pool_first_part_[pool + 1] < parts_.size()
+                         ? parts_[pool_first_part_[pool + 1]].first_bucket
+                         : bucket_slot_.size();
+  return std::find(bucket_slot_.begin() + static_cast<std::ptrdiff_t>(first),
+                   bucket_slot_.begin() + static_cast<std::ptrdiff_t>(end),
+                   CounterStore::kOverflow) == bucket_slot_.begin() + static_cast<std::ptrdiff_t>(end);
+}
+
+uint64_t PoolCounters::PartTotal(int pool, uint32_t part) const {
+  uint64_t total = 0;
+  const int buckets = parts_[pool_first_part_[pool] + part].sub.bucket_count();
+  for (int b = 0; b < buckets; ++b) total += Bucket(pool, part, b);
+  return total;
 }
 
 uint64_t PoolCounters::PoolTotal(int pool) const {
   uint64_t total = 0;
-  for (int b = 0; b < pools_[pool].bucket_count(); ++b) total += Bucket(pool, b);
+  const size_t parts = pool_first_part_[pool + 1] - pool_first_part_[pool];
+  for (size_t part = 0; part < parts; ++part) total += PartTotal(pool, static_cast<uint32_t>(part));
   return total;
 }
 

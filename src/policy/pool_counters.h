@@ -66,20 +66,23 @@ class PoolCounters {
   PoolCounters(const PoolCounters&) = delete;
   PoolCounters& operator=(const PoolCounters&) = delete;
 
-  void CountAnswer(int worker, uint32_t policy, int pool, const uint8_t* address) {
-    store_->Add(worker, policy_slot_[policy * 2 + (pools_[pool].prefix.ipv4 ? 0 : 1)]);
-    store_->Add(
-        worker,
-        bucket_slot_[pool_offset_[pool] + static_cast<size_t>(pools_[pool].Bucket(address))]);
+  // An answer of `policy` drawn from sub-prefix `part` of `pool`.
+  void CountAnswer(int worker, uint32_t policy, int pool, uint32_t part, const uint8_t* address) {
+    const Part& p = parts_[pool_first_part_[pool] + part];
+    store_->Add(worker, policy_slot_[policy * 2 + (p.ipv4 ? 0 : 1)]);
+    store_->Add(worker, bucket_slot_[p.first_bucket + static_cast<size_t>(p.sub.Bucket(address))]);
   }
 
   // Answers of `policy` from its IPv4 (or IPv6) pool.
   uint64_t Policy(uint32_t policy, bool ipv6) const {
     return store_->Total(policy_slot_[policy * 2 + (ipv6 ? 1 : 0)]);
   }
-  uint64_t Bucket(int pool, int bucket) const {
-    return store_->Total(bucket_slot_[pool_offset_[pool] + static_cast<size_t>(bucket)]);
+  uint64_t Bucket(int pool, uint32_t part, int bucket) const {
+    return store_->Total(
+        bucket_slot_[parts_[pool_first_part_[pool] + part].first_bucket + static_cast<size_t>(bucket)]);
   }
+  // Answers from one sub-prefix: the sum of its buckets.
+  uint64_t PartTotal(int pool, uint32_t part) const;
   uint64_t PoolTotal(int pool) const;
   // False when the store was full: the pool's buckets are not counted apart.
   bool BucketsCounted(int pool) const;
@@ -88,9 +91,14 @@ class PoolCounters {
   }
 
  private:
-  std::vector<Pool> pools_;
-  std::vector<size_t> pool_offset_;    // first bucket of each pool in bucket_slot_
-  std::vector<uint32_t> policy_slot_;  // [policy * 2 + (ipv6 ? 1 : 0)]
+  struct Part {
+    SubPrefix sub;
+    bool ipv4;
+    size_t first_bucket;  // in bucket_slot_
+  };
+  std::vector<Part> parts_;              // every pool's sub-prefixes, pool after pool
+  std::vector<size_t> pool_first_part_;  // by pool, its first entry in parts_ (and one past)
+  std::vector<uint32_t> policy_slot_;    // [policy * 2 + (ipv6 ? 1 : 0)]
   std::vector<uint32_t> bucket_slot_;
   std::shared_ptr<CounterStore> store_;
 };

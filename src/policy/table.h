@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
 #include "dns/address_source.h"
 #include "policy/config.h"
 #include "policy/matcher.h"
@@ -24,22 +27,40 @@ struct Policy {
   std::string service;
 };
 
+// Weights in force instead of the YAML's (live shifts), by WeightKey.
+using LiveWeights = absl::flat_hash_map<std::string, uint32_t>;
+inline std::string WeightKey(absl::string_view pool, const Prefix& prefix) {
+  return absl::StrCat(pool, " ", prefix.ToString());
+}
+
 class Table {
  public:
   // `previous` (may be null) is the table being replaced; its answer counts
-  // carry over. `workers` sizes the counters.
+  // carry over. `workers` sizes the counters. `live` (may be null) overrides
+  // YAML weights; a pool whose weights would all be 0 is an error.
   static absl::StatusOr<std::unique_ptr<Table>> Build(const Config& config, int workers,
-                                                      const Table* previous = nullptr);
+                                                      const Table* previous = nullptr,
+                                                      const LiveWeights* live = nullptr);
+
+  // The same policies and matcher (shared, not rebuilt) with other weights:
+  // the cheap rebuild behind a live shift.
+  absl::StatusOr<std::unique_ptr<Table>> Reweighted(const Config& config, int workers,
+                                                    const LiveWeights& live) const;
 
   const std::vector<Pool>& pools() const { return pools_; }
   const std::vector<Policy>& policies() const { return policies_; }
-  const Matcher& matcher() const { return matcher_; }
+  const Matcher& matcher() const { return *matcher_; }
   PoolCounters& counters() const { return *counters_; }
+  // The pool named `name`, or -1.
+  int FindPool(absl::string_view name) const;
 
  private:
+  absl::Status BuildPools(const Config& config, int workers, const Table* previous,
+                          const LiveWeights* live);
+
   std::vector<Pool> pools_;
   std::vector<Policy> policies_;
-  Matcher matcher_;
+  std::shared_ptr<const Matcher> matcher_;
   std::unique_ptr<PoolCounters> counters_;
 };
 

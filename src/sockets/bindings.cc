@@ -1,5 +1,6 @@
 #include "sockets/bindings.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
@@ -23,19 +24,26 @@ std::string Binding::ToString() const {
                       " port ", port == 0 ? "any" : std::to_string(port), " -> ", label);
 }
 
+std::string Binding::Key() const {
+  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
+                      " ", port);
+}
+
 absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& config) {
   std::vector<Binding> out;
   absl::flat_hash_map<std::string, size_t> by_key;
   std::string errors;
   auto add = [&](Binding binding) {
-    const std::string key = absl::StrCat(static_cast<int>(binding.protocol), "/",
-                                         binding.prefix.ToString(), "/", binding.port);
-    const auto [it, inserted] = by_key.emplace(key, out.size());
+    const auto [it, inserted] = by_key.emplace(binding.Key(), out.size());
     if (inserted) {
       out.push_back(std::move(binding));
       return;
     }
-    const Binding& other = out[it->second];
+    Binding& other = out[it->second];
+    if (other.label == binding.label && binding.answered) {
+      other.answered = true;
+      other.ttl = std::max(other.ttl, binding.ttl);
+    }
     if (other.label != binding.label) {
       absl::StrAppend(&errors, errors.empty() ? "" : "\n", binding.source, ": ", binding.ToString(),
                       " conflicts with ", other.ToString(), " from ", other.source);
@@ -45,10 +53,13 @@ absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& co
     if (policy.service.empty()) continue;
     for (const int pool : {policy.ipv4_pool, policy.ipv6_pool}) {
       if (pool < 0) continue;
-      for (const policy::Protocol protocol : policy.protocols) {
-        for (const uint16_t port : policy.ports) {
-          add({policy.service, protocol, config.pools[pool].prefix, port,
-               absl::StrCat(config.path, ":", policy.line, " (policy ", policy.name, ")")});
+      for (const policy::PoolPrefix& part : config.pools[pool].prefixes) {
+        for (const policy::Protocol protocol : policy.protocols) {
+          for (const uint16_t port : policy.ports) {
+            add({policy.service, protocol, part.prefix, port,
+                 absl::StrCat(config.path, ":", policy.line, " (policy ", policy.name, ")"), true,
+                 policy.ttl});
+          }
         }
       }
     }

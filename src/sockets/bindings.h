@@ -18,6 +18,14 @@ struct Binding {
   policy::Prefix prefix;
   uint16_t port = 0;   // 0 = every port
   std::string source;  // where it came from, for error messages and listings
+  // A pool prefix's binding: its addresses are handed out in answers with
+  // TTLs up to `ttl`, so it drains when it goes (see sockets::Drains).
+  bool answered = false;
+  uint32_t ttl = 0;
+  bool draining = false;  // kept only until answers that carried it expire
+
+  // (protocol, prefix, port): what the LPM trie holds one label for.
+  std::string Key() const;
 
   // Prefix length over the IPv4-mapped IPv6 address space.
   int mapped_length() const { return prefix.ipv4 ? 96 + prefix.length : prefix.length; }

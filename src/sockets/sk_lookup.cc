@@ -87,7 +87,8 @@ absl::StatusOr<std::unique_ptr<SkLookup>> SkLookup::Attach(const std::string& pi
   self->skel_ = agility_bpf__open();
   if (self->skel_ == nullptr) return Errno("opening the sk_lookup program");
   bpf_map* maps[] = {self->skel_->maps.bindings, self->skel_->maps.sockets,
-                     self->skel_->maps.counters, self->skel_->maps.labels};
+                     self->skel_->maps.counters, self->skel_->maps.labels,
+                     self->skel_->maps.drain_lookups};
   for (bpf_map* map : maps) {
     const std::string path = absl::StrCat(pin_dir, "/", bpf_map__name(map));
     if (bpf_map__set_pin_path(map, path.c_str()) != 0) return Errno("bpf_map__set_pin_path");
@@ -169,6 +170,8 @@ void SkLookup::FreeLabel(uint32_t id) {
   const int cpus = libbpf_num_possible_cpus();
   std::vector<agility_counters> zeros(cpus > 0 ? cpus : 1);
   bpf_map_update_elem(bpf_map__fd(skel_->maps.counters), &id, zeros.data(), BPF_ANY);
+  std::vector<uint64_t> zero_drains(cpus > 0 ? cpus : 1);
+  bpf_map_update_elem(bpf_map__fd(skel_->maps.drain_lookups), &id, zero_drains.data(), BPF_ANY);
   WriteLabel(id, "").IgnoreError();
 }
 
@@ -218,7 +221,8 @@ absl::Status SkLookup::Sync(const std::vector<std::string>& labels,
       return absl::InvalidArgumentError(absl::StrCat("unknown label '", b.label, "'"));
     }
     const BindingKey key = KeyOf(b);
-    const BindingValue value = {id->second, key.prefixlen};
+    const BindingValue value = {id->second | (b.draining ? AGILITY_LABEL_DRAINING : 0u),
+                                key.prefixlen};
     // A key given twice: the last one wins.
     const auto [at, inserted] = wanted.try_emplace(KeyBytes(key), order.size());
     if (inserted) {
@@ -321,6 +325,8 @@ std::vector<LabelStatus> SkLookup::Labels() const {
   const int counter_fd = bpf_map__fd(skel_->maps.counters);
   const int cpus = libbpf_num_possible_cpus();
   std::vector<agility_counters> per_cpu(cpus > 0 ? cpus : 1);
+  const int drain_fd = bpf_map__fd(skel_->maps.drain_lookups);
+  std::vector<uint64_t> drained(cpus > 0 ? cpus : 1);
   for (uint32_t id = 0; id < AGILITY_MAX_LABELS; ++id) {
     char name[AGILITY_LABEL_NAME_SIZE] = {};
     if (bpf_map_lookup_elem(label_fd, &id, name) != 0 || name[0] == '\0') continue;
@@ -340,6 +346,9 @@ std::vector<LabelStatus> SkLookup::Labels() const {
         s.errors += c.errors;
       }
     }
+    if (bpf_map_lookup_elem(drain_fd, &id, drained.data()) == 0) {
+      for (const uint64_t n : drained) s.drain_lookups += n;
+    }
     out.push_back(std::move(s));
   }
   return out;
@@ -357,7 +366,9 @@ std::vector<Binding> SkLookup::Bindings() const {
     BindingValue value;
     if (bpf_map_lookup_elem(fd, &key, &value) != 0) continue;
     Binding b;
-    b.label = names.contains(value.label) ? names[value.label] : absl::StrCat("#", value.label);
+    const uint32_t label = value.label & ~AGILITY_LABEL_DRAINING;
+    b.draining = (value.label & AGILITY_LABEL_DRAINING) != 0;
+    b.label = names.contains(label) ? names[label] : absl::StrCat("#", label);
     b.protocol = static_cast<policy::Protocol>(key.protocol);
     b.port = ntohs(key.port);
     const int length = static_cast<int>(key.prefixlen) - AGILITY_KEY_FIXED_BITS;

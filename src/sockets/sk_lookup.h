@@ -22,6 +22,7 @@ struct LabelStatus {
   // Socket cookies by {tcp4, tcp6, udp4, udp6}; 0 = no socket.
   uint64_t cookies[4] = {};
   uint64_t lookups = 0, misses = 0, errors = 0;
+  uint64_t drain_lookups = 0;  // lookups that matched a draining binding
 };
 
 class SkLookup {

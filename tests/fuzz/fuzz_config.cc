@@ -84,13 +84,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!config->zones.empty(), "no zones");
   const int pool_count = static_cast<int>(config->pools.size());
   for (const policy::PoolConfig& pool : config->pools) {
-    FUZZ_CHECK(pool.prefix.length <= pool.prefix.max_length(), "prefix length too long");
+    FUZZ_CHECK(!pool.prefixes.empty(), "pool without a prefix");
+    uint64_t total = 0;
+    for (const policy::PoolPrefix& part : pool.prefixes) {
+      FUZZ_CHECK(part.prefix.length <= part.prefix.max_length(), "prefix length too long");
+      FUZZ_CHECK(part.prefix.ipv4 == pool.ipv4(), "a pool mixes families");
+      FUZZ_CHECK(part.weight <= policy::kMaxWeight, "weight above the maximum");
+      total += part.weight;
+    }
+    FUZZ_CHECK(total > 0, "a pool with every weight at 0");
   }
   for (const policy::PolicyConfig& p : config->policies) {
     FUZZ_CHECK(p.ipv4_pool < pool_count && p.ipv6_pool < pool_count, "pool index out of range");
     FUZZ_CHECK(p.ipv4_pool >= 0 || p.ipv6_pool >= 0, "policy without a pool");
-    if (p.ipv4_pool >= 0) FUZZ_CHECK(config->pools[p.ipv4_pool].prefix.ipv4, "ipv4: an IPv6 pool");
-    if (p.ipv6_pool >= 0) FUZZ_CHECK(!config->pools[p.ipv6_pool].prefix.ipv4, "ipv6: an IPv4 pool");
+    if (p.ipv4_pool >= 0) FUZZ_CHECK(config->pools[p.ipv4_pool].ipv4(), "ipv4: an IPv6 pool");
+    if (p.ipv6_pool >= 0) FUZZ_CHECK(!config->pools[p.ipv6_pool].ipv4(), "ipv6: an IPv4 pool");
     FUZZ_CHECK(p.ttl <= 0x7fffffff, "policy TTL above 2^31-1");
   }
 
@@ -114,11 +122,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const policy::Pool& pool : (*table)->pools()) {
     for (int i = 0; i < 4; ++i) {
       uint8_t address[16] = {};
-      pool.Draw(rng, address);
-      FUZZ_CHECK(pool.prefix.Contains(address),
-                 "pool '" + pool.name + "' drew an address outside " + pool.prefix.ToString());
-      const int bucket = pool.Bucket(address);
-      FUZZ_CHECK(bucket >= 0 && bucket < pool.bucket_count(), "bucket out of range");
+      const uint32_t part = pool.Draw(rng, address);
+      FUZZ_CHECK(part < pool.parts().size(), "sub-prefix index out of range");
+      const policy::SubPrefix& sub = pool.parts()[part];
+      FUZZ_CHECK(sub.weight > 0, "drew from a prefix of weight 0");
+      FUZZ_CHECK(sub.prefix.Contains(address),
+                 "pool '" + pool.name() + "' drew an address outside " + sub.prefix.ToString());
+      const int bucket = sub.Bucket(address);
+      FUZZ_CHECK(bucket >= 0 && bucket < sub.bucket_count(), "bucket out of range");
     }
   }
 

@@ -9,30 +9,32 @@
 namespace agility::policy {
 namespace {
 
-Pool MakePool(const char* name, const char* prefix) { return {name, *Prefix::Parse(prefix)}; }
+Pool MakePool(const char* name, const char* prefix) {
+  return Pool(name, {{*Prefix::Parse(prefix), 1}});
+}
 
 const uint8_t kAddress[4] = {127, 77, 0, 9};
 
 TEST(PoolCountersTest, AReloadContinuesTheCountsAndMissesNoLateAnswer) {
   const std::vector<Pool> pools = {MakePool("edge", "127.77.0.0/24")};
   PoolCounters before(pools, {"proxied"}, 2, nullptr);
-  before.CountAnswer(0, 0, 0, kAddress);
-  before.CountAnswer(1, 0, 0, kAddress);
+  before.CountAnswer(0, 0, 0, 0, kAddress);
+  before.CountAnswer(1, 0, 0, 0, kAddress);
   PoolCounters after(pools, {"proxied"}, 2, &before);
   EXPECT_EQ(after.Policy(0, false), 2u);
-  EXPECT_EQ(after.Bucket(0, 9), 2u);
+  EXPECT_EQ(after.Bucket(0, 0, 9), 2u);
   // A worker that has not picked up the new snapshot yet still counts.
-  before.CountAnswer(1, 0, 0, kAddress);
-  after.CountAnswer(0, 0, 0, kAddress);
+  before.CountAnswer(1, 0, 0, 0, kAddress);
+  after.CountAnswer(0, 0, 0, 0, kAddress);
   EXPECT_EQ(after.Policy(0, false), 4u);
-  EXPECT_EQ(after.Bucket(0, 9), 4u);
+  EXPECT_EQ(after.Bucket(0, 0, 9), 4u);
   EXPECT_EQ(after.PoolTotal(0), 4u);
 }
 
 TEST(PoolCountersTest, KeysAreNamesAndPrefixesNotPositions) {
   const std::vector<Pool> first = {MakePool("edge", "127.77.0.0/24")};
   PoolCounters before(first, {"a", "b"}, 1, nullptr);
-  before.CountAnswer(0, 1, 0, kAddress);  // policy "b"
+  before.CountAnswer(0, 1, 0, 0, kAddress);  // policy "b"
   // "b" moves to index 0; the pool changes size: its buckets start again.
   const std::vector<Pool> second = {MakePool("edge", "127.77.0.0/28"),
                                     MakePool("other", "127.78.0.0/24")};
@@ -42,7 +44,7 @@ TEST(PoolCountersTest, KeysAreNamesAndPrefixesNotPositions) {
   EXPECT_EQ(after.PoolTotal(0), 0u);
   // Back to the first prefix: its buckets continue where they were.
   PoolCounters again(first, {"b"}, 1, &after);
-  EXPECT_EQ(again.Bucket(0, 9), 1u);
+  EXPECT_EQ(again.Bucket(0, 0, 9), 1u);
 }
 
 TEST(PoolCountersTest, SlotsOfGoneSnapshotsAreReusedWithCountsReset) {
@@ -51,7 +53,7 @@ TEST(PoolCountersTest, SlotsOfGoneSnapshotsAreReusedWithCountsReset) {
   auto current =
       std::make_unique<PoolCounters>(std::vector<Pool>{MakePool("edge", "127.77.0.0/24")},
                                      std::vector<std::string>{"proxied"}, 1, nullptr);
-  current->CountAnswer(0, 0, 0, kAddress);
+  current->CountAnswer(0, 0, 0, 0, kAddress);
   for (int i = 0; i < 2 * static_cast<int>(CounterStore::kSlots) / 256; ++i) {
     const std::string prefix = absl::StrCat("127.", 78 + i % 100, ".", i / 100, ".0/24");
     auto next =
@@ -77,7 +79,7 @@ TEST(PoolCountersTest, AFullStoreCountsNothingApartRatherThanMixingPools) {
   EXPECT_FALSE(counters.BucketsCounted(last));
   EXPECT_TRUE(counters.PolicyCounted(0, false));
   // Answers from the first pool show up only under it.
-  counters.CountAnswer(0, 0, 0, kAddress);
+  counters.CountAnswer(0, 0, 0, 0, kAddress);
   EXPECT_EQ(counters.PoolTotal(0), 1u);
   EXPECT_EQ(counters.PoolTotal(last - 1), 0u);
 }

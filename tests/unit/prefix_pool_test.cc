@@ -13,7 +13,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-Pool MakePool(const char* text) { return Pool{"p", *Prefix::Parse(text)}; }
+Pool MakePool(const char* text) { return Pool("p", {{*Prefix::Parse(text), 1}}); }
 
 TEST(PrefixTest, ParsesIpv4AndIpv6) {
   auto v4 = Prefix::Parse("127.77.0.0/20");
@@ -49,7 +49,7 @@ TEST(PoolTest, EveryAddressOfA24IsReachable) {
   uint8_t address[16];
   for (int i = 0; i < 100000 && seen.size() < 256; ++i) {
     pool.Draw(rng, address);
-    ASSERT_TRUE(pool.prefix.Contains(address));
+    ASSERT_TRUE(pool.parts()[0].prefix.Contains(address));
     seen.insert(address[3]);
   }
   EXPECT_EQ(seen.size(), 256u);
@@ -75,7 +75,7 @@ TEST(PoolTest, Slash20IsUniform) {
   uint8_t address[16];
   for (int i = 0; i < kBins * kPerBin; ++i) {
     pool.Draw(rng, address);
-    ASSERT_TRUE(pool.prefix.Contains(address));
+    ASSERT_TRUE(pool.parts()[0].prefix.Contains(address));
     ++counts[(address[2] & 0x0f) << 8 | address[3]];
   }
   double chi_square = 0;
@@ -94,7 +94,7 @@ TEST(PoolTest, Ipv6DrawsStayInPrefixAndVary) {
   uint8_t address[16];
   for (int i = 0; i < 2000; ++i) {
     pool.Draw(rng, address);
-    ASSERT_TRUE(pool.prefix.Contains(address));
+    ASSERT_TRUE(pool.parts()[0].prefix.Contains(address));
     fifth_byte_low_nibbles.insert(address[5] & 0x0f);
     seen.insert(std::vector<uint8_t>(address, address + 16));
   }
@@ -110,7 +110,7 @@ TEST(PoolTest, Ipv6OddLengthPrefix) {
   uint8_t address[16];
   for (int i = 0; i < 1000; ++i) {
     pool.Draw(rng, address);
-    ASSERT_TRUE(pool.prefix.Contains(address));
+    ASSERT_TRUE(pool.parts()[0].prefix.Contains(address));
     seen.insert(address[15]);
   }
   EXPECT_EQ(seen.size(), 8u);
