@@ -71,7 +71,19 @@ absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps ga
   sockets::Drains next = drains_;
   next.Update(snapshot.bindings, NowSeconds(), snapshot.config.sk_lookup.drain_grace_s);
   const size_t before = drains_.Draining(snapshot.bindings).size();
-  if (auto status = Apply(snapshot, next, gaps); !status.ok()) return status;
+  absl::Status status = Apply(snapshot, next, gaps);
+  if (!status.ok() && gaps == sockets::SkLookup::Gaps::kWhenMapIsFull &&
+      !next.Draining(snapshot.bindings).empty()) {
+    // A start cannot refuse the configuration it was given: without room
+    // for both, the new bindings win over the drains.
+    Log(absl::StrCat("sk_lookup: ", next.Draining(snapshot.bindings).size(),
+                     " draining bindings dropped, no room beside the new ones: ",
+                     status.message()));
+    sockets::Drains none;
+    none.Update(snapshot.bindings, NowSeconds(), 0);
+    status = Apply(snapshot, none, gaps);
+  }
+  if (!status.ok()) return status;
   const size_t after = drains_.Draining(snapshot.bindings).size();
   if (after != before) Log(absl::StrCat("sk_lookup: ", after, " bindings draining"));
   return absl::OkStatus();
