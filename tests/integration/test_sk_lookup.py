@@ -185,11 +185,16 @@ class Config:
         self.bindings = [binding("special", "tcp", f"{SPECIAL_ADDRESS}/32", 443)]
         self.user = None  # server.user: drop privileges to this user after setup
         self.policy_extra = {}  # more policy keys (ports, protocols)
+        self.ttl = 300  # the policy's TTL: a prefix no longer answered drains this long
+        self.drain_grace_s = 60
+        self.pool4 = str(POOL4)  # a prefix, or a list of {prefix, weight}
+        self.more_pools = {}
+        self.state_dir = os.path.join(directory, "state")
         write_file(os.path.join(directory, "example.com.zone"), ZONE)
 
     def text(self):
         policy = {"name": "proxied", "match": ["*.example.com"], "ipv4": "edge4",
-                  "ipv6": "edge6", "ttl": 300}
+                  "ipv6": "edge6", "ttl": self.ttl}
         if self.service:
             policy["service"] = self.service
         policy.update(self.policy_extra)
@@ -198,15 +203,20 @@ class Config:
             f"  listen: {json.dumps([f'127.0.0.1:{self.port}', f'[::1]:{self.port}'])}",
             "  workers: 2",
             f"  control: {json.dumps(self.control)}",
+            f"  state_dir: {json.dumps(self.state_dir)}",
         ]
         if self.user:
             lines.append(f"  user: {json.dumps(self.user)}")
         lines += [
             'zones: ["example.com.zone"]',
             "pools:",
-            f"  edge4: {json.dumps(str(POOL4))}",
+            f"  edge4: {json.dumps(self.pool4)}",
             f"  edge6: {json.dumps(str(POOL6))}",
-            "sk_lookup: " + json.dumps({"required": self.required, "pin": self.pin}),
+        ]
+        lines += [f"  {name}: {json.dumps(pool)}" for name, pool in self.more_pools.items()]
+        lines += [
+            "sk_lookup: " + json.dumps({"required": self.required, "pin": self.pin,
+                                        "drain_grace_s": self.drain_grace_s}),
             "services: " + json.dumps({name: {} for name in self.services}),
             "policies:",
             f"  - {json.dumps(policy)}",
@@ -782,7 +792,7 @@ class PoolSteeringTest(SteeringTestCase):
 
     def test_pins(self):
         self.assertEqual(sorted(os.listdir(self.config.pin)),
-                         ["bindings", "counters", "labels", "link", "sockets"])
+                         ["bindings", "counters", "drain_lookups", "labels", "link", "sockets"])
 
 
 # --------------------------------------------------------------------------
@@ -966,7 +976,13 @@ class RegistrationValidationTest(SteeringTestCase):
 class FailClosedAndReloadTest(SteeringTestCase):
     """A label without a socket drops what its bindings match (a counted miss;
     TCP sees a reset), while addresses without a binding take the normal
-    lookup; reloads add and remove bindings, and registrations survive them."""
+    lookup; reloads add and remove bindings, and registrations survive them.
+    TTL 0 and no grace: removed pool bindings do not drain (DrainTest)."""
+
+    @classmethod
+    def configure(cls, config):
+        config.ttl = 0
+        config.drain_grace_s = 0
 
     def check_reload(self):
         done = self.ctl("reload")
@@ -1069,7 +1085,12 @@ class FailClosedAndReloadTest(SteeringTestCase):
 class MapLimitsTest(SteeringTestCase):
     """The bindings map holds 65536 entries and the labels map 256, pinned
     across restarts: reloads must neither half-apply what does not fit nor
-    use up label ids."""
+    use up label ids. (TTL 0, no grace: nothing drains.)"""
+
+    @classmethod
+    def configure(cls, config):
+        config.ttl = 0
+        config.drain_grace_s = 0
 
     def bindings(self):
         return self.ctl("bindings").stdout.splitlines()
@@ -1163,7 +1184,7 @@ class RestartPersistenceTest(SteeringTestCase):
         self.assert_control_gone()
         self.sample_steering(listener, special, count=20)
         self.assertEqual(sorted(os.listdir(self.config.pin)),
-                         ["bindings", "counters", "labels", "link", "sockets"])
+                         ["bindings", "counters", "drain_lookups", "labels", "link", "sockets"])
 
         # Same pin: the new agilityd reuses maps and link.
         self.daemon.start()
@@ -1213,6 +1234,349 @@ class RestartPersistenceTest(SteeringTestCase):
 
 
 
+# --------------------------------------------------------------------------
+# Changing addresses without breakage: drains, weighted pools, live shifts
+# --------------------------------------------------------------------------
+
+def a_query(name, query_id):
+    """A DNS query for `name` A, without EDNS."""
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    return struct.pack("!HHHHHH", query_id, 0, 1, 0, 0, 0) + question + b"\0" + \
+        struct.pack("!HH", 1, 1)
+
+
+def first_a(reply):
+    """The address of the first A record in the answer section, or None."""
+    if len(reply) < 12 or struct.unpack("!H", reply[6:8])[0] == 0:
+        return None
+    offset = 12
+    while reply[offset] != 0:  # the question's name (never compressed)
+        offset += 1 + reply[offset]
+    offset += 5
+    while True:
+        if reply[offset] & 0xc0 == 0xc0:
+            offset += 2
+        else:
+            while reply[offset] != 0:
+                offset += 1 + reply[offset]
+            offset += 1
+        rtype, _, _, length = struct.unpack("!HHIH", reply[offset:offset + 10])
+        offset += 10
+        if rtype == 1 and length == 4:
+            return socket.inet_ntoa(reply[offset:offset + 4])
+        offset += length
+
+
+def pool_answers(port, name, count, window=64):
+    """`count` A answers for `name` from 127.0.0.1:port over UDP, `window`
+    queries in flight; every query must be answered (none may be lost)."""
+    answers = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", port))
+        s.settimeout(IO_TIMEOUT)
+        sent = 0
+        while len(answers) < count:
+            while sent < count and sent - len(answers) < window:
+                s.send(a_query(name, sent % 65536))
+                sent += 1
+            try:
+                reply = s.recv(4096)
+            except socket.timeout:
+                raise AssertionError(f"{sent - len(answers)} of {sent} queries for {name} "
+                                     f"unanswered after {IO_TIMEOUT}s")
+            address = first_a(reply)
+            if address is None:
+                raise AssertionError(f"a reply for {name} without an A record: {reply!r}")
+            answers.append(address)
+    return answers
+
+
+def shares(answers, prefixes):
+    """{prefix: fraction of answers in it}; fails on an answer in none."""
+    networks = [ipaddress.ip_network(p) for p in prefixes]
+    counts = {str(n): 0 for n in networks}
+    for address in answers:
+        containing = [n for n in networks if ipaddress.ip_address(address) in n]
+        if not containing:
+            raise AssertionError(f"answer {address} lies outside the pool's prefixes {prefixes}")
+        counts[str(containing[0])] += 1
+    return {p: c / len(answers) for p, c in counts.items()}
+
+
+class DrainTest(SteeringTestCase):
+    """A /20 shrunk to a /24: the addresses answered from the /20 stay
+    steered, to the same socket, until the answers carrying them expired (TTL
+    2 s + 1 s grace), beside the new /24; then they are refused. The drain
+    outlives a SIGKILL and a restart."""
+
+    @classmethod
+    def configure(cls, config):
+        config.ttl = 2
+        config.drain_grace_s = 1
+
+    def setUp(self):
+        self.config.pool4 = str(POOL4)
+        self.config.write()
+        self.ctl("reload")
+        self.wait_for_no_drains()
+        self.listener = tcp_listener()
+        self.addCleanup(self.listener.close)
+        self.assert_registered("edge", self.listener)
+
+    def answered_outside(self, kept):
+        """An address agilityd answered from the /20 that lies outside `kept`."""
+        for _ in range(200):
+            for line in self.dig("127.0.0.1", "www.example.com", "A"):
+                address = ipaddress.ip_address(line[-1])
+                self.assertIn(address, POOL4)
+                if address not in kept:
+                    return str(address)
+        self.fail("200 answers, none outside " + str(kept))
+
+    def bindings_json(self):
+        return json.loads(self.ctl("--json", "bindings").stdout)
+
+    def draining(self):
+        return [b for b in self.bindings_json()["bindings"] if b["draining"]]
+
+    def wait_for_no_drains(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while self.draining():
+            if time.monotonic() > deadline:
+                self.fail(f"drains still listed after {timeout}s: {self.draining()}")
+            time.sleep(0.1)
+
+    def shrink(self):
+        smaller = ipaddress.ip_network("127.77.0.0/24")
+        old = self.answered_outside(smaller)
+        self.assert_steered(self.listener, old, 443)
+        self.config.pool4 = str(smaller)
+        self.config.write()
+        self.ctl("reload")
+        return old, time.monotonic()
+
+    def test_answered_address_connects_during_the_drain_and_is_refused_after(self):
+        old, swapped = self.shrink()
+        listed = self.ctl("bindings").stdout
+        self.assertRegex(listed, rf"tcp {POOL4} port 443 -> edge draining \d+s left")
+        self.assertIn("tcp 127.77.0.0/24 port 443 -> edge\n", listed)
+        draining = self.draining()
+        self.assertEqual(len(draining), len(WEB_PORTS), draining)
+        self.assertTrue(all(0 <= b["seconds_left"] <= 3 for b in draining), draining)
+        self.assertIn(f"draining bindings {len(WEB_PORTS)}", self.ctl("status").stdout)
+        status = json.loads(self.ctl("--json", "status").stdout)
+        self.assertEqual(status["sk_lookup"]["draining_bindings"], len(WEB_PORTS))
+        edge = [lab for lab in status["sk_lookup"]["labels"] if lab["label"] == "edge"][0]
+        before = edge["drain_lookups"]
+        self.assert_steered(self.listener, old, 443)
+        self.assert_steered(self.listener, old, 8080)
+        # The new /24 is steered as well, and is not a drain.
+        self.assert_steered(self.listener, "127.77.0.9", 443)
+        status = json.loads(self.ctl("--json", "status").stdout)
+        edge = [lab for lab in status["sk_lookup"]["labels"] if lab["label"] == "edge"][0]
+        self.assertEqual(edge["drain_lookups"], before + 2)
+        metrics = self.ctl("stats").stdout
+        self.assertIn(f"agility_sk_lookup_draining_bindings {len(WEB_PORTS)}", metrics)
+        self.assertRegex(metrics, r'agility_sk_lookup_drain_lookups_total\{label="edge"\} [1-9]')
+
+        self.wait_for_no_drains()
+        # TTL 2 + grace 1: never before the answers could have expired.
+        self.assertGreaterEqual(time.monotonic() - swapped, 2.0)
+        self.assert_refused(old, 443, self.listener)
+        self.assert_steered(self.listener, "127.77.0.9", 443)
+        self.assertNotIn("draining", self.ctl("bindings").stdout)
+        self.assertIn("agility_sk_lookup_draining_bindings 0", self.ctl("stats").stdout)
+
+    def test_prefix_that_comes_back_stops_draining(self):
+        self.shrink()
+        self.assertTrue(self.draining())
+        self.config.pool4 = str(POOL4)
+        self.config.write()
+        self.ctl("reload")
+        # The /20 is answered again; now the /24 is what drains.
+        self.assertEqual({b["prefix"] for b in self.draining()}, {"127.77.0.0/24"})
+        self.assertIn(f"tcp {POOL4} port 443 -> edge\n", self.ctl("bindings").stdout)
+
+    def test_drain_survives_sigkill_and_restart(self):
+        old, swapped = self.shrink()
+        self.daemon.process.kill()
+        self.daemon.process.wait()
+        # Pinned: steering goes on while agilityd is gone.
+        self.assert_steered(self.listener, old, 443)
+        self.daemon.start()
+        draining = self.draining()
+        self.assertEqual(len(draining), len(WEB_PORTS), self.log())
+        elapsed = time.monotonic() - swapped
+        if elapsed < 2:
+            self.assert_steered(self.listener, old, 443)
+        # The remaining time was kept, not restarted.
+        self.assertTrue(all(b["seconds_left"] <= 3 for b in draining), draining)
+        self.wait_for_no_drains()
+        self.assert_refused(old, 443, self.listener)
+
+    def test_config_changed_while_stopped_drains_at_start(self):
+        smaller = ipaddress.ip_network("127.77.0.0/24")
+        old = self.answered_outside(smaller)
+        self.assertEqual(self.daemon.stop(), 0, self.log())
+        self.config.pool4 = str(smaller)
+        self.daemon.start()
+        self.assertEqual(len(self.draining()), len(WEB_PORTS), self.log())
+        self.assert_steered(self.listener, old, 443)
+        self.wait_for_no_drains()
+        self.assert_refused(old, 443, self.listener)
+
+
+WEIGHTED = [{"prefix": "127.78.0.0/24", "weight": 3}, {"prefix": "127.78.1.0/24", "weight": 1},
+            {"prefix": "127.78.2.0/26", "weight": 0}]
+WEIGHTED_PREFIXES = [p["prefix"] for p in WEIGHTED]
+
+
+class WeightedPoolTest(SteeringTestCase):
+    """A pool of weighted prefixes: every prefix steered (weight 0 too),
+    answers shared by weight; `agilityctl shift` changes a weight live, at
+    once or ramping, kept across restarts until reset or the YAML changes."""
+
+    @classmethod
+    def configure(cls, config):
+        config.pool4 = WEIGHTED
+        config.ttl = 0
+        config.drain_grace_s = 0
+
+    def setUp(self):
+        self.listener = tcp_listener()
+        self.addCleanup(self.listener.close)
+        self.assert_registered("edge", self.listener)
+
+    def tearDown(self):
+        for prefix in WEIGHTED_PREFIXES:
+            self.ctl("shift", "edge4", prefix, "--reset")
+        if self.config.pool4 != WEIGHTED:
+            self.config.pool4 = WEIGHTED
+            self.config.write()
+            self.ctl("reload")
+
+    def weights(self):
+        status = json.loads(self.ctl("--json", "status").stdout)
+        pool = [p for p in status["pools"] if p["name"] == "edge4"][0]
+        return {p["prefix"]: (p["weight"], p["yaml_weight"]) for p in pool["prefixes"]}
+
+    def measure(self, count):
+        return shares(pool_answers(self.config.port, "www.example.com", count), WEIGHTED_PREFIXES)
+
+    def assert_shares(self, measured, expected, tolerance=0.015):
+        for prefix, share in expected.items():
+            self.assertAlmostEqual(measured[prefix], share, delta=tolerance,
+                                   msg=f"{prefix}: {measured} against {expected}")
+
+    def test_every_prefix_is_steered_weight_zero_included(self):
+        for prefix in WEIGHTED_PREFIXES:
+            network = ipaddress.ip_network(prefix)
+            for address in (network[0], network[-1], network[self.rng.randrange(network.num_addresses)]):
+                self.assert_steered(self.listener, str(address), 443)
+        self.assert_refused("127.78.2.64", 443, self.listener)
+
+    def test_shares_over_20000_queries_follow_the_weights(self):
+        measured = self.measure(20000)
+        self.assert_shares(measured, {"127.78.0.0/24": 0.75, "127.78.1.0/24": 0.25,
+                                      "127.78.2.0/26": 0.0}, tolerance=0.015)
+        self.assertEqual(measured["127.78.2.0/26"], 0.0, "a weight-0 prefix was answered")
+        metrics = self.ctl("stats").stdout
+        self.assertRegex(metrics, r'agility_pool_answers_by_weighted_prefix_total\{pool="edge4",'
+                                  r'prefix="127.78.0.0/24"\} [1-9]')
+        self.assertIn('agility_pool_answers_by_weighted_prefix_total{pool="edge4",'
+                      'prefix="127.78.2.0/26"} 0', metrics)
+
+    def test_shift_at_once_then_reset(self):
+        done = self.ctl("shift", "edge4", "127.78.2.0/26", "4")
+        self.assertIn("127.78.2.0/26", done.stdout)
+        self.assertEqual(self.weights()["127.78.2.0/26"], (4, 0))
+        self.assert_shares(self.measure(20000), {"127.78.0.0/24": 3 / 8, "127.78.1.0/24": 1 / 8,
+                                                 "127.78.2.0/26": 4 / 8})
+        status = self.ctl("status").stdout
+        self.assertIn("weight edge4 127.78.2.0/26: live 4, yaml 0", status)
+        self.ctl("shift", "edge4", "127.78.2.0/26", "--reset")
+        self.assertEqual(self.weights()["127.78.2.0/26"], (0, 0))
+        self.assertNotIn("weight edge4", self.ctl("status").stdout)
+
+    def test_ramp_moves_the_share_monotonically(self):
+        self.ctl("shift", "edge4", "127.78.1.0/24", "9", "--over", "4")
+        self.assertIn("ramping from 1 to 9", self.ctl("status").stdout)
+        samples = []  # (weight in force before, share, weight in force after)
+        deadline = time.monotonic() + 15
+        while True:
+            before = self.weights()["127.78.1.0/24"][0]
+            share = self.measure(2000)["127.78.1.0/24"]
+            after = self.weights()["127.78.1.0/24"][0]
+            samples.append((before, share, after))
+            if before == 9:
+                break
+            self.assertLess(time.monotonic(), deadline, f"ramp never reached 9: {samples}")
+        weights = [before for before, _, _ in samples]
+        self.assertEqual(weights, sorted(weights), f"weights went back: {samples}")
+        self.assertGreaterEqual(len(set(weights)), 4, f"the ramp did not step: {samples}")
+        # Windows measured under one weight: their share is that weight's,
+        # 1/4 at the start up to 9/12 at the end, so it rises with the weight
+        # (within sampling noise: 2000 queries give about 1 point).
+        by_weight = {}
+        for before, share, after in samples:
+            if before == after:
+                by_weight.setdefault(before, []).append(share)
+        means = [(w, sum(v) / len(v), len(v)) for w, v in sorted(by_weight.items())]
+        for weight, mean, windows in means:
+            tolerance = 0.04 / min(windows, 4) ** 0.5 + 0.01
+            self.assertAlmostEqual(mean, weight / (weight + 3), delta=tolerance,
+                                   msg=f"weight {weight}: {means}")
+        self.assertGreater(means[-1][1] - means[0][1], 0.4, means)
+        self.assertNotIn("ramping", self.ctl("status").stdout)
+
+    def test_overrides_persist_across_restart_and_reset_clears_them(self):
+        self.ctl("shift", "edge4", "127.78.1.0/24", "7")
+        self.assertEqual(self.daemon.stop(), 0, self.log())
+        self.daemon.start()
+        self.assert_registered("edge", self.listener)
+        self.assertEqual(self.weights()["127.78.1.0/24"], (7, 1))
+        self.ctl("reload")
+        self.assertEqual(self.weights()["127.78.1.0/24"], (7, 1), "a reload kept the override")
+        self.ctl("shift", "edge4", "127.78.1.0/24", "--reset")
+        self.assertEqual(self.weights()["127.78.1.0/24"], (1, 1))
+        self.assertEqual(self.daemon.stop(), 0, self.log())
+        self.daemon.start()
+        self.assertEqual(self.weights()["127.78.1.0/24"], (1, 1))
+
+    def test_a_changed_yaml_weight_clears_the_override(self):
+        self.ctl("shift", "edge4", "127.78.1.0/24", "7")
+        self.config.pool4 = [dict(p) for p in WEIGHTED]
+        self.config.pool4[1]["weight"] = 2
+        self.config.write()
+        done = self.ctl("reload")
+        self.assertIn("its YAML weight changed from 1 to 2", done.stdout)
+        self.assertEqual(self.weights()["127.78.1.0/24"], (2, 2))
+
+    def test_bad_shifts_are_refused_and_change_nothing(self):
+        generation = json.loads(self.ctl("--json", "status").stdout)["generation"]
+        for args, reason in [
+                (("nosuch", "127.78.0.0/24", "1"), "no pool 'nosuch'"),
+                (("edge4", "127.78.9.0/24", "1"), "has no prefix 127.78.9.0/24"),
+                (("edge4", "127.78.0.1/24", "1"), "host bits set"),
+                (("edge4", "127.78.0.0/24", "1000001"), "0..1000000"),
+                (("edge4", "127.78.0.0/24", "-1"), ""),
+                (("edge4", "127.78.0.0/24", "x"), "0..1000000"),
+                (("edge4", "127.78.0.0/24", "1", "--over", "y"), "seconds"),
+        ]:
+            done = self.ctl("shift", *args, expect=None)
+            self.assertNotEqual(done.returncode, 0, f"shift {args}: {done.stdout}")
+            self.assertIn(reason, done.stderr, args)
+        self.ctl("shift", "edge4", "127.78.0.0/24", "0")
+        done = self.ctl("shift", "edge4", "127.78.1.0/24", "0", expect=1)
+        self.assertIn("at least one must be above 0", done.stderr)
+        self.assertEqual(self.weights()["127.78.1.0/24"], (1, 1))
+        self.assertEqual(json.loads(self.ctl("--json", "status").stdout)["generation"],
+                         generation + 1, "only the one good shift published a snapshot")
+        self.assertEqual(set(self.measure(500)), {"127.78.0.0/24", "127.78.1.0/24",
+                                                  "127.78.2.0/26"})
+        self.assertEqual(self.measure(2000)["127.78.1.0/24"], 1.0)
+
+
 def read_text(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
@@ -1256,9 +1620,12 @@ class UnprivilegedTest(unittest.TestCase):
                     break
                 time.sleep(POLL_INTERVAL)
             self.assertIn(ipaddress.ip_address(answer), POOL4, read_text(log))
+            # DNS is answered before steering is tried: wait for the line.
+            line = "sk_lookup unavailable, serving DNS without steering"
+            while line not in read_text(log) and time.monotonic() < deadline:
+                time.sleep(POLL_INTERVAL)
             text = read_text(log)
-            self.assertEqual(text.count("sk_lookup unavailable, serving DNS without steering"), 1,
-                             text)
+            self.assertEqual(text.count(line), 1, text)
         finally:
             process.terminate()
             self.assertEqual(process.wait(timeout=10), 0, read_text(log))
