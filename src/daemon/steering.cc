@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -38,19 +39,7 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
     return absl::OkStatus();
   }
   sk_lookup_ = std::move(*attached);
-  if (state_ != nullptr) {
-    auto text = state_->Read(kDrainsFile);
-    absl::StatusOr<sockets::Drains> drains =
-        text.ok() ? (text->has_value()
-                         ? sockets::Drains::Parse(**text, state_->FilePath(kDrainsFile))
-                         : sockets::Drains())
-                  : absl::StatusOr<sockets::Drains>(text.status());
-    if (drains.ok()) {
-      drains_ = *std::move(drains);
-    } else {
-      Log(absl::StrCat("ignoring the steering state: ", drains.status().message()));
-    }
-  }
+  if (state_ != nullptr) LoadDrains(config.pin);
   absl::Status status = Sync(snapshot, sockets::SkLookup::Gaps::kWhenMapIsFull);
   for (size_t i = 0; i < dns_sockets.size() && status.ok(); ++i) {
     status = sk_lookup_->Register(policy::kDnsService, dns_sockets[i]);
@@ -64,6 +53,29 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
   Log(absl::StrCat("sk_lookup attached, ", snapshot.bindings.size(), " bindings pinned in ",
                    config.pin));
   return absl::OkStatus();
+}
+
+// The drains of another pin directory describe another agilityd's steering:
+// the file names the pin it belongs to on its first line.
+void Steering::LoadDrains(const std::string& pin) {
+  const std::string path = state_->FilePath(kDrainsFile);
+  auto text = state_->Read(kDrainsFile);
+  if (!text.ok()) {
+    Log(absl::StrCat("ignoring the steering state: ", text.status().message()));
+    return;
+  }
+  if (!text->has_value()) return;
+  const std::string header = absl::StrCat("# pin ", pin, "\n");
+  if (!absl::StartsWith(**text, header)) {
+    Log(absl::StrCat("ignoring ", path, ": it belongs to another sk_lookup.pin"));
+    return;
+  }
+  auto drains = sockets::Drains::Parse(**text, path);
+  if (!drains.ok()) {
+    Log(absl::StrCat("ignoring the steering state: ", drains.status().message()));
+    return;
+  }
+  drains_ = *std::move(drains);
 }
 
 absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps gaps) {
@@ -119,7 +131,9 @@ absl::Status Steering::Apply(const Snapshot& snapshot, const sockets::Drains& dr
   }
   drains_ = drains;
   if (state_ != nullptr) {
-    if (auto status = state_->Write(kDrainsFile, drains_.Serialize()); !status.ok()) {
+    if (auto status = state_->Write(
+            kDrainsFile, absl::StrCat("# pin ", sk_lookup_->pin_dir(), "\n", drains_.Serialize()));
+        !status.ok()) {
       Log(absl::StrCat("sk_lookup: drains not persisted (they end with this process): ",
                        status.message()));
     }

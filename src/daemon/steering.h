@@ -48,6 +48,7 @@ class Steering {
 
  private:
   absl::Status CheckActive() const;
+  void LoadDrains(const std::string& pin);
   absl::Status Apply(const Snapshot& snapshot, const sockets::Drains& drains,
                      sockets::SkLookup::Gaps gaps);
   std::unique_ptr<sockets::SkLookup> sk_lookup_;
