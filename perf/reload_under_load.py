@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Pool swaps under load: the issue-4 acceptance test.
+"""Pool swaps and live shifts under load: the issue-4 and issue-9 acceptance test.
 
 Starts agilityd, drives it with dnsperf at a fixed rate, and meanwhile sends
-its own checked queries while the policy's pool is rewritten in the YAML and
-reloaded with `agilityctl reload` every INTERVAL seconds: /20 -> /24 -> /32 ->
-/20 ... Once, in the middle, a broken YAML is written and reloaded: the reload
-must fail and serving must go on. Then it verifies:
+its own checked queries while, every INTERVAL seconds, one change is made:
+the policy's pool is rewritten in the YAML and reloaded with `agilityctl
+reload` (/20 -> weighted pool of two /24s -> ... -> /24 -> /32 -> /20), or,
+while the weighted pool is in force, one of its prefixes is shifted live with
+`agilityctl shift`: to weight 0 at once, back up over a ramp, then reset.
+Once, in the middle, a broken YAML is written and reloaded: the reload must
+fail and serving must go on. Then it verifies:
 
   * dnsperf and the checker lost no query, and saw no SERVFAIL;
   * every checked answer lies in the pool in force when it was received, or in
-    the one just before it (or in a pool whose reload was under way);
+    the one just before it (or in a pool whose change was under way);
   * every query sent 100 ms or more after `agilityctl reload` returned was
-    answered from the new pool;
+    answered from the new pool, and none sent 100 ms or more after a shift to
+    weight 0 returned came from the prefix shifted away;
   * the broken reload exited non-zero and named file:line.
 
 Prints a table and exits non-zero when any requirement fails. Everything runs
@@ -37,7 +41,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "perf"))
 from servers import free_port  # noqa: E402
 
-POOLS = ["127.77.0.0/20", "127.78.1.0/24", "127.79.0.1/32"]
+WEIGHTED = "weighted"
+WEIGHTED_PREFIXES = ["127.80.0.0/24", "127.80.1.0/24"]
+SHIFTED = WEIGHTED_PREFIXES[1]
+# The changes, in turn: a pool name reloads it; a tuple is `agilityctl shift`
+# arguments for the weighted pool.
+STEPS = [WEIGHTED, ("edge", SHIFTED, "0"), ("edge", SHIFTED, "2", "--over", "1"),
+         ("edge", SHIFTED, "--reset"), "127.78.1.0/24", "127.79.0.1/32", "127.77.0.0/20"]
+POOLS = ["127.77.0.0/20", "127.78.1.0/24", "127.79.0.1/32", WEIGHTED]
 NAMES = [f"host{i}.example.com" for i in range(100)]
 STALE_LIMIT = 0.100  # seconds after the reload returns
 
@@ -50,12 +61,21 @@ ns1 A 127.0.0.53
 """
 
 
-def config_text(port, control, pool):
-    return (f'server: {{listen: ["127.0.0.1:{port}"], workers: 2, control: "{control}"}}\n'
+def config_text(port, control, pool, state_dir):
+    if pool == WEIGHTED:
+        pool_yaml = "[" + ", ".join(f'{{prefix: "{p}", weight: 1}}' for p in WEIGHTED_PREFIXES) + "]"
+    else:
+        pool_yaml = f'"{pool}"'
+    return (f'server: {{listen: ["127.0.0.1:{port}"], workers: 2, control: "{control}", '
+            f'state_dir: "{state_dir}"}}\n'
             "sk_lookup: {enabled: false}\n"
             "zones: [example.com.zone]\n"
-            f'pools: {{edge: "{pool}"}}\n'
+            f"pools: {{edge: {pool_yaml}}}\n"
             'policies: [{name: swapped, match: ["*.example.com"], ipv4: edge, ttl: 30}]\n')
+
+
+def networks_of(pool):
+    return [ipaddress.ip_network(p) for p in (WEIGHTED_PREFIXES if pool == WEIGHTED else [pool])]
 
 
 def write_atomically(path, text):
@@ -175,9 +195,10 @@ def main():
         port = free_port()
         control = os.path.join(directory, "control.sock")
         config = os.path.join(directory, "agility.yaml")
+        state_dir = os.path.join(directory, "state")
         with open(os.path.join(directory, "example.com.zone"), "w") as f:
             f.write(ZONE)
-        write_atomically(config, config_text(port, control, POOLS[0]))
+        write_atomically(config, config_text(port, control, POOLS[0], state_dir))
         log = open(os.path.join(directory, "agilityd.log"), "w+")
         daemon = subprocess.Popen([args.agilityd, "-c", config], stderr=log)
         for _ in range(100):
@@ -194,8 +215,9 @@ def main():
         receiver.start()
         sender.start()
 
-        history = [(time.monotonic(), time.monotonic(), POOLS[0])]  # (started, returned, pool)
-        reload_times, broken_result = [], None
+        # (started, returned, pool, prefix shifted to weight 0 or None)
+        history = [(time.monotonic(), time.monotonic(), POOLS[0], None)]
+        reload_times, shift_times, broken_result = [], [], None
         step, start = 0, time.monotonic()
         broken_at = args.duration / 2
         while time.monotonic() - start < args.duration - args.interval:
@@ -206,17 +228,23 @@ def main():
                                       capture_output=True, text=True)
                 broken_result = (done.returncode, done.stdout + done.stderr)
                 continue
+            change = STEPS[step % len(STEPS)]
             step += 1
-            pool = POOLS[step % len(POOLS)]
-            write_atomically(config, config_text(port, control, pool))
+            pool = history[-1][2] if isinstance(change, tuple) else change
+            if isinstance(change, tuple):
+                command = ["shift", *change]
+            else:
+                write_atomically(config, config_text(port, control, pool, state_dir))
+                command = ["reload"]
             began = time.monotonic()
-            done = subprocess.run([args.agilityctl, "-s", control, "reload"],
+            done = subprocess.run([args.agilityctl, "-s", control, *command],
                                   capture_output=True, text=True)
             returned = time.monotonic()
             if done.returncode != 0:
-                sys.exit(f"reload to {pool} failed: {done.stdout}{done.stderr}")
-            reload_times.append(returned - began)
-            history.append((began, returned, pool))
+                sys.exit(f"{' '.join(command)} failed: {done.stdout}{done.stderr}")
+            (shift_times if isinstance(change, tuple) else reload_times).append(returned - began)
+            away = change[1] if isinstance(change, tuple) and change[2] == "0" else None
+            history.append((began, returned, pool, away))
 
         sender.join()
         time.sleep(0.5)
@@ -226,12 +254,12 @@ def main():
         daemon.terminate()
         daemon_exit = daemon.wait(timeout=10)
 
-    networks = {pool: ipaddress.ip_network(pool) for pool in POOLS}
+    networks = {pool: networks_of(pool) for pool in POOLS}
 
     def allowed(received):
         """Pools acceptable for an answer received at `received`."""
         current = 0
-        for i, (began, returned, _) in enumerate(history):
+        for i, (began, returned, _, _) in enumerate(history):
             if returned <= received:
                 current = i
         pools = {history[current][2]}
@@ -250,13 +278,17 @@ def main():
             continue
         address = ipaddress.ip_address(addresses[0])
         pools = allowed(received)
-        if not any(address in networks[p] for p in pools):
+        if not any(address in n for p in pools for n in networks[p]):
             wrong += 1
-        # Sent at least STALE_LIMIT after a reload returned: must be the new pool.
-        for i, (began, returned, pool) in enumerate(history[1:], start=1):
+        # Sent at least STALE_LIMIT after a change returned: must be the new
+        # pool, and not the prefix a shift just set to weight 0.
+        for i, (began, returned, pool, away) in enumerate(history[1:], start=1):
             next_began = history[i + 1][0] if i + 1 < len(history) else float("inf")
-            if returned + STALE_LIMIT <= sent < next_began and address not in networks[pool]:
-                stale += 1
+            if returned + STALE_LIMIT <= sent < next_began:
+                if not any(address in n for n in networks[pool]):
+                    stale += 1
+                elif away is not None and address in ipaddress.ip_network(away):
+                    stale += 1
     checked_lost = checker.total - len(checker.answers)
     sent, completed, lost, codes = parse_dnsperf(perf_output)
     perf_servfail = int(codes.get("SERVFAIL", 0))
@@ -271,17 +303,22 @@ def main():
         ("checked queries lost", checked_lost, checked_lost == 0),
         ("checked SERVFAIL / other errors", f"{servfail} / {errors}", servfail == 0 and errors == 0),
         ("answers outside the pool in force (or the one before)", wrong, wrong == 0),
-        (f"answers from an old pool >= {STALE_LIMIT * 1000:.0f} ms after reload", stale, stale == 0),
-        ("pool reloads", len(reload_times), len(reload_times) >= 2),
+        (f"answers from an old pool or a prefix shifted to 0, >= {STALE_LIMIT * 1000:.0f} ms "
+         "after the change", stale, stale == 0),
+        ("pool reloads / live shifts", f"{len(reload_times)} / {len(shift_times)}",
+         len(reload_times) >= 2 and len(shift_times) >= 2),
         ("agilityctl reload time max / mean (ms)",
          f"{max(reload_times) * 1000:.1f} / {sum(reload_times) / len(reload_times) * 1000:.1f}"
          if reload_times else "-", True),
+        ("agilityctl shift time max / mean (ms)",
+         f"{max(shift_times) * 1000:.1f} / {sum(shift_times) / len(shift_times) * 1000:.1f}"
+         if shift_times else "-", True),
         ("broken YAML reload rejected with file:line", broken_ok, broken_ok),
         ("agilityd exit code after SIGTERM", daemon_exit, daemon_exit == 0),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"reload under load: {args.duration:.0f} s, dnsperf {args.rate} qps, "
-          f"checker {args.check_rate} qps, a reload every {args.interval} s")
+          f"checker {args.check_rate} qps, a reload or shift every {args.interval} s")
     for label, value, ok in rows:
         print(f"  {label:<{width}}  {str(value):>16}  {'ok' if ok else 'FAIL'}")
     if broken_result is not None and not broken_ok:
