@@ -265,14 +265,15 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
     // The newest intent wins: an override whose YAML weight changed goes.
     policy::WeightOverrides kept_overrides = overrides_;
     cleared = kept_overrides.Reconcile((*job->result)->config);
-    auto weighted = WithLiveWeights(*std::move(job->result), kept_overrides);
-    status = weighted.status();
+    std::shared_ptr<Snapshot> snapshot = *std::move(job->result);
+    auto reweighed = Reweighed(*snapshot, kept_overrides);
+    status = reweighed.status();
+    if (status.ok() && *reweighed != nullptr) snapshot = *std::move(reweighed);
     // Steering first: a reload that cannot be steered keeps the old snapshot.
-    if (status.ok()) status = steering_.Sync(**weighted, sockets::SkLookup::Gaps::kNever);
+    if (status.ok()) status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever);
     if (status.ok()) {
       overrides_ = std::move(kept_overrides);
       if (!cleared.empty()) PersistOverrides();
-      const std::shared_ptr<Snapshot> snapshot = *std::move(weighted);
       Publish(snapshot);
       body = Summary(*snapshot);
       for (const std::string& line : cleared) absl::StrAppend(&body, line, "\n");
@@ -308,11 +309,11 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   server_.SnapshotPublished();
 }
 
-absl::StatusOr<std::shared_ptr<Snapshot>> Daemon::WithLiveWeights(
-    std::shared_ptr<Snapshot> snapshot, const policy::WeightOverrides& overrides) const {
-  const policy::LiveWeights live = overrides.At(snapshot->config, NowMs());
-  if (live == TableWeights(*snapshot->table)) return snapshot;
-  return WithWeights(*snapshot, running_server_.workers, live);
+absl::StatusOr<std::shared_ptr<Snapshot>> Daemon::Reweighed(
+    const Snapshot& snapshot, const policy::WeightOverrides& overrides) const {
+  const policy::LiveWeights live = overrides.At(snapshot.config, NowMs());
+  if (live == TableWeights(*snapshot.table)) return nullptr;
+  return WithWeights(snapshot, running_server_.workers, live);
 }
 
 void Daemon::OnTick(uv_timer_t* timer) {
@@ -320,12 +321,11 @@ void Daemon::OnTick(uv_timer_t* timer) {
   const auto current = self->snapshots_.Get();
   // A reload under way publishes with the weights of its end.
   if (!self->reloading_ && !self->overrides_.overrides().empty()) {
-    auto next = WithWeights(*current, self->running_server_.workers,
-                            self->overrides_.At(current->config, NowMs()));
-    if (next.ok() && TableWeights(*(*next)->table) != TableWeights(*current->table)) {
-      self->Publish(*std::move(next));
-    } else if (!next.ok()) {
+    auto next = self->Reweighed(*current, self->overrides_);
+    if (!next.ok()) {
       Log(absl::StrCat("weights not applied: ", next.status().message()));
+    } else if (*next != nullptr) {
+      self->Publish(*std::move(next));
     }
   }
   self->steering_.ExpireDrains(*self->snapshots_.Get());
@@ -386,312 +386,6 @@ absl::Status Daemon::Shift(const std::vector<std::string>& words, std::string* b
                                            : absl::StrCat(" to ", words[3]),
                        "\n");
   return absl::OkStatus();
-}
-
-std::string Daemon::StatusText() const {
-  const auto snapshot = snapshots_.Get();
-  const ServerTotals t = server_.Totals();
-  std::string out = absl::StrCat(
-      "uptime ", absl::FormatDuration(absl::Trunc(absl::Now() - started_, absl::Seconds(1))), "\n",
-      Summary(*snapshot));
-  absl::StrAppend(&out, "queries udp ", t.Queries(0), " tcp ", t.Queries(1), ", pool answers ",
-                  t.pool_answers, ", truncated ", t.truncated, ", dropped ",
-                  t.dropped[0] + t.dropped[1], ", send drops ", t.send_drops, "\nrcodes");
-  for (int r = 0; r < kRcodeSlots; ++r) {
-    absl::StrAppend(&out, " ", RcodeSlotName(r), " ", t.Rcode(r));
-  }
-  absl::StrAppend(&out, "\nreloads ok ", reloads_.succeeded, " failed ", reloads_.failed, "\n");
-  const int64_t now = NowMs();
-  for (const policy::WeightOverrides::Override& o : overrides_.overrides()) {
-    absl::StrAppend(&out, "weight ", o.pool, " ", o.prefix.ToString(), ": live ", o.At(now),
-                    ", yaml ", o.yaml_weight);
-    if (o.Ramping(now)) {
-      absl::StrAppend(&out, ", ramping from ", o.from, " to ", o.to, ", ",
-                      (o.end_ms - now + 999) / 1000, "s left");
-    }
-    absl::StrAppend(&out, "\n");
-  }
-  absl::StrAppend(&out, steering_.StatusText(*snapshot));
-  if (!state_->status().ok()) absl::StrAppend(&out, "warning: ", state_->status().message(), "\n");
-  return out;
-}
-
-std::string Daemon::StatusJson() const {
-  const auto snapshot = snapshots_.Get();
-  const ServerTotals t = server_.Totals();
-  const int64_t now = NowMs();
-  JsonWriter json;
-  json.BeginObject()
-      .Key("generation")
-      .Value(snapshot->generation)
-      .Key("uptime_seconds")
-      .Value(absl::ToInt64Seconds(absl::Now() - started_))
-      .Key("state_dir")
-      .String(state_->path())
-      .Key("state_dir_ok")
-      .Bool(state_->status().ok());
-  json.Key("zones").BeginArray();
-  for (const auto& zone : snapshot->zones.zones()) {
-    json.BeginObject()
-        .Key("name")
-        .String(dns::NameToText(zone->apex()))
-        .Key("serial")
-        .Value(zone->serial())
-        .Key("names")
-        .Value(zone->name_count())
-        .EndObject();
-  }
-  json.EndArray().Key("pools").BeginArray();
-  const policy::Table& table = *snapshot->table;
-  for (size_t p = 0; p < table.pools().size(); ++p) {
-    const policy::Pool& pool = table.pools()[p];
-    const policy::PoolConfig& yaml = snapshot->config.pools[p];
-    json.BeginObject().Key("name").String(pool.name()).Key("prefixes").BeginArray();
-    for (size_t i = 0; i < pool.parts().size(); ++i) {
-      const policy::SubPrefix& part = pool.parts()[i];
-      json.BeginObject()
-          .Key("prefix")
-          .String(part.prefix.ToString())
-          .Key("weight")
-          .Value(part.weight)
-          .Key("yaml_weight")
-          .Value(yaml.prefixes[i].weight)
-          .Key("answers")
-          .Value(table.counters().PartTotal(static_cast<int>(p), static_cast<uint32_t>(i)));
-      for (const policy::WeightOverrides::Override& o : overrides_.overrides()) {
-        if (o.pool != pool.name() || !(o.prefix == part.prefix)) continue;
-        json.Key("override").BeginObject().Key("target").Value(o.to);
-        if (o.Ramping(now)) {
-          json.Key("ramp_from").Value(o.from).Key("ramp_seconds_left").Value(
-              (o.end_ms - now + 999) / 1000);
-        }
-        json.EndObject();
-      }
-      json.EndObject();
-    }
-    json.EndArray().EndObject();
-  }
-  json.EndArray()
-      .Key("queries")
-      .BeginObject()
-      .Key("udp")
-      .Value(t.Queries(0))
-      .Key("tcp")
-      .Value(t.Queries(1))
-      .Key("pool_answers")
-      .Value(t.pool_answers)
-      .EndObject()
-      .Key("reloads")
-      .BeginObject()
-      .Key("ok")
-      .Value(reloads_.succeeded)
-      .Key("failed")
-      .Value(reloads_.failed)
-      .EndObject()
-      .Key("sk_lookup");
-  steering_.StatusJson(*snapshot, json);
-  json.EndObject();
-  return json.text() + "\n";
-}
-
-std::string Daemon::MetricsText() const {
-  const auto snapshot = snapshots_.Get();
-  const ServerTotals t = server_.Totals();
-  PrometheusText m;
-  static constexpr const char* kTransports[] = {"udp", "tcp"};
-
-  m.Family("agility_queries_total", "counter", "DNS queries answered, by transport, rcode, qtype.");
-  for (int x = 0; x < 2; ++x) {
-    for (int r = 0; r < kRcodeSlots; ++r) {
-      for (int q = 0; q < kQtypeSlots; ++q) {
-        if (t.queries[x][r][q] == 0) continue;
-        m.Sample("agility_queries_total",
-                 {{"transport", kTransports[x]},
-                  {"rcode", RcodeSlotName(r)},
-                  {"qtype", QtypeSlotName(q)}},
-                 static_cast<double>(t.queries[x][r][q]));
-      }
-    }
-  }
-  m.Family("agility_queries_dropped_total", "counter",
-           "Queries dropped without a response (QR set, runts, malformed on TCP).");
-  for (int x = 0; x < 2; ++x) {
-    m.Sample("agility_queries_dropped_total", {{"transport", kTransports[x]}},
-             static_cast<double>(t.dropped[x]));
-  }
-  m.Family("agility_truncated_total", "counter", "UDP answers sent with TC=1.");
-  m.Sample("agility_truncated_total", static_cast<double>(t.truncated));
-  m.Family("agility_rate_limited_total", "counter",
-           "UDP responses held back by Response Rate Limiting, by action.");
-  m.Sample("agility_rate_limited_total", {{"action", "dropped"}},
-           static_cast<double>(t.rate_limited_dropped));
-  m.Sample("agility_rate_limited_total", {{"action", "slipped"}},
-           static_cast<double>(t.rate_limited_slipped));
-  if (t.query_filter) {
-    m.Family("agility_udp_query_filter_total", "counter",
-             "UDP queries seen by the per-destination-address eBPF filter, by verdict.");
-    m.Sample("agility_udp_query_filter_total", {{"verdict", "passed"}},
-             static_cast<double>(t.query_filter_passed));
-    m.Sample("agility_udp_query_filter_total", {{"verdict", "dropped"}},
-             static_cast<double>(t.query_filter_dropped));
-  }
-  m.Family("agility_udp_send_drops_total", "counter", "UDP responses the kernel did not take.");
-  m.Sample("agility_udp_send_drops_total", static_cast<double>(t.send_drops));
-  m.Family("agility_tcp_connections", "gauge", "TCP connections open, all workers.");
-  m.Sample("agility_tcp_connections", static_cast<double>(t.tcp_connections));
-  m.Family("agility_tcp_connections_rejected_total", "counter",
-           "TCP connections accepted and reset at once: over server.tcp_max_connections "
-           "(limit=\"total\") or server.tcp_max_connections_per_client (limit=\"per_client\").");
-  m.Sample("agility_tcp_connections_rejected_total", {{"limit", "total"}},
-           static_cast<double>(t.tcp_rejected_total));
-  m.Sample("agility_tcp_connections_rejected_total", {{"limit", "per_client"}},
-           static_cast<double>(t.tcp_rejected_per_client));
-  m.Family("agility_tcp_timeouts_total", "counter",
-           "TCP connections closed by a timer: idle between queries, query not complete within "
-           "server.tcp_query_timeout_ms, or write (answers not taken by the client).");
-  for (const auto& [kind, timeout] : {std::pair{"idle", sockets::TcpTimeout::kIdle},
-                                      std::pair{"query", sockets::TcpTimeout::kQuery},
-                                      std::pair{"write", sockets::TcpTimeout::kWrite}}) {
-    m.Sample("agility_tcp_timeouts_total", {{"kind", kind}},
-             static_cast<double>(t.tcp_timeouts[static_cast<int>(timeout)]));
-  }
-  m.Family("agility_tcp_read_pauses_total", "counter",
-           "Times a TCP connection stopped being read because its unsent answers reached "
-           "server.tcp_max_unsent_bytes.");
-  m.Sample("agility_tcp_read_pauses_total", static_cast<double>(t.tcp_read_pauses));
-
-  const policy::Table& table = *snapshot->table;
-  const policy::PoolCounters& counters = table.counters();
-  m.Family("agility_pool_answers_total", "counter",
-           "Addresses drawn from pools, by policy and pool.");
-  for (size_t i = 0; i < table.policies().size(); ++i) {
-    const policy::Policy& policy = table.policies()[i];
-    for (const bool v6 : {false, true}) {
-      const int pool = v6 ? policy.ipv6_pool : policy.ipv4_pool;
-      if (pool < 0 || !counters.PolicyCounted(static_cast<uint32_t>(i), v6)) continue;
-      m.Sample("agility_pool_answers_total",
-               {{"policy", policy.name}, {"pool", table.pools()[pool].name()}},
-               static_cast<double>(counters.Policy(static_cast<uint32_t>(i), v6)));
-    }
-  }
-  m.Family("agility_pool_answers_by_prefix_total", "counter",
-           "Addresses drawn per sub-prefix of each pool's prefixes: per address up to a /24, "
-           "per /24 above, at most 256 sub-prefixes each.");
-  for (size_t p = 0; p < table.pools().size(); ++p) {
-    const policy::Pool& pool = table.pools()[p];
-    if (!counters.BucketsCounted(static_cast<int>(p))) continue;
-    for (uint32_t i = 0; i < pool.parts().size(); ++i) {
-      const policy::SubPrefix& part = pool.parts()[i];
-      for (int b = 0; b < part.bucket_count(); ++b) {
-        m.Sample("agility_pool_answers_by_prefix_total",
-                 {{"pool", pool.name()}, {"prefix", part.BucketPrefix(b).ToString()}},
-                 static_cast<double>(counters.Bucket(static_cast<int>(p), i, b)));
-      }
-    }
-  }
-  m.Family("agility_pool_answers_by_weighted_prefix_total", "counter",
-           "Addresses drawn from each prefix of a pool as configured: the shares its weights "
-           "give.");
-  for (size_t p = 0; p < table.pools().size(); ++p) {
-    const policy::Pool& pool = table.pools()[p];
-    if (!counters.BucketsCounted(static_cast<int>(p))) continue;
-    for (uint32_t i = 0; i < pool.parts().size(); ++i) {
-      m.Sample("agility_pool_answers_by_weighted_prefix_total",
-               {{"pool", pool.name()}, {"prefix", pool.parts()[i].prefix.ToString()}},
-               static_cast<double>(counters.PartTotal(static_cast<int>(p), i)));
-    }
-  }
-  m.Family("agility_pool_weight", "gauge",
-           "Weight in force of each prefix of a pool (a live shift's, or the YAML's).");
-  for (const policy::Pool& pool : table.pools()) {
-    for (const policy::SubPrefix& part : pool.parts()) {
-      m.Sample("agility_pool_weight", {{"pool", pool.name()}, {"prefix", part.prefix.ToString()}},
-               part.weight);
-    }
-  }
-  m.Family("agility_pool_size_addresses", "gauge",
-           "Addresses in each prefix of a pool (saturated at 2^64).");
-  for (const policy::Pool& pool : table.pools()) {
-    for (const policy::SubPrefix& part : pool.parts()) {
-      m.Sample("agility_pool_size_addresses",
-               {{"pool", pool.name()}, {"prefix", part.prefix.ToString()}},
-               static_cast<double>(part.prefix.size()));
-    }
-  }
-
-  const std::vector<sockets::LabelStatus> labels = steering_.Labels();
-  m.Family("agility_sk_lookup_active", "gauge", "1 when the sk_lookup program is attached.");
-  m.Sample("agility_sk_lookup_active", steering_.active() ? 1 : 0);
-  for (const auto& [name, help] :
-       {std::pair{"agility_sk_lookup_lookups_total",
-                  "Packets that matched a binding of the label."},
-        std::pair{"agility_sk_lookup_misses_total", "... and found no socket: dropped."},
-        std::pair{"agility_sk_lookup_errors_total", "... and could not be assigned: dropped."}}) {
-    m.Family(name, "counter", help);
-    for (const sockets::LabelStatus& label : labels) {
-      const uint64_t value = std::string(name) == "agility_sk_lookup_lookups_total"  ? label.lookups
-                             : std::string(name) == "agility_sk_lookup_misses_total" ? label.misses
-                                                                                     : label.errors;
-      m.Sample(name, {{"label", label.label}}, static_cast<double>(value));
-    }
-  }
-  m.Family("agility_sk_lookup_drain_lookups_total", "counter",
-           "Packets that matched a draining binding of the label (an address no longer "
-           "answered, still steered until the answers that carried it expire).");
-  for (const sockets::LabelStatus& label : labels) {
-    m.Sample("agility_sk_lookup_drain_lookups_total", {{"label", label.label}},
-             static_cast<double>(label.drain_lookups));
-  }
-  m.Family("agility_sk_lookup_draining_bindings", "gauge",
-           "Bindings draining: kept until the answers that carried their addresses expire.");
-  m.Sample("agility_sk_lookup_draining_bindings",
-           static_cast<double>(steering_.Draining(*snapshot).size()));
-  m.Family("agility_sk_lookup_sockets", "gauge", "Sockets registered per label.");
-  for (const sockets::LabelStatus& label : labels) {
-    int sockets = 0;
-    for (uint64_t cookie : label.cookies) sockets += cookie != 0;
-    m.Sample("agility_sk_lookup_sockets", {{"label", label.label}}, sockets);
-  }
-
-  m.Family("agility_generation", "gauge", "Generation of the snapshot being served.");
-  m.Sample("agility_generation", static_cast<double>(snapshot->generation));
-  m.Family("agility_snapshots_alive", "gauge",
-           "Snapshots in memory: the one served, and any older one a worker still holds.");
-  m.Sample("agility_snapshots_alive", static_cast<double>(LiveSnapshots::count()));
-  m.Family("agility_reloads_total", "counter", "Reloads by result.");
-  m.Sample("agility_reloads_total", {{"result", "success"}},
-           static_cast<double>(reloads_.succeeded));
-  m.Sample("agility_reloads_total", {{"result", "failure"}}, static_cast<double>(reloads_.failed));
-  m.Family("agility_last_reload_success", "gauge", "1 when the last reload succeeded.");
-  m.Sample("agility_last_reload_success", reloads_.last_ok ? 1 : 0);
-  m.Family("agility_last_reload_duration_seconds", "gauge", "Duration of the last reload.");
-  m.Sample("agility_last_reload_duration_seconds", reloads_.last_seconds);
-  m.Family("agility_snapshot_load_duration_seconds", "gauge",
-           "Time to build the snapshot being served.");
-  m.Sample("agility_snapshot_load_duration_seconds",
-           absl::ToDoubleSeconds(snapshot->load_duration));
-  m.Family("agility_zone_names", "gauge", "Owner names per zone.");
-  for (const auto& zone : snapshot->zones.zones()) {
-    m.Sample("agility_zone_names", {{"zone", dns::NameToText(zone->apex())}},
-             static_cast<double>(zone->name_count()));
-  }
-  m.Family("agility_zone_serial", "gauge", "SOA serial per zone.");
-  for (const auto& zone : snapshot->zones.zones()) {
-    m.Sample("agility_zone_serial", {{"zone", dns::NameToText(zone->apex())}}, zone->serial());
-  }
-  m.Family("agility_zone_load_duration_seconds", "gauge", "Time the zone took to load.");
-  for (const auto& zone : snapshot->zones.zones()) {
-    m.Sample("agility_zone_load_duration_seconds", {{"zone", dns::NameToText(zone->apex())}},
-             zone->load_seconds());
-  }
-  m.Family("agility_zone_memory_bytes", "gauge", "Memory held by each compiled zone.");
-  for (const auto& zone : snapshot->zones.zones()) {
-    m.Sample("agility_zone_memory_bytes", {{"zone", dns::NameToText(zone->apex())}},
-             static_cast<double>(zone->memory_bytes()));
-  }
-  m.Family("agility_start_time_seconds", "gauge", "Start time of agilityd, Unix seconds.");
-  m.Sample("agility_start_time_seconds", static_cast<double>(absl::ToUnixSeconds(started_)));
-  return m.text();
 }
 
 }  // namespace agility::daemon

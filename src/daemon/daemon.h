@@ -44,10 +44,10 @@ class Daemon {
   void FinishReload(std::unique_ptr<ReloadJob> job);
   // Gives `snapshot` the next generation and hands it to the workers.
   void Publish(std::shared_ptr<Snapshot> snapshot);
-  // `snapshot` with the weights `overrides` set now (itself when it already
-  // serves them).
-  absl::StatusOr<std::shared_ptr<Snapshot>> WithLiveWeights(
-      std::shared_ptr<Snapshot> snapshot, const policy::WeightOverrides& overrides) const;
+  // `snapshot` with the weights `overrides` set now; null when it already
+  // serves them.
+  absl::StatusOr<std::shared_ptr<Snapshot>> Reweighed(
+      const Snapshot& snapshot, const policy::WeightOverrides& overrides) const;
   // Every half second: ramps advance, drains that are over end.
   static void OnTick(uv_timer_t* timer);
   // `shift POOL PREFIX WEIGHT [SECONDS]` and `shift POOL PREFIX reset`.

@@ -102,9 +102,9 @@ absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps ga
 }
 
 void Steering::ExpireDrains(const Snapshot& snapshot) {
-  if (sk_lookup_ == nullptr) return;
+  if (sk_lookup_ == nullptr || !drains_.Due(NowSeconds())) return;
   sockets::Drains next = drains_;
-  if (!next.Expire(NowSeconds())) return;
+  next.Expire(NowSeconds());
   const size_t before = drains_.Draining(snapshot.bindings).size();
   if (auto status = Apply(snapshot, next, sockets::SkLookup::Gaps::kNever); !status.ok()) {
     Log(absl::StrCat("sk_lookup: ending drains failed, trying again: ", status.message()));

@@ -57,6 +57,12 @@ void Drains::Update(const std::vector<Binding>& desired, int64_t now, uint32_t g
   entries_ = std::move(next);
 }
 
+bool Drains::Due(int64_t now) const {
+  return std::any_of(entries_.begin(), entries_.end(), [now](const auto& item) {
+    return item.second.binding.draining && item.second.until <= now;
+  });
+}
+
 bool Drains::Expire(int64_t now) {
   const size_t before = entries_.size();
   absl::erase_if(entries_, [now](const auto& item) {

@@ -28,6 +28,8 @@ class Drains {
   // that were never answered (explicit `bindings:`) go at once.
   void Update(const std::vector<Binding>& desired, int64_t now, uint32_t grace_s);
 
+  // Whether a drain's time has come (cheap: for a timer).
+  bool Due(int64_t now) const;
   // Ends the drains whose time has come; true when any ended.
   bool Expire(int64_t now);
 
