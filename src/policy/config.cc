@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "policy/matcher.h"
@@ -20,6 +21,14 @@ namespace agility::policy {
 namespace {
 
 constexpr size_t kMaxErrors = 20;
+
+// Pool names and service labels are written to state files and BPF maps, one
+// word each: no spaces, no comment marks.
+bool IsPlainName(absl::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
 
 class Parser {
  public:
@@ -233,11 +242,21 @@ void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) 
     PoolConfig pool;
     pool.name = entry.first.Scalar();
     pool.line = Line(entry.first);
+    if (!IsPlainName(pool.name) || pool.name.size() > 63) {
+      Error(entry.first, absl::StrCat("pool name '", pool.name,
+                                      "': 1 to 63 letters, digits, '.', '_' or '-'"));
+      continue;
+    }
     if (!names.insert(pool.name).second) {
       Error(entry.first, absl::StrCat("pool '", pool.name, "' is defined twice"));
       continue;
     }
     const std::string label = absl::StrCat("pool '", pool.name, "'");
+    if (entry.second.IsNull()) {
+      Error(pool.line, absl::StrCat(label, " must be a prefix or a non-empty list of "
+                                           "{prefix: P, weight: W}"));
+      continue;
+    }
     if (ParsePoolPrefixes(entry.second, label, pool.prefixes)) pools.push_back(std::move(pool));
   }
 }
@@ -488,8 +507,9 @@ void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& s
   absl::flat_hash_set<std::string> names;
   for (const auto& entry : node) {
     const std::string name = entry.first.Scalar();
-    if (name.empty() || name.size() >= 32) {
-      Error(entry.first, "a service label has 1 to 31 characters");
+    if (!IsPlainName(name) || name.size() >= 32) {
+      Error(entry.first, absl::StrCat("service label '", name,
+                                      "': 1 to 31 letters, digits, '.', '_' or '-'"));
       continue;
     }
     if (!names.insert(name).second) {

@@ -50,11 +50,7 @@ uint64_t WeightOverrides::FinalTotal(const Config& config, const std::string& po
                                      const Prefix& changed, uint32_t weight) const {
   uint64_t total = 0;
   for (const PoolPrefix& part : FindPool(config, pool)->prefixes) {
-    uint32_t w = part.weight;
-    for (const Override& o : overrides_) {
-      if (o.pool == pool && o.prefix == part.prefix) w = o.to;
-    }
-    total += part.prefix == changed ? weight : w;
+    total += part.prefix == changed ? weight : Target(pool, part);
   }
   return total;
 }
@@ -114,7 +110,27 @@ std::vector<std::string> WeightOverrides::Reconcile(const Config& config) {
     }
     return false;
   });
+  // Overrides set when the pool's other weights were different may now
+  // leave it with nothing to answer: the YAML wins for that pool.
+  for (const PoolConfig& pool : config.pools) {
+    const bool overridden = std::any_of(overrides_.begin(), overrides_.end(),
+                                        [&](const Override& o) { return o.pool == pool.name; });
+    if (!overridden || FinalTotal(config, pool.name, pool.prefixes.front().prefix,
+                                  Target(pool.name, pool.prefixes.front())) > 0) {
+      continue;
+    }
+    cleared.push_back(absl::StrCat("weight overrides of ", pool.name,
+                                   " cleared: with the new YAML they left every weight at 0"));
+    std::erase_if(overrides_, [&](const Override& o) { return o.pool == pool.name; });
+  }
   return cleared;
+}
+
+uint32_t WeightOverrides::Target(const std::string& pool, const PoolPrefix& part) const {
+  for (const Override& o : overrides_) {
+    if (o.pool == pool && o.prefix == part.prefix) return o.to;
+  }
+  return part.weight;
 }
 
 LiveWeights WeightOverrides::At(const Config& config, int64_t now_ms) const {
@@ -130,8 +146,8 @@ LiveWeights WeightOverrides::At(const Config& config, int64_t now_ms) const {
       total += w;
     }
     if (total > 0) continue;
-    for (const Override& o : overrides_) {
-      if (o.pool == pool.name) live[WeightKey(pool.name, o.prefix)] = o.to;
+    for (const PoolPrefix& part : pool.prefixes) {
+      live[WeightKey(pool.name, part.prefix)] = Target(pool.name, part);
     }
   }
   return live;
@@ -170,7 +186,8 @@ absl::StatusOr<WeightOverrides> WeightOverrides::Parse(const std::string& text,
     o.prefix = *prefix;
     if (!absl::SimpleAtoi(f[2], &o.yaml_weight) || !absl::SimpleAtoi(f[3], &o.from) ||
         !absl::SimpleAtoi(f[4], &o.to) || !absl::SimpleAtoi(f[5], &o.start_ms) ||
-        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > kMaxWeight || o.to > kMaxWeight) {
+        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > kMaxWeight || o.to > kMaxWeight ||
+        o.yaml_weight > kMaxWeight) {
       return bad("bad number");
     }
     result.overrides_.push_back(std::move(o));

@@ -42,7 +42,8 @@ class WeightOverrides {
   std::vector<std::string> Reconcile(const Config& config);
 
   // Every sub-prefix's weight at `now_ms`. A pool caught mid-ramp with all
-  // weights at 0 takes the ramps' targets, which the shift checks left > 0.
+  // weights at 0 takes the ramps' targets, which Shift, Reset and Reconcile
+  // keep above 0 in total.
   LiveWeights At(const Config& config, int64_t now_ms) const;
   bool Ramping(int64_t now_ms) const;
 
@@ -56,6 +57,8 @@ class WeightOverrides {
   // `weight`.
   uint64_t FinalTotal(const Config& config, const std::string& pool, const Prefix& changed,
                       uint32_t weight) const;
+  // The weight `part` of `pool` ends at: its override's target, or the YAML's.
+  uint32_t Target(const std::string& pool, const PoolPrefix& part) const;
 
   std::vector<Override> overrides_;
 };

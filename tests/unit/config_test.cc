@@ -138,6 +138,157 @@ INSTANTIATE_TEST_SUITE_P(
                 "bindings:\n  - {label: dns, protocol: tcp, prefix: 127.88.0.0/24, port: 53}\n",
                 "bad.yaml:4:", "label dns needs exactly one IPv4 listen port"}));
 
+// Weighted pools: a list of {prefix, weight}.
+INSTANTIATE_TEST_SUITE_P(
+    WeightedPools, ConfigErrorTest,
+    ::testing::Values(
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 1}\n"
+                "    - {prefix: 10.0.1.0/24, weight: 1000001}\n",
+                "bad.yaml:5:", "pool 'p': weight must be an integer in 0..1000000"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: -1}\n",
+                "bad.yaml:4:", "pool 'p': weight must be an integer in 0..1000000"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 1.5}\n",
+                "bad.yaml:4:", "pool 'p': weight must be an integer"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 0}\n"
+                "    - {prefix: 10.0.1.0/24, weight: 0}\n",
+                "bad.yaml:4:", "pool 'p': at least one weight must be above 0"},
+        BadCase{"zones: [a]\npools:\n  p: [{prefix: 10.0.0.0/24, weight: 0}]\n",
+                "bad.yaml:3:", "pool 'p': at least one weight must be above 0"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/16, weight: 1}\n"
+                "    - {prefix: 10.0.1.0/24, weight: 1}\n",
+                "bad.yaml:5:", "pool 'p': 10.0.1.0/24 overlaps 10.0.0.0/16 (line 4)"},
+        // The later line is named, whichever prefix is the wider.
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.1.0/24, weight: 1}\n"
+                "    - {prefix: 10.9.0.0/24, weight: 1}\n    - {prefix: 10.0.0.0/16, weight: 1}\n",
+                "bad.yaml:6:", "pool 'p': 10.0.0.0/16 overlaps 10.0.1.0/24 (line 4)"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - prefix: 10.0.0.0/24\n      weight: 2\n"
+                "    - prefix: 10.0.0.0/24\n",
+                "bad.yaml:6:", "pool 'p': 10.0.0.0/24 overlaps 10.0.0.0/24 (line 4)"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: \"fd00::/64\", weight: 1}\n"
+                "    - {prefix: 10.0.1.0/24, weight: 1}\n",
+                "bad.yaml:5:", "pool 'p': 10.0.1.0/24 and fd00::/64 mix IPv4 and IPv6"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 1}\n"
+                "    - {prefix: 10.0.1.0/24, wieght: 2}\n",
+                "bad.yaml:5:", "unknown key 'wieght' in pool 'p': a prefix"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24}\n    - {weight: 2}\n",
+                "bad.yaml:5:", "pool 'p': each entry needs a prefix"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24}\n    - 10.0.1.0/24\n",
+                "bad.yaml:5:", "pool 'p': a prefix must be a mapping"},
+        BadCase{"zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.1/24, weight: 1}\n",
+                "bad.yaml:4:", "pool 'p': '10.0.0.1/24' has host bits set"},
+        BadCase{"zones: [a]\npools:\n  p: []\n",
+                "bad.yaml:3:", "pool 'p' must be a prefix or a non-empty list"},
+        BadCase{"zones: [a]\npools:\n  p: {prefix: 10.0.0.0/24}\n",
+                "bad.yaml:3:", "pool 'p' must be a prefix or a non-empty list"},
+        BadCase{"zones: [a]\npools:\n  p: ~\n",
+                "bad.yaml:3:", "pool 'p' must be a prefix or a non-empty list"},
+        BadCase{"zones: [a]\nsk_lookup: {drain_grace_s: 604801}\n",
+                "bad.yaml:2:", "sk_lookup.drain_grace_s must be an integer in 0..604800"},
+        BadCase{"zones: [a]\nsk_lookup:\n  drain_grace_s: -1\n",
+                "bad.yaml:3:", "sk_lookup.drain_grace_s must be an integer"},
+        BadCase{"zones: [a]\nsk_lookup: {grace: 5}\n", "bad.yaml:2:", "unknown key 'grace'"},
+        BadCase{"server:\n  state_dir: \"\"\nzones: [a]\n",
+                "bad.yaml:2:", "server.state_dir must be a non-empty string"},
+        BadCase{"server:\n  state_dir: [a, b]\nzones: [a]\n",
+                "bad.yaml:2:", "server.state_dir must be a non-empty string"}));
+
+TEST(ConfigTest, WeightedPool) {
+  auto config = ParseConfig(R"(server:
+  state_dir: state
+zones: [a.zone]
+sk_lookup: {drain_grace_s: 0}
+pools:
+  edge4:
+    - {prefix: 127.77.0.0/24, weight: 3}
+    - prefix: 127.77.1.0/24
+      weight: 1
+    - {prefix: 127.77.2.0/24, weight: 0}
+    - {prefix: 127.77.3.4/32}
+  edge6: "fd00:77::/44"
+  single: [{prefix: "fd00:78::/48", weight: 1000000}]
+)",
+                            "/etc/agility/agility.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.state_dir, "/etc/agility/state");
+  EXPECT_EQ(config->sk_lookup.drain_grace_s, 0u);
+  ASSERT_EQ(config->pools.size(), 3u);
+
+  const PoolConfig& edge4 = config->pools[0];
+  EXPECT_EQ(edge4.name, "edge4");
+  EXPECT_EQ(edge4.line, 6);
+  EXPECT_TRUE(edge4.ipv4());
+  ASSERT_EQ(edge4.prefixes.size(), 4u);
+  const char* prefixes[] = {"127.77.0.0/24", "127.77.1.0/24", "127.77.2.0/24", "127.77.3.4/32"};
+  const uint32_t weights[] = {3, 1, 0, 1};
+  const int lines[] = {7, 8, 10, 11};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(edge4.prefixes[i].prefix.ToString(), prefixes[i]) << i;
+    EXPECT_EQ(edge4.prefixes[i].weight, weights[i]) << i;
+    EXPECT_EQ(edge4.prefixes[i].line, lines[i]) << i;
+  }
+
+  const PoolConfig& edge6 = config->pools[1];
+  EXPECT_EQ(edge6.name, "edge6");
+  EXPECT_FALSE(edge6.ipv4());
+  ASSERT_EQ(edge6.prefixes.size(), 1u);
+  EXPECT_EQ(edge6.prefixes[0].prefix.ToString(), "fd00:77::/44");
+  EXPECT_EQ(edge6.prefixes[0].weight, 1u) << "a bare prefix weighs 1";
+  EXPECT_EQ(edge6.prefixes[0].line, 12);
+
+  const PoolConfig& single = config->pools[2];
+  ASSERT_EQ(single.prefixes.size(), 1u);
+  EXPECT_EQ(single.prefixes[0].weight, kMaxWeight);
+  EXPECT_EQ(single.prefixes[0].line, 13);
+}
+
+TEST(ConfigTest, WeightedPoolsServePolicies) {
+  auto config = ParseConfig(
+      "zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 0}\n"
+      "    - {prefix: 10.0.2.0/23, weight: 5}\n    - {prefix: 10.0.1.0/24, weight: 5}\n"
+      "  q: [{prefix: \"fd00::/64\"}, {prefix: \"fd00:0:0:1::/64\", weight: 2}]\n"
+      "policies:\n  - {name: x, match: [a.com], ipv4: p, ipv6: q}\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->policies.size(), 1u);
+  EXPECT_EQ(config->pools[config->policies[0].ipv4_pool].name, "p");
+  EXPECT_EQ(config->pools[config->policies[0].ipv6_pool].name, "q");
+  EXPECT_EQ(config->pools[0].prefixes.size(), 3u) << "adjacent prefixes do not overlap";
+}
+
+// An empty value ("p:" and nothing) is a null node whose yaml-cpp mark is the
+// next token: the error must name the key's line instead.
+TEST(ConfigTest, EmptyPoolNamesTheKeyLine) {
+  auto config = ParseConfig("zones: [a]\npools:\n  p:\n  q: 10.0.0.0/8\n", "bad.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()),
+              HasSubstr("bad.yaml:3: pool 'p' must be a prefix or a non-empty list"));
+}
+
+TEST(ConfigTest, StateAndGraceDefaults) {
+  auto config = ParseConfig("zones: [a]\n", "c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.state_dir, "/var/lib/agility");
+  EXPECT_EQ(config->sk_lookup.drain_grace_s, 60u);
+  auto absolute = ParseConfig(
+      "server: {state_dir: /srv/agility/state}\nzones: [a]\nsk_lookup: {drain_grace_s: 604800}\n",
+      "/etc/c.yaml");
+  ASSERT_TRUE(absolute.ok()) << absolute.status();
+  EXPECT_EQ(absolute->server.state_dir, "/srv/agility/state");
+  EXPECT_EQ(absolute->sk_lookup.drain_grace_s, 604800u);
+}
+
+TEST(ConfigTest, WeightedPoolReportsEveryBadEntry) {
+  auto config = ParseConfig(
+      "zones: [a]\npools:\n  p:\n    - {prefix: 10.0.0.0/24, weight: 2000000}\n"
+      "    - {prefix: 10.0.1.0/24, colour: red}\n    - {prefix: 10.0.2.1/24}\n",
+      "bad.yaml");
+  ASSERT_FALSE(config.ok());
+  const std::string message(config.status().message());
+  EXPECT_THAT(message, HasSubstr("bad.yaml:4: pool 'p': weight must be"));
+  EXPECT_THAT(message, HasSubstr("bad.yaml:5: unknown key 'colour'"));
+  EXPECT_THAT(message, HasSubstr("bad.yaml:6: pool 'p': '10.0.2.1/24' has host bits"));
+}
+
 TEST(ConfigTest, DnsLabelOnTheListenPort) {
   auto config = ParseConfig(
       "server: {listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]}\nzones: [a]\n"

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 #include <vector>
 
+#include "policy/config.h"
 #include "policy/pool.h"
 #include "policy/prefix.h"
+#include "policy/table.h"
 
 namespace agility::policy {
 namespace {
@@ -114,6 +117,170 @@ TEST(PoolTest, Ipv6OddLengthPrefix) {
     seen.insert(address[15]);
   }
   EXPECT_EQ(seen.size(), 8u);
+}
+
+SubPrefix Part(const char* text, uint32_t weight) { return {*Prefix::Parse(text), weight}; }
+
+// Draws `n` addresses at a fixed seed; counts by the part Draw returns, and
+// checks every address is inside that part.
+std::vector<int> CountDraws(const Pool& pool, int n, uint64_t seed) {
+  Rng rng = SeededRng(seed);
+  std::vector<int> counts(pool.parts().size(), 0);
+  uint8_t address[16];
+  for (int i = 0; i < n; ++i) {
+    const uint32_t part = pool.Draw(rng, address);
+    EXPECT_LT(part, pool.parts().size());
+    if (part >= pool.parts().size()) break;
+    EXPECT_TRUE(pool.parts()[part].prefix.Contains(address))
+        << "draw " << i << " outside part " << part;
+    ++counts[part];
+  }
+  return counts;
+}
+
+TEST(WeightedPoolTest, DrawsInProportionAndNeverFromWeight0) {
+  const Pool pool("w",
+                  {Part("127.77.0.0/24", 3), Part("127.77.1.0/24", 1), Part("127.77.2.0/24", 0)});
+  EXPECT_TRUE(pool.ipv4());
+  EXPECT_EQ(pool.address_size(), 4);
+  constexpr int kDraws = 400000;
+  const std::vector<int> counts = CountDraws(pool, kDraws, 7);
+  EXPECT_EQ(counts[2], 0) << "weight 0: steered, never answered";
+  EXPECT_EQ(counts[0] + counts[1], kDraws);
+  EXPECT_NEAR(counts[0] / static_cast<double>(kDraws), 0.75, 0.005);
+  EXPECT_NEAR(counts[1] / static_cast<double>(kDraws), 0.25, 0.005);
+}
+
+TEST(WeightedPoolTest, WeightsNotSizesDecideTheShares) {
+  // A /32 and a /24 of equal weight: half of the answers are the one address.
+  const Pool pool("w", {Part("127.79.0.1/32", 1), Part("127.78.1.0/24", 1)});
+  constexpr int kDraws = 400000;
+  Rng rng = SeededRng(11);
+  int single = 0;
+  std::set<uint8_t> seen;
+  uint8_t address[16];
+  for (int i = 0; i < kDraws; ++i) {
+    const uint32_t part = pool.Draw(rng, address);
+    ASSERT_TRUE(pool.parts()[part].prefix.Contains(address));
+    if (part == 0) {
+      ++single;
+      ASSERT_EQ(std::vector<uint8_t>(address, address + 4), (std::vector<uint8_t>{127, 79, 0, 1}));
+    } else {
+      seen.insert(address[3]);
+    }
+  }
+  EXPECT_NEAR(single / static_cast<double>(kDraws), 0.5, 0.005);
+  EXPECT_EQ(seen.size(), 256u) << "the /24 is still drawn uniformly";
+}
+
+TEST(WeightedPoolTest, Ipv6PartsAndOnePartOfWeightAbove0) {
+  const Pool pool("w6",
+                  {Part("fd00:77::/44", 0), Part("fd00:78::/64", 2), Part("fd00:79::/48", 0)});
+  EXPECT_FALSE(pool.ipv4());
+  EXPECT_EQ(pool.address_size(), 16);
+  const std::vector<int> counts = CountDraws(pool, 20000, 5);
+  EXPECT_EQ(counts, (std::vector<int>{0, 20000, 0}));
+}
+
+TEST(WeightedPoolTest, SinglePartIsIndex0) {
+  const Pool pool("one", {Part("127.77.0.0/20", 5)});
+  const std::vector<int> counts = CountDraws(pool, 1000, 3);
+  EXPECT_EQ(counts, (std::vector<int>{1000}));
+}
+
+constexpr char kTableYaml[] = R"(zones: [a.zone]
+pools:
+  w:
+    - {prefix: 127.77.0.0/24, weight: 3}
+    - {prefix: 127.77.1.0/24, weight: 1}
+    - {prefix: 127.77.2.0/24, weight: 0}
+  v6: "fd00:77::/44"
+policies:
+  - {name: x, match: [a.com], ipv4: w, ipv6: v6}
+)";
+
+Config TableConfig() {
+  auto config = ParseConfig(kTableYaml, "t.yaml");
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *config : Config{};
+}
+
+std::vector<uint32_t> Weights(const Pool& pool) {
+  std::vector<uint32_t> out;
+  for (const SubPrefix& part : pool.parts()) out.push_back(part.weight);
+  return out;
+}
+
+std::string Key(const char* pool, const char* prefix) {
+  return WeightKey(pool, *Prefix::Parse(prefix));
+}
+
+TEST(TableWeightsTest, BuildTakesTheYamlWeights) {
+  const Config config = TableConfig();
+  auto table = Table::Build(config, 2);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const int w = (*table)->FindPool("w");
+  ASSERT_GE(w, 0);
+  EXPECT_EQ(Weights((*table)->pools()[w]), (std::vector<uint32_t>{3, 1, 0}));
+  EXPECT_EQ((*table)->FindPool("nowhere"), -1);
+}
+
+TEST(TableWeightsTest, LiveWeightsOverrideTheYaml) {
+  const Config config = TableConfig();
+  const LiveWeights live = {{Key("w", "127.77.0.0/24"), 0},
+                            {Key("w", "127.77.2.0/24"), 7},
+                            {Key("v6", "fd00:77::/44"), 4},
+                            {Key("gone", "10.0.0.0/8"), 9}};  // ignored: no such pool
+  auto table = Table::Build(config, 2, nullptr, &live);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const Pool& pool = (*table)->pools()[(*table)->FindPool("w")];
+  EXPECT_EQ(Weights(pool), (std::vector<uint32_t>{0, 1, 7}));
+  EXPECT_EQ(Weights((*table)->pools()[(*table)->FindPool("v6")]), (std::vector<uint32_t>{4}));
+  const std::vector<int> counts = CountDraws(pool, 80000, 9);
+  EXPECT_EQ(counts[0], 0) << "live weight 0";
+  EXPECT_NEAR(counts[2] / 80000.0, 7.0 / 8, 0.01);
+}
+
+TEST(TableWeightsTest, LiveWeightsLeavingAPoolAllZeroAreAnError) {
+  const Config config = TableConfig();
+  const LiveWeights live = {{Key("w", "127.77.0.0/24"), 0}, {Key("w", "127.77.1.0/24"), 0}};
+  auto table = Table::Build(config, 2, nullptr, &live);
+  ASSERT_FALSE(table.ok());
+  EXPECT_THAT(std::string(table.status().message()),
+              HasSubstr("pool 'w': every weight in force is 0"));
+
+  auto built = Table::Build(config, 2);
+  ASSERT_TRUE(built.ok()) << built.status();
+  auto reweighted = (*built)->Reweighted(config, 2, live);
+  ASSERT_FALSE(reweighted.ok());
+  EXPECT_THAT(std::string(reweighted.status().message()), HasSubstr("pool 'w'"));
+}
+
+TEST(TableWeightsTest, ReweightedSharesTheMatcherAndKeepsTheCounts) {
+  const Config config = TableConfig();
+  auto table = Table::Build(config, 2);
+  ASSERT_TRUE(table.ok()) << table.status();
+  const int w = (*table)->FindPool("w");
+  uint8_t address[16] = {127, 77, 1, 9};
+  (*table)->counters().CountAnswer(0, 0, w, 1, address);
+  (*table)->counters().CountAnswer(1, 0, w, 1, address);
+  EXPECT_EQ((*table)->counters().PartTotal(w, 1), 2u);
+
+  const LiveWeights live = {{Key("w", "127.77.1.0/24"), 0}, {Key("w", "127.77.2.0/24"), 5}};
+  auto next = (*table)->Reweighted(config, 2, live);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(&(*next)->matcher(), &(*table)->matcher());
+  ASSERT_EQ((*next)->policies().size(), 1u);
+  EXPECT_EQ((*next)->policies()[0].name, "x");
+  EXPECT_EQ(Weights((*next)->pools()[w]), (std::vector<uint32_t>{3, 0, 5}));
+  EXPECT_EQ(Weights((*table)->pools()[w]), (std::vector<uint32_t>{3, 1, 0})) << "untouched";
+  EXPECT_EQ((*next)->counters().PartTotal(w, 1), 2u);
+  EXPECT_EQ((*next)->counters().Policy(0, false), 2u);
+
+  // The counts outlive the table they were counted in.
+  table->reset();
+  (*next)->counters().CountAnswer(0, 0, w, 1, address);
+  EXPECT_EQ((*next)->counters().PartTotal(w, 1), 3u);
 }
 
 }  // namespace
