@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-#include "policy/config.h"
+#include "config/config.h"
 
 namespace {
 
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (socket_path.empty()) {
-    auto control = agility::policy::ReadControlPath(config);
+    auto control = agility::config::ReadControlPath(config);
     if (!control.ok()) {
       std::fprintf(stderr, "%s\n", std::string(control.status().message()).c_str());
       return 2;

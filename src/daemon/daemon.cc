@@ -58,13 +58,13 @@ int Daemon::Run() {
   // A TCP or HTTP client that closes before its answer is written must cost
   // an EPIPE on that connection, not the process.
   std::signal(SIGPIPE, SIG_IGN);
-  auto config = policy::LoadConfig(config_path_);
+  auto config = config::LoadConfig(config_path_);
   if (!config.ok()) return Fail(config.status());
   running_server_ = config->server;
   running_rate_limit_ = config->rate_limit;
   running_sk_lookup_ = config->sk_lookup;
-  const policy::ServerConfig& server_config = running_server_;
-  const policy::RateLimitSettings& rate_limit = running_rate_limit_;
+  const config::ServerConfig& server_config = running_server_;
+  const config::RateLimitSettings& rate_limit = running_rate_limit_;
   state_ = std::make_unique<StateDir>(server_config.state_dir);
   if (!state_->status().ok()) {
     Log(absl::StrCat(state_->status().message(),
@@ -241,7 +241,7 @@ void Daemon::Reload(ControlServer::Reply reply) {
       &loop_, &job->work,
       [](uv_work_t* work) {
         auto* job = static_cast<ReloadJob*>(work->data);
-        auto config = policy::LoadConfig(job->path);
+        auto config = config::LoadConfig(job->path);
         if (!config.ok()) {
           job->result = config.status();
         } else {
@@ -353,9 +353,9 @@ absl::Status Daemon::Shift(const std::vector<std::string>& words, std::string* b
   } else {
     uint32_t weight = 0;
     uint32_t seconds = 0;
-    if (!absl::SimpleAtoi(words[3], &weight) || weight > policy::kMaxWeight) {
+    if (!absl::SimpleAtoi(words[3], &weight) || weight > config::kMaxWeight) {
       return absl::InvalidArgumentError(
-          absl::StrCat("weight '", words[3], "': an integer 0..", policy::kMaxWeight));
+          absl::StrCat("weight '", words[3], "': an integer 0..", config::kMaxWeight));
     }
     if (words.size() == 5 && (!absl::SimpleAtoi(words[4], &seconds) || seconds > 30 * 86400)) {
       return absl::InvalidArgumentError(

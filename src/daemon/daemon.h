@@ -59,9 +59,9 @@ class Daemon {
 
   std::string config_path_;
   // What the server was started with; reloads do not change these.
-  policy::ServerConfig running_server_;
-  policy::RateLimitSettings running_rate_limit_;
-  policy::SkLookupConfig running_sk_lookup_;
+  config::ServerConfig running_server_;
+  config::RateLimitSettings running_rate_limit_;
+  config::SkLookupConfig running_sk_lookup_;
   uint64_t generation_ = 0;
   SnapshotHolder snapshots_;
   Server server_{snapshots_};

@@ -16,7 +16,7 @@ constexpr char kUsage[] =
     "      --check        load and validate configuration and zones, print a summary, exit\n";
 
 int Check(const std::string& config) {
-  auto parsed = agility::policy::LoadConfig(config);
+  auto parsed = agility::config::LoadConfig(config);
   if (!parsed.ok()) {
     std::fprintf(stderr, "%s\n", std::string(parsed.status().message()).c_str());
     return 1;

@@ -69,7 +69,7 @@ std::string Daemon::StatusJson() const {
   const policy::Table& table = *snapshot->table;
   for (size_t p = 0; p < table.pools().size(); ++p) {
     const policy::Pool& pool = table.pools()[p];
-    const policy::PoolConfig& yaml = snapshot->config.pools[p];
+    const config::PoolConfig& yaml = snapshot->config.pools[p];
     json.BeginObject().Key("name").String(pool.name()).Key("prefixes").BeginArray();
     for (size_t i = 0; i < pool.parts().size(); ++i) {
       const policy::SubPrefix& part = pool.parts()[i];

@@ -14,7 +14,7 @@ namespace agility::daemon {
 
 class Worker final : public sockets::PacketHandler {
  public:
-  Worker(int index, SnapshotHolder& snapshots, const policy::ServerConfig& config,
+  Worker(int index, SnapshotHolder& snapshots, const config::ServerConfig& config,
          sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter)
       : index_(index),
         snapshots_(snapshots),
@@ -149,7 +149,7 @@ namespace {
 
 // Every admitted TCP connection holds a descriptor: make room for all of
 // them (plus the listeners and spares) when the hard limit allows.
-void RaiseDescriptorLimit(const policy::ServerConfig& config) {
+void RaiseDescriptorLimit(const config::ServerConfig& config) {
   const rlim_t wanted = static_cast<rlim_t>(config.tcp_max_connections) +
                         static_cast<rlim_t>(config.workers) * config.listen.size() * 2 + 256;
   rlimit limit{};
@@ -166,8 +166,8 @@ void RaiseDescriptorLimit(const policy::ServerConfig& config) {
 
 }  // namespace
 
-absl::Status Server::Start(const policy::ServerConfig& config,
-                           const policy::RateLimitSettings& rate_limit) {
+absl::Status Server::Start(const config::ServerConfig& config,
+                           const config::RateLimitSettings& rate_limit) {
   RaiseDescriptorLimit(config);
   tcp_admission_ = std::make_unique<sockets::TcpAdmission>(config.tcp_max_connections,
                                                            config.tcp_max_connections_per_client);

@@ -70,8 +70,8 @@ class Server {
 
   // Opens every socket first (so errors surface before any thread starts),
   // then starts the workers.
-  absl::Status Start(const policy::ServerConfig& config,
-                     const policy::RateLimitSettings& rate_limit);
+  absl::Status Start(const config::ServerConfig& config,
+                     const config::RateLimitSettings& rate_limit);
   void Stop();
   // Has every worker take the snapshot just published.
   void SnapshotPublished();

@@ -15,7 +15,7 @@ namespace agility::daemon {
 namespace {
 
 // A zone entry is a file, or a directory whose *.zone files are all loaded.
-absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSource& source,
+absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const config::ZoneSource& source,
                                                           const std::string& config_path) {
   std::error_code error;
   if (!std::filesystem::is_directory(source.path, error)) return std::vector{source.path};
@@ -37,7 +37,7 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const policy::ZoneSour
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(policy::Config config, uint64_t generation,
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, uint64_t generation,
                                                        int workers, const Snapshot* previous,
                                                        const policy::LiveWeights* live) {
   const absl::Time start = absl::Now();
@@ -48,7 +48,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(policy::Config config, ui
     for (const auto& zone : previous->zones.zones()) loaded[zone->source()] = zone;
   }
   std::vector<std::string> errors;
-  for (const policy::ZoneSource& source : config.zones) {
+  for (const config::ZoneSource& source : config.zones) {
     auto files = ExpandZoneSource(source, config.path);
     if (!files.ok()) {
       errors.emplace_back(files.status().message());

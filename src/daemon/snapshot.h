@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dns/zone_set.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 #include "sockets/bindings.h"
 
@@ -35,7 +35,7 @@ class LiveSnapshots {
 struct Snapshot {
   LiveSnapshots live;
   uint64_t generation = 0;
-  policy::Config config;
+  config::Config config;
   dns::ZoneSet zones;
   std::unique_ptr<policy::Table> table;
   std::vector<sockets::Binding> bindings;  // what sk_lookup steers
@@ -51,7 +51,7 @@ struct Snapshot {
 // `workers` is how many worker threads will use the snapshot (per-worker
 // counters): the running ones on a reload, whatever the new config says.
 // `live` (may be null) overrides YAML weights.
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(policy::Config config, uint64_t generation,
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, uint64_t generation,
                                                        int workers,
                                                        const Snapshot* previous = nullptr,
                                                        const policy::LiveWeights* live = nullptr);

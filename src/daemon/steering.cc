@@ -24,7 +24,7 @@ int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
 
 absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& dns_sockets,
                              const StateDir* state) {
-  const policy::SkLookupConfig& config = snapshot.config.sk_lookup;
+  const config::SkLookupConfig& config = snapshot.config.sk_lookup;
   state_ = state;
   if (!config.enabled) return absl::OkStatus();
   auto attached = sockets::SkLookup::Attach(config.pin);
@@ -42,7 +42,7 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
   if (state_ != nullptr) LoadDrains(config.pin);
   absl::Status status = Sync(snapshot, sockets::SkLookup::Gaps::kWhenMapIsFull);
   for (size_t i = 0; i < dns_sockets.size() && status.ok(); ++i) {
-    status = sk_lookup_->Register(policy::kDnsService, dns_sockets[i]);
+    status = sk_lookup_->Register(config::kDnsService, dns_sockets[i]);
   }
   if (!status.ok()) {
     if (config.required) return status;
@@ -116,7 +116,7 @@ void Steering::ExpireDrains(const Snapshot& snapshot) {
 
 absl::Status Steering::Apply(const Snapshot& snapshot, const sockets::Drains& drains,
                              sockets::SkLookup::Gaps gaps) {
-  std::vector<std::string> labels = {policy::kDnsService};
+  std::vector<std::string> labels = {config::kDnsService};
   for (const auto& service : snapshot.config.services) labels.push_back(service.name);
   // A draining binding keeps its label, and the label its sockets, even when
   // the service is gone from the configuration.
@@ -176,11 +176,11 @@ absl::Status Steering::RegisterFromProcess(const std::vector<std::string>& words
   if (!absl::SimpleAtoi(words[1], &pid) || pid <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("bad pid '", words[1], "'"));
   }
-  policy::Protocol protocol;
+  config::Protocol protocol;
   if (words[3] == "tcp") {
-    protocol = policy::Protocol::kTcp;
+    protocol = config::Protocol::kTcp;
   } else if (words[3] == "udp") {
-    protocol = policy::Protocol::kUdp;
+    protocol = config::Protocol::kUdp;
   } else {
     return absl::InvalidArgumentError("protocol must be tcp or udp");
   }
@@ -202,8 +202,8 @@ std::vector<sockets::LabelStatus> Steering::Labels() const {
 
 namespace {
 
-const char* ProtocolName(policy::Protocol protocol) {
-  return protocol == policy::Protocol::kTcp ? "tcp" : "udp";
+const char* ProtocolName(config::Protocol protocol) {
+  return protocol == config::Protocol::kTcp ? "tcp" : "udp";
 }
 
 }  // namespace

@@ -5,12 +5,12 @@
 
 namespace agility::policy {
 
-absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config, int workers,
+absl::StatusOr<std::unique_ptr<Table>> Table::Build(const config::Config& config, int workers,
                                                     const Table* previous,
                                                     const LiveWeights* live) {
   auto table = std::make_unique<Table>();
   auto matcher = std::make_shared<Matcher>();
-  for (const PolicyConfig& policy : config.policies) {
+  for (const config::PolicyConfig& policy : config.policies) {
     const auto index = static_cast<uint32_t>(table->policies_.size());
     table->policies_.push_back(
         {policy.name, policy.ipv4_pool, policy.ipv6_pool, policy.ttl, policy.service});
@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Build(const Config& config, int wo
   return table;
 }
 
-absl::StatusOr<std::unique_ptr<Table>> Table::Reweighted(const Config& config, int workers,
+absl::StatusOr<std::unique_ptr<Table>> Table::Reweighted(const config::Config& config, int workers,
                                                          const LiveWeights& live) const {
   auto table = std::make_unique<Table>();
   table->policies_ = policies_;
@@ -34,12 +34,12 @@ absl::StatusOr<std::unique_ptr<Table>> Table::Reweighted(const Config& config, i
   return table;
 }
 
-absl::Status Table::BuildPools(const Config& config, int workers, const Table* previous,
+absl::Status Table::BuildPools(const config::Config& config, int workers, const Table* previous,
                                const LiveWeights* live) {
-  for (const PoolConfig& pool : config.pools) {
+  for (const config::PoolConfig& pool : config.pools) {
     std::vector<SubPrefix> parts;
     uint64_t total = 0;
-    for (const PoolPrefix& part : pool.prefixes) {
+    for (const config::PoolPrefix& part : pool.prefixes) {
       uint32_t weight = part.weight;
       if (live != nullptr) {
         if (const auto it = live->find(WeightKey(pool.name, part.prefix)); it != live->end()) {

@@ -1,5 +1,5 @@
 // The policy table of one snapshot: pools, policies and the name matcher,
-// built from a validated Config; plus the per-worker drawer that answers the
+// built from a validated config::Config; plus the per-worker drawer that answers the
 // responder's AddressSource questions from it.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "dns/address_source.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/matcher.h"
 #include "policy/pool.h"
 #include "policy/pool_counters.h"
@@ -38,13 +38,13 @@ class Table {
   // `previous` (may be null) is the table being replaced; its answer counts
   // carry over. `workers` sizes the counters. `live` (may be null) overrides
   // YAML weights; a pool whose weights would all be 0 is an error.
-  static absl::StatusOr<std::unique_ptr<Table>> Build(const Config& config, int workers,
+  static absl::StatusOr<std::unique_ptr<Table>> Build(const config::Config& config, int workers,
                                                       const Table* previous = nullptr,
                                                       const LiveWeights* live = nullptr);
 
   // The same policies and matcher (shared, not rebuilt) with other weights:
   // the cheap rebuild behind a live shift.
-  absl::StatusOr<std::unique_ptr<Table>> Reweighted(const Config& config, int workers,
+  absl::StatusOr<std::unique_ptr<Table>> Reweighted(const config::Config& config, int workers,
                                                     const LiveWeights& live) const;
 
   const std::vector<Pool>& pools() const { return pools_; }
@@ -55,7 +55,7 @@ class Table {
   int FindPool(absl::string_view name) const;
 
  private:
-  absl::Status BuildPools(const Config& config, int workers, const Table* previous,
+  absl::Status BuildPools(const config::Config& config, int workers, const Table* previous,
                           const LiveWeights* live);
 
   std::vector<Pool> pools_;

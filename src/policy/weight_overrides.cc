@@ -12,24 +12,24 @@ namespace {
 
 constexpr char kHeader[] = "# agility weight overrides: pool prefix yaml_weight from to start_ms end_ms\n";
 
-const PoolConfig* FindPool(const Config& config, absl::string_view name) {
-  for (const PoolConfig& pool : config.pools) {
+const config::PoolConfig* FindPool(const config::Config& config, absl::string_view name) {
+  for (const config::PoolConfig& pool : config.pools) {
     if (pool.name == name) return &pool;
   }
   return nullptr;
 }
 
-absl::StatusOr<const PoolPrefix*> FindPart(const Config& config, const std::string& pool_name,
+absl::StatusOr<const config::PoolPrefix*> FindPart(const config::Config& config, const std::string& pool_name,
                                            const std::string& prefix_text) {
-  const PoolConfig* pool = FindPool(config, pool_name);
+  const config::PoolConfig* pool = FindPool(config, pool_name);
   if (pool == nullptr) return absl::NotFoundError(absl::StrCat("no pool '", pool_name, "'"));
   auto prefix = Prefix::Parse(prefix_text);
   if (!prefix.ok()) return prefix.status();
-  for (const PoolPrefix& part : pool->prefixes) {
+  for (const config::PoolPrefix& part : pool->prefixes) {
     if (part.prefix == *prefix) return &part;
   }
   std::string listed;
-  for (const PoolPrefix& part : pool->prefixes) {
+  for (const config::PoolPrefix& part : pool->prefixes) {
     absl::StrAppend(&listed, listed.empty() ? "" : ", ", part.prefix.ToString());
   }
   return absl::NotFoundError(absl::StrCat("pool '", pool_name, "' has no prefix ",
@@ -46,22 +46,22 @@ uint32_t WeightOverrides::Override::At(int64_t now_ms) const {
   return static_cast<uint32_t>(static_cast<int64_t>(from) + delta * (now_ms - start_ms) / span);
 }
 
-uint64_t WeightOverrides::FinalTotal(const Config& config, const std::string& pool,
+uint64_t WeightOverrides::FinalTotal(const config::Config& config, const std::string& pool,
                                      const Prefix& changed, uint32_t weight) const {
   uint64_t total = 0;
-  for (const PoolPrefix& part : FindPool(config, pool)->prefixes) {
+  for (const config::PoolPrefix& part : FindPool(config, pool)->prefixes) {
     total += part.prefix == changed ? weight : Target(pool, part);
   }
   return total;
 }
 
-absl::Status WeightOverrides::Shift(const Config& config, const std::string& pool,
+absl::Status WeightOverrides::Shift(const config::Config& config, const std::string& pool,
                                     const std::string& prefix, uint32_t weight, uint32_t current,
                                     int64_t over_ms, int64_t now_ms) {
   auto part = FindPart(config, pool, prefix);
   if (!part.ok()) return part.status();
-  if (weight > kMaxWeight) {
-    return absl::InvalidArgumentError(absl::StrCat("a weight is 0..", kMaxWeight));
+  if (weight > config::kMaxWeight) {
+    return absl::InvalidArgumentError(absl::StrCat("a weight is 0..", config::kMaxWeight));
   }
   if (FinalTotal(config, pool, (*part)->prefix, weight) == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -79,7 +79,7 @@ absl::Status WeightOverrides::Shift(const Config& config, const std::string& poo
   return absl::OkStatus();
 }
 
-absl::Status WeightOverrides::Reset(const Config& config, const std::string& pool,
+absl::Status WeightOverrides::Reset(const config::Config& config, const std::string& pool,
                                     const std::string& prefix) {
   auto part = FindPart(config, pool, prefix);
   if (!part.ok()) return part.status();
@@ -93,7 +93,7 @@ absl::Status WeightOverrides::Reset(const Config& config, const std::string& poo
   return absl::OkStatus();
 }
 
-std::vector<std::string> WeightOverrides::Reconcile(const Config& config) {
+std::vector<std::string> WeightOverrides::Reconcile(const config::Config& config) {
   std::vector<std::string> cleared;
   std::erase_if(overrides_, [&](const Override& o) {
     auto part = FindPart(config, o.pool, o.prefix.ToString());
@@ -112,7 +112,7 @@ std::vector<std::string> WeightOverrides::Reconcile(const Config& config) {
   });
   // Overrides set when the pool's other weights were different may now
   // leave it with nothing to answer: the YAML wins for that pool.
-  for (const PoolConfig& pool : config.pools) {
+  for (const config::PoolConfig& pool : config.pools) {
     const bool overridden = std::any_of(overrides_.begin(), overrides_.end(),
                                         [&](const Override& o) { return o.pool == pool.name; });
     if (!overridden || FinalTotal(config, pool.name, pool.prefixes.front().prefix,
@@ -126,18 +126,18 @@ std::vector<std::string> WeightOverrides::Reconcile(const Config& config) {
   return cleared;
 }
 
-uint32_t WeightOverrides::Target(const std::string& pool, const PoolPrefix& part) const {
+uint32_t WeightOverrides::Target(const std::string& pool, const config::PoolPrefix& part) const {
   for (const Override& o : overrides_) {
     if (o.pool == pool && o.prefix == part.prefix) return o.to;
   }
   return part.weight;
 }
 
-LiveWeights WeightOverrides::At(const Config& config, int64_t now_ms) const {
+LiveWeights WeightOverrides::At(const config::Config& config, int64_t now_ms) const {
   LiveWeights live;
-  for (const PoolConfig& pool : config.pools) {
+  for (const config::PoolConfig& pool : config.pools) {
     uint64_t total = 0;
-    for (const PoolPrefix& part : pool.prefixes) {
+    for (const config::PoolPrefix& part : pool.prefixes) {
       uint32_t w = part.weight;
       for (const Override& o : overrides_) {
         if (o.pool == pool.name && o.prefix == part.prefix) w = o.At(now_ms);
@@ -146,7 +146,7 @@ LiveWeights WeightOverrides::At(const Config& config, int64_t now_ms) const {
       total += w;
     }
     if (total > 0) continue;
-    for (const PoolPrefix& part : pool.prefixes) {
+    for (const config::PoolPrefix& part : pool.prefixes) {
       live[WeightKey(pool.name, part.prefix)] = Target(pool.name, part);
     }
   }
@@ -186,8 +186,8 @@ absl::StatusOr<WeightOverrides> WeightOverrides::Parse(const std::string& text,
     o.prefix = *prefix;
     if (!absl::SimpleAtoi(f[2], &o.yaml_weight) || !absl::SimpleAtoi(f[3], &o.from) ||
         !absl::SimpleAtoi(f[4], &o.to) || !absl::SimpleAtoi(f[5], &o.start_ms) ||
-        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > kMaxWeight || o.to > kMaxWeight ||
-        o.yaml_weight > kMaxWeight) {
+        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > config::kMaxWeight || o.to > config::kMaxWeight ||
+        o.yaml_weight > config::kMaxWeight) {
       return bad("bad number");
     }
     result.overrides_.push_back(std::move(o));

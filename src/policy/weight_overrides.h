@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 
 namespace agility::policy {
@@ -32,19 +32,19 @@ class WeightOverrides {
   // (`current`) over `over_ms` (0: at once). Fails, changing nothing, for an
   // unknown pool or prefix, a weight out of range, or when the pool would
   // end with every weight at 0.
-  absl::Status Shift(const Config& config, const std::string& pool, const std::string& prefix,
+  absl::Status Shift(const config::Config& config, const std::string& pool, const std::string& prefix,
                      uint32_t weight, uint32_t current, int64_t over_ms, int64_t now_ms);
   // Back to the YAML weight; fails for an unknown pool or prefix.
-  absl::Status Reset(const Config& config, const std::string& pool, const std::string& prefix);
+  absl::Status Reset(const config::Config& config, const std::string& pool, const std::string& prefix);
 
   // Drops overrides of prefixes that are gone, or whose YAML weight changed;
   // returns a line for each, for the log.
-  std::vector<std::string> Reconcile(const Config& config);
+  std::vector<std::string> Reconcile(const config::Config& config);
 
   // Every sub-prefix's weight at `now_ms`. A pool caught mid-ramp with all
   // weights at 0 takes the ramps' targets, which Shift, Reset and Reconcile
   // keep above 0 in total.
-  LiveWeights At(const Config& config, int64_t now_ms) const;
+  LiveWeights At(const config::Config& config, int64_t now_ms) const;
   bool Ramping(int64_t now_ms) const;
 
   const std::vector<Override>& overrides() const { return overrides_; }
@@ -55,10 +55,10 @@ class WeightOverrides {
  private:
   // The sum of `pool`'s weights once every ramp is done, with `changed` at
   // `weight`.
-  uint64_t FinalTotal(const Config& config, const std::string& pool, const Prefix& changed,
+  uint64_t FinalTotal(const config::Config& config, const std::string& pool, const Prefix& changed,
                       uint32_t weight) const;
   // The weight `part` of `pool` ends at: its override's target, or the YAML's.
-  uint32_t Target(const std::string& pool, const PoolPrefix& part) const;
+  uint32_t Target(const std::string& pool, const config::PoolPrefix& part) const;
 
   std::vector<Override> overrides_;
 };

@@ -20,16 +20,16 @@ void Binding::MappedAddress(uint8_t (&out)[16]) const {
 }
 
 std::string Binding::ToString() const {
-  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
+  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
                       " port ", port == 0 ? "any" : std::to_string(port), " -> ", label);
 }
 
 std::string Binding::Key() const {
-  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
+  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
                       " ", port);
 }
 
-absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& config) {
+absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const config::Config& config) {
   std::vector<Binding> out;
   absl::flat_hash_map<std::string, size_t> by_key;
   std::string errors;
@@ -49,12 +49,12 @@ absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& co
                       " conflicts with ", other.ToString(), " from ", other.source);
     }
   };
-  for (const policy::PolicyConfig& policy : config.policies) {
+  for (const config::PolicyConfig& policy : config.policies) {
     if (policy.service.empty()) continue;
     for (const int pool : {policy.ipv4_pool, policy.ipv6_pool}) {
       if (pool < 0) continue;
-      for (const policy::PoolPrefix& part : config.pools[pool].prefixes) {
-        for (const policy::Protocol protocol : policy.protocols) {
+      for (const config::PoolPrefix& part : config.pools[pool].prefixes) {
+        for (const config::Protocol protocol : policy.protocols) {
           for (const uint16_t port : policy.ports) {
             add({policy.service, protocol, part.prefix, port,
                  absl::StrCat(config.path, ":", policy.line, " (policy ", policy.name, ")"), true,
@@ -64,7 +64,7 @@ absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& co
       }
     }
   }
-  for (const policy::BindingConfig& b : config.bindings) {
+  for (const config::BindingConfig& b : config.bindings) {
     add({b.label, b.protocol, b.prefix, b.port, absl::StrCat(config.path, ":", b.line)});
   }
   if (!errors.empty()) return absl::InvalidArgumentError(errors);

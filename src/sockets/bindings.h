@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "policy/config.h"
+#include "config/config.h"
 
 namespace agility::sockets {
 
 struct Binding {
   std::string label;
-  policy::Protocol protocol = policy::Protocol::kTcp;
+  config::Protocol protocol = config::Protocol::kTcp;
   policy::Prefix prefix;
   uint16_t port = 0;   // 0 = every port
   std::string source;  // where it came from, for error messages and listings
@@ -35,6 +35,6 @@ struct Binding {
 };
 
 // Fails when one (protocol, prefix, port) is bound to two different labels.
-absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const policy::Config& config);
+absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const config::Config& config);
 
 }  // namespace agility::sockets

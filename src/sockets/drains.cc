@@ -98,7 +98,7 @@ std::string Drains::Serialize() const {
   std::string out = kHeader;
   for (const Entry* e : sorted) {
     const Binding& b = e->binding;
-    absl::StrAppend(&out, b.protocol == policy::Protocol::kTcp ? "tcp" : "udp", " ",
+    absl::StrAppend(&out, b.protocol == config::Protocol::kTcp ? "tcp" : "udp", " ",
                     b.prefix.ToString(), " ", b.port, " ", b.label, " ", b.ttl, " ", e->until, " ",
                     b.draining ? "draining" : "answered", "\n");
   }
@@ -119,9 +119,9 @@ absl::StatusOr<Drains> Drains::Parse(const std::string& text, const std::string&
     Entry entry;
     Binding& b = entry.binding;
     if (fields[0] == "tcp") {
-      b.protocol = policy::Protocol::kTcp;
+      b.protocol = config::Protocol::kTcp;
     } else if (fields[0] == "udp") {
-      b.protocol = policy::Protocol::kUdp;
+      b.protocol = config::Protocol::kUdp;
     } else {
       return bad("protocol must be tcp or udp");
     }

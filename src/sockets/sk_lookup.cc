@@ -310,7 +310,7 @@ absl::Status SkLookup::Register(const std::string& label, int fd) {
   auto id = LabelId(label);
   if (!id.ok()) return id.status();
   const uint32_t key =
-      agility_socket_key(*id, facts->protocol == policy::Protocol::kUdp, facts->family == AF_INET6);
+      agility_socket_key(*id, facts->protocol == config::Protocol::kUdp, facts->family == AF_INET6);
   const uint64_t value = static_cast<uint64_t>(fd);
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.sockets), &key, &value, BPF_ANY) != 0) {
     return Errno(absl::StrCat("inserting ", facts->Describe(), " into the socket map"));
@@ -369,7 +369,7 @@ std::vector<Binding> SkLookup::Bindings() const {
     const uint32_t label = value.label & ~AGILITY_LABEL_DRAINING;
     b.draining = (value.label & AGILITY_LABEL_DRAINING) != 0;
     b.label = names.contains(label) ? names[label] : absl::StrCat("#", label);
-    b.protocol = static_cast<policy::Protocol>(key.protocol);
+    b.protocol = static_cast<config::Protocol>(key.protocol);
     b.port = ntohs(key.port);
     const int length = static_cast<int>(key.prefixlen) - AGILITY_KEY_FIXED_BITS;
     const bool mapped =

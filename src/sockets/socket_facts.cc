@@ -46,7 +46,7 @@ bool SameAddress(const sockaddr_storage& a, const Endpoint& b) {
 }  // namespace
 
 std::string SocketFacts::Describe() const {
-  return absl::StrCat(protocol == policy::Protocol::kTcp ? "tcp" : "udp",
+  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp",
                       family == AF_INET6 ? "6 " : "4 ",
                       FormatAddress(reinterpret_cast<const sockaddr*>(&local)), " cookie ", cookie);
 }
@@ -59,9 +59,9 @@ absl::StatusOr<SocketFacts> InspectSocket(int fd) {
   }
   const int protocol = IntOption(fd, SOL_SOCKET, SO_PROTOCOL);
   if (protocol == IPPROTO_TCP) {
-    f.protocol = policy::Protocol::kTcp;
+    f.protocol = config::Protocol::kTcp;
   } else if (protocol == IPPROTO_UDP) {
-    f.protocol = policy::Protocol::kUdp;
+    f.protocol = config::Protocol::kUdp;
   } else {
     return absl::InvalidArgumentError("only TCP and UDP sockets can be steered");
   }
@@ -92,10 +92,10 @@ absl::Status CheckSteerable(const SocketFacts& f) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": an IPv6 socket must set IPV6_V6ONLY (register IPv4 separately)"));
   }
-  if (f.protocol == policy::Protocol::kTcp && !f.listening) {
+  if (f.protocol == config::Protocol::kTcp && !f.listening) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": a TCP socket must be listening"));
   }
-  if (f.protocol == policy::Protocol::kUdp && f.connected) {
+  if (f.protocol == config::Protocol::kUdp && f.connected) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": a UDP socket must be unconnected"));
   }
   if (!f.same_netns) {
@@ -105,7 +105,7 @@ absl::Status CheckSteerable(const SocketFacts& f) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, policy::Protocol protocol,
+absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, config::Protocol protocol,
                                           const Endpoint& local) {
   const int pidfd = PidfdOpen(pid);
   if (pidfd < 0) {
@@ -130,7 +130,7 @@ absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, policy::Protocol protocol,
     }
     auto facts = InspectSocket(fd);
     if (facts.ok() && facts->protocol == protocol && SameAddress(facts->local, local) &&
-        (protocol == policy::Protocol::kUdp ? !facts->connected : facts->listening)) {
+        (protocol == config::Protocol::kUdp ? !facts->connected : facts->listening)) {
       found = fd;
       break;
     }
@@ -140,7 +140,7 @@ absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, policy::Protocol protocol,
   close(pidfd);
   if (found < 0) {
     return absl::NotFoundError(absl::StrCat(
-        "process ", pid, " has no ", protocol == policy::Protocol::kTcp ? "listening tcp" : "udp",
+        "process ", pid, " has no ", protocol == config::Protocol::kTcp ? "listening tcp" : "udp",
         " socket on ", local.ToString(), " (", last_error, ")"));
   }
   return found;

@@ -10,14 +10,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "sockets/endpoint.h"
 
 namespace agility::sockets {
 
 struct SocketFacts {
   int family = 0;
-  policy::Protocol protocol = policy::Protocol::kTcp;
+  config::Protocol protocol = config::Protocol::kTcp;
   bool listening = false;
   bool connected = false;
   bool v6only = false;
@@ -37,7 +37,7 @@ absl::Status CheckSteerable(const SocketFacts& facts);
 // Duplicates, with pidfd_getfd, the socket of process `pid` that has
 // `protocol` and local address `local` (listening, for TCP). The caller owns
 // the returned fd.
-absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, policy::Protocol protocol,
+absl::StatusOr<int> TakeSocketFromProcess(pid_t pid, config::Protocol protocol,
                                           const Endpoint& local);
 
 }  // namespace agility::sockets

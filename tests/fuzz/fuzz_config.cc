@@ -1,5 +1,5 @@
 // libFuzzer harness: the YAML configuration loader. Every input is the text
-// of a configuration, parsed by agility::policy::ParseConfig; when that
+// of a configuration, parsed by agility::config::ParseConfig; when that
 // succeeds, the steering bindings (sockets::BindingsFromConfig) and the policy
 // table (policy::Table::Build) are derived from it, their invariants checked,
 // every pool drawn from, and a few queries answered with the table over a
@@ -14,7 +14,7 @@
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/random.h"
 #include "policy/table.h"
 #include "sockets/bindings.h"
@@ -66,7 +66,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string yaml(reinterpret_cast<const char*>(data), size);
-  auto config = policy::ParseConfig(yaml, "/tmp/fuzz.yaml");
+  auto config = config::ParseConfig(yaml, "/tmp/fuzz.yaml");
   if (fuzz::Verbose()) {
     std::fprintf(stderr, "config: %s\n",
                  config.ok() ? "ok" : std::string(config.status().message()).c_str());
@@ -83,18 +83,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              "max_udp_size outside 512..4096");
   FUZZ_CHECK(!config->zones.empty(), "no zones");
   const int pool_count = static_cast<int>(config->pools.size());
-  for (const policy::PoolConfig& pool : config->pools) {
+  for (const config::PoolConfig& pool : config->pools) {
     FUZZ_CHECK(!pool.prefixes.empty(), "pool without a prefix");
     uint64_t total = 0;
-    for (const policy::PoolPrefix& part : pool.prefixes) {
+    for (const config::PoolPrefix& part : pool.prefixes) {
       FUZZ_CHECK(part.prefix.length <= part.prefix.max_length(), "prefix length too long");
       FUZZ_CHECK(part.prefix.ipv4 == pool.ipv4(), "a pool mixes families");
-      FUZZ_CHECK(part.weight <= policy::kMaxWeight, "weight above the maximum");
+      FUZZ_CHECK(part.weight <= config::kMaxWeight, "weight above the maximum");
       total += part.weight;
     }
     FUZZ_CHECK(total > 0, "a pool with every weight at 0");
   }
-  for (const policy::PolicyConfig& p : config->policies) {
+  for (const config::PolicyConfig& p : config->policies) {
     FUZZ_CHECK(p.ipv4_pool < pool_count && p.ipv6_pool < pool_count, "pool index out of range");
     FUZZ_CHECK(p.ipv4_pool >= 0 || p.ipv6_pool >= 0, "policy without a pool");
     if (p.ipv4_pool >= 0) FUZZ_CHECK(config->pools[p.ipv4_pool].ipv4(), "ipv4: an IPv6 pool");

@@ -14,7 +14,7 @@
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 
 namespace {
@@ -125,7 +125,7 @@ const Fixture& GetFixture() {
     if (auto status = f->zones.Add(std::move(*zone)); !status.ok()) {
       SetupFailed(std::string(status.message()));
     }
-    auto config = policy::ParseConfig(kConfig, "/tmp/fuzz.yaml");
+    auto config = config::ParseConfig(kConfig, "/tmp/fuzz.yaml");
     if (!config.ok()) SetupFailed(std::string(config.status().message()));
     auto table = policy::Table::Build(*config, 1);
     if (!table.ok()) SetupFailed(std::string(table.status().message()));

@@ -25,7 +25,7 @@
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 
 namespace {
@@ -59,7 +59,7 @@ const Fixture& GetFixture() {
     std::ofstream(std::string(dir) + "/a.inc") << "inc1 A 192.0.2.1\ninc2 CNAME inc1\n";
     std::ofstream(std::string(dir) + "/loop.inc") << "$INCLUDE loop.inc\n";
     f->source = std::string(dir) + "/fuzz.zone";
-    auto config = policy::ParseConfig(kConfig, "/tmp/fuzz.yaml");
+    auto config = config::ParseConfig(kConfig, "/tmp/fuzz.yaml");
     if (!config.ok()) std::abort();
     auto table = policy::Table::Build(*config, 1);
     if (!table.ok()) std::abort();

@@ -8,10 +8,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-policy::Config Parse(const std::string& yaml) {
-  auto config = policy::ParseConfig(yaml, "b.yaml");
+config::Config Parse(const std::string& yaml) {
+  auto config = config::ParseConfig(yaml, "b.yaml");
   EXPECT_TRUE(config.ok()) << config.status();
-  return config.ok() ? *config : policy::Config{};
+  return config.ok() ? *config : config::Config{};
 }
 
 constexpr char kBase[] = R"(zones: [a.zone]
@@ -27,7 +27,7 @@ TEST(BindingsTest, PolicyPoolsOnDefaultWebPorts) {
   ASSERT_EQ(bindings->size(), 26u);  // 13 web ports x 2 families, TCP only
   for (const Binding& b : *bindings) {
     EXPECT_EQ(b.label, "edge");
-    EXPECT_EQ(b.protocol, policy::Protocol::kTcp);
+    EXPECT_EQ(b.protocol, config::Protocol::kTcp);
   }
   EXPECT_EQ((*bindings)[0].ToString(), "tcp 127.77.0.0/20 port 80 -> edge");
   EXPECT_EQ((*bindings)[0].mapped_length(), 116);
@@ -63,7 +63,7 @@ bindings:
 }
 
 TEST(BindingsTest, ConfigRejectsUndeclaredLabels) {
-  auto config = policy::ParseConfig(std::string(kBase) + R"(policies:
+  auto config = config::ParseConfig(std::string(kBase) + R"(policies:
   - {name: p, match: [a.com], ipv4: v4, service: nobody}
 bindings:
   - {label: ghost, protocol: udp, prefix: 127.0.0.1/32, port: 53}
@@ -78,7 +78,7 @@ bindings:
 }
 
 TEST(BindingsTest, ConfigChecksSkLookupAndBindingFields) {
-  auto config = policy::ParseConfig(std::string(kBase) + R"(sk_lookup: {required: maybe}
+  auto config = config::ParseConfig(std::string(kBase) + R"(sk_lookup: {required: maybe}
 bindings:
   - {label: edge, protocol: sctp, prefix: 127.0.0.1/32, port: 53}
   - {label: edge, protocol: tcp, prefix: 127.0.0.1/32, port: 70000}

@@ -1,11 +1,11 @@
-#include "policy/config.h"
+#include "config/config.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
 
-namespace agility::policy {
+namespace agility::config {
 namespace {
 
 using ::testing::HasSubstr;
@@ -315,4 +315,4 @@ TEST(ConfigTest, RateLimitSettings) {
 }
 
 }  // namespace
-}  // namespace agility::policy
+}  // namespace agility::config

@@ -19,7 +19,7 @@ constexpr uint32_t kGrace = 60;
 
 // A pool prefix's binding, answered with TTLs up to `ttl`.
 Binding Answered(const std::string& label, const char* prefix, uint16_t port, uint32_t ttl,
-                 policy::Protocol protocol = policy::Protocol::kTcp) {
+                 config::Protocol protocol = config::Protocol::kTcp) {
   Binding b;
   b.label = label;
   b.protocol = protocol;
@@ -39,7 +39,7 @@ Binding Explicit(const std::string& label, const char* prefix, uint16_t port) {
 }
 
 std::vector<Binding> FromYaml(const std::string& yaml) {
-  auto config = policy::ParseConfig(yaml, "d.yaml");
+  auto config = config::ParseConfig(yaml, "d.yaml");
   EXPECT_TRUE(config.ok()) << config.status();
   if (!config.ok()) return {};
   auto bindings = BindingsFromConfig(*config);
@@ -319,7 +319,7 @@ Drains SomeState() {
   Drains drains;
   drains.Update(
       {Answered("edge", "127.77.0.0/20", 443, 300), Answered("edge", "127.77.0.0/20", 80, 300),
-       Answered("edge", "fd00:77::/44", 0, 120, policy::Protocol::kUdp),
+       Answered("edge", "fd00:77::/44", 0, 120, config::Protocol::kUdp),
        Answered("web", "10.1.2.3/32", 8443, 30), Explicit("special", "127.88.0.1/32", 53)},
       1000, kGrace);
   drains.Update(
@@ -424,7 +424,7 @@ TEST(DrainsTest, ParsedPortBoundsAreInclusive) {
 // accepts no label that could not be read back.
 TEST(DrainsTest, LabelsThatCouldNotBeReadBackAreConfigErrors) {
   for (const char* label : {"\"my edge\"", "\"#edge\""}) {
-    auto config = policy::ParseConfig(
+    auto config = config::ParseConfig(
         absl::StrCat("zones: [a.zone]\npools: {v4: 127.77.0.0/24}\nservices: {", label, ": {}}\n"),
         "d.yaml");
     ASSERT_FALSE(config.ok()) << label;

@@ -9,7 +9,7 @@
 #include "dns/responder.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 #include "query_builder.h"
 
@@ -39,7 +39,7 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
   ASSERT_TRUE(zone.ok()) << zone.status();
   ZoneSet zones;
   ASSERT_TRUE(zones.Add(std::move(*zone)).ok());
-  auto config = policy::ParseConfig(
+  auto config = config::ParseConfig(
       "zones: [z]\npools: {v4: 127.77.0.0/20, v6: \"fd00::/64\"}\n"
       "policies: [{name: p, match: [\"*.example.com\"], ipv4: v4, ipv6: v6}]\n",
       "c.yaml");

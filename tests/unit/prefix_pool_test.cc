@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/pool.h"
 #include "policy/prefix.h"
 #include "policy/table.h"
@@ -199,10 +199,10 @@ policies:
   - {name: x, match: [a.com], ipv4: w, ipv6: v6}
 )";
 
-Config TableConfig() {
-  auto config = ParseConfig(kTableYaml, "t.yaml");
+config::Config TableConfig() {
+  auto config = config::ParseConfig(kTableYaml, "t.yaml");
   EXPECT_TRUE(config.ok()) << config.status();
-  return config.ok() ? *config : Config{};
+  return config.ok() ? *config : config::Config{};
 }
 
 std::vector<uint32_t> Weights(const Pool& pool) {
@@ -216,7 +216,7 @@ std::string Key(const char* pool, const char* prefix) {
 }
 
 TEST(TableWeightsTest, BuildTakesTheYamlWeights) {
-  const Config config = TableConfig();
+  const config::Config config = TableConfig();
   auto table = Table::Build(config, 2);
   ASSERT_TRUE(table.ok()) << table.status();
   const int w = (*table)->FindPool("w");
@@ -226,7 +226,7 @@ TEST(TableWeightsTest, BuildTakesTheYamlWeights) {
 }
 
 TEST(TableWeightsTest, LiveWeightsOverrideTheYaml) {
-  const Config config = TableConfig();
+  const config::Config config = TableConfig();
   const LiveWeights live = {{Key("w", "127.77.0.0/24"), 0},
                             {Key("w", "127.77.2.0/24"), 7},
                             {Key("v6", "fd00:77::/44"), 4},
@@ -242,7 +242,7 @@ TEST(TableWeightsTest, LiveWeightsOverrideTheYaml) {
 }
 
 TEST(TableWeightsTest, LiveWeightsLeavingAPoolAllZeroAreAnError) {
-  const Config config = TableConfig();
+  const config::Config config = TableConfig();
   const LiveWeights live = {{Key("w", "127.77.0.0/24"), 0}, {Key("w", "127.77.1.0/24"), 0}};
   auto table = Table::Build(config, 2, nullptr, &live);
   ASSERT_FALSE(table.ok());
@@ -257,7 +257,7 @@ TEST(TableWeightsTest, LiveWeightsLeavingAPoolAllZeroAreAnError) {
 }
 
 TEST(TableWeightsTest, ReweightedSharesTheMatcherAndKeepsTheCounts) {
-  const Config config = TableConfig();
+  const config::Config config = TableConfig();
   auto table = Table::Build(config, 2);
   ASSERT_TRUE(table.ok()) << table.status();
   const int w = (*table)->FindPool("w");

@@ -10,7 +10,7 @@
 
 #include "dns/wire.h"
 #include "dns/zone_file.h"
-#include "policy/config.h"
+#include "config/config.h"
 #include "policy/table.h"
 #include "query_builder.h"
 
@@ -99,7 +99,7 @@ class ResponderTest : public ::testing::Test {
     auto zone = ParseZoneText(BigTxtZone(), "test.zone", "example.com.");
     ASSERT_TRUE(zone.ok()) << zone.status();
     ASSERT_TRUE(zones_.Add(std::move(*zone)).ok());
-    auto config = policy::ParseConfig(kConfig, "/tmp/agility-test.yaml");
+    auto config = config::ParseConfig(kConfig, "/tmp/agility-test.yaml");
     ASSERT_TRUE(config.ok()) << config.status();
     auto table = policy::Table::Build(*config, 1);
     ASSERT_TRUE(table.ok()) << table.status();

@@ -17,14 +17,14 @@ constexpr char kA[] = "127.77.0.0/24";
 constexpr char kB[] = "127.77.1.0/24";
 constexpr char kC[] = "127.77.2.0/24";
 
-Config Parse(const std::string& yaml) {
-  auto config = ParseConfig(yaml, "w.yaml");
+config::Config Parse(const std::string& yaml) {
+  auto config = config::ParseConfig(yaml, "w.yaml");
   EXPECT_TRUE(config.ok()) << config.status();
-  return config.ok() ? *config : Config{};
+  return config.ok() ? *config : config::Config{};
 }
 
 // edge4: A weight 3, B weight 1, C weight 0 (steered, never answered).
-Config Weighted(uint32_t a = 3, uint32_t b = 1, const char* c = kC) {
+config::Config Weighted(uint32_t a = 3, uint32_t b = 1, const char* c = kC) {
   return Parse(absl::StrCat("zones: [a.zone]\npools:\n  edge4:\n", "    - {prefix: ", kA,
                             ", weight: ", a, "}\n", "    - {prefix: ", kB, ", weight: ", b, "}\n",
                             "    - {prefix: ", c, ", weight: 0}\n", "  edge6: \"fd00:77::/44\"\n"));
@@ -37,7 +37,7 @@ uint32_t Live(const LiveWeights& live, const char* pool, const char* prefix) {
 }
 
 TEST(WeightOverridesTest, NoOverridesGivesTheYamlWeights) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   const WeightOverrides none;
   const LiveWeights live = none.At(config, 0);
   EXPECT_EQ(live.size(), 4u);
@@ -49,7 +49,7 @@ TEST(WeightOverridesTest, NoOverridesGivesTheYamlWeights) {
 }
 
 TEST(WeightOverridesTest, ShiftAtOnce) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kC, 5, 0, 0, 1000).ok());
   EXPECT_FALSE(overrides.Ramping(1000));
@@ -78,7 +78,7 @@ TEST(WeightOverridesTest, ShiftAtOnce) {
 }
 
 TEST(WeightOverridesTest, ShiftWithARamp) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   // A from 3 (in force) to 1003 over 10 s, from t = 100000 ms.
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 1003, 3, 10000, 100000).ok());
@@ -104,7 +104,7 @@ TEST(WeightOverridesTest, ShiftWithARamp) {
 }
 
 TEST(WeightOverridesTest, RampDownIsMonotoneToo) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 0, 1000000, 7, 0).ok());
   EXPECT_EQ(overrides.overrides()[0].At(0), 1000000u);
@@ -124,7 +124,7 @@ TEST(WeightOverridesTest, RampDownIsMonotoneToo) {
 }
 
 TEST(WeightOverridesTest, BadShiftsChangeNothing) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 0, 3, 0, 0).ok()) << "B still above 0";
   const std::string before = overrides.Serialize();
@@ -146,10 +146,10 @@ TEST(WeightOverridesTest, BadShiftsChangeNothing) {
   status = overrides.Shift(config, "edge6", kA, 1, 0, 0, 10);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << "a prefix of another pool";
 
-  status = overrides.Shift(config, "edge4", kC, kMaxWeight + 1, 0, 0, 10);
+  status = overrides.Shift(config, "edge4", kC, config::kMaxWeight + 1, 0, 0, 10);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(status.message()), HasSubstr("0..1000000"));
-  EXPECT_TRUE(overrides.Shift(config, "edge4", kC, kMaxWeight, 0, 0, 10).ok())
+  EXPECT_TRUE(overrides.Shift(config, "edge4", kC, config::kMaxWeight, 0, 0, 10).ok())
       << "the bound itself is fine";
   ASSERT_TRUE(overrides.Reset(config, "edge4", kC).ok());
   EXPECT_EQ(overrides.Serialize(), before);
@@ -171,7 +171,7 @@ TEST(WeightOverridesTest, BadShiftsChangeNothing) {
 
 TEST(WeightOverridesTest, ZeroAllowedWhenARampTargetIsAbove0) {
   // A ramp under way counts by its target: C on its way up lets A and B go to 0.
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kC, 10, 0, 60000, 0).ok());
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 0, 3, 0, 0).ok());
@@ -181,7 +181,7 @@ TEST(WeightOverridesTest, ZeroAllowedWhenARampTargetIsAbove0) {
 }
 
 TEST(WeightOverridesTest, Reset) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kC, 5, 0, 0, 0).ok());
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 0, 3, 0, 0).ok());
@@ -209,7 +209,7 @@ TEST(WeightOverridesTest, Reset) {
 TEST(WeightOverridesTest, ReconcileClearsChangedAndGoneKeepsUnchanged) {
   WeightOverrides overrides;
   {
-    const Config config = Weighted();
+    const config::Config config = Weighted();
     ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 7, 3, 0, 0).ok());
     ASSERT_TRUE(overrides.Shift(config, "edge4", kB, 8, 1, 0, 0).ok());
     ASSERT_TRUE(overrides.Shift(config, "edge4", kC, 9, 0, 0, 0).ok());
@@ -219,7 +219,7 @@ TEST(WeightOverridesTest, ReconcileClearsChangedAndGoneKeepsUnchanged) {
   }
   // A keeps its YAML weight, B's changes from 1 to 2, C is replaced by another
   // /24, and edge6 is gone.
-  const Config next = Parse(absl::StrCat(
+  const config::Config next = Parse(absl::StrCat(
       "zones: [a.zone]\npools:\n  edge4:\n", "    - {prefix: ", kA, ", weight: 3}\n",
       "    - {prefix: ", kB, ", weight: 2}\n", "    - {prefix: 127.77.3.0/24, weight: 0}\n"));
   const std::vector<std::string> cleared = overrides.Reconcile(next);
@@ -239,7 +239,7 @@ TEST(WeightOverridesTest, ReconcileClearsChangedAndGoneKeepsUnchanged) {
 
 TEST(WeightOverridesTest, AtFallsBackToRampTargetsWhenAllZeroMidRamp) {
   // duo: A weight 1, B weight 0.
-  const Config config =
+  const config::Config config =
       Parse(absl::StrCat("zones: [a.zone]\npools:\n  duo:\n", "    - {prefix: ", kA,
                          ", weight: 1}\n", "    - {prefix: ", kB, ", weight: 0}\n"));
   WeightOverrides overrides;
@@ -270,7 +270,7 @@ TEST(WeightOverridesTest, AtFallsBackToRampTargetsWhenAllZeroMidRamp) {
 }
 
 TEST(WeightOverridesTest, SerializeParseRoundTrip) {
-  const Config config = Weighted();
+  const config::Config config = Weighted();
   WeightOverrides overrides;
   ASSERT_TRUE(overrides.Shift(config, "edge4", kA, 1000000, 3, 60000, 1700000000000).ok());
   ASSERT_TRUE(overrides.Shift(config, "edge4", kC, 4, 0, 0, 1700000001000).ok());
@@ -332,7 +332,7 @@ TEST(WeightOverridesTest, ReconcileNeverLeavesAPoolAllZero) {
   // YAML: A 3, B 1. Operator: A to 0 (B still 1).
   ASSERT_TRUE(overrides.Shift(Weighted(3, 1), "edge4", kA, 0, 3, 0, 0).ok());
   // New YAML: A still 3 (its override stays), B now 0. Valid on its own.
-  const Config next = Weighted(3, 0);
+  const config::Config next = Weighted(3, 0);
   overrides.Reconcile(next);
   const LiveWeights live = overrides.At(next, 0);
   auto table = Table::Build(next, 1, nullptr, &live);
@@ -343,7 +343,7 @@ TEST(WeightOverridesTest, ReconcileNeverLeavesAPoolAllZero) {
 // accepts no name that could not be read back.
 TEST(WeightOverridesTest, PoolNamesThatCouldNotBeReadBackAreConfigErrors) {
   for (const char* name : {"\"my pool\"", "\"#x\""}) {
-    auto config = ParseConfig(
+    auto config = config::ParseConfig(
         absl::StrCat("zones: [a.zone]\npools:\n  ", name, ": 127.77.0.0/24\n"), "w.yaml");
     ASSERT_FALSE(config.ok()) << name;
     EXPECT_THAT(std::string(config.status().message()), HasSubstr("w.yaml:3: pool name"))

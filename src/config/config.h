@@ -13,7 +13,7 @@
 #include "policy/prefix.h"
 #include "sockets/endpoint.h"
 
-namespace agility::policy {
+namespace agility::config {
 
 struct ServerConfig {
   std::vector<sockets::Endpoint> listen;
@@ -42,7 +42,7 @@ struct ZoneSource {
 
 // One prefix of a pool and its share of the pool's answers.
 struct PoolPrefix {
-  Prefix prefix;
+  policy::Prefix prefix;
   uint32_t weight = 1;  // 0: steered, never answered
   int line = 0;
 };
@@ -102,7 +102,7 @@ struct ServiceConfig {
 struct BindingConfig {
   std::string label;
   Protocol protocol = Protocol::kTcp;
-  Prefix prefix;
+  policy::Prefix prefix;
   uint16_t port = 0;
   int line = 0;
 };
@@ -135,4 +135,4 @@ absl::StatusOr<std::string> ReadControlPath(const std::string& path);
 // Parses YAML text; `path` names it in errors and anchors relative paths.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& path);
 
-}  // namespace agility::policy
+}  // namespace agility::config

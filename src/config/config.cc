@@ -1,4 +1,4 @@
-#include "policy/config.h"
+#include "config/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -17,8 +17,11 @@
 #include "absl/strings/str_join.h"
 #include "policy/matcher.h"
 
-namespace agility::policy {
+namespace agility::config {
 namespace {
+
+using policy::Matcher;
+using policy::Prefix;
 
 constexpr size_t kMaxErrors = 20;
 
@@ -685,4 +688,4 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   return ParseConfig(text.str(), path);
 }
 
-}  // namespace agility::policy
+}  // namespace agility::config
