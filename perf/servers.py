@@ -120,11 +120,27 @@ def peak_rss_mib(pid):
     return best / 1024
 
 
+# agilityd's pool `edge` for each value of Server(policy=...): True (or
+# "single") is one /20; "weighted" is four prefixes of different sizes, all in
+# 127.77.0.0/16, weights 3, 1, 1, 0 (the /26 of weight 0 is never drawn).
+POOLS = {
+    "single": '"127.77.0.0/20"',
+    "weighted": ("[{prefix: 127.77.0.0/20, weight: 3}, {prefix: 127.77.16.0/22, weight: 1}, "
+                 "{prefix: 127.77.20.0/24, weight: 1}, {prefix: 127.77.21.0/26, weight: 0}]"),
+}
+
+
 class Server:
     def __init__(self, kind, directory, zone_file, workers, port=None, policy=False,
                  extra_server=""):
+        """policy (agilityd only): False, no policy; True or "single", *.example.com
+        answered from a /20 pool; "weighted", from the weighted pool in POOLS."""
         self.kind, self.dir, self.zone, self.workers = kind, directory, zone_file, workers
         self.port = port or free_port()
+        if policy is True:
+            policy = "single"
+        if policy and policy not in POOLS:
+            raise ValueError(f"policy {policy!r}: False, True or one of {sorted(POOLS)}")
         self.policy = policy
         self.extra_server = extra_server  # more agilityd server settings, "key: value, ..."
         self.process = None
@@ -133,7 +149,7 @@ class Server:
         d, port, w = self.dir, self.port, self.workers
         zone = os.path.abspath(self.zone)
         if self.kind == "agilityd":
-            policy = ('pools: {edge: "127.77.0.0/20"}\n'
+            policy = (f'pools: {{edge: {POOLS[self.policy]}}}\n'
                       'policies: [{name: edge, match: ["*.example.com"], ipv4: edge}]\n'
                       if self.policy else "")
             with open(f"{d}/agility.yaml", "w") as f:
