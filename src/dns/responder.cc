@@ -5,6 +5,7 @@
 
 #include "dns/message_writer.h"
 #include "dns/name.h"
+#include "dns/query.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -13,125 +14,12 @@ namespace {
 constexpr size_t kOptSize = 11;    // root owner, type, class, TTL, RDLENGTH
 constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
 
-enum class Parsed { kOk, kDrop, kFormErr, kNotImp };
-
-struct Query {
-  uint16_t flags = 0;
-  size_t question_end = 0;  // offset just past QCLASS
-  uint8_t qname[kMaxNameLength];
-  size_t qname_size = 0;
-  uint16_t qtype = 0;
-  uint16_t qclass = 0;
-  bool edns = false;
-  uint16_t udp_size = 0;
-  uint8_t edns_version = 0;
-  bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
-  // A TSIG record, last of the message. No key is configured here, so every
-  // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
-  size_t tsig_owner = 0;  // offset of its owner; 0: unsigned
-  size_t tsig_rdata = 0;
-  size_t tsig_mac_size_at = 0;  // within its RDATA (see TsigMacSizeOffset)
-};
-
-// TSIG RDATA (RFC 8945 §4.2): an uncompressed algorithm name, time signed (48
-// bits), fudge, MAC size, MAC, original ID, error, other length, other data.
-// Returns the offset of the MAC size field within `rdata`, or 0 when the
-// fields do not tile the RDATA exactly.
-size_t TsigMacSizeOffset(const uint8_t* rdata, size_t size) {
-  size_t pos = 0;
-  while (true) {
-    if (pos >= size || rdata[pos] > kMaxLabelLength) return 0;
-    const uint8_t len = rdata[pos];
-    pos += 1 + len;
-    if (len == 0) break;
-  }
-  if (pos > kMaxNameLength || size - pos < 10) return 0;
-  const size_t mac_size_at = pos + 8;
-  const size_t mac_size = ReadU16(rdata + mac_size_at);
-  if (size - mac_size_at - 2 < mac_size + 6) return 0;
-  const size_t other_at = mac_size_at + 2 + mac_size + 4;
-  return size - other_at - 2 == ReadU16(rdata + other_at) ? mac_size_at : 0;
-}
-
-// The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
-bool WellFormedOptions(const uint8_t* rdata, size_t size) {
-  size_t pos = 0;
-  while (pos < size) {
-    if (size - pos < 4) return false;
-    const size_t length = ReadU16(rdata + pos + 2);
-    if (size - pos - 4 < length) return false;
-    pos += 4 + length;
-  }
-  return true;
-}
-
-// Reads the OPT, if any, from the records after the question; the answer and
-// authority records a non-QUERY opcode may carry are skipped.
-bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_additional,
-                  size_t records, Query& q) {
-  for (size_t i = 0; i < records; ++i) {
-    const size_t owner = pos;
-    pos = SkipPacketName(packet, size, pos);
-    if (pos == 0 || pos + 10 > size) return false;
-    const uint16_t type = ReadU16(packet + pos);
-    const uint16_t rdlength = ReadU16(packet + pos + 8);
-    if (pos + 10 + rdlength > size) return false;
-    if (type == type::kTsig && i >= before_additional) {
-      // Last, or the message is malformed (RFC 8945 §5.1).
-      if (i + 1 != records) return false;
-      q.tsig_mac_size_at = TsigMacSizeOffset(packet + pos + 10, rdlength);
-      if (q.tsig_mac_size_at == 0) return false;
-      q.tsig_owner = owner;
-      q.tsig_rdata = pos + 10;
-    }
-    if (type == type::kOpt && i >= before_additional) {
-      // One OPT, owned by the root (RFC 6891 §6.1.1).
-      if (q.edns || packet[owner] != 0) return false;
-      if (!WellFormedOptions(packet + pos + 10, rdlength)) return false;
-      q.edns = true;
-      q.udp_size = ReadU16(packet + pos + 2);
-      q.edns_version = packet[pos + 5];
-      q.dnssec_ok = (ReadU16(packet + pos + 6) & 0x8000) != 0;
-    }
-    pos += 10 + rdlength;
-  }
-  return true;
-}
-
-// On success, or on an error found after the question, q.question_end is set
-// and the reply echoes the question (and the OPT only when it was valid).
-Parsed ParseQuery(const uint8_t* packet, size_t size, Query& q) {
-  if (size < kHeaderSize) return Parsed::kDrop;
-  q.flags = ReadU16(packet + 2);
-  if (q.flags & flag::kQr) return Parsed::kDrop;
-  const bool query_opcode = (q.flags & flag::kOpcodeMask) == 0;
-  const Parsed error = query_opcode ? Parsed::kFormErr : Parsed::kNotImp;
-  const uint16_t qdcount = ReadU16(packet + 4);
-  const uint16_t ancount = ReadU16(packet + 6);
-  const uint16_t nscount = ReadU16(packet + 8);
-  const uint16_t arcount = ReadU16(packet + 10);
-  if (qdcount != 1) return error;
-  if (query_opcode && (ancount != 0 || nscount != 0)) return Parsed::kFormErr;
-  const size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);
-  if (pos == 0 || pos + 4 > size) return error;
-  q.qtype = ReadU16(packet + pos);
-  q.qclass = ReadU16(packet + pos + 2);
-  q.question_end = pos + 4;
-  const size_t before_additional = size_t{ancount} + nscount;
-  if (!ParseRecords(packet, size, q.question_end, before_additional, before_additional + arcount,
-                    q)) {
-    q.edns = false;
-    return error;
-  }
-  return query_opcode ? Parsed::kOk : Parsed::kNotImp;
-}
-
 enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
 
-// Builds the sections of one response.
-class Answer {
+// Writes the records of one response's sections, counting them.
+class Sections {
  public:
-  Answer(MessageWriter& writer, const Zone& zone, AddressSource& addresses)
+  Sections(MessageWriter& writer, const Zone& zone, AddressSource& addresses)
       : w_(writer), zone_(zone), addresses_(addresses) {}
 
   uint16_t count(Section s) const { return counts_[s]; }
@@ -349,19 +237,274 @@ size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* 
   return kHeaderSize;
 }
 
+// One response on its way through the stages, in the spirit of Knot's
+// internet.c: check the query, select the zone, solve the answer (the CNAME
+// and DNAME chain), then authority, then additional, then finish (OPT, TSIG,
+// header). Each stage reads what the ones before it decided.
+struct Response {
+  const Query& q;
+  MessageWriter& w;
+  ResponseInfo* info;
+  uint16_t flags = 0;
+  uint8_t rc = rcode::kNoError;
+  uint32_t opt_ttl = 0;
+  // Zone selection.
+  const Zone* zone = nullptr;
+  LabelOffsets labels;  // of the name being looked up
+  // What the answer stage found, for authority and additional.
+  enum class Outcome {
+    kNone,      // nothing to add (a CNAME chain that leaves the zone, YXDOMAIN)
+    kAnswer,    // `rrset` answered (or a pool address): its targets get addresses
+    kReferral,  // `cut` delegates the name
+    kNxDomain,
+    kNoData,
+  } outcome = Outcome::kNone;
+  NodeView cut;
+  RrsetView rrset;
+  bool fits = true;  // false: required records did not fit (TC)
+  uint16_t counts[3] = {0, 0, 0};
+};
+
+// Stage 1: what the query itself decides, before any zone is read. Returns
+// false when the reply is already decided.
+bool CheckQuery(Response& r, QueryStatus parsed) {
+  const Query& q = r.q;
+  if (parsed == QueryStatus::kFormErr) {
+    r.rc = rcode::kFormErr;
+  } else if (q.tsig_owner != 0) {
+    r.rc = rcode::kNotAuth;  // signed, and no key is known: BADKEY at the end
+  } else if (parsed == QueryStatus::kNotImp) {
+    r.rc = rcode::kNotImp;
+  } else if (q.edns && q.edns_version > 0) {
+    r.opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
+    r.info->rcode = static_cast<uint8_t>(rcode::kBadVers);
+  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {
+    r.rc = rcode::kRefused;  // only class IN is served; "*" matches it
+  } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey) {
+    r.rc = rcode::kFormErr;
+  } else if (q.qtype == type::kAxfr || q.qtype == type::kIxfr) {
+    r.rc = rcode::kRefused;  // zone transfers are not offered
+  } else if (q.qtype == type::kMaila || q.qtype == type::kMailb) {
+    r.rc = rcode::kNotImp;
+  } else {
+    return true;
+  }
+  return false;
+}
+
+// Stage 2: the zone with the longest apex above the name; REFUSED without.
+bool SelectZone(Response& r, const ZoneSet& zones) {
+  const Query& q = r.q;
+  const absl::string_view qname = AsChars(q.qname, q.qname_size);
+  ComputeLabelOffsets(qname, r.labels);
+  const Zone* zone = zones.FindBest(qname, r.labels);
+  // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
+  // child zone's apex, the parent answers when it is served here too.
+  if (zone != nullptr && q.qtype == type::kDs && zone->apex_labels() == r.labels.count &&
+      r.labels.count > 0) {
+    if (const Zone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1)) zone = parent;
+  }
+  if (zone == nullptr) {
+    r.rc = rcode::kRefused;
+    return false;
+  }
+  r.zone = zone;
+  const absl::string_view apex = zone->apex();
+  std::memcpy(r.info->rate_limit_name, apex.data(), apex.size());
+  r.info->rate_limit_name_size = static_cast<uint8_t>(apex.size());
+  r.flags |= flag::kAa;
+  return true;
+}
+
+// Stage 3: the answer section. Follows in-zone CNAMEs and DNAMEs (RFC 1034
+// §4.3.2, RFC 6672) and draws pool addresses; records in r.outcome what the
+// authority and additional stages complete.
+void SolveAnswer(Response& r, Sections& s, AddressSource& addresses) {
+  const Query& q = r.q;
+  const Zone& zone = *r.zone;
+  size_t owner_pos = kHeaderSize;
+  absl::string_view name = AsChars(q.qname, q.qname_size);
+  uint8_t target[kMaxNameLength];
+  const void* visited[kMaxCnameChain];
+  // A CNAME or DNAME step: the lookup goes on at `wire`, named in the answer
+  // at `rdata_pos`. Only chains that stay inside this zone are followed.
+  const auto go_on_to = [&](const uint8_t* wire, size_t size, size_t rdata_pos) {
+    for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(wire[k]);
+    name = AsChars(target, size);
+    if (!IsAtOrBelow(name, zone.apex())) return false;
+    ComputeLabelOffsets(name, r.labels);
+    owner_pos = rdata_pos;
+    return true;
+  };
+  for (int step = 0;; ++step) {
+    const Lookup found = LookupName(zone, name, r.labels, q.qtype);
+    if (found.kind == Lookup::kDelegation) {
+      // Not authoritative, unless CNAMEs we own led here.
+      if (step == 0) r.flags &= ~flag::kAa;
+      r.outcome = Response::Outcome::kReferral;
+      r.cut = found.node;
+      return;
+    }
+    if (found.kind == Lookup::kNxDomain) {
+      r.rc = rcode::kNxDomain;
+      r.outcome = Response::Outcome::kNxDomain;
+      return;
+    }
+    if (found.kind == Lookup::kDname) {
+      // RFC 6672 §3.2: the DNAME, a CNAME from the name to the name with
+      // the DNAME's owner replaced by its target, then on.
+      const RrsetView dname = found.node.Find(type::kDname);
+      r.fits = s.Rrset(kAnswer, MessageWriter::kNoOwner, found.node.name(), dname);
+      if (!r.fits) return;
+      const uint8_t* dname_target = dname.records() + 2;
+      const size_t target_size = WireNameLength(dname_target);
+      const size_t prefix = name.size() - found.node.name().size();
+      if (prefix + target_size > kMaxNameLength) {
+        r.rc = rcode::kYxDomain;
+        return;
+      }
+      uint8_t synthesized[kMaxNameLength];
+      std::memcpy(synthesized, name.data(), prefix);
+      std::memcpy(synthesized + prefix, dname_target, target_size);
+      size_t rdata_pos = 0;
+      r.fits = s.Record(kAnswer, owner_pos, {}, type::kCname, dname.ttl(), synthesized,
+                        prefix + target_size, &rdata_pos);
+      // As NSD and Knot do, ANY goes on to the target; CNAME stops here.
+      if (!r.fits || q.qtype == type::kCname || step + 1 >= kMaxCnameChain) return;
+      if (!go_on_to(synthesized, prefix + target_size, rdata_pos)) return;
+      continue;
+    }
+    const NodeView node = found.node;
+    // A CNAME loop ends where it would repeat itself.
+    if (std::find(visited, visited + step, node.id()) != visited + step) return;
+    visited[step] = node.id();
+    const RrsetView cname = node.Find(type::kCname);
+    if (cname.valid() && q.qtype != type::kCname && q.qtype != type::kAny) {
+      size_t rdata_pos = 0;
+      r.fits = s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
+      if (!r.fits || step + 1 >= kMaxCnameChain) return;
+      const uint8_t* rdata = cname.records() + 2;
+      if (!go_on_to(rdata, WireNameLength(rdata), rdata_pos)) return;
+      continue;
+    }
+    // The policy governs names that own data, and never a CNAME's owner.
+    const bool owner_exists = node.rrset_count() > 0 && !cname.valid();
+    PoolAddress address;
+    const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
+    if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&
+        addresses.Draw(name, r.labels, pool_type, address)) {
+      r.fits = s.Pool(kAnswer, owner_pos, {}, pool_type, address);
+      r.info->pool_answer = true;
+      r.outcome = Response::Outcome::kAnswer;
+      return;
+    }
+    RrsetView rrset;
+    if (q.qtype == type::kAny) {
+      // RFC 8482: one RRset stands for all of them.
+      node.ForEachRrset([&](RrsetView each) {
+        if (!rrset.valid() && each.type() != type::kRrsig) rrset = each;
+      });
+    } else {
+      rrset = node.Find(q.qtype);
+    }
+    if (!rrset.valid()) {
+      r.outcome = Response::Outcome::kNoData;  // RFC 2308 §2.2
+      return;
+    }
+    r.fits = s.Rrset(kAnswer, owner_pos, {}, rrset);
+    r.outcome = Response::Outcome::kAnswer;
+    r.rrset = rrset;
+    return;
+  }
+}
+
+// Stage 4: the authority section: the cut's NS for a referral (RFC 1034
+// §4.3.2 step 3b), the SOA for NXDOMAIN and NODATA (RFC 2308).
+void SolveAuthority(Response& r, Sections& s) {
+  if (!r.fits) return;
+  switch (r.outcome) {
+    case Response::Outcome::kReferral:
+      r.fits = s.Rrset(kAuthority, MessageWriter::kNoOwner, r.cut.name(), r.cut.Find(type::kNs));
+      break;
+    case Response::Outcome::kNxDomain:
+    case Response::Outcome::kNoData:
+      r.fits = s.Soa();
+      break;
+    default:
+      break;
+  }
+}
+
+// Stage 5: the additional section: glue for a referral, which is required,
+// and addresses of the answer's NS, MX and SRV targets, which are optional:
+// what does not fit is left out.
+void SolveAdditional(Response& r, Sections& s) {
+  if (!r.fits) return;
+  if (r.outcome == Response::Outcome::kReferral) {
+    r.fits = s.AdditionalFor(r.cut.Find(type::kNs), /*glue=*/true);
+  } else if (r.outcome == Response::Outcome::kAnswer && r.rrset.valid()) {
+    s.AdditionalFor(r.rrset, /*glue=*/false);
+  }
+}
+
+// Stage 6: OPT, TSIG, the header's flags and counts, and what counters and
+// rate limiting learn. Returns the response size.
+size_t Finish(Response& r, const uint8_t* query, size_t query_size,
+              const ResponderOptions& options, uint8_t* out, size_t limit) {
+  const Query& q = r.q;
+  size_t size = r.w.size();
+  if (q.edns) {
+    out[size] = 0;  // root owner
+    WriteU16(out + size + 1, type::kOpt);
+    WriteU16(out + size + 3, options.max_udp_size);
+    WriteU32(out + size + 5, r.opt_ttl);
+    WriteU16(out + size + 9, 0);
+    size += kOptSize;
+    ++r.counts[kAdditional];
+  }
+  if (r.rc == rcode::kNotAuth) {
+    const size_t with_tsig = AppendBadKeyTsig(query, query_size, q, out, size, limit);
+    if (with_tsig != size) ++r.counts[kAdditional];
+    size = with_tsig;
+  }
+  WriteU16(out + 2, r.flags | r.rc);
+  WriteU16(out + 4, 1);
+  ResponseInfo* info = r.info;
+  if (r.rc == rcode::kNoError && info->rcode != rcode::kBadVers) {
+    if (q.qtype == type::kAny) {
+      info->kind = ResponseKind::kAny;
+    } else if (r.counts[kAnswer] > 0) {
+      info->kind = ResponseKind::kAnswer;
+      std::memcpy(info->rate_limit_name, q.qname, q.qname_size);
+      info->rate_limit_name_size = static_cast<uint8_t>(q.qname_size);
+    } else if (!(r.flags & flag::kAa) && r.counts[kAuthority] > 0) {
+      info->kind = ResponseKind::kReferral;
+    } else {
+      info->kind = ResponseKind::kNoData;
+    }
+  } else if (r.rc == rcode::kNxDomain) {
+    info->kind = ResponseKind::kNxDomain;
+  }
+  WriteU16(out + 6, r.counts[kAnswer]);
+  WriteU16(out + 8, r.counts[kAuthority]);
+  WriteU16(out + 10, r.counts[kAdditional]);
+  if (info->rcode != rcode::kBadVers) info->rcode = r.rc;
+  return size;
+}
+
 }  // namespace
 
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
                ResponseInfo* info) {
   Query q;
-  const Parsed parsed = ParseQuery(query, query_size, q);
-  if (parsed == Parsed::kDrop) return 0;
+  const QueryStatus parsed = ParseQuery(query, query_size, q);
+  if (parsed == QueryStatus::kDrop) return 0;
   // QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.1.6).
   const uint16_t base_flags = flag::kQr | (q.flags & (flag::kOpcodeMask | flag::kRd | flag::kCd));
   info->qtype = q.qtype;
   if (q.question_end == 0) {
-    info->rcode = parsed == Parsed::kNotImp ? rcode::kNotImp : rcode::kFormErr;
+    info->rcode = parsed == QueryStatus::kNotImp ? rcode::kNotImp : rcode::kFormErr;
     return HeaderOnly(query, base_flags, info->rcode, out);
   }
 
@@ -375,197 +518,27 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
 
-  uint16_t flags = base_flags;
-  uint8_t rc = rcode::kNoError;
-  uint16_t counts[3] = {0, 0, 0};
-  uint32_t opt_ttl = q.dnssec_ok ? 0x8000 : 0;
-
-  if (parsed == Parsed::kFormErr) {
-    rc = rcode::kFormErr;
-  } else if (q.tsig_owner != 0) {
-    rc = rcode::kNotAuth;  // signed, and no key is known: BADKEY below
-  } else if (parsed == Parsed::kNotImp) {
-    rc = rcode::kNotImp;
-  } else if (q.edns && q.edns_version > 0) {
-    opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
-    info->rcode = static_cast<uint8_t>(rcode::kBadVers);
-  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {
-    rc = rcode::kRefused;  // only class IN is served; "*" matches it
-  } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey) {
-    rc = rcode::kFormErr;
-  } else if (q.qtype == type::kAxfr || q.qtype == type::kIxfr) {
-    rc = rcode::kRefused;  // zone transfers are not offered
-  } else if (q.qtype == type::kMaila || q.qtype == type::kMailb) {
-    rc = rcode::kNotImp;
-  } else {
-    LabelOffsets labels;
-    const absl::string_view qname = AsChars(q.qname, q.qname_size);
-    ComputeLabelOffsets(qname, labels);
-    const Zone* zone = zones.FindBest(qname, labels);
-    // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
-    // child zone's apex, the parent answers when it is served here too.
-    if (zone != nullptr && q.qtype == type::kDs && zone->apex_labels() == labels.count &&
-        labels.count > 0) {
-      if (const Zone* parent = zones.FindBest(qname, labels, labels.count - 1)) zone = parent;
-    }
-    if (zone == nullptr) {
-      rc = rcode::kRefused;
+  Response r{q, w, info};
+  r.flags = base_flags;
+  r.opt_ttl = q.dnssec_ok ? 0x8000 : 0;
+  if (CheckQuery(r, parsed) && SelectZone(r, zones)) {
+    Sections s(w, *r.zone, addresses);
+    SolveAnswer(r, s, addresses);
+    SolveAuthority(r, s);
+    SolveAdditional(r, s);
+    if (r.fits) {
+      r.counts[kAnswer] = s.count(kAnswer);
+      r.counts[kAuthority] = s.count(kAuthority);
+      r.counts[kAdditional] = s.count(kAdditional);
     } else {
-      const absl::string_view apex = zone->apex();
-      std::memcpy(info->rate_limit_name, apex.data(), apex.size());
-      info->rate_limit_name_size = static_cast<uint8_t>(apex.size());
-      flags |= flag::kAa;
-      Answer a(w, *zone, addresses);
-      bool fits = true;
-      size_t owner_pos = kHeaderSize;
-      absl::string_view name = qname;
-      uint8_t target[kMaxNameLength];
-      const void* visited[kMaxCnameChain];
-      // A CNAME or DNAME step: the lookup goes on at `wire`, named in the
-      // answer at `rdata_pos`. Only chains that stay inside this zone are
-      // followed (false).
-      const auto go_on_to = [&](const uint8_t* wire, size_t size, size_t rdata_pos) {
-        for (size_t k = 0; k < size; ++k) target[k] = AsciiLower(wire[k]);
-        name = AsChars(target, size);
-        if (!IsAtOrBelow(name, zone->apex())) return false;
-        ComputeLabelOffsets(name, labels);
-        owner_pos = rdata_pos;
-        return true;
-      };
-      for (int step = 0;; ++step) {
-        const Lookup found = LookupName(*zone, name, labels, q.qtype);
-        if (found.kind == Lookup::kDelegation) {
-          // Referral: NS of the cut, then glue (RFC 1034 §4.3.2 step 3b). Not
-          // authoritative, unless CNAMEs we own led here.
-          if (step == 0) flags &= ~flag::kAa;
-          const RrsetView ns = found.node.Find(type::kNs);
-          fits = a.Rrset(kAuthority, MessageWriter::kNoOwner, found.node.name(), ns) &&
-                 a.AdditionalFor(ns, /*glue=*/true);
-          break;
-        }
-        if (found.kind == Lookup::kNxDomain) {
-          rc = rcode::kNxDomain;
-          fits = a.Soa();
-          break;
-        }
-        if (found.kind == Lookup::kDname) {
-          // RFC 6672 §3.2: the DNAME, a CNAME from the name to the name
-          // with the DNAME's owner replaced by its target, then on.
-          const RrsetView dname = found.node.Find(type::kDname);
-          fits = a.Rrset(kAnswer, MessageWriter::kNoOwner, found.node.name(), dname);
-          if (!fits) break;
-          const uint8_t* dname_target = dname.records() + 2;
-          const size_t target_size = WireNameLength(dname_target);
-          const size_t prefix = name.size() - found.node.name().size();
-          if (prefix + target_size > kMaxNameLength) {
-            rc = rcode::kYxDomain;
-            break;
-          }
-          uint8_t synthesized[kMaxNameLength];
-          std::memcpy(synthesized, name.data(), prefix);
-          std::memcpy(synthesized + prefix, dname_target, target_size);
-          size_t rdata_pos = 0;
-          fits = a.Record(kAnswer, owner_pos, {}, type::kCname, dname.ttl(), synthesized,
-                          prefix + target_size, &rdata_pos);
-          // As NSD and Knot do, ANY goes on to the target; CNAME stops here.
-          if (!fits || q.qtype == type::kCname || step + 1 >= kMaxCnameChain) break;
-          if (!go_on_to(synthesized, prefix + target_size, rdata_pos)) break;
-          continue;
-        }
-        const NodeView node = found.node;
-        // A CNAME loop ends where it would repeat itself.
-        if (std::find(visited, visited + step, node.id()) != visited + step) break;
-        visited[step] = node.id();
-        const RrsetView cname = node.Find(type::kCname);
-        if (q.qtype != type::kCname && q.qtype != type::kAny) {
-          if (cname.valid()) {
-            size_t rdata_pos = 0;
-            fits = a.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
-            if (!fits || step + 1 >= kMaxCnameChain) break;
-            const uint8_t* rdata = cname.records() + 2;
-            if (!go_on_to(rdata, WireNameLength(rdata), rdata_pos)) break;
-            continue;
-          }
-        }
-        // The policy governs names that own data, and never a CNAME's owner.
-        const bool owner_exists = node.rrset_count() > 0 && !cname.valid();
-        PoolAddress address;
-        const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
-        if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&
-            addresses.Draw(name, labels, pool_type, address)) {
-          fits = a.Pool(kAnswer, owner_pos, {}, pool_type, address);
-          info->pool_answer = true;
-          break;
-        }
-        RrsetView rrset;
-        if (q.qtype == type::kAny) {
-          // RFC 8482: one RRset stands for all of them.
-          node.ForEachRrset([&](RrsetView r) {
-            if (!rrset.valid() && r.type() != type::kRrsig) rrset = r;
-          });
-        } else {
-          rrset = node.Find(q.qtype);
-        }
-        if (rrset.valid()) {
-          fits = a.Rrset(kAnswer, owner_pos, {}, rrset);
-          // Additional data is optional: what does not fit is left out.
-          if (fits) a.AdditionalFor(rrset, /*glue=*/false);
-        } else {
-          fits = a.Soa();  // NODATA (RFC 2308 §2.2)
-        }
-        break;
-      }
-      if (fits) {
-        counts[kAnswer] = a.count(kAnswer);
-        counts[kAuthority] = a.count(kAuthority);
-        counts[kAdditional] = a.count(kAdditional);
-      } else {
-        // RFC 2181 §9: what is required did not fit; send the question with
-        // TC so the client retries over TCP.
-        flags |= flag::kTc;
-        info->truncated = true;
-        w.Truncate(q.question_end);
-      }
+      // RFC 2181 §9: what is required did not fit; send the question with TC
+      // so the client retries over TCP.
+      r.flags |= flag::kTc;
+      info->truncated = true;
+      w.Truncate(q.question_end);
     }
   }
-
-  size_t size = w.size();
-  if (q.edns) {
-    out[size] = 0;  // root owner
-    WriteU16(out + size + 1, type::kOpt);
-    WriteU16(out + size + 3, options.max_udp_size);
-    WriteU32(out + size + 5, opt_ttl);
-    WriteU16(out + size + 9, 0);
-    size += kOptSize;
-    ++counts[kAdditional];
-  }
-  if (rc == rcode::kNotAuth) {
-    const size_t with_tsig = AppendBadKeyTsig(query, query_size, q, out, size, limit);
-    if (with_tsig != size) ++counts[kAdditional];
-    size = with_tsig;
-  }
-  WriteU16(out + 2, flags | rc);
-  WriteU16(out + 4, 1);
-  if (rc == rcode::kNoError && info->rcode != rcode::kBadVers) {
-    if (q.qtype == type::kAny) {
-      info->kind = ResponseKind::kAny;
-    } else if (counts[kAnswer] > 0) {
-      info->kind = ResponseKind::kAnswer;
-      std::memcpy(info->rate_limit_name, q.qname, q.qname_size);
-      info->rate_limit_name_size = static_cast<uint8_t>(q.qname_size);
-    } else if (!(flags & flag::kAa) && counts[kAuthority] > 0) {
-      info->kind = ResponseKind::kReferral;
-    } else {
-      info->kind = ResponseKind::kNoData;
-    }
-  } else if (rc == rcode::kNxDomain) {
-    info->kind = ResponseKind::kNxDomain;
-  }
-  WriteU16(out + 6, counts[kAnswer]);
-  WriteU16(out + 8, counts[kAuthority]);
-  WriteU16(out + 10, counts[kAdditional]);
-  if (info->rcode != rcode::kBadVers) info->rcode = rc;
-  return size;
+  return Finish(r, query, query_size, options, out, limit);
 }
 
 size_t Truncate(uint8_t* response, const ResponseInfo& info) {

@@ -1,0 +1,42 @@
+// Reading a query: the header, the question, and the records after it (the
+// OPT of EDNS, a TSIG), checked as RFC 1035, 6891 and 8945 ask, without
+// allocating. The responder answers from what this leaves in a Query.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dns/wire.h"
+
+namespace agility::dns {
+
+enum class QueryStatus {
+  kOk,
+  kDrop,     // QR set, or shorter than a header: no reply at all
+  kFormErr,  // malformed
+  kNotImp,   // an opcode other than QUERY
+};
+
+struct Query {
+  uint16_t flags = 0;
+  size_t question_end = 0;  // offset just past QCLASS; 0: no sound question
+  uint8_t qname[kMaxNameLength];
+  size_t qname_size = 0;
+  uint16_t qtype = 0;
+  uint16_t qclass = 0;
+  bool edns = false;
+  uint16_t udp_size = 0;
+  uint8_t edns_version = 0;
+  bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
+  // A TSIG record, last of the message. No key is configured here, so every
+  // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
+  size_t tsig_owner = 0;  // offset of its owner; 0: unsigned
+  size_t tsig_rdata = 0;
+  size_t tsig_mac_size_at = 0;  // within its RDATA
+};
+
+// On success, or on an error found after the question, q.question_end is set
+// and the reply echoes the question (and the OPT only when it was valid).
+QueryStatus ParseQuery(const uint8_t* packet, size_t size, Query& q);
+
+}  // namespace agility::dns
