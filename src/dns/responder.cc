@@ -242,10 +242,14 @@ size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* 
 // and DNAME chain), then authority, then additional, then finish (OPT, TSIG,
 // header). Each stage reads what the ones before it decided.
 struct Response {
+  Response(const Query& query, MessageWriter& writer, ResponseInfo* response_info,
+           uint16_t base_flags)
+      : q(query), w(writer), info(response_info), flags(base_flags) {}
+
   const Query& q;
   MessageWriter& w;
   ResponseInfo* info;
-  uint16_t flags = 0;
+  uint16_t flags;
   uint8_t rc = rcode::kNoError;
   uint32_t opt_ttl = 0;
   // Zone selection.
@@ -518,8 +522,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
 
-  Response r{q, w, info};
-  r.flags = base_flags;
+  Response r(q, w, info, base_flags);
   r.opt_ttl = q.dnssec_ok ? 0x8000 : 0;
   if (CheckQuery(r, parsed) && SelectZone(r, zones)) {
     Sections s(w, *r.zone, addresses);
