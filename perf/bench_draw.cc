@@ -31,8 +31,8 @@ constexpr int kNames = 100000;
 constexpr int kQueriesPerRound = 2000000;
 
 std::vector<uint8_t> AQuery(const std::string& name, uint16_t id) {
-  std::vector<uint8_t> q = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0, 0, 0, 1,
-                            0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> q = {
+      static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
   size_t start = 0;
   while (start < name.size()) {
     const size_t dot = name.find('.', start);
@@ -50,7 +50,8 @@ std::vector<uint8_t> AQuery(const std::string& name, uint16_t id) {
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 15;
-  std::string text = "$ORIGIN example.com.\n@ 300 SOA ns h 1 2 3 4 300\n@ 300 NS ns\nns 300 A 192.0.2.1\n";
+  std::string text =
+      "$ORIGIN example.com.\n@ 300 SOA ns h 1 2 3 4 300\n@ 300 NS ns\nns 300 A 192.0.2.1\n";
   for (int i = 0; i < kNames; ++i) {
     text += "host" + std::to_string(i) + " 300 A 10." + std::to_string((i >> 16) & 255) + "." +
             std::to_string((i >> 8) & 255) + "." + std::to_string(i & 255) + "\n";

@@ -148,12 +148,11 @@ std::string Parser::ResolvePath(const std::string& path) const {
 }
 
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
-  if (!CheckMap(
-          node, "server",
-          {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
-           "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
-           "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
-           "state_dir"})) {
+  if (!CheckMap(node, "server",
+                {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
+                 "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
+                 "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
+                 "state_dir"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -246,8 +245,8 @@ void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) 
     pool.name = entry.first.Scalar();
     pool.line = Line(entry.first);
     if (!IsPlainName(pool.name) || pool.name.size() > 63) {
-      Error(entry.first, absl::StrCat("pool name '", pool.name,
-                                      "': 1 to 63 letters, digits, '.', '_' or '-'"));
+      Error(entry.first,
+            absl::StrCat("pool name '", pool.name, "': 1 to 63 letters, digits, '.', '_' or '-'"));
       continue;
     }
     if (!names.insert(pool.name).second) {
@@ -256,8 +255,9 @@ void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) 
     }
     const std::string label = absl::StrCat("pool '", pool.name, "'");
     if (entry.second.IsNull()) {
-      Error(pool.line, absl::StrCat(label, " must be a prefix or a non-empty list of "
-                                           "{prefix: P, weight: W}"));
+      Error(pool.line, absl::StrCat(label,
+                                    " must be a prefix or a non-empty list of "
+                                    "{prefix: P, weight: W}"));
       continue;
     }
     if (ParsePoolPrefixes(entry.second, label, pool.prefixes)) pools.push_back(std::move(pool));
@@ -289,8 +289,9 @@ bool Parser::ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
     return true;
   }
   if (!node.IsSequence() || node.size() == 0) {
-    Error(node, absl::StrCat(label, " must be a prefix or a non-empty list of "
-                                    "{prefix: P, weight: W}"));
+    Error(node, absl::StrCat(label,
+                             " must be a prefix or a non-empty list of "
+                             "{prefix: P, weight: W}"));
     return false;
   }
   if (node.size() > kMaxPoolPrefixes) {
@@ -316,9 +317,9 @@ bool Parser::ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
   for (const PoolPrefix& part : out) {
     any_weight |= part.weight > 0;
     if (part.prefix.ipv4 != out.front().prefix.ipv4) {
-      Error(part.line, absl::StrCat(label, ": ", part.prefix.ToString(), " and ",
-                                    out.front().prefix.ToString(),
-                                    " mix IPv4 and IPv6 in one pool"));
+      Error(part.line,
+            absl::StrCat(label, ": ", part.prefix.ToString(), " and ",
+                         out.front().prefix.ToString(), " mix IPv4 and IPv6 in one pool"));
     }
   }
   if (!any_weight) Error(node, absl::StrCat(label, ": at least one weight must be above 0"));
@@ -511,8 +512,8 @@ void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& s
   for (const auto& entry : node) {
     const std::string name = entry.first.Scalar();
     if (!IsPlainName(name) || name.size() >= 32) {
-      Error(entry.first, absl::StrCat("service label '", name,
-                                      "': 1 to 31 letters, digits, '.', '_' or '-'"));
+      Error(entry.first,
+            absl::StrCat("service label '", name, "': 1 to 31 letters, digits, '.', '_' or '-'"));
       continue;
     }
     if (!names.insert(name).second) {

@@ -58,7 +58,8 @@ std::optional<std::vector<std::string>> ShiftRequest(const std::vector<std::stri
     return std::vector<std::string>{"shift", words[1], words[2], "reset"};
   }
   if (words.size() == 4 && words[3][0] != '-') return words;
-  if (words.size() == 6 && words[3][0] != '-' && words[4] == "--over") return std::vector<std::string>{"shift", words[1], words[2], words[3], words[5]};
+  if (words.size() == 6 && words[3][0] != '-' && words[4] == "--over")
+    return std::vector<std::string>{"shift", words[1], words[2], words[3], words[5]};
   if (words.size() == 5 && words[3][0] != '-' && words[4].rfind("--over=", 0) == 0) {
     return std::vector<std::string>{"shift", words[1], words[2], words[3], words[4].substr(7)};
   }

@@ -86,8 +86,10 @@ std::string Daemon::StatusJson() const {
         if (o.pool != pool.name() || !(o.prefix == part.prefix)) continue;
         json.Key("override").BeginObject().Key("target").Value(o.to);
         if (o.Ramping(now)) {
-          json.Key("ramp_from").Value(o.from).Key("ramp_seconds_left").Value(
-              (o.end_ms - now + 999) / 1000);
+          json.Key("ramp_from")
+              .Value(o.from)
+              .Key("ramp_seconds_left")
+              .Value((o.end_ms - now + 999) / 1000);
         }
         json.EndObject();
       }

@@ -80,8 +80,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
       }
     }
   }
-  auto table = policy::Table::Build(
-      config, workers, previous != nullptr ? previous->table.get() : nullptr, live);
+  auto table = policy::Table::Build(config, workers,
+                                    previous != nullptr ? previous->table.get() : nullptr, live);
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());

@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "dns/zone_set.h"
 #include "config/config.h"
+#include "dns/zone_set.h"
 #include "policy/table.h"
 #include "sockets/bindings.h"
 

@@ -88,9 +88,9 @@ absl::Status Steering::Sync(const Snapshot& snapshot, sockets::SkLookup::Gaps ga
       !next.Draining(snapshot.bindings).empty()) {
     // A start cannot refuse the configuration it was given: without room
     // for both, the new bindings win over the drains.
-    Log(absl::StrCat("sk_lookup: ", next.Draining(snapshot.bindings).size(),
-                     " draining bindings dropped, no room beside the new ones: ",
-                     status.message()));
+    Log(absl::StrCat(
+        "sk_lookup: ", next.Draining(snapshot.bindings).size(),
+        " draining bindings dropped, no room beside the new ones: ", status.message()));
     sockets::Drains none;
     none.Update(snapshot.bindings, NowSeconds(), 0);
     status = Apply(snapshot, none, gaps);
@@ -218,9 +218,9 @@ std::string Steering::BindingsText(const Snapshot& snapshot) const {
     absl::StrAppend(&out, b.ToString());
     if (b.draining) {
       const auto it = until.find(b.Key());
-      absl::StrAppend(&out, " draining ",
-                      it == until.end() ? "?" : absl::StrCat(std::max<int64_t>(it->second - now, 0)),
-                      "s left");
+      absl::StrAppend(
+          &out, " draining ",
+          it == until.end() ? "?" : absl::StrCat(std::max<int64_t>(it->second - now, 0)), "s left");
     }
     absl::StrAppend(&out, "\n");
   }

@@ -89,7 +89,8 @@ bool PoolCounters::BucketsCounted(int pool) const {
                          : bucket_slot_.size();
   return std::find(bucket_slot_.begin() + static_cast<std::ptrdiff_t>(first),
                    bucket_slot_.begin() + static_cast<std::ptrdiff_t>(end),
-                   CounterStore::kOverflow) == bucket_slot_.begin() + static_cast<std::ptrdiff_t>(end);
+                   CounterStore::kOverflow) ==
+         bucket_slot_.begin() + static_cast<std::ptrdiff_t>(end);
 }
 
 uint64_t PoolCounters::PartTotal(int pool, uint32_t part) const {

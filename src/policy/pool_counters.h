@@ -78,8 +78,8 @@ class PoolCounters {
     return store_->Total(policy_slot_[policy * 2 + (ipv6 ? 1 : 0)]);
   }
   uint64_t Bucket(int pool, uint32_t part, int bucket) const {
-    return store_->Total(
-        bucket_slot_[parts_[pool_first_part_[pool] + part].first_bucket + static_cast<size_t>(bucket)]);
+    return store_->Total(bucket_slot_[parts_[pool_first_part_[pool] + part].first_bucket +
+                                      static_cast<size_t>(bucket)]);
   }
   // Answers from one sub-prefix: the sum of its buckets.
   uint64_t PartTotal(int pool, uint32_t part) const;

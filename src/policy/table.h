@@ -10,8 +10,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
-#include "dns/address_source.h"
 #include "config/config.h"
+#include "dns/address_source.h"
 #include "policy/matcher.h"
 #include "policy/pool.h"
 #include "policy/pool_counters.h"

@@ -10,7 +10,8 @@
 namespace agility::policy {
 namespace {
 
-constexpr char kHeader[] = "# agility weight overrides: pool prefix yaml_weight from to start_ms end_ms\n";
+constexpr char kHeader[] =
+    "# agility weight overrides: pool prefix yaml_weight from to start_ms end_ms\n";
 
 const config::PoolConfig* FindPool(const config::Config& config, absl::string_view name) {
   for (const config::PoolConfig& pool : config.pools) {
@@ -19,8 +20,9 @@ const config::PoolConfig* FindPool(const config::Config& config, absl::string_vi
   return nullptr;
 }
 
-absl::StatusOr<const config::PoolPrefix*> FindPart(const config::Config& config, const std::string& pool_name,
-                                           const std::string& prefix_text) {
+absl::StatusOr<const config::PoolPrefix*> FindPart(const config::Config& config,
+                                                   const std::string& pool_name,
+                                                   const std::string& prefix_text) {
   const config::PoolConfig* pool = FindPool(config, pool_name);
   if (pool == nullptr) return absl::NotFoundError(absl::StrCat("no pool '", pool_name, "'"));
   auto prefix = Prefix::Parse(prefix_text);
@@ -67,8 +69,13 @@ absl::Status WeightOverrides::Shift(const config::Config& config, const std::str
     return absl::FailedPreconditionError(absl::StrCat(
         "pool '", pool, "' would have every weight at 0; at least one must be above 0"));
   }
-  Override entry{pool, (*part)->prefix, (*part)->weight, over_ms > 0 ? current : weight, weight,
-                 now_ms, now_ms + std::max<int64_t>(over_ms, 0)};
+  Override entry{pool,
+                 (*part)->prefix,
+                 (*part)->weight,
+                 over_ms > 0 ? current : weight,
+                 weight,
+                 now_ms,
+                 now_ms + std::max<int64_t>(over_ms, 0)};
   for (Override& o : overrides_) {
     if (o.pool == pool && o.prefix == entry.prefix) {
       o = entry;
@@ -186,8 +193,8 @@ absl::StatusOr<WeightOverrides> WeightOverrides::Parse(const std::string& text,
     o.prefix = *prefix;
     if (!absl::SimpleAtoi(f[2], &o.yaml_weight) || !absl::SimpleAtoi(f[3], &o.from) ||
         !absl::SimpleAtoi(f[4], &o.to) || !absl::SimpleAtoi(f[5], &o.start_ms) ||
-        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > config::kMaxWeight || o.to > config::kMaxWeight ||
-        o.yaml_weight > config::kMaxWeight) {
+        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > config::kMaxWeight ||
+        o.to > config::kMaxWeight || o.yaml_weight > config::kMaxWeight) {
       return bad("bad number");
     }
     result.overrides_.push_back(std::move(o));

@@ -20,7 +20,7 @@ class WeightOverrides {
   struct Override {
     std::string pool;
     Prefix prefix;
-    uint32_t yaml_weight = 0;  // the YAML's when set; a different one clears it
+    uint32_t yaml_weight = 0;   // the YAML's when set; a different one clears it
     uint32_t from = 0, to = 0;  // linear from `from` at start_ms to `to` at end_ms
     int64_t start_ms = 0, end_ms = 0;
 
@@ -32,10 +32,12 @@ class WeightOverrides {
   // (`current`) over `over_ms` (0: at once). Fails, changing nothing, for an
   // unknown pool or prefix, a weight out of range, or when the pool would
   // end with every weight at 0.
-  absl::Status Shift(const config::Config& config, const std::string& pool, const std::string& prefix,
-                     uint32_t weight, uint32_t current, int64_t over_ms, int64_t now_ms);
+  absl::Status Shift(const config::Config& config, const std::string& pool,
+                     const std::string& prefix, uint32_t weight, uint32_t current, int64_t over_ms,
+                     int64_t now_ms);
   // Back to the YAML weight; fails for an unknown pool or prefix.
-  absl::Status Reset(const config::Config& config, const std::string& pool, const std::string& prefix);
+  absl::Status Reset(const config::Config& config, const std::string& pool,
+                     const std::string& prefix);
 
   // Drops overrides of prefixes that are gone, or whose YAML weight changed;
   // returns a line for each, for the log.

@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
+#include "config/config.h"
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "config/config.h"
 #include "policy/random.h"
 #include "policy/table.h"
 #include "sockets/bindings.h"

@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "config/config.h"
 #include "dns/responder.h"
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "config/config.h"
 #include "policy/table.h"
 
 namespace {

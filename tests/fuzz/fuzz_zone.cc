@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "config/config.h"
 #include "dns/name.h"
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "config/config.h"
 #include "policy/table.h"
 
 namespace {

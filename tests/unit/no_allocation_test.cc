@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <new>
 
+#include "config/config.h"
 #include "dns/responder.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
-#include "config/config.h"
 #include "policy/table.h"
 #include "query_builder.h"
 

@@ -8,9 +8,9 @@
 #include <random>
 #include <set>
 
+#include "config/config.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
-#include "config/config.h"
 #include "policy/table.h"
 #include "query_builder.h"
 

@@ -346,8 +346,7 @@ TEST(WeightOverridesTest, PoolNamesThatCouldNotBeReadBackAreConfigErrors) {
     auto config = config::ParseConfig(
         absl::StrCat("zones: [a.zone]\npools:\n  ", name, ": 127.77.0.0/24\n"), "w.yaml");
     ASSERT_FALSE(config.ok()) << name;
-    EXPECT_THAT(std::string(config.status().message()), HasSubstr("w.yaml:3: pool name"))
-        << name;
+    EXPECT_THAT(std::string(config.status().message()), HasSubstr("w.yaml:3: pool name")) << name;
   }
 }
 
