@@ -17,7 +17,6 @@ import os
 import random
 import socket
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -46,28 +45,14 @@ EXPECTED = {
 def a_answer(port, name, sock):
     """The address of the first A record in the answer to `name` A."""
     query_id = random.randrange(65536)
-    question = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\0\1\0\1"
-    sock.sendto(struct.pack("!HHHHHH", query_id, 0, 1, 0, 0, 0) + question, ("127.0.0.1", port))
+    sock.sendto(servers.a_query(name, query_id), ("127.0.0.1", port))
     while True:
-        reply = sock.recv(4096)
-        if struct.unpack("!H", reply[:2])[0] == query_id:
+        reply_id, _, addresses = servers.answer_addresses(sock.recv(4096))
+        if reply_id == query_id:
             break
-    # Header, the question echoed as sent, then the answer records; agilityd
-    # compresses the owner to a 2-byte pointer.
-    at = 12 + len(question)
-    while at < len(reply):
-        if reply[at] & 0xC0 == 0xC0:
-            at += 2
-        else:
-            while reply[at]:
-                at += reply[at] + 1
-            at += 1
-        rtype, _, _, length = struct.unpack("!HHIH", reply[at:at + 10])
-        at += 10
-        if rtype == 1 and length == 4:
-            return ipaddress.IPv4Address(reply[at:at + 4])
-        at += length
-    raise RuntimeError(f"no A record in the answer to {name}")
+    if not addresses:
+        raise RuntimeError(f"no A record in the answer to {name}")
+    return ipaddress.IPv4Address(addresses[0])
 
 
 def check_answers(port, policy, names, count=CHECKED):

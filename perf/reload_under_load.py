@@ -30,7 +30,6 @@ import os
 import random
 import re
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "perf"))
-from servers import free_port  # noqa: E402
+from servers import a_query, answer_addresses, free_port  # noqa: E402
 
 WEIGHTED = "weighted"
 WEIGHTED_PREFIXES = ["127.80.0.0/24", "127.80.1.0/24"]
@@ -85,38 +84,6 @@ def write_atomically(path, text):
     os.replace(tmp, path)
 
 
-def build_query(qid, name):
-    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
-    return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + question + b"\x00\x00\x01\x00\x01"
-
-
-def parse_answer(packet):
-    """(id, rcode, [IPv4 addresses in the answer section])."""
-    qid, flags, qd, an = struct.unpack("!HHHH", packet[:8])
-    pos = 12
-    for _ in range(qd):
-        while packet[pos] != 0:
-            if packet[pos] >= 0xC0:
-                pos += 1
-                break
-            pos += packet[pos] + 1
-        pos += 5
-    addresses = []
-    for _ in range(an):
-        if packet[pos] >= 0xC0:
-            pos += 2
-        else:
-            while packet[pos] != 0:
-                pos += packet[pos] + 1
-            pos += 1
-        rtype, _, _, rdlength = struct.unpack("!HHIH", packet[pos:pos + 10])
-        pos += 10
-        if rtype == 1 and rdlength == 4:
-            addresses.append(str(ipaddress.IPv4Address(packet[pos:pos + 4])))
-        pos += rdlength
-    return qid, flags & 0xF, addresses
-
-
 class Checker:
     """Sends queries at a fixed rate and records when each answer came back."""
 
@@ -143,7 +110,7 @@ class Checker:
             qid = n % 65536
             with self.lock:
                 self.sent[qid] = time.monotonic()
-            self.sock.send(build_query(qid, random.choice(NAMES)))
+            self.sock.send(a_query(random.choice(NAMES), qid))
             n += 1
         self.total = n
 
@@ -154,7 +121,7 @@ class Checker:
             except socket.timeout:
                 continue
             received = time.monotonic()
-            qid, rcode, addresses = parse_answer(packet)
+            qid, rcode, addresses = answer_addresses(packet)
             with self.lock:
                 sent = self.sent.pop(qid, None)
             if sent is not None:

@@ -57,6 +57,39 @@ def free_port(avoid=()):
     raise RuntimeError("no port free for both UDP and TCP")
 
 
+def a_query(name, query_id):
+    """A DNS query for `name` A, without EDNS."""
+    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
+    return struct.pack("!HHHHHH", query_id, 0, 1, 0, 0, 0) + question + b"\0\0\1\0\1"
+
+
+def answer_addresses(reply):
+    """(id, rcode, [the IPv4 addresses of the A records in the answer section])."""
+    query_id, flags, qdcount, ancount = struct.unpack("!HHHH", reply[:8])
+    at = 12
+    for _ in range(qdcount):
+        while reply[at] != 0:
+            if reply[at] >= 0xC0:
+                at += 1
+                break
+            at += reply[at] + 1
+        at += 5
+    addresses = []
+    for _ in range(ancount):
+        if reply[at] >= 0xC0:
+            at += 2
+        else:
+            while reply[at] != 0:
+                at += reply[at] + 1
+            at += 1
+        rtype, _, _, length = struct.unpack("!HHIH", reply[at:at + 10])
+        at += 10
+        if rtype == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(reply[at:at + 4]))
+        at += length
+    return query_id, flags & 0xF, addresses
+
+
 def ask(port, name="ns1.example.com", timeout=0.2):
     """One UDP query; True when anything answers."""
     question = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0\0\1\0\1"

@@ -1238,35 +1238,6 @@ class RestartPersistenceTest(SteeringTestCase):
 # Changing addresses without breakage: drains, weighted pools, live shifts
 # --------------------------------------------------------------------------
 
-def a_query(name, query_id):
-    """A DNS query for `name` A, without EDNS."""
-    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split("."))
-    return struct.pack("!HHHHHH", query_id, 0, 1, 0, 0, 0) + question + b"\0" + \
-        struct.pack("!HH", 1, 1)
-
-
-def first_a(reply):
-    """The address of the first A record in the answer section, or None."""
-    if len(reply) < 12 or struct.unpack("!H", reply[6:8])[0] == 0:
-        return None
-    offset = 12
-    while reply[offset] != 0:  # the question's name (never compressed)
-        offset += 1 + reply[offset]
-    offset += 5
-    while True:
-        if reply[offset] & 0xc0 == 0xc0:
-            offset += 2
-        else:
-            while reply[offset] != 0:
-                offset += 1 + reply[offset]
-            offset += 1
-        rtype, _, _, length = struct.unpack("!HHIH", reply[offset:offset + 10])
-        offset += 10
-        if rtype == 1 and length == 4:
-            return socket.inet_ntoa(reply[offset:offset + 4])
-        offset += length
-
-
 def pool_answers(port, name, count, window=64):
     """`count` A answers for `name` from 127.0.0.1:port over UDP, `window`
     queries in flight; every query must be answered (none may be lost)."""
@@ -1277,17 +1248,17 @@ def pool_answers(port, name, count, window=64):
         sent = 0
         while len(answers) < count:
             while sent < count and sent - len(answers) < window:
-                s.send(a_query(name, sent % 65536))
+                s.send(servers.a_query(name, sent % 65536))
                 sent += 1
             try:
                 reply = s.recv(4096)
             except socket.timeout:
                 raise AssertionError(f"{sent - len(answers)} of {sent} queries for {name} "
                                      f"unanswered after {IO_TIMEOUT}s")
-            address = first_a(reply)
-            if address is None:
+            _, _, addresses = servers.answer_addresses(reply)
+            if not addresses:
                 raise AssertionError(f"a reply for {name} without an A record: {reply!r}")
-            answers.append(address)
+            answers.append(addresses[0])
     return answers
 
 
