@@ -23,6 +23,7 @@ constexpr char kUsage[] =
     "  -c, --config FILE   agilityd's configuration (default config/agility.yaml)\n"
     "  -s, --socket PATH   control socket (default: server.control from the configuration)\n"
     "  -j, --json          status and bindings as JSON\n"
+    "  -V, --version       print the version and exit\n"
     "commands:\n"
     "  status                 generation, uptime, zones, pools and live weights, counters,\n"
     "                         draining bindings, sk_lookup labels\n"
@@ -134,8 +135,9 @@ int main(int argc, char** argv) {
                                     {"socket", required_argument, nullptr, 's'},
                                     {"json", no_argument, nullptr, 'j'},
                                     {"help", no_argument, nullptr, 'h'},
+                                    {"version", no_argument, nullptr, 'V'},
                                     {nullptr, 0, nullptr, 0}};
-  for (int opt; (opt = getopt_long(argc, argv, "+c:s:jh", kOptions, nullptr)) != -1;) {
+  for (int opt; (opt = getopt_long(argc, argv, "+c:s:jhV", kOptions, nullptr)) != -1;) {
     switch (opt) {
       case 'c':
         config = optarg;
@@ -148,6 +150,9 @@ int main(int argc, char** argv) {
         break;
       case 'h':
         std::fputs(kUsage, stdout);
+        return 0;
+      case 'V':
+        std::puts("agilityctl " AGILITY_VERSION);
         return 0;
       default:
         std::fputs(kUsage, stderr);

@@ -11,9 +11,10 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: agilityd [-c FILE] [--check]\n"
+    "usage: agilityd [-c FILE] [--check] [--version]\n"
     "  -c, --config FILE  configuration (default config/agility.yaml)\n"
-    "      --check        load and validate configuration and zones, print a summary, exit\n";
+    "      --check        load and validate configuration and zones, print a summary, exit\n"
+    "  -V, --version      print the version and exit\n";
 
 int Check(const std::string& config) {
   auto parsed = agility::config::LoadConfig(config);
@@ -39,8 +40,9 @@ int main(int argc, char** argv) {
   static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
                                     {"check", no_argument, nullptr, 'k'},
                                     {"help", no_argument, nullptr, 'h'},
+                                    {"version", no_argument, nullptr, 'V'},
                                     {nullptr, 0, nullptr, 0}};
-  for (int opt; (opt = getopt_long(argc, argv, "c:h", kOptions, nullptr)) != -1;) {
+  for (int opt; (opt = getopt_long(argc, argv, "c:hV", kOptions, nullptr)) != -1;) {
     switch (opt) {
       case 'c':
         config = optarg;
@@ -50,6 +52,9 @@ int main(int argc, char** argv) {
         break;
       case 'h':
         std::fputs(kUsage, stdout);
+        return 0;
+      case 'V':
+        std::puts("agilityd " AGILITY_VERSION);
         return 0;
       default:
         std::fputs(kUsage, stderr);

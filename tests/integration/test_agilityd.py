@@ -921,6 +921,13 @@ class CheckTests(unittest.TestCase):
         return subprocess.run([AGILITYD, "-c", config, "--check"],
                               capture_output=True, text=True, timeout=30)
 
+    def test_version(self):
+        for binary, name in ((AGILITYD, "agilityd"), (AGILITYCTL, "agilityctl")):
+            done = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                                  timeout=30)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertRegex(done.stdout, rf"^{name} \d+\.\d+\.\d+\n$")
+
     def test_good_config(self):
         config, _ = self.write_config()
         done = self.check(config)
