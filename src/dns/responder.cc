@@ -508,7 +508,11 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   const QueryStatus parsed = ParseQuery(query, query_size, q);
   if (parsed == QueryStatus::kDrop) return 0;
   // QR set; opcode, RD and CD copied (RFC 1035 §4.1.1, RFC 4035 §3.1.6).
-  const uint16_t base_flags = flag::kQr | (q.flags & (flag::kOpcodeMask | flag::kRd | flag::kCd));
+  // RD and CD belong to a QUERY: the NOTIMP of another opcode echoes only
+  // the opcode, as BIND does (ISC's EDNS compliance probe "opcodeflg").
+  const uint16_t opcode = q.flags & flag::kOpcodeMask;
+  const uint16_t base_flags =
+      flag::kQr | opcode | (opcode == 0 ? q.flags & (flag::kRd | flag::kCd) : 0);
   info->qtype = q.qtype;
   if (q.question_end == 0) {
     info->rcode = parsed == QueryStatus::kNotImp ? rcode::kNotImp : rcode::kFormErr;

@@ -253,15 +253,18 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
                where() + "UDP response longer than " + std::to_string(UdpLimit(q, max_udp_size)));
   }
 
-  // Header: ID echoed, QR set, opcode/RD/CD copied, RA, Z and AD clear.
+  // Header: ID echoed, QR set, opcode copied, RD and CD copied for QUERY and
+  // clear for any other opcode, RA, Z and AD clear.
   FUZZ_CHECK(r[0] == query[0] && r[1] == query[1], where() + "ID not echoed");
   const uint16_t flags = U16(r + 2);
   const uint16_t qflags = U16(query + 2);
   FUZZ_CHECK(flags & dns::flag::kQr, where() + "QR clear");
   FUZZ_CHECK((flags & dns::flag::kOpcodeMask) == (qflags & dns::flag::kOpcodeMask),
              where() + "opcode not copied");
-  FUZZ_CHECK((flags & dns::flag::kRd) == (qflags & dns::flag::kRd), where() + "RD not copied");
-  FUZZ_CHECK((flags & dns::flag::kCd) == (qflags & dns::flag::kCd), where() + "CD not copied");
+  const uint16_t copied =
+      (qflags & dns::flag::kOpcodeMask) == 0 ? qflags & (dns::flag::kRd | dns::flag::kCd) : 0;
+  FUZZ_CHECK((flags & dns::flag::kRd) == (copied & dns::flag::kRd), where() + "RD wrong");
+  FUZZ_CHECK((flags & dns::flag::kCd) == (copied & dns::flag::kCd), where() + "CD wrong");
   FUZZ_CHECK((flags & (dns::flag::kRa | 0x0040 | dns::flag::kAd)) == 0,
              where() + "RA, Z or AD set");
   const uint8_t rc = flags & dns::flag::kRcodeMask;

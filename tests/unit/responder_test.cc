@@ -659,6 +659,23 @@ TEST_F(ResponderTest, NotImpWithoutQuestionIsHeaderOnly) {
   EXPECT_EQ(r.wire[3] & 0x0f, rcode::kNotImp);
 }
 
+// ISC's "opcodeflg" probe: opcode 15, header only, every flag bit set (TC,
+// RD, RA, CD, AD, AA, Z). The reply is QR, the opcode and NOTIMP: no flag of
+// the request it did not understand comes back.
+TEST_F(ResponderTest, NotImpEchoesNoFlagOfTheRejectedOpcode) {
+  // 0x7f: opcode 15, AA, TC, RD (QR clear); 0xf0: RA, Z, AD, CD.
+  const std::vector<uint8_t> query = {0x12, 0x34, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const Reply r = AskRaw(query);
+  ASSERT_EQ(r.wire.size(), 12u);
+  EXPECT_EQ(ReadU16(r.wire.data() + 2), flag::kQr | 15 << 11 | rcode::kNotImp);
+  // A QUERY keeps RD and CD.
+  auto plain = BuildQuery("plain.example.com", type::kA);
+  plain[2] |= 0x01;  // RD
+  plain[3] |= 0x10;  // CD
+  const Reply answered = AskRaw(plain);
+  EXPECT_EQ(ReadU16(answered.wire.data() + 2) & (flag::kRd | flag::kCd), flag::kRd | flag::kCd);
+}
+
 // A TSIG record (RFC 8945 §4.2) with key name `key` (wire form), hmac-sha256,
 // a MAC of `mac_size` bytes and the given error.
 std::vector<uint8_t> TsigRecord(const std::string& key, uint16_t original_id, uint16_t mac_size,
