@@ -67,6 +67,10 @@ inline constexpr char kDnsService[] = "dns";
 
 enum class Protocol : uint8_t { kTcp = 6, kUdp = 17 };
 
+inline const char* ProtocolName(Protocol protocol) {
+  return protocol == Protocol::kTcp ? "tcp" : "udp";
+}
+
 struct PolicyConfig {
   std::string name;
   std::vector<std::string> match;

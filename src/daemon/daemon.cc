@@ -43,7 +43,6 @@ struct Daemon::ReloadJob {
   uv_work_t work;
   Daemon* daemon;
   std::string path;
-  uint64_t generation;
   int workers;  // running, not what the new config says
   std::shared_ptr<const Snapshot> previous;
   absl::StatusOr<std::shared_ptr<Snapshot>> result = absl::UnknownError("not run");
@@ -230,7 +229,6 @@ void Daemon::Reload(ControlServer::Reply reply) {
   auto* job = new ReloadJob;
   job->daemon = this;
   job->path = config_path_;
-  job->generation = 0;  // given at publication
   job->workers = running_server_.workers;
   job->previous = snapshots_.Get();
   job->replies = std::move(waiting_);
@@ -245,8 +243,8 @@ void Daemon::Reload(ControlServer::Reply reply) {
         if (!config.ok()) {
           job->result = config.status();
         } else {
-          job->result =
-              LoadSnapshot(*std::move(config), job->generation, job->workers, job->previous.get());
+          job->result = LoadSnapshot(*std::move(config), /*generation=*/0, job->workers,
+                                     job->previous.get());  // numbered when published
         }
         job->previous.reset();
       },

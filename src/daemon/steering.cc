@@ -200,14 +200,6 @@ std::vector<sockets::LabelStatus> Steering::Labels() const {
   return sk_lookup_ == nullptr ? std::vector<sockets::LabelStatus>{} : sk_lookup_->Labels();
 }
 
-namespace {
-
-const char* ProtocolName(config::Protocol protocol) {
-  return protocol == config::Protocol::kTcp ? "tcp" : "udp";
-}
-
-}  // namespace
-
 std::string Steering::BindingsText(const Snapshot& snapshot) const {
   if (sk_lookup_ == nullptr) return "sk_lookup inactive\n";
   absl::flat_hash_map<std::string, int64_t> until;
@@ -236,7 +228,7 @@ void Steering::BindingsJson(const Snapshot& snapshot, JsonWriter& json) const {
     for (const sockets::Binding& b : sk_lookup_->Bindings()) {
       json.BeginObject()
           .Key("protocol")
-          .String(ProtocolName(b.protocol))
+          .String(config::ProtocolName(b.protocol))
           .Key("prefix")
           .String(b.prefix.ToString())
           .Key("port")

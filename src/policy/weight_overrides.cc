@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "util/state_file.h"
 
 namespace agility::policy {
 namespace {
@@ -177,28 +178,23 @@ std::string WeightOverrides::Serialize() const {
 absl::StatusOr<WeightOverrides> WeightOverrides::Parse(const std::string& text,
                                                        const std::string& source) {
   WeightOverrides result;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    if (line.empty() || line[0] == '#') continue;
-    const std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ":", line_number, ": ", why));
-    };
-    if (f.size() != 7) return bad("expected 7 fields");
-    Override o;
-    o.pool = std::string(f[0]);
-    auto prefix = Prefix::Parse(f[1]);
-    if (!prefix.ok()) return bad(prefix.status().message());
-    o.prefix = *prefix;
-    if (!absl::SimpleAtoi(f[2], &o.yaml_weight) || !absl::SimpleAtoi(f[3], &o.from) ||
-        !absl::SimpleAtoi(f[4], &o.to) || !absl::SimpleAtoi(f[5], &o.start_ms) ||
-        !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > config::kMaxWeight ||
-        o.to > config::kMaxWeight || o.yaml_weight > config::kMaxWeight) {
-      return bad("bad number");
-    }
-    result.overrides_.push_back(std::move(o));
-  }
+  const absl::Status status = ForEachStateRecord(
+      text, source, 7, [&](const std::vector<absl::string_view>& f) -> std::string {
+        Override o;
+        o.pool = std::string(f[0]);
+        auto prefix = Prefix::Parse(f[1]);
+        if (!prefix.ok()) return std::string(prefix.status().message());
+        o.prefix = *prefix;
+        if (!absl::SimpleAtoi(f[2], &o.yaml_weight) || !absl::SimpleAtoi(f[3], &o.from) ||
+            !absl::SimpleAtoi(f[4], &o.to) || !absl::SimpleAtoi(f[5], &o.start_ms) ||
+            !absl::SimpleAtoi(f[6], &o.end_ms) || o.from > config::kMaxWeight ||
+            o.to > config::kMaxWeight || o.yaml_weight > config::kMaxWeight) {
+          return "bad number";
+        }
+        result.overrides_.push_back(std::move(o));
+        return "";
+      });
+  if (!status.ok()) return status;
   return result;
 }
 

@@ -20,13 +20,12 @@ void Binding::MappedAddress(uint8_t (&out)[16]) const {
 }
 
 std::string Binding::ToString() const {
-  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
-                      " port ", port == 0 ? "any" : std::to_string(port), " -> ", label);
+  return absl::StrCat(config::ProtocolName(protocol), " ", prefix.ToString(), " port ",
+                      port == 0 ? "any" : std::to_string(port), " -> ", label);
 }
 
 std::string Binding::Key() const {
-  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp", " ", prefix.ToString(),
-                      " ", port);
+  return absl::StrCat(config::ProtocolName(protocol), " ", prefix.ToString(), " ", port);
 }
 
 absl::StatusOr<std::vector<Binding>> BindingsFromConfig(const config::Config& config) {

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "util/state_file.h"
 
 namespace agility::sockets {
 namespace {
@@ -98,8 +99,8 @@ std::string Drains::Serialize() const {
   std::string out = kHeader;
   for (const Entry* e : sorted) {
     const Binding& b = e->binding;
-    absl::StrAppend(&out, b.protocol == config::Protocol::kTcp ? "tcp" : "udp", " ",
-                    b.prefix.ToString(), " ", b.port, " ", b.label, " ", b.ttl, " ", e->until, " ",
+    absl::StrAppend(&out, config::ProtocolName(b.protocol), " ", b.prefix.ToString(), " ", b.port,
+                    " ", b.label, " ", b.ttl, " ", e->until, " ",
                     b.draining ? "draining" : "answered", "\n");
   }
   return out;
@@ -107,43 +108,38 @@ std::string Drains::Serialize() const {
 
 absl::StatusOr<Drains> Drains::Parse(const std::string& text, const std::string& source) {
   Drains drains;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    if (line.empty() || line[0] == '#') continue;
-    const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(source, ":", line_number, ": ", why));
-    };
-    if (fields.size() != 7) return bad("expected 7 fields");
-    Entry entry;
-    Binding& b = entry.binding;
-    if (fields[0] == "tcp") {
-      b.protocol = config::Protocol::kTcp;
-    } else if (fields[0] == "udp") {
-      b.protocol = config::Protocol::kUdp;
-    } else {
-      return bad("protocol must be tcp or udp");
-    }
-    auto prefix = policy::Prefix::Parse(fields[1]);
-    if (!prefix.ok()) return bad(prefix.status().message());
-    b.prefix = *prefix;
-    uint32_t port = 0;
-    if (!absl::SimpleAtoi(fields[2], &port) || port > 65535) return bad("bad port");
-    b.port = static_cast<uint16_t>(port);
-    b.label = std::string(fields[3]);
-    if (b.label.empty()) return bad("empty label");
-    if (!absl::SimpleAtoi(fields[4], &b.ttl) || !absl::SimpleAtoi(fields[5], &entry.until)) {
-      return bad("bad ttl or deadline");
-    }
-    if (fields[6] != "answered" && fields[6] != "draining") {
-      return bad("state must be answered or draining");
-    }
-    b.answered = true;
-    b.draining = fields[6] == "draining";
-    b.source = source;
-    drains.entries_[b.Key()] = std::move(entry);
-  }
+  const absl::Status status = ForEachStateRecord(
+      text, source, 7, [&](const std::vector<absl::string_view>& fields) -> std::string {
+        Entry entry;
+        Binding& b = entry.binding;
+        if (fields[0] == "tcp") {
+          b.protocol = config::Protocol::kTcp;
+        } else if (fields[0] == "udp") {
+          b.protocol = config::Protocol::kUdp;
+        } else {
+          return "protocol must be tcp or udp";
+        }
+        auto prefix = policy::Prefix::Parse(fields[1]);
+        if (!prefix.ok()) return std::string(prefix.status().message());
+        b.prefix = *prefix;
+        uint32_t port = 0;
+        if (!absl::SimpleAtoi(fields[2], &port) || port > 65535) return "bad port";
+        b.port = static_cast<uint16_t>(port);
+        b.label = std::string(fields[3]);
+        if (b.label.empty()) return "empty label";
+        if (!absl::SimpleAtoi(fields[4], &b.ttl) || !absl::SimpleAtoi(fields[5], &entry.until)) {
+          return "bad ttl or deadline";
+        }
+        if (fields[6] != "answered" && fields[6] != "draining") {
+          return "state must be answered or draining";
+        }
+        b.answered = true;
+        b.draining = fields[6] == "draining";
+        b.source = source;
+        drains.entries_[b.Key()] = std::move(entry);
+        return "";
+      });
+  if (!status.ok()) return status;
   return drains;
 }
 

@@ -46,8 +46,7 @@ bool SameAddress(const sockaddr_storage& a, const Endpoint& b) {
 }  // namespace
 
 std::string SocketFacts::Describe() const {
-  return absl::StrCat(protocol == config::Protocol::kTcp ? "tcp" : "udp",
-                      family == AF_INET6 ? "6 " : "4 ",
+  return absl::StrCat(config::ProtocolName(protocol), family == AF_INET6 ? "6 " : "4 ",
                       FormatAddress(reinterpret_cast<const sockaddr*>(&local)), " cookie ", cookie);
 }
 
