@@ -3,45 +3,41 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <chrono>
-#include <thread>
 
+// libzscanner/error.h lacks C linkage declarations of its own.
+extern "C" {
+#include <libzscanner/scanner.h>
+}
+
+#include <cerrno>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "dns/record_parser.h"
+#include "absl/strings/str_join.h"
+#include "dns/generic_rdata.h"
 #include "dns/record_pipe.h"
+#include "dns/wire.h"
 #include "dns/zone_builder.h"
-
-// ldns defines bool, true and false as macros: after every C++ header.
-#include <ldns/ldns.h>
 
 namespace agility::dns {
 namespace {
 
 constexpr size_t kThreadedLoadBytes = 1 << 20;
-
-struct RdfDeleter {
-  void operator()(ldns_rdf* rdf) const { ldns_rdf_deep_free(rdf); }
-};
-using RdfPtr = std::unique_ptr<ldns_rdf, RdfDeleter>;
-
-struct RrDeleter {
-  void operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
-};
-using RrPtr = std::unique_ptr<ldns_rr, RrDeleter>;
-
-struct BufferDeleter {
-  void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
-};
+constexpr size_t kMaxErrors = 20;
+constexpr uint16_t kClassIn = 1;  // the scanner reads no other class
+constexpr uint32_t kDefaultTtl = 3600;  // before any $TTL
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  // One read into an exactly sized string: zone files can be gigabytes.
+  // One read into an exactly sized string: zone files can be gigabytes. Not
+  // mmap: a file truncated while we read it would kill the server (SIGBUS).
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ":0: cannot open: ", strerror(errno)));
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open: ", strerror(errno)));
   struct stat st;
   std::string text;
   if (fstat(fd, &st) == 0 && st.st_size > 0) text.resize(static_cast<size_t>(st.st_size));
@@ -53,7 +49,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     if (n < 0) {
       const int error = errno;
       close(fd);
-      return absl::DataLossError(absl::StrCat(path, ":0: read error: ", strerror(error)));
+      return absl::DataLossError(absl::StrCat("read error: ", strerror(error)));
     }
     if (n == 0) break;
     done += static_cast<size_t>(n);
@@ -63,241 +59,174 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text;
 }
 
-absl::Status ErrorAt(absl::string_view file, int line, absl::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(file, ":", line, ": ", message));
+// zs_scanner_t holds three 64 KiB buffers: on the heap, not the stack.
+struct ScannerFree {
+  void operator()(zs_scanner_t* scanner) const {
+    zs_deinit(scanner);
+    delete scanner;
+  }
+};
+using ScannerPtr = std::unique_ptr<zs_scanner_t, ScannerFree>;
+
+// The line `number` (1-based) of `text`, cut short, for error messages.
+std::string LineOf(absl::string_view text, uint64_t number) {
+  size_t at = 0;
+  for (uint64_t line = 1; line < number; ++line) {
+    at = text.find('\n', at);
+    if (at == absl::string_view::npos) return "";
+    ++at;
+  }
+  absl::string_view line = text.substr(at, text.find('\n', at) - at);
+  if (line.size() > 80) return absl::StrCat(line.substr(0, 77), "...");
+  return std::string(line);
 }
 
-// State shared across a file and the files it includes.
+// One zone: its file and the files it includes, scanned in order.
 class Reader {
  public:
-  Reader(RecordPipe& records, const ZoneFileLimits& limits)
-      : records_(records), limits_(limits), buffer_(ldns_buffer_new(512)) {}
-  ~Reader() {
-    if (prev_ != nullptr) ldns_rdf_deep_free(prev_);
-  }
+  Reader(RecordPipe& records, const ZoneFileLimits& limits) : records_(records), limits_(limits) {}
 
-  absl::Status ReadText(absl::string_view text, const std::string& file, RdfPtr origin, int depth);
+  // Scans `text`, read from `file`, starting at `origin` (presentation form)
+  // with the default TTL `ttl`.
+  void Scan(absl::string_view text, const std::string& file, const std::string& origin,
+            uint32_t ttl, int depth);
+
   std::vector<FileStamp>& files() { return files_; }
+  const std::vector<std::string>& errors() const { return errors_; }
+  // False once nothing more is worth reading.
+  bool going() const { return errors_.size() < kMaxErrors && !stopped_; }
 
  private:
-  absl::Status Entry(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
-                     int depth);
-  absl::Status Directive(absl::string_view entry, const std::string& file, int line, RdfPtr& origin,
-                         int depth);
-  void AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
-                 const std::string& file, int line);
+  // `text` is the whole file, and the record's text starts at or after `from`.
+  void Record(zs_scanner_t& scanner, absl::string_view text, size_t from, const std::string& file);
+  void Include(zs_scanner_t& scanner, const std::string& file, int depth);
+  void Error(absl::string_view file, uint64_t line, absl::string_view message,
+             absl::string_view text = {});
 
   RecordPipe& records_;
-  size_t record_count_ = 0;
   const ZoneFileLimits& limits_;
-  std::unique_ptr<ldns_buffer, BufferDeleter> buffer_;
+  size_t record_count_ = 0;
   std::vector<FileStamp> files_;
+  std::vector<std::string> errors_;
+  bool stopped_ = false;
+  std::string owner_;  // lowercase copy of the current owner
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
-  ldns_rdf* prev_ = nullptr;    // owner inherited by entries starting with blanks
-  std::string previous_owner_;  // the same, lowercase wire, for the fast path
-  bool prev_stale_ = false;     // prev_ lags behind previous_owner_
-  ParsedRecord parsed_;
-  uint32_t default_ttl_ = 3600;
 };
 
-absl::Status Reader::ReadText(absl::string_view text, const std::string& file, RdfPtr origin,
-                              int depth) {
-  std::string entry;
-  int line = 1;
-  int entry_line = 1;
-  int parens = 0;
-  bool quoted = false;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (entry.empty() && parens == 0 && i < text.size()) {
-      // Most lines are one whole record with nothing to strip: hand them over
-      // as they are, without copying.
-      size_t end = text.find('\n', i);
-      if (end == absl::string_view::npos) end = text.size();
-      const absl::string_view plain = text.substr(i, end - i);
-      if (plain.find_first_of(";()\"\\\r") == absl::string_view::npos &&
-          plain.size() <= limits_.max_entry_length) {
-        if (plain.find_first_not_of(" \t") != absl::string_view::npos) {
-          if (auto status = Entry(plain, file, line, origin, depth); !status.ok()) return status;
-        }
-        i = end;
-        ++line;
-        entry_line = line;
-        continue;
-      }
-    }
-    const char c = i < text.size() ? text[i] : '\n';
-    if (quoted) {
-      if (c == '\\' && i + 1 < text.size()) {
-        entry += c;
-        entry += text[++i];
-        continue;
-      }
-      if (c == '"') quoted = false;
-      if (c == '\n') return ErrorAt(file, line, "unterminated quoted string");
-      entry += c;
-    } else if (c == ';') {
-      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
-    } else if (c == '"') {
-      quoted = true;
-      entry += c;
-    } else if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
-      entry += c;
-      entry += text[++i];
-    } else if (c == '(') {
-      ++parens;
-      entry += ' ';
-    } else if (c == ')') {
-      if (--parens < 0) return ErrorAt(file, line, "')' without '('");
-      entry += ' ';
-    } else if (c == '\n') {
-      if (parens > 0) {
-        entry += ' ';
-      } else {
-        if (absl::StripAsciiWhitespace(entry).size() > 0) {
-          if (auto status = Entry(entry, file, entry_line, origin, depth); !status.ok()) {
-            return status;
-          }
-        }
-        entry.clear();
-        entry_line = line + 1;
-      }
-      ++line;
-      continue;
-    } else {
-      entry += c == '\r' ? ' ' : c;
-    }
-    if (entry.size() > limits_.max_entry_length) {
-      return ErrorAt(file, entry_line, "record longer than the limit");
-    }
+void Reader::Error(absl::string_view file, uint64_t line, absl::string_view message,
+                   absl::string_view text) {
+  if (errors_.size() >= kMaxErrors) return;
+  std::string error = absl::StrCat(file, ":", line, ": ", message);
+  if (!text.empty()) {
+    const std::string quoted = LineOf(text, line);
+    if (!quoted.empty()) absl::StrAppend(&error, " (in '", quoted, "')");
   }
-  if (parens > 0) return ErrorAt(file, entry_line, "'(' without ')'");
-  return absl::OkStatus();
+  errors_.push_back(std::move(error));
 }
 
-absl::Status Reader::Directive(absl::string_view entry, const std::string& file, int line,
-                               RdfPtr& origin, int depth) {
-  std::vector<absl::string_view> words =
-      absl::StrSplit(entry, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-  const std::string keyword = absl::AsciiStrToUpper(words[0]);
-  if (keyword == "$ORIGIN" && words.size() == 2) {
-    std::string name(words[1]);
-    if (name.back() != '.') {
-      return ErrorAt(file, line, "$ORIGIN must be an absolute name (ending in '.')");
-    }
-    RdfPtr rdf(ldns_dname_new_frm_str(name.c_str()));
-    if (!rdf) return ErrorAt(file, line, absl::StrCat("bad $ORIGIN name '", name, "'"));
-    origin = std::move(rdf);
-    return absl::OkStatus();
+void Reader::Scan(absl::string_view text, const std::string& file, const std::string& origin,
+                  uint32_t ttl, int depth) {
+  ScannerPtr scanner(new zs_scanner_t);
+  if (zs_init(scanner.get(), origin.c_str(), kClassIn, ttl) != 0) {
+    Error(file, 0, absl::StrCat("bad origin '", origin, "'"));
+    return;
   }
-  if (keyword == "$TTL" && words.size() == 2) {
-    const auto ttl = ParseTtl(words[1]);
-    if (!ttl.ok()) return ErrorAt(file, line, absl::StrCat("$TTL: ", ttl.status().message()));
-    default_ttl_ = *ttl;
-    return absl::OkStatus();
+  // Relative $INCLUDEs are found beside the including file.
+  const std::string directory = std::filesystem::path(file).parent_path().string();
+  std::free(scanner->path);
+  scanner->path = strdup(directory.empty() ? "." : directory.c_str());
+  if (scanner->path == nullptr || zs_set_input_string(scanner.get(), text.data(), text.size())) {
+    Error(file, 0, "cannot start the zone scanner");
+    return;
   }
-  if (keyword == "$INCLUDE" && (words.size() == 2 || words.size() == 3)) {
-    if (depth >= limits_.max_include_depth) {
-      return ErrorAt(file, line,
-                     absl::StrCat("$INCLUDE nested deeper than ", limits_.max_include_depth));
+  const char* const text_end = text.data() + text.size();
+  while (going()) {
+    // Where the scanner stands before a record: the record's text lies
+    // between here and where it stops (until it reaches the final block it
+    // appends after our text).
+    const char* before = scanner->input.current;
+    if (before < text.data() || before > text_end) before = text_end;
+    if (zs_parse_record(scanner.get()) != 0 && scanner->state != ZS_STATE_ERROR) {
+      Error(file, scanner->line_counter, zs_strerror(scanner->error.code), text);
+      return;
     }
-    std::filesystem::path path{std::string(words[1])};
-    if (path.is_relative()) path = std::filesystem::path(file).parent_path() / path;
-    RdfPtr include_origin(ldns_rdf_clone(origin.get()));
-    if (words.size() == 3) {
-      std::string name(words[2]);
-      include_origin.reset(ldns_dname_new_frm_str(name.c_str()));
-      if (!include_origin || name.back() != '.') {
-        return ErrorAt(file, line, absl::StrCat("bad $INCLUDE origin '", name, "'"));
-      }
+    switch (scanner->state) {
+      case ZS_STATE_DATA:
+        Record(*scanner, text, static_cast<size_t>(before - text.data()), file);
+        break;
+      case ZS_STATE_ERROR:
+        Error(file, scanner->line_counter, zs_strerror(scanner->error.code), text);
+        if (scanner->error.fatal) return;
+        break;
+      case ZS_STATE_INCLUDE:
+        Include(*scanner, file, depth);
+        break;
+      case ZS_STATE_EOF:
+      case ZS_STATE_STOP:
+        return;
+      default:
+        break;
     }
-    files_.push_back(StampFile(path.string()));
-    auto text = ReadFile(path.string());
-    if (!text.ok()) {
-      return ErrorAt(file, line,
-                     absl::StrCat("$INCLUDE ", path.string(), ": cannot read: ", strerror(errno)));
-    }
-    // The included file's $ORIGIN changes stay inside it (RFC 1035 §5.1).
-    return ReadText(*text, path.string(), std::move(include_origin), depth + 1);
   }
-  return ErrorAt(file, line, absl::StrCat("unsupported or malformed directive '", words[0], "'"));
 }
 
-absl::Status Reader::Entry(absl::string_view entry, const std::string& file, int line,
-                           RdfPtr& origin, int depth) {
-  if (entry[0] == '$') return Directive(entry, file, line, origin, depth);
+void Reader::Include(zs_scanner_t& scanner, const std::string& file, int depth) {
+  const uint64_t line = scanner.line_counter;
+  if (depth >= limits_.max_include_depth) {
+    Error(file, line, absl::StrCat("$INCLUDE nested deeper than ", limits_.max_include_depth));
+    stopped_ = true;
+    return;
+  }
+  // The scanner made the name absolute and put the origin, in text, in buffer.
+  const std::string path(scanner.include_filename);
+  const std::string origin(reinterpret_cast<const char*>(scanner.buffer));
+  files_.push_back(StampFile(path));
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    Error(file, line, absl::StrCat("$INCLUDE ", path, ": ", text.status().message()));
+    return;
+  }
+  // The included file's $ORIGIN changes stay inside it (RFC 1035 §5.1).
+  Scan(*text, path, origin, scanner.default_ttl, depth + 1);
+}
+
+void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
+                    const std::string& file) {
+  const uint64_t line = scanner.line_counter;
   if (record_count_ >= limits_.max_records) {
-    return ErrorAt(file, line, absl::StrCat("more than ", limits_.max_records, " records"));
+    Error(file, line, absl::StrCat("more than ", limits_.max_records, " records"));
+    stopped_ = true;
+    return;
   }
-  const absl::string_view origin_wire =
-      AsChars(ldns_rdf_data(origin.get()), ldns_rdf_size(origin.get()));
-  if (ParseCommonRecord(entry, origin_wire, previous_owner_, default_ttl_, parsed_)) {
-    previous_owner_ = parsed_.owner;
-    prev_stale_ = true;
-    AddRecord(parsed_.owner, parsed_.type, parsed_.ttl, parsed_.rdata, file, line);
-    return absl::OkStatus();
+  const uint16_t type = scanner.r_type;
+  if (type == type::kOpt || type == type::kTsig || type == 249 /* TKEY */ ||
+      (type >= 251 && type <= 255) /* IXFR AXFR MAILB MAILA ANY */) {
+    Error(file, line, "this record type cannot appear in a zone", text);
+    return;
   }
-  if (prev_stale_ && !previous_owner_.empty()) {
-    // Records parsed without ldns moved the inherited owner on.
-    if (prev_ != nullptr) ldns_rdf_deep_free(prev_);
-    prev_ = ldns_dname_new_frm_data(static_cast<uint16_t>(previous_owner_.size()),
-                                    previous_owner_.data());
+  if (scanner.r_ttl > 0x7fffffff) {
+    Error(file, line,
+          absl::StrCat("TTL ", scanner.r_ttl, " above 2147483647 (RFC 2181 section 8)"), text);
+    return;
   }
-  prev_stale_ = false;
-  // ldns wraps TTLs at 2^32, ignores what follows their digits and reads a
-  // $TTL of 0 as 3600: the TTL is taken from the text here instead.
-  const auto explicit_ttl = ExplicitTtl(entry);
-  if (!explicit_ttl.ok()) return ErrorAt(file, line, explicit_ttl.status().message());
-  const uint32_t ttl = explicit_ttl->ttl.value_or(default_ttl_);
-  std::string text;
-  if (explicit_ttl->ttl.has_value()) {
-    text = absl::StrCat(entry.substr(0, explicit_ttl->begin), " ", entry.substr(explicit_ttl->end));
-  } else {
-    text = std::string(entry);
+  const absl::string_view rdata(reinterpret_cast<const char*>(scanner.r_data),
+                                scanner.r_data_length);
+  // Only RFC 3597 text ("\#") can give data its type does not allow; the
+  // scanner stopped just past this record, so its text is before that.
+  const size_t to =
+      scanner.input.current >= text.data() && scanner.input.current <= text.data() + text.size()
+          ? static_cast<size_t>(scanner.input.current - text.data())
+          : text.size();
+  if (text.substr(from, std::max(to, from) - from).find("\\#") != absl::string_view::npos) {
+    if (auto status = CheckGenericRdata(type, rdata); !status.ok()) {
+      Error(file, line, status.message(), text);
+      return;
+    }
   }
-  ldns_rr* raw = nullptr;
-  const ldns_status status =
-      ldns_rr_new_frm_str(&raw, text.c_str(), default_ttl_, origin.get(), &prev_);
-  RrPtr rr(raw);
-  if (status != LDNS_STATUS_OK) {
-    return ErrorAt(file, line, ldns_get_errorstr_by_id(status));
-  }
-  // ldns stores "TYPEnnn"/"CLASSnnn" numbers unchecked in its enums, so they
-  // are read as plain integers (a wider value is not a valid enum to load).
-  const uint32_t class_number = ldns_rr_get_class(rr.get());
-  if (class_number != LDNS_RR_CLASS_IN) {
-    return ErrorAt(file, line, "only class IN is served");
-  }
-  const uint32_t type_number = ldns_rr_get_type(rr.get());
-  if (type_number > UINT16_MAX) {
-    return ErrorAt(file, line, "record type number above 65535");
-  }
-  const auto type = static_cast<uint16_t>(type_number);
-  if (type == LDNS_RR_TYPE_OPT || type == LDNS_RR_TYPE_TSIG || type == LDNS_RR_TYPE_ANY ||
-      type == LDNS_RR_TYPE_AXFR || type == LDNS_RR_TYPE_IXFR) {
-    return ErrorAt(file, line, "this record type cannot appear in a zone");
-  }
-  ldns_rdf* owner = ldns_rr_owner(rr.get());
-  std::string name(reinterpret_cast<const char*>(ldns_rdf_data(owner)), ldns_rdf_size(owner));
-  for (char& c : name) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
-  ldns_buffer_clear(buffer_.get());
-  if (ldns_rr_rdata2buffer_wire(buffer_.get(), rr.get()) != LDNS_STATUS_OK) {
-    return ErrorAt(file, line, "cannot encode record data");
-  }
-  const size_t size = ldns_buffer_position(buffer_.get());
-  if (size > UINT16_MAX) return ErrorAt(file, line, "record data longer than 65535 bytes");
-  const absl::string_view rdata = AsChars(ldns_buffer_begin(buffer_.get()), size);
-  if (!IsWellFormedRdata(type, rdata)) {
-    return ErrorAt(file, line, "malformed record data for its type");
-  }
-  previous_owner_ = name;
-  AddRecord(name, type, ttl, rdata, file, line);
-  return absl::OkStatus();
-}
-
-void Reader::AddRecord(absl::string_view owner, uint16_t type, uint32_t ttl,
-                       absl::string_view rdata, const std::string& file, int line) {
-  records_.Add(owner, type, ttl, rdata, file, line);
+  owner_.assign(reinterpret_cast<const char*>(scanner.r_owner), scanner.r_owner_length);
+  for (char& c : owner_) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
+  records_.Add(owner_, type, scanner.r_ttl, rdata, file, static_cast<int>(line));
   if ((++record_count_ & 0xffff) == 0 && limits_.progress) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
@@ -320,21 +249,20 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
                                               std::vector<FileStamp> files) {
   std::string origin_text(origin);
   if (origin_text.empty() || origin_text.back() != '.') origin_text += '.';
-  RdfPtr origin_rdf(ldns_dname_new_frm_str(origin_text.c_str()));
-  if (!origin_rdf) origin_rdf.reset(ldns_dname_new_frm_str("."));
   ZoneBuilder builder(source);
   // About one record per 25 bytes of master file text.
   builder.Reserve(text.size() / 25 + 16);
   {
-    // Big zones: parse here while another core interns names and files the
+    // Big zones: scan here while another core interns names and files the
     // records; single-core machines and small zones do both in one thread.
     RecordPipe records(
         builder, text.size() >= kThreadedLoadBytes && std::thread::hardware_concurrency() > 1);
     Reader reader(records, limits);
-    if (auto status = reader.ReadText(text, source, std::move(origin_rdf), 0); !status.ok()) {
-      return status;
-    }
+    reader.Scan(text, source, origin_text, kDefaultTtl, 0);
     records.Finish();
+    if (!reader.errors().empty()) {
+      return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
+    }
     files.insert(files.end(), reader.files().begin(), reader.files().end());
   }
   std::string().swap(text);  // the records are in the builder now
@@ -358,7 +286,8 @@ absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
   // read the file again rather than miss the change.
   FileStamp stamp = StampFile(path);
   auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(path, ":0: ",
+                                                                         text.status().message()));
   return Compile(*std::move(text), path, OriginFromFileName(path), limits, {std::move(stamp)});
 }
 

@@ -1,34 +1,38 @@
-// Reads RFC 1035 master files into a ZoneBuilder. We split the text into
-// logical entries ourselves (parentheses, quotes, comments, directives, line
-// numbers, $INCLUDE) and let ldns parse each record's text.
+// Reads RFC 1035 master files into a Zone. Knot DNS's zone scanner
+// (libzscanner) reads the text: it knows the presentation form of every type
+// Knot serves and rejects numbers beyond their field, bad encodings and stray
+// text. We add what serving needs: class IN only, TTLs within RFC 2181,
+// RFC 3597 generic data that is valid for its type, limits, and $INCLUDE
+// files read without mmap.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "dns/zone.h"
 
 namespace agility::dns {
 
 struct ZoneFileLimits {
   int max_include_depth = 8;
-  size_t max_entry_length = 65536;  // one record's text, parentheses joined
-  size_t max_records = 500000000;   // per zone, $INCLUDEs included
+  size_t max_records = 500000000;  // per zone, $INCLUDEs included
   // Called every few seconds during long loads: records read so far, seconds.
   std::function<void(size_t records, double seconds)> progress;
 };
 
 // Loads and compiles the zone in `path`. The initial $ORIGIN is the file name
 // without a trailing ".zone" ("example.com.zone" -> "example.com."); the apex
-// is the owner of the SOA record. Errors are "path:line: message" lines.
+// is the owner of the SOA record. Errors are "path:line: message" lines, up
+// to 20 of them.
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
                                                    const ZoneFileLimits& limits = {});
 
-// Compiles zone text held in memory; `source` names it in error messages and
-// `origin` is the initial $ORIGIN in presentation form.
+// Compiles zone text held in memory; `source` names it in error messages (and
+// relative $INCLUDEs are found beside it) and `origin` is the initial $ORIGIN
+// in presentation form.
 absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
                                                     const std::string& source,
                                                     absl::string_view origin,

@@ -75,15 +75,16 @@ TEST(ZoneTest, ErrorsNameFileAndLine) {
 
   auto chaos = Parse("x CH TXT \"x\"\n");
   ASSERT_FALSE(chaos.ok());
-  EXPECT_THAT(std::string(chaos.status().message()), HasSubstr("z.zone:5: only class IN"));
+  EXPECT_THAT(std::string(chaos.status().message()), HasSubstr("z.zone:5: "));
+  EXPECT_FALSE(Parse("x CLASS3 TXT \"x\"\n").ok());  // only class IN is served
 
   auto paren = Parse("x TXT ( \"a\"\n");
   ASSERT_FALSE(paren.ok());
-  EXPECT_THAT(std::string(paren.status().message()), HasSubstr("'(' without ')'"));
+  EXPECT_THAT(std::string(paren.status().message()), HasSubstr("unclosed last multiline block"));
 
   auto directive = Parse("$GENERATE 1-3 x$ A 192.0.2.$\n");
   ASSERT_FALSE(directive.ok());
-  EXPECT_THAT(std::string(directive.status().message()), HasSubstr("z.zone:5: unsupported"));
+  EXPECT_THAT(std::string(directive.status().message()), HasSubstr("z.zone:5: invalid directive"));
 }
 
 TEST(ZoneTest, ApexNeedsSoaAndNs) {
@@ -238,7 +239,7 @@ TEST(HostileZoneTest, HugeTxtIsRejected) {
   const std::string huge = "big TXT \"" + std::string(10 << 20, 'x') + "\"\n";
   auto zone = ParseZoneText(std::string(kHead) + huge, "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
-  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: record longer"));
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: text is too long"));
 }
 
 TEST(HostileZoneTest, OverlongNamesAreRejected) {
@@ -269,7 +270,7 @@ TEST(HostileZoneTest, GenericDataMustFitItsType) {
                            "m TYPE15 \\# 2 000a", "a TYPE1 \\# 0", "t TYPE16 \\# 0"}) {
     auto zone = ParseZoneText(std::string(kHead) + line + "\n", "z.zone", "example.com.");
     ASSERT_FALSE(zone.ok()) << line;
-    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: malformed")) << line;
+    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: ")) << line;
   }
 }
 
@@ -277,7 +278,7 @@ TEST(HostileZoneTest, TtlAboveTwoToTheThirtyOne) {
   auto zone =
       ParseZoneText(std::string(kHead) + "big 4294967295 A 192.0.2.2\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
-  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: TTL above"));
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: TTL 4294967295 above 2147483647"));
 }
 
 TEST(ZoneTtlTest, DollarTtlZeroHoldsForEveryType) {
@@ -295,7 +296,7 @@ TEST(ZoneTtlTest, DollarTtlZeroHoldsForEveryType) {
   EXPECT_EQ((*zone)->Find(Wire("ns.example.com")).Find(type::kA).ttl(), 0u);
 }
 
-TEST(ZoneTtlTest, UnitsAndExplicitTtlsOnLdnsParsedRecords) {
+TEST(ZoneTtlTest, UnitsAndExplicitTtls) {
   auto zone = Parse("_s._tcp 1h30m SRV 0 0 80 ns\ncaa IN 2D CAA 0 issue \"ca\"\n");
   ASSERT_TRUE(zone.ok()) << zone.status();
   EXPECT_EQ((*zone)->Find(Wire("_s._tcp.example.com")).Find(type::kSrv).ttl(), 5400u);
@@ -303,24 +304,27 @@ TEST(ZoneTtlTest, UnitsAndExplicitTtlsOnLdnsParsedRecords) {
 }
 
 TEST(ZoneTtlTest, MalformedTtlsAreErrors) {
-  // ldns would load these as 1215752191 (wrapped at 2^32) and 1.
+  // ldns loaded these as 1215752191 (wrapped at 2^32) and 1.
   for (const char* line : {"big 99999999999 SRV 0 0 80 ns\n", "junk 1x SRV 0 0 80 ns\n",
                            "big 99999999999 A 192.0.2.2\n", "junk 1x A 192.0.2.3\n",
                            "$TTL 99999999999\n", "$TTL 1x\n", "$TTL h\n"}) {
     auto zone = Parse(line);
     ASSERT_FALSE(zone.ok()) << line;
     EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5:")) << line;
-    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("TTL")) << line;
+    EXPECT_THAT(std::string(zone.status().message()),
+                ::testing::AnyOf(HasSubstr("number is bigger than 32 bits"),
+                                 HasSubstr("invalid time unit"), HasSubstr("invalid number")))
+        << line;
   }
 }
 
 TEST(HostileZoneTest, TypeNumberAbove65535) {
-  // ldns parses TYPE6000201 without a range check; it must not load as type 36425.
+  // ldns parsed TYPE6000201 without a range check and loaded it as type 36425.
   auto zone =
       ParseZoneText(std::string(kHead) + "gen TYPE6000201 \\# 0\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()),
-              HasSubstr("z.zone:5: record type number above 65535"));
+              HasSubstr("z.zone:5: number is bigger than 16 bits"));
 }
 
 TEST(HostileZoneTest, RecordCountLimit) {
@@ -331,6 +335,61 @@ TEST(HostileZoneTest, RecordCountLimit) {
   auto zone = ParseZoneText(text, "z.zone", "example.com.", limits);
   ASSERT_FALSE(zone.ok());
   EXPECT_THAT(std::string(zone.status().message()), HasSubstr("more than 10 records"));
+}
+
+// The cases issue 15 opened with: numbers that wrapped, a stray character,
+// and valid records that were refused.
+TEST(ZoneSyntaxTest, NumbersBeyondTheirFieldAreErrors) {
+  for (const char* line : {"r MX 65536 @", "s SRV 0 0 65536 @", "s SRV 65536 0 80 @",
+                           "c CAA 256 issue \"ca\"", "d DS 65536 8 2 AABB", "n NS a,b",
+                           "h HINFO \"a\" \"b\" \"c\"", "a A 192.0.2.256", "t TXT \"\\256\""}) {
+    auto zone = Parse(std::string(line) + "\n");
+    ASSERT_FALSE(zone.ok()) << line;
+    EXPECT_THAT(std::string(zone.status().message()), StartsWith("z.zone:5: ")) << line;
+  }
+}
+
+TEST(ZoneSyntaxTest, ValidFormsLoad) {
+  const std::string txt255(255, 'x');
+  for (const std::string& line :
+       {std::string("h HINFO \"\" \"\""), "t TXT \"" + txt255 + "\"",
+        std::string("c CERT 0 0 RSASHA256 AA=="), std::string("c CERT PKIX 1 8 AA=="),
+        std::string("l LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m"),
+        std::string("s SVCB 1 . alpn=h2,h3 port=8443 ipv4hint=192.0.2.1"),
+        std::string("w HTTPS 0 www"), std::string("u URI 10 1 \"https://example.com/\""),
+        std::string("k DNSKEY 257 3 ECDSAP256SHA256 AwEAAQ=="),
+        std::string("i IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
+        std::string("x TYPE65000 \\# 3 abcdef"), std::string("e 1h30m A 192.0.2.1")}) {
+    auto zone = Parse(line + "\n");
+    EXPECT_TRUE(zone.ok()) << line << ": " << zone.status();
+  }
+}
+
+TEST(ZoneSyntaxTest, GenericDataIsCheckedAgainstItsType) {
+  // Knot DNS 3.2 itself loads the first two; their bytes are no A or MX record.
+  for (const char* line : {"a A \\# 3 010203", "m MX \\# 2 0001", "c CNAME \\# 1 05",
+                           "t TXT \\# 2 0561", "p PTR \\# 4 c00c0000"}) {
+    auto zone = Parse(std::string(line) + "\n");
+    ASSERT_FALSE(zone.ok()) << line;
+    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: RFC 3597 data"))
+        << line;
+  }
+  auto same = Parse("a A \\# 4 c0000201\nm MX \\# 3 000a00\n");
+  ASSERT_TRUE(same.ok()) << same.status();
+  const RrsetView a = (*same)->Find(Wire("a.example.com")).Find(type::kA);
+  ASSERT_TRUE(a.valid());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(a.records() + 2), 4),
+            std::string("\xc0\x00\x02\x01", 4));
+}
+
+TEST(ZoneSyntaxTest, EveryErrorIsReported) {
+  auto zone = Parse("a A 1.2.3\nb MX 70000 x\nok A 192.0.2.1\nc AAAA ::g\n");
+  ASSERT_FALSE(zone.ok());
+  const std::string message(zone.status().message());
+  EXPECT_THAT(message, HasSubstr("z.zone:5: "));
+  EXPECT_THAT(message, HasSubstr("z.zone:6: "));
+  EXPECT_THAT(message, HasSubstr("z.zone:8: "));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("z.zone:7: ")));
 }
 
 }  // namespace

@@ -1,0 +1,102 @@
+#include "dns/generic_rdata.h"
+
+
+// Neither library declares C linkage for C++.
+extern "C" {
+#include <libknot/descriptor.h>
+#include <libknot/errcode.h>
+#include <libknot/packet/rrset-wire.h>
+#include <libknot/rrset-dump.h>
+#include <libzscanner/scanner.h>
+}
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace agility::dns {
+namespace {
+
+struct RrsetClear {
+  void operator()(knot_rrset_t* rrset) const { knot_rrset_clear(rrset, nullptr); }
+};
+
+struct ScannerFree {
+  void operator()(zs_scanner_t* scanner) const {
+    zs_deinit(scanner);
+    delete scanner;
+  }
+};
+
+}  // namespace
+
+absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata) {
+  const knot_rdata_descriptor_t* descriptor = knot_get_rdata_descriptor(type);
+  if (descriptor == nullptr || descriptor->type_name == nullptr) return absl::OkStatus();
+  const auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("RFC 3597 data is not a valid ",
+                                                   descriptor->type_name, " record (", why, ")"));
+  };
+
+  // The record as it would arrive in a message: root owner, class IN, TTL 0.
+  std::vector<uint8_t> wire = {0,
+                               static_cast<uint8_t>(type >> 8),
+                               static_cast<uint8_t>(type),
+                               0,
+                               1,
+                               0,
+                               0,
+                               0,
+                               0,
+                               static_cast<uint8_t>(rdata.size() >> 8),
+                               static_cast<uint8_t>(rdata.size())};
+  wire.insert(wire.end(), rdata.begin(), rdata.end());
+  knot_rrset_t rrset;
+  knot_rrset_init_empty(&rrset);
+  std::unique_ptr<knot_rrset_t, RrsetClear> owned(&rrset);
+  size_t pos = 0;
+  if (knot_rrset_rr_from_wire(wire.data(), &pos, wire.size(), &rrset, nullptr, false) !=
+          KNOT_EOK ||
+      pos != wire.size()) {
+    return invalid("its fields do not fit the data");
+  }
+
+  knot_dump_style_t style = KNOT_DUMP_STYLE_DEFAULT;
+  style.human_timestamp = false;  // the number itself: no calendar round trip
+  style.human_ttl = false;
+  style.wrap = false;
+  // Every byte can take four characters ("\DDD"), plus separators.
+  std::string text = absl::StrCat(". 0 IN ", descriptor->type_name, " ");
+  const size_t head = text.size();
+  text.resize(head + 5 * rdata.size() + 1024);
+  const int written =
+      knot_rrset_txt_dump_data(&rrset, 0, text.data() + head, text.size() - head, &style);
+  if (written < 0) return invalid("it has no text form");
+  text.resize(head + static_cast<size_t>(written));
+  text += '\n';
+
+  std::unique_ptr<zs_scanner_t, ScannerFree> scanner(new zs_scanner_t);
+  if (zs_init(scanner.get(), ".", 1, 0) != 0 ||
+      zs_set_input_string(scanner.get(), text.data(), text.size()) != 0) {
+    return absl::InternalError("cannot start the zone scanner");
+  }
+  while (zs_parse_record(scanner.get()) == 0 && scanner->state != ZS_STATE_EOF) {
+    if (scanner->state == ZS_STATE_ERROR) {
+      return invalid(absl::StrCat("its text form '", text.substr(head, written),
+                                  "' does not scan: ", zs_strerror(scanner->error.code)));
+    }
+    if (scanner->state != ZS_STATE_DATA) continue;
+    if (absl::string_view(reinterpret_cast<const char*>(scanner->r_data),
+                          scanner->r_data_length) != rdata) {
+      return invalid(absl::StrCat("it is not in the canonical layout that its text form '",
+                                  text.substr(head, written), "' gives"));
+    }
+    return absl::OkStatus();
+  }
+  return invalid("its text form does not scan");
+}
+
+}  // namespace agility::dns
