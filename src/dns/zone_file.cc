@@ -236,6 +236,12 @@ void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
   }
 }
 
+std::string Absolute(absl::string_view origin) {
+  std::string text(origin);
+  if (text.empty() || text.back() != '.') text += '.';
+  return text;
+}
+
 std::string OriginFromFileName(const std::string& path) {
   std::string base = std::filesystem::path(path).filename().string();
   if (base.ends_with(".zone")) base.resize(base.size() - 5);
@@ -247,8 +253,6 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
                                               absl::string_view origin,
                                               const ZoneFileLimits& limits,
                                               std::vector<FileStamp> files) {
-  std::string origin_text(origin);
-  if (origin_text.empty() || origin_text.back() != '.') origin_text += '.';
   ZoneBuilder builder(source);
   // About one record per 25 bytes of master file text.
   builder.Reserve(text.size() / 25 + 16);
@@ -258,7 +262,7 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
     RecordPipe records(
         builder, text.size() >= kThreadedLoadBytes && std::thread::hardware_concurrency() > 1);
     Reader reader(records, limits);
-    reader.Scan(text, source, origin_text, kDefaultTtl, 0);
+    reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
     records.Finish();
     if (!reader.errors().empty()) {
       return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
@@ -278,6 +282,17 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
                                                     absl::string_view origin,
                                                     const ZoneFileLimits& limits) {
   return Compile(std::string(text), source, origin, limits, {});
+}
+
+absl::Status ScanZoneText(absl::string_view text, const std::string& source,
+                          absl::string_view origin) {
+  ZoneBuilder discarded(source);
+  RecordPipe records(discarded, /*threaded=*/false);
+  const ZoneFileLimits limits;
+  Reader reader(records, limits);
+  reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
+  if (reader.errors().empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
 }
 
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,

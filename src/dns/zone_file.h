@@ -38,4 +38,11 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
                                                     absl::string_view origin,
                                                     const ZoneFileLimits& limits = {});
 
+// Reads zone text as ParseZoneText does, without compiling it: the errors of
+// the text as a master file, and none of the checks of a zone's contents
+// (SOA, NS, CNAME and other data...). For comparing our reading with other
+// parsers'.
+absl::Status ScanZoneText(absl::string_view text, const std::string& source,
+                          absl::string_view origin);
+
 }  // namespace agility::dns

@@ -9,6 +9,8 @@ corpus/responder/  DNS queries in wire form (no TCP length prefix): names of
                    malformed headers and questions.
 corpus/zone/       zones/*.zone, the harness zones, and variants: directives,
                    parentheses, generic records, many types, and broken ones.
+corpus/zone_syntax/ each line of tests/data/zone_syntax/cases.txt in a zone,
+                   and the zone variants without $INCLUDE.
 corpus/config/     config/*.yaml and variants of every section, plus broken ones.
 
 The output is deterministic: same files, same names, same bytes on every run,
@@ -288,6 +290,21 @@ def zone_corpus():
     return out
 
 
+def zone_syntax_corpus():
+    """Each line of tests/data/zone_syntax/cases.txt after a zone head, and
+    the zone corpus's smaller files."""
+    head = "$TTL 300\n@ SOA ns hostmaster 1 3600 900 604800 300\n@ NS ns\nns A 192.0.2.1\n"
+    out = {}
+    with open(os.path.join(ROOT, "tests", "data", "zone_syntax", "cases.txt")) as f:
+        for number, line in enumerate(f, 1):
+            if line.strip() and not line.startswith("#"):
+                out["case_%04d" % number] = (head + line).encode()
+    for name, text in ZONE_VARIANTS.items():
+        if "$INCLUDE" not in text.upper():
+            out[name] = text.encode()
+    return out
+
+
 # --------------------------------------------------------------------------
 # Configurations
 
@@ -444,6 +461,7 @@ def main():
     counts = {
         "responder": write(os.path.join(out, "responder"), responder_corpus(), ".bin"),
         "zone": write(os.path.join(out, "zone"), zone_corpus(), ".zone"),
+        "zone_syntax": write(os.path.join(out, "zone_syntax"), zone_syntax_corpus(), ".zone"),
         "config": write(os.path.join(out, "config"), config_corpus(), ".yaml"),
     }
     print(", ".join(f"{n}: {k} files" for n, k in counts.items()), "in", out)
