@@ -115,7 +115,10 @@ def knot_verdict(path, zone):
     run = subprocess.run(["kzonecheck", "-v", "-o", zone, path], capture_output=True, text=True,
                          timeout=60)
     output = (run.stdout + run.stderr).strip()
-    return "zone loader" not in output, output
+    # Its zone loader's errors ("zone loader, error in zone", "... fatal
+    # error ...", "... failed to load zone"), not its warnings.
+    failed = re.search(r"zone loader, (error|fatal error|failed)", output)
+    return failed is None, output
 
 
 def read_name(message, at):

@@ -382,6 +382,12 @@ TEST(ZoneSyntaxTest, GenericDataIsCheckedAgainstItsType) {
             std::string("\xc0\x00\x02\x01", 4));
 }
 
+TEST(ZoneSyntaxTest, CarriageReturnsAreErrorsAsInKnot) {
+  auto zone = Parse("a A 192.0.2.1\r\n");
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: unsupported CRLF"));
+}
+
 TEST(ZoneSyntaxTest, EveryErrorIsReported) {
   auto zone = Parse("a A 1.2.3\nb MX 70000 x\nok A 192.0.2.1\nc AAAA ::g\n");
   ASSERT_FALSE(zone.ok());
