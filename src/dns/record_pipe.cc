@@ -1,5 +1,7 @@
 #include "dns/record_pipe.h"
 
+#include "dns/wire.h"
+
 namespace agility::dns {
 
 RecordPipe::RecordPipe(ZoneBuilder& builder, bool threaded) : builder_(builder) {
@@ -11,7 +13,11 @@ RecordPipe::~RecordPipe() { Finish(); }
 void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
                      const std::string& file, int line) {
   if (files_.empty() || files_.back() != file) files_.push_back(file);
+  const size_t at = current_.bytes.size();
   current_.bytes.append(owner.data(), owner.size());
+  for (size_t i = at; i < current_.bytes.size(); ++i) {
+    current_.bytes[i] = static_cast<char>(AsciiLower(static_cast<uint8_t>(current_.bytes[i])));
+  }
   current_.bytes.append(rdata.data(), rdata.size());
   current_.records.push_back({files_.back(), static_cast<uint32_t>(owner.size()),
                               static_cast<uint32_t>(rdata.size()), ttl, static_cast<uint32_t>(line),

@@ -22,6 +22,7 @@ class RecordPipe {
   RecordPipe(ZoneBuilder& builder, bool threaded);
   ~RecordPipe();  // finishes (as Finish) if needed
 
+  // `owner` is a wire name in any case; the builder gets it in lowercase.
   void Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata,
            const std::string& file, int line);
   // Waits until every record is in the builder.

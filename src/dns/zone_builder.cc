@@ -28,6 +28,12 @@ void ZoneBuilder::Reserve(size_t records) {
 }
 
 uint16_t ZoneBuilder::FileIndex(absl::string_view file) {
+  // Records of one file come with one view of its name: known by address,
+  // without reading the name (a cache line another core may be writing).
+  if (file.data() == current_view_.data() && file.size() == current_view_.size()) {
+    return current_file_;
+  }
+  current_view_ = file;
   if (files_.empty() || files_[current_file_] != file) {
     const auto it = std::find(files_.begin(), files_.end(), file);
     current_file_ = static_cast<uint16_t>(it - files_.begin());

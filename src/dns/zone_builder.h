@@ -24,6 +24,8 @@ class ZoneBuilder {
 
   // One parsed record. `owner` is a lowercase wire name; `rdata` wire form
   // with names uncompressed; `line` is where the record starts in `file`.
+  // The builder knows a file again by the address of its name, so the text
+  // of `file` must stay where it is, unchanged, for the builder's lifetime.
   struct Input {
     absl::string_view owner;
     absl::string_view rdata;
@@ -68,6 +70,7 @@ class ZoneBuilder {
   std::string source_;
   std::vector<std::string> files_;
   uint16_t current_file_ = 0;
+  absl::string_view current_view_;  // the view FileIndex last matched to current_file_
   uint32_t last_owner_ = UINT32_MAX;  // id of the previous record's owner
   std::string owners_;                // each owner once: [len u8][name]
   std::vector<uint32_t> owner_offsets_;

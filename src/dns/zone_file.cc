@@ -109,7 +109,6 @@ class Reader {
   std::vector<FileStamp> files_;
   std::vector<std::string> errors_;
   bool stopped_ = false;
-  std::string owner_;  // lowercase copy of the current owner
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
 };
@@ -224,9 +223,9 @@ void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
       return;
     }
   }
-  owner_.assign(reinterpret_cast<const char*>(scanner.r_owner), scanner.r_owner_length);
-  for (char& c : owner_) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
-  records_.Add(owner_, type, scanner.r_ttl, rdata, file, static_cast<int>(line));
+  const absl::string_view owner(reinterpret_cast<const char*>(scanner.r_owner),
+                                scanner.r_owner_length);
+  records_.Add(owner, type, scanner.r_ttl, rdata, file, static_cast<int>(line));
   if ((++record_count_ & 0xffff) == 0 && limits_.progress) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {

@@ -12,7 +12,9 @@ own, cN.t., after a fixed head. Then:
    too, so that list stays true.
 2. Wire. Every zone both accept is served by knotd and by agilityd, and the
    record is asked for over TCP: the RDATA must be the same bytes (names
-   decompressed only where RFC 3597 allows compression).
+   decompressed only where RFC 3597 allows compression; names compared
+   without case where Knot lowercases them; NSEC3 is not asked, Knot
+   answers no query for it).
 
 The table grows without expectations written by hand: add lines to cases.txt.
 Run by `meson test zone_syntax`; needs knot and knot-dnssecutils
@@ -51,6 +53,18 @@ TYPES = {
 COMPRESSIBLE = {2: (0, 1, 0), 5: (0, 1, 0), 12: (0, 1, 0), 6: (0, 2, 20), 15: (2, 1, 0),
                 14: (0, 2, 0), 3: (0, 1, 0), 4: (0, 1, 0), 7: (0, 1, 0), 8: (0, 1, 0),
                 9: (0, 1, 0)}
+# Knot DNS lowercases the names in these types' RDATA as it loads them (the
+# canonical form of RFC 4034 section 6.2); agilityd keeps their case, as NSD
+# and BIND do. Names are compared without case there: (bytes before the
+# first name, names). NAPTR's name comes after three strings.
+LOWERCASED_BY_KNOT = {2: (0, 1), 3: (0, 1), 4: (0, 1), 5: (0, 1), 7: (0, 1), 8: (0, 1),
+                      9: (0, 1), 12: (0, 1), 39: (0, 1), 6: (0, 2), 14: (0, 2), 17: (0, 2),
+                      15: (2, 1), 18: (2, 1), 21: (2, 1), 36: (2, 1), 33: (6, 1), 26: (2, 2),
+                      46: (18, 1), 24: (18, 1), 30: (0, 1), 35: (4, 1)}
+NAPTR = 35
+# Knot keeps NSEC3 records apart from the zone's names and answers no query
+# for them: there is nothing of Knot's to compare ours with.
+NOT_ASKED = {50}
 CLASS = re.compile(r"^(IN|CH|CS|HS|CLASS\d+)$", re.I)
 
 
@@ -85,7 +99,7 @@ def read_disagreements():
 def zone_text(record):
     words = record.split()
     head = HEAD
-    if words[0] == "@" and "SOA" in (w.upper() for w in words[1:4]):
+    if words[0] == "@" and {"SOA", "TYPE6"} & {w.upper() for w in words[1:4]}:
         head = "\n".join(line for line in HEAD.splitlines() if " SOA " not in line) + "\n"
     return head + record + "\n"
 
@@ -139,6 +153,24 @@ def read_name(message, at):
             return labels, end if end is not None else at
 
 
+def without_name_case(rtype, rdata):
+    """`rdata` with the names Knot lowercases in lowercase."""
+    if rtype not in LOWERCASED_BY_KNOT:
+        return rdata
+    at, names = LOWERCASED_BY_KNOT[rtype]
+    if rtype == NAPTR:
+        for _ in range(3):  # flags, services, regexp
+            at += 1 + rdata[at]
+    out = bytearray(rdata)
+    for _ in range(names):
+        while out[at] != 0:
+            length = out[at]
+            out[at + 1:at + 1 + length] = out[at + 1:at + 1 + length].lower()
+            at += 1 + length
+        at += 1
+    return bytes(out)
+
+
 def records(message, qtype):
     """The RDATA of every qtype record in the answer and authority sections."""
     _, _, qdcount, ancount, nscount, _ = struct.unpack("!HHHHHH", message[:12])
@@ -160,7 +192,7 @@ def records(message, qtype):
                 expanded += name
             rdata = expanded + message[pos:pos + tail]
         if rtype == qtype:
-            found.append(rdata)
+            found.append(without_name_case(rtype, rdata))
         at += length
     return sorted(found)
 
@@ -250,13 +282,14 @@ class ZoneSyntaxTest(unittest.TestCase):
             if ours_ok != knot_ok:
                 disagreements.append(
                     f"cases.txt:{number}: {record!r}: Knot "
-                    f"{'accepts' if knot_ok else 'rejects'} ({knot_says.splitlines()[0][:120]}), "
+                    f"{'accepts' if knot_ok else 'rejects'} ({knot_says[:120]!r}), "
                     f"agilityd {'accepts' if ours_ok else 'rejects'}"
                     f"{'' if ours_ok else ' (' + self.ours[path][:160] + ')'}")
         print(f"\n{len(self.cases)} cases: agilityd accepts {accepted}, rejects "
               f"{len(self.cases) - accepted}; {len(self.chosen)} chosen disagreements",
               file=sys.stderr)
-        self.assertEqual(disagreements + stale, [])
+        if disagreements or stale:
+            self.fail(f"{len(disagreements + stale)} differences:\n" + "\n".join(disagreements + stale))
 
     def test_every_rejection_names_file_and_line(self):
         for _, record, _, path in self.zones:
@@ -313,7 +346,7 @@ zone:
             mismatches, compared = [], 0
             for number, record, zone, _ in served:
                 question = query_of(record, zone)
-                if question is None:
+                if question is None or question[1] in NOT_ASKED:
                     continue
                 theirs = records(ask_tcp(knot_port, *question), question[1])
                 mine = records(ask_tcp(ours_port, *question), question[1])
@@ -325,7 +358,8 @@ zone:
             print(f"\nRDATA compared for {compared} of {len(served)} accepted cases",
                   file=sys.stderr)
             self.assertGreater(compared, 0.9 * len(served))
-            self.assertEqual(mismatches, [])
+            if mismatches:
+                self.fail(f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches))
         finally:
             for process in (knot, ours):
                 process.terminate()
