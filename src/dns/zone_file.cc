@@ -18,6 +18,7 @@ extern "C" {
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dns/generic_rdata.h"
@@ -79,6 +80,34 @@ std::string LineOf(absl::string_view text, uint64_t number) {
   absl::string_view line = text.substr(at, text.find('\n', at) - at);
   if (line.size() > 80) return absl::StrCat(line.substr(0, 77), "...");
   return std::string(line);
+}
+
+struct Escapes {
+  bool generic = false;     // "\#": RFC 3597 data follows
+  bool above_255 = false;   // "\DDD" with DDD above 255
+};
+
+// The escapes of record text, comments left out.
+Escapes FindEscapes(absl::string_view text) {
+  Escapes found;
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ';' && !quoted) {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '\\' && i + 1 < text.size()) {
+      if (text[i + 1] == '#' && !quoted) found.generic = true;
+      if (i + 3 < text.size() && absl::ascii_isdigit(text[i + 1]) &&
+          absl::ascii_isdigit(text[i + 2]) && absl::ascii_isdigit(text[i + 3])) {
+        const int value = (text[i + 1] - '0') * 100 + (text[i + 2] - '0') * 10 + text[i + 3] - '0';
+        found.above_255 = found.above_255 || value > 255;
+      }
+      ++i;  // the escaped character
+    }
+  }
+  return found;
 }
 
 // One zone: its file and the files it includes, scanned in order.
@@ -211,16 +240,26 @@ void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
   }
   const absl::string_view rdata(reinterpret_cast<const char*>(scanner.r_data),
                                 scanner.r_data_length);
-  // Only RFC 3597 text ("\#") can give data its type does not allow; the
-  // scanner stopped just past this record, so its text is before that.
+  // The scanner stopped just past this record, so its text lies before that.
+  // Escapes there are what the scanner leaves to us.
   const size_t to =
       scanner.input.current >= text.data() && scanner.input.current <= text.data() + text.size()
           ? static_cast<size_t>(scanner.input.current - text.data())
           : text.size();
-  if (text.substr(from, std::max(to, from) - from).find("\\#") != absl::string_view::npos) {
-    if (auto status = CheckGenericRdata(type, rdata); !status.ok()) {
-      Error(file, line, status.message(), text);
+  const absl::string_view record_text = text.substr(from, std::max(to, from) - from);
+  if (record_text.find('\\') != absl::string_view::npos) {
+    const Escapes escapes = FindEscapes(record_text);
+    if (escapes.above_255) {
+      // The scanner takes "\256" in a name as the octet 0.
+      Error(file, line, "\\DDD escape above \\255 (RFC 1035 section 5.1)", text);
       return;
+    }
+    // Only RFC 3597 text can give data its type does not allow.
+    if (escapes.generic) {
+      if (auto status = CheckGenericRdata(type, rdata); !status.ok()) {
+        Error(file, line, status.message(), text);
+        return;
+      }
     }
   }
   const absl::string_view owner(reinterpret_cast<const char*>(scanner.r_owner),

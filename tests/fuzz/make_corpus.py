@@ -432,6 +432,22 @@ server:
     "not_a_map": "- a\n- b\n",
     "scalar": "hello\n",
     "empty": "",
+    "weighted_pools": """server: {state_dir: state}
+zones: [example.com.zone]
+pools:
+  edge4: 127.77.0.0/20
+  split4:
+    - {prefix: 127.78.0.0/24, weight: 3}
+    - {prefix: 127.78.1.0/24, weight: 1}
+    - {prefix: 127.78.2.0/26, weight: 0}
+  split6:
+    - {prefix: "fd00:78::/48", weight: 1000000}
+    - prefix: "fd00:79::/128"
+policies:
+  - {name: p, match: ["*.example.com"], ipv4: split4, ipv6: split6, service: edge}
+sk_lookup: {drain_grace_s: 0}
+services: {edge: {}}
+""",
 }
 
 

@@ -125,9 +125,19 @@ def query_of(record, zone):
 
 
 def knot_verdict(path, zone):
-    """(syntax valid, kzonecheck's message)."""
-    run = subprocess.run(["kzonecheck", "-v", "-o", zone, path], capture_output=True, text=True,
-                         timeout=60)
+    """(syntax valid, kzonecheck's message), or (None, why) when kzonecheck
+    gave no verdict: Knot 3.2's checker now and then crashes or hangs on
+    RFC 3597 data that is no record of its type, so it gets three tries."""
+    for _ in range(3):
+        try:
+            run = subprocess.run(["kzonecheck", "-v", "-o", zone, path], capture_output=True,
+                                 text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            continue
+        if run.returncode in (0, 1):
+            break
+    else:
+        return None, "kzonecheck crashed or hung three times"
     output = (run.stdout + run.stderr).strip()
     # Its zone loader's errors ("zone loader, error in zone", "... fatal
     # error ...", "... failed to load zone"), not its warnings.
@@ -266,10 +276,13 @@ class ZoneSyntaxTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_verdicts_agree_with_knot(self):
-        disagreements, stale, accepted = [], [], 0
+        disagreements, stale, unjudged, accepted = [], [], [], 0
         for (number, record, _, path), (knot_ok, knot_says) in zip(self.zones, self.knot):
             ours_ok = path not in self.ours
             accepted += ours_ok
+            if knot_ok is None:
+                unjudged.append(f"cases.txt:{number}: {record!r}")
+                continue
             if record in self.chosen:
                 verdict, _ = self.chosen[record]
                 if ours_ok != verdict:
@@ -286,8 +299,11 @@ class ZoneSyntaxTest(unittest.TestCase):
                     f"agilityd {'accepts' if ours_ok else 'rejects'}"
                     f"{'' if ours_ok else ' (' + self.ours[path][:160] + ')'}")
         print(f"\n{len(self.cases)} cases: agilityd accepts {accepted}, rejects "
-              f"{len(self.cases) - accepted}; {len(self.chosen)} chosen disagreements",
-              file=sys.stderr)
+              f"{len(self.cases) - accepted}; {len(self.chosen)} chosen disagreements; "
+              f"kzonecheck gave no verdict on {len(unjudged)}", file=sys.stderr)
+        for case in unjudged:
+            print(f"  no verdict from kzonecheck: {case}", file=sys.stderr)
+        self.assertLessEqual(len(unjudged), len(self.cases) // 100, "the oracle failed too often")
         if disagreements or stale:
             self.fail(f"{len(disagreements + stale)} differences:\n" + "\n".join(disagreements + stale))
 

@@ -342,7 +342,8 @@ TEST(HostileZoneTest, RecordCountLimit) {
 TEST(ZoneSyntaxTest, NumbersBeyondTheirFieldAreErrors) {
   for (const char* line : {"r MX 65536 @", "s SRV 0 0 65536 @", "s SRV 65536 0 80 @",
                            "c CAA 256 issue \"ca\"", "d DS 65536 8 2 AABB", "n NS a,b",
-                           "h HINFO \"a\" \"b\" \"c\"", "a A 192.0.2.256", "t TXT \"\\256\""}) {
+                           "h HINFO \"a\" \"b\" \"c\"", "a A 192.0.2.256", "t TXT \"\\256\"",
+                           "a\\256b A 192.0.2.1", "w CNAME x\\999.example.net."}) {
     auto zone = Parse(std::string(line) + "\n");
     ASSERT_FALSE(zone.ok()) << line;
     EXPECT_THAT(std::string(zone.status().message()), StartsWith("z.zone:5: ")) << line;
