@@ -1,6 +1,5 @@
 #include "dns/generic_rdata.h"
 
-
 // Neither library declares C linkage for C++.
 extern "C" {
 #include <libknot/descriptor.h>
@@ -42,24 +41,15 @@ absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata) {
   };
 
   // The record as it would arrive in a message: root owner, class IN, TTL 0.
-  std::vector<uint8_t> wire = {0,
-                               static_cast<uint8_t>(type >> 8),
-                               static_cast<uint8_t>(type),
-                               0,
-                               1,
-                               0,
-                               0,
-                               0,
-                               0,
-                               static_cast<uint8_t>(rdata.size() >> 8),
-                               static_cast<uint8_t>(rdata.size())};
+  std::vector<uint8_t> wire = {
+      0, static_cast<uint8_t>(type >> 8),         static_cast<uint8_t>(type),        0, 1, 0, 0, 0,
+      0, static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
   wire.insert(wire.end(), rdata.begin(), rdata.end());
   knot_rrset_t rrset;
   knot_rrset_init_empty(&rrset);
   std::unique_ptr<knot_rrset_t, RrsetClear> owned(&rrset);
   size_t pos = 0;
-  if (knot_rrset_rr_from_wire(wire.data(), &pos, wire.size(), &rrset, nullptr, false) !=
-          KNOT_EOK ||
+  if (knot_rrset_rr_from_wire(wire.data(), &pos, wire.size(), &rrset, nullptr, false) != KNOT_EOK ||
       pos != wire.size()) {
     return invalid("its fields do not fit the data");
   }
@@ -89,8 +79,8 @@ absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata) {
                                   "' does not scan: ", zs_strerror(scanner->error.code)));
     }
     if (scanner->state != ZS_STATE_DATA) continue;
-    if (absl::string_view(reinterpret_cast<const char*>(scanner->r_data),
-                          scanner->r_data_length) != rdata) {
+    if (absl::string_view(reinterpret_cast<const char*>(scanner->r_data), scanner->r_data_length) !=
+        rdata) {
       return invalid(absl::StrCat("it is not in the canonical layout that its text form '",
                                   text.substr(head, written), "' gives"));
     }

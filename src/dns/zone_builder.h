@@ -70,7 +70,7 @@ class ZoneBuilder {
   std::string source_;
   std::vector<std::string> files_;
   uint16_t current_file_ = 0;
-  absl::string_view current_view_;  // the view FileIndex last matched to current_file_
+  absl::string_view current_view_;    // the view FileIndex last matched to current_file_
   uint32_t last_owner_ = UINT32_MAX;  // id of the previous record's owner
   std::string owners_;                // each owner once: [len u8][name]
   std::vector<uint32_t> owner_offsets_;

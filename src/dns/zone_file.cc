@@ -9,8 +9,8 @@ extern "C" {
 #include <libzscanner/scanner.h>
 }
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -31,7 +31,7 @@ namespace {
 
 constexpr size_t kThreadedLoadBytes = 1 << 20;
 constexpr size_t kMaxErrors = 20;
-constexpr uint16_t kClassIn = 1;  // the scanner reads no other class
+constexpr uint16_t kClassIn = 1;        // the scanner reads no other class
 constexpr uint32_t kDefaultTtl = 3600;  // before any $TTL
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -83,8 +83,8 @@ std::string LineOf(absl::string_view text, uint64_t number) {
 }
 
 struct Escapes {
-  bool generic = false;     // "\#": RFC 3597 data follows
-  bool above_255 = false;   // "\DDD" with DDD above 255
+  bool generic = false;    // "\#": RFC 3597 data follows
+  bool above_255 = false;  // "\DDD" with DDD above 255
 };
 
 // The escapes of record text, comments left out.
@@ -234,8 +234,8 @@ void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
     return;
   }
   if (scanner.r_ttl > 0x7fffffff) {
-    Error(file, line,
-          absl::StrCat("TTL ", scanner.r_ttl, " above 2147483647 (RFC 2181 section 8)"), text);
+    Error(file, line, absl::StrCat("TTL ", scanner.r_ttl, " above 2147483647 (RFC 2181 section 8)"),
+          text);
     return;
   }
   const absl::string_view rdata(reinterpret_cast<const char*>(scanner.r_data),
@@ -339,8 +339,8 @@ absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
   // read the file again rather than miss the change.
   FileStamp stamp = StampFile(path);
   auto text = ReadFile(path);
-  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(path, ":0: ",
-                                                                         text.status().message()));
+  if (!text.ok())
+    return absl::Status(text.status().code(), absl::StrCat(path, ":0: ", text.status().message()));
   return Compile(*std::move(text), path, OriginFromFileName(path), limits, {std::move(stamp)});
 }
 

@@ -35,10 +35,10 @@ namespace {
 
 // Our reasons for rejecting what Knot loads.
 constexpr const char* kChosen[] = {
-    "above 2147483647 (RFC 2181",     // a TTL Knot keeps and RFC 2181 section 8 forbids
-    "RFC 3597 data is not a valid",   // generic data that is no record of its type
-    "cannot appear in a zone",        // OPT, TSIG, TKEY, IXFR, AXFR, MAILA, MAILB, ANY
-    "escape above \\255",             // a name's "\256", which Knot's scanner reads as 0
+    "above 2147483647 (RFC 2181",    // a TTL Knot keeps and RFC 2181 section 8 forbids
+    "RFC 3597 data is not a valid",  // generic data that is no record of its type
+    "cannot appear in a zone",       // OPT, TSIG, TKEY, IXFR, AXFR, MAILA, MAILB, ANY
+    "escape above \\255",            // a name's "\256", which Knot's scanner reads as 0
 };
 
 const std::string& ZonePath() {
@@ -68,7 +68,8 @@ int KnotVerdict(absl::string_view text, std::string& said) {
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) > 1) return -1;
   // "zone loader, error in zone", "zone loader, fatal error in zone", "zone
   // loader, failed to load zone"; not its warnings ("zone loader, ignoring").
-  for (const char* failed : {"zone loader, error", "zone loader, fatal error", "zone loader, failed"}) {
+  for (const char* failed :
+       {"zone loader, error", "zone loader, fatal error", "zone loader, failed"}) {
     if (absl::StrContains(said, failed)) return 0;
   }
   return 1;

@@ -278,7 +278,8 @@ TEST(HostileZoneTest, TtlAboveTwoToTheThirtyOne) {
   auto zone =
       ParseZoneText(std::string(kHead) + "big 4294967295 A 192.0.2.2\n", "z.zone", "example.com.");
   ASSERT_FALSE(zone.ok());
-  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: TTL 4294967295 above 2147483647"));
+  EXPECT_THAT(std::string(zone.status().message()),
+              HasSubstr("z.zone:5: TTL 4294967295 above 2147483647"));
 }
 
 TEST(ZoneTtlTest, DollarTtlZeroHoldsForEveryType) {
@@ -340,10 +341,10 @@ TEST(HostileZoneTest, RecordCountLimit) {
 // The cases issue 15 opened with: numbers that wrapped, a stray character,
 // and valid records that were refused.
 TEST(ZoneSyntaxTest, NumbersBeyondTheirFieldAreErrors) {
-  for (const char* line : {"r MX 65536 @", "s SRV 0 0 65536 @", "s SRV 65536 0 80 @",
-                           "c CAA 256 issue \"ca\"", "d DS 65536 8 2 AABB", "n NS a,b",
-                           "h HINFO \"a\" \"b\" \"c\"", "a A 192.0.2.256", "t TXT \"\\256\"",
-                           "a\\256b A 192.0.2.1", "w CNAME x\\999.example.net."}) {
+  for (const char* line :
+       {"r MX 65536 @", "s SRV 0 0 65536 @", "s SRV 65536 0 80 @", "c CAA 256 issue \"ca\"",
+        "d DS 65536 8 2 AABB", "n NS a,b", "h HINFO \"a\" \"b\" \"c\"", "a A 192.0.2.256",
+        "t TXT \"\\256\"", "a\\256b A 192.0.2.1", "w CNAME x\\999.example.net."}) {
     auto zone = Parse(std::string(line) + "\n");
     ASSERT_FALSE(zone.ok()) << line;
     EXPECT_THAT(std::string(zone.status().message()), StartsWith("z.zone:5: ")) << line;
@@ -359,7 +360,8 @@ TEST(ZoneSyntaxTest, ValidFormsLoad) {
         std::string("s SVCB 1 . alpn=h2,h3 port=8443 ipv4hint=192.0.2.1"),
         std::string("w HTTPS 0 www"), std::string("u URI 10 1 \"https://example.com/\""),
         std::string("k DNSKEY 257 3 ECDSAP256SHA256 AwEAAQ=="),
-        std::string("i IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
+        std::string(
+            "i IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ=="),
         std::string("x TYPE65000 \\# 3 abcdef"), std::string("e 1h30m A 192.0.2.1")}) {
     auto zone = Parse(line + "\n");
     EXPECT_TRUE(zone.ok()) << line << ": " << zone.status();
@@ -372,8 +374,7 @@ TEST(ZoneSyntaxTest, GenericDataIsCheckedAgainstItsType) {
                            "t TXT \\# 2 0561", "p PTR \\# 4 c00c0000"}) {
     auto zone = Parse(std::string(line) + "\n");
     ASSERT_FALSE(zone.ok()) << line;
-    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: RFC 3597 data"))
-        << line;
+    EXPECT_THAT(std::string(zone.status().message()), HasSubstr("z.zone:5: RFC 3597 data")) << line;
   }
   auto same = Parse("a A \\# 4 c0000201\nm MX \\# 3 000a00\n");
   ASSERT_TRUE(same.ok()) << same.status();
