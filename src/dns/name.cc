@@ -2,6 +2,7 @@
 
 #include <ldns/ldns.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -27,6 +28,22 @@ bool IsAtOrBelow(absl::string_view name, absl::string_view ancestor) {
   size_t pos = 0;
   while (pos < start) pos += 1 + static_cast<uint8_t>(name[pos]);
   return pos == start;
+}
+
+int CanonicalCompare(absl::string_view a, absl::string_view b) {
+  LabelOffsets la, lb;
+  ComputeLabelOffsets(a, la);
+  ComputeLabelOffsets(b, lb);
+  for (int i = 1; i <= la.count && i <= lb.count; ++i) {
+    const size_t at = la.offset[la.count - i];
+    const size_t bt = lb.offset[lb.count - i];
+    const size_t alen = static_cast<uint8_t>(a[at]);
+    const size_t blen = static_cast<uint8_t>(b[bt]);
+    const int c = std::memcmp(a.data() + at + 1, b.data() + bt + 1, std::min(alen, blen));
+    if (c != 0) return c;
+    if (alen != blen) return alen < blen ? -1 : 1;
+  }
+  return la.count - lb.count;
 }
 
 size_t WireNameLength(const uint8_t* p) {

@@ -30,6 +30,11 @@ inline absl::string_view Suffix(absl::string_view name, const LabelOffsets& labe
 // True when `name` equals `ancestor` or lies below it (both lowercase wire).
 bool IsAtOrBelow(absl::string_view name, absl::string_view ancestor);
 
+// RFC 4034 §6.1 canonical order of two lowercase wire names: labels compared
+// from the root down as unsigned octets, a name before its descendants.
+// Negative, zero or positive, as memcmp.
+int CanonicalCompare(absl::string_view a, absl::string_view b);
+
 // Length of the validated wire name starting at `p`, root label included.
 size_t WireNameLength(const uint8_t* p);
 

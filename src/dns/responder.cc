@@ -60,9 +60,49 @@ class Sections {
     return Record(s, owner_pos, owner, type, address.ttl, address.bytes, address.size);
   }
 
-  bool Soa() {
+  bool Soa(bool dnssec) {
     const RrsetView soa = zone_.apex_node().Find(type::kSoa);
-    return Rrset(kAuthority, MessageWriter::kNoOwner, zone_.apex(), soa, zone_.negative_ttl());
+    return Rrset(kAuthority, MessageWriter::kNoOwner, zone_.apex(), soa, zone_.negative_ttl()) &&
+           (!dnssec || Signatures(kAuthority, MessageWriter::kNoOwner, zone_.apex(),
+                                  zone_.apex_node(), type::kSoa, zone_.negative_ttl()));
+  }
+
+  // The RRSIGs at `node` that cover `covered`, written as `owner` (or at
+  // `owner_pos`) with the TTL their RRset was given.
+  bool Signatures(Section s, size_t owner_pos, absl::string_view owner, NodeView node,
+                  uint16_t covered, uint32_t ttl) {
+    const RrsetView signatures = node.Find(type::kRrsig);
+    if (!signatures.valid()) return true;
+    const size_t start = w_.size();
+    uint16_t added = 0;
+    const uint8_t* rr = signatures.records();
+    for (uint16_t i = 0; i < signatures.count(); ++i) {
+      const uint16_t rdlength = ReadU16(rr);
+      if (rdlength >= 2 && ReadU16(rr + 2) == covered) {
+        if (w_.AppendRecord(owner_pos, owner, type::kRrsig, ttl, rr + 2, rdlength) == 0) {
+          w_.Truncate(start);
+          return false;
+        }
+        ++added;
+      }
+      rr += 2 + rdlength;
+    }
+    counts_[s] += added;
+    return true;
+  }
+
+  // An RRset of `node` under its own name, and its signatures.
+  bool Signed(Section s, NodeView node, RrsetView rrset) {
+    return Rrset(s, MessageWriter::kNoOwner, node.name(), rrset) &&
+           Signatures(s, MessageWriter::kNoOwner, node.name(), node, rrset.type(), rrset.ttl());
+  }
+
+  // The NSEC that matches or covers `name`, signed; once per response.
+  bool NsecFor(absl::string_view name) {
+    const NodeView node = zone_.NsecFor(name);
+    if (!node.valid() || node.id() == last_nsec_) return true;
+    last_nsec_ = node.id();
+    return Signed(kAuthority, node, node.Find(type::kNsec));
   }
 
   // A and AAAA for `name` in the additional section: glue or in-zone targets.
@@ -125,10 +165,12 @@ class Sections {
   static constexpr int kMaxAddedTargets = 16;
   const void* added_targets_[kMaxAddedTargets];
   int added_target_count_ = 0;
+  const void* last_nsec_ = nullptr;  // the NSEC's node written last
 };
 
 struct Lookup {
-  // kDname: `node` owns a DNAME strictly above the name (RFC 6672 §3.2).
+  // kDname: `node` owns a DNAME strictly above the name (RFC 6672 §3.2);
+  // kNxDomain: `node` is the closest encloser.
   enum Kind { kFound, kDelegation, kNxDomain, kDname } kind;
   NodeView node;
 };
@@ -193,7 +235,7 @@ Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& 
       const NodeView synthesized = zone.Find(AsChars(wildcard, encloser_name.size() + 2));
       if (synthesized.valid()) return {Lookup::kFound, synthesized};
     }
-    return {Lookup::kNxDomain, NodeView()};
+    return {Lookup::kNxDomain, encloser};  // the closest encloser (RFC 4592 §3.3.1)
   }
   return {Lookup::kNxDomain, NodeView()};
 }
@@ -267,6 +309,14 @@ struct Response {
   } outcome = Outcome::kNone;
   NodeView cut;
   RrsetView rrset;
+  // DNSSEC (DO set, zone signed): the name the answer stage ended at, and the
+  // node that proves what is not there: the closest encloser of an NXDOMAIN,
+  // the node of a NODATA, the wildcard that answered.
+  bool dnssec = false;
+  bool expanded = false;  // a wildcard answered `name`
+  NodeView proof;
+  uint8_t name[kMaxNameLength];
+  size_t name_size = 0;
   bool fits = true;  // false: required records did not fit (TC)
   uint16_t counts[3] = {0, 0, 0};
 };
@@ -315,6 +365,7 @@ struct Response {
     return false;
   }
   r.zone = zone;
+  r.dnssec = q.dnssec_ok && zone->is_signed();
   const absl::string_view apex = zone->apex();
   std::memcpy(r.info->rate_limit_name, apex.data(), apex.size());
   r.info->rate_limit_name_size = static_cast<uint8_t>(apex.size());
@@ -342,6 +393,14 @@ struct Response {
     owner_pos = rdata_pos;
     return true;
   };
+  // What the authority stage proves with NSEC records, at the chain's end.
+  const auto remember = [&](NodeView proof) {
+    if (!r.dnssec) return;
+    r.proof = proof;
+    std::memcpy(r.name, name.data(), name.size());
+    r.name_size = name.size();
+    r.expanded = proof.valid() && (proof.flags() & node_flag::kWildcard) && proof.name() != name;
+  };
   for (int step = 0;; ++step) {
     const Lookup found = LookupName(zone, name, r.labels, q.qtype);
     if (found.kind == Lookup::kDelegation) {
@@ -354,13 +413,15 @@ struct Response {
     if (found.kind == Lookup::kNxDomain) {
       r.rc = rcode::kNxDomain;
       r.outcome = Response::Outcome::kNxDomain;
+      remember(found.node);
       return;
     }
     if (found.kind == Lookup::kDname) {
       // RFC 6672 §3.2: the DNAME, a CNAME from the name to the name with
       // the DNAME's owner replaced by its target, then on.
       const RrsetView dname = found.node.Find(type::kDname);
-      r.fits = s.Rrset(kAnswer, MessageWriter::kNoOwner, found.node.name(), dname);
+      r.fits = r.dnssec ? s.Signed(kAnswer, found.node, dname)
+                        : s.Rrset(kAnswer, MessageWriter::kNoOwner, found.node.name(), dname);
       if (!r.fits) return;
       const uint8_t* dname_target = dname.records() + 2;
       const size_t target_size = WireNameLength(dname_target);
@@ -387,8 +448,12 @@ struct Response {
     const RrsetView cname = node.Find(type::kCname);
     if (cname.valid() && q.qtype != type::kCname && q.qtype != type::kAny) {
       size_t rdata_pos = 0;
-      r.fits = s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos);
-      if (!r.fits || step + 1 >= kMaxCnameChain) return;
+      r.fits = s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos) &&
+               (!r.dnssec || s.Signatures(kAnswer, owner_pos, {}, node, type::kCname, cname.ttl()));
+      if (!r.fits) return;
+      // A wildcard CNAME needs its proof too; the chain's end keeps the last.
+      remember(node);
+      if (step + 1 >= kMaxCnameChain) return;
       const uint8_t* rdata = cname.records() + 2;
       if (!go_on_to(rdata, WireNameLength(rdata), rdata_pos)) return;
       continue;
@@ -413,11 +478,14 @@ struct Response {
     } else {
       rrset = node.Find(q.qtype);
     }
+    remember(node);
     if (!rrset.valid()) {
       r.outcome = Response::Outcome::kNoData;  // RFC 2308 §2.2
       return;
     }
-    r.fits = s.Rrset(kAnswer, owner_pos, {}, rrset);
+    r.fits = s.Rrset(kAnswer, owner_pos, {}, rrset) &&
+             (!r.dnssec ||
+              s.Signatures(kAnswer, owner_pos, {}, node, rrset.type(), rrset.ttl()));
     r.outcome = Response::Outcome::kAnswer;
     r.rrset = rrset;
     return;
@@ -434,9 +502,57 @@ struct Response {
       break;
     case Response::Outcome::kNxDomain:
     case Response::Outcome::kNoData:
-      r.fits = s.Soa();
+      r.fits = s.Soa(r.dnssec);
       break;
     default:
+      break;
+  }
+}
+
+// Stage 4b: DNSSEC's authority records, for a signed zone and DO set (RFC
+// 4035 §3.1.3): the DS of a secure delegation or the NSEC proving there is
+// none; the NSECs proving a name or a type absent; the NSEC proving that a
+// wildcard answered because the name itself does not exist.
+[[gnu::always_inline]] inline void ProveAuthority(Response& r, Sections& s) {
+  if (!r.fits || !r.dnssec) return;
+  const absl::string_view name = AsChars(r.name, r.name_size);
+  switch (r.outcome) {
+    case Response::Outcome::kReferral: {
+      const RrsetView ds = r.cut.Find(type::kDs);
+      const RrsetView nsec = r.cut.Find(type::kNsec);
+      if (ds.valid()) {
+        r.fits = s.Signed(kAuthority, r.cut, ds);
+      } else if (nsec.valid()) {
+        r.fits = s.Signed(kAuthority, r.cut, nsec);
+      }
+      break;
+    }
+    case Response::Outcome::kNxDomain: {
+      // The name is covered; so is the wildcard at its closest encloser.
+      r.fits = s.NsecFor(name);
+      if (!r.fits || !r.proof.valid()) break;
+      const absl::string_view encloser = r.proof.name();
+      if (encloser.size() + 2 > kMaxNameLength) break;
+      uint8_t wildcard[kMaxNameLength];
+      wildcard[0] = 1;
+      wildcard[1] = '*';
+      std::memcpy(wildcard + 2, encloser.data(), encloser.size());
+      r.fits = s.NsecFor(AsChars(wildcard, encloser.size() + 2));
+      break;
+    }
+    case Response::Outcome::kNoData:
+      // The node's own NSEC lists its types; an empty non-terminal has none,
+      // and the NSEC before it shows it exists. Through a wildcard, the name
+      // is covered as well.
+      if (r.proof.valid() && r.proof.Find(type::kNsec).valid()) {
+        r.fits = s.Signed(kAuthority, r.proof, r.proof.Find(type::kNsec));
+      } else {
+        r.fits = s.NsecFor(name);
+      }
+      if (r.fits && r.expanded) r.fits = s.NsecFor(name);
+      break;
+    default:  // an answer, or a CNAME chain that leaves the zone
+      if (r.expanded) r.fits = s.NsecFor(name);
       break;
   }
 }
@@ -535,6 +651,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     Sections s(w, *r.zone, addresses);
     SolveAnswer(r, s, addresses);
     SolveAuthority(r, s);
+    ProveAuthority(r, s);
     SolveAdditional(r, s);
     if (r.fits) {
       r.counts[kAnswer] = s.count(kAnswer);

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 namespace agility::dns {
 
 RrsetView NodeView::Find(uint16_t type) const {
@@ -16,6 +18,16 @@ NodeView Zone::Find(absl::string_view name) const {
   const uint32_t* offset =
       nodes_.Find(name, NameTable::Hash(name), [this](uint32_t at) { return NameAt(arena_, at); });
   return offset == nullptr ? NodeView() : NodeView(arena_.data() + *offset);
+}
+
+NodeView Zone::NsecFor(absl::string_view name) const {
+  if (nsec_nodes_.empty()) return NodeView();
+  // The first owner after `name`; the one before it covers or matches.
+  const auto after = std::upper_bound(
+      nsec_nodes_.begin(), nsec_nodes_.end(), name,
+      [this](absl::string_view n, uint32_t at) { return CanonicalCompare(n, NameAt(arena_, at)) < 0; });
+  const uint32_t at = after == nsec_nodes_.begin() ? nsec_nodes_.back() : *(after - 1);
+  return NodeView(arena_.data() + at);
 }
 
 FileStamp StampFile(const std::string& path) {

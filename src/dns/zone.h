@@ -105,6 +105,14 @@ class Zone {
   // Exact lookup of a lowercase wire name.
   NodeView Find(absl::string_view name) const;
 
+  // DNSSEC, for zones signed ahead (their file holds the signatures): the
+  // apex has a DNSKEY and its signatures.
+  bool is_signed() const { return signed_; }
+  // The node whose NSEC matches or covers `name` (lowercase wire, at or below
+  // the apex): the last NSEC owner at or before it in canonical order.
+  // Invalid when the zone has no NSEC.
+  NodeView NsecFor(absl::string_view name) const;
+
   // The files read to build this zone, as they were just before reading.
   const std::vector<FileStamp>& files() const { return files_; }
   void set_files(std::vector<FileStamp> files) { files_ = std::move(files); }
@@ -129,6 +137,8 @@ class Zone {
   uint32_t negative_ttl_ = 0;
   bool has_delegations_ = false;
   bool has_dnames_ = false;
+  bool signed_ = false;
+  std::vector<uint32_t> nsec_nodes_;  // arena offsets of NSEC owners, in canonical order
   size_t name_count_ = 0;
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;

@@ -189,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
       const Record& r = records_[order[k]];
       if (r.type == type::kCname) {
         cname_record = &r;
-      } else if (r.type != type::kRrsig && r.type != 47 /* NSEC */) {
+      } else if (r.type != type::kRrsig && r.type != type::kNsec) {
         has_other = true;
       }
       if (r.type == type::kNs) has_ns = true;
@@ -330,9 +330,21 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     for (uint32_t offset : empty_non_terminals) mark_below_cut(offset);
   }
 
+  // NSEC owners in canonical order, for denial of existence (RFC 4035 §3.1.3).
+  for (uint32_t offset : node_offsets) {
+    if (NodeView(arena.data() + offset).Find(type::kNsec).valid()) {
+      zone->nsec_nodes_.push_back(offset);
+    }
+  }
+  std::sort(zone->nsec_nodes_.begin(), zone->nsec_nodes_.end(), [&](uint32_t a, uint32_t b) {
+    return CanonicalCompare(Zone::NameAt(arena, a), Zone::NameAt(arena, b)) < 0;
+  });
+
   zone->apex_labels_ = 0;
   for (size_t p = 0; apex[p] != 0; p += 1 + static_cast<uint8_t>(apex[p])) ++zone->apex_labels_;
   zone->apex_node_ = zone->Find(apex);
+  zone->signed_ = zone->apex_node_.Find(type::kDnskey).valid() &&
+                  zone->apex_node_.Find(type::kRrsig).valid();
   const RrsetView soa_rrset = zone->apex_node_.Find(type::kSoa);
   const uint8_t* soa_rdata = soa_rrset.records() + 2;
   const size_t mname = WireNameLength(soa_rdata);
