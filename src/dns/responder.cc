@@ -313,10 +313,12 @@ struct Response {
   // node that proves what is not there: the closest encloser of an NXDOMAIN,
   // the node of a NODATA, the wildcard that answered.
   bool dnssec = false;
-  bool expanded = false;  // a wildcard answered `name`
   NodeView proof;
   uint8_t name[kMaxNameLength];
   size_t name_size = 0;
+  // A name a wildcard answered for, in the chain (the first, if several).
+  uint8_t expanded[kMaxNameLength];
+  size_t expanded_size = 0;
   bool fits = true;  // false: required records did not fit (TC)
   uint16_t counts[3] = {0, 0, 0};
 };
@@ -399,7 +401,11 @@ struct Response {
     r.proof = proof;
     std::memcpy(r.name, name.data(), name.size());
     r.name_size = name.size();
-    r.expanded = proof.valid() && (proof.flags() & node_flag::kWildcard) && proof.name() != name;
+    if (proof.valid() && (proof.flags() & node_flag::kWildcard) && proof.name() != name &&
+        r.expanded_size == 0) {
+      std::memcpy(r.expanded, name.data(), name.size());
+      r.expanded_size = name.size();
+    }
   };
   for (int step = 0;; ++step) {
     const Lookup found = LookupName(zone, name, r.labels, q.qtype);
@@ -512,7 +518,8 @@ struct Response {
 // Stage 4b: DNSSEC's authority records, for a signed zone and DO set (RFC
 // 4035 §3.1.3): the DS of a secure delegation or the NSEC proving there is
 // none; the NSECs proving a name or a type absent; the NSEC proving that a
-// wildcard answered because the name itself does not exist.
+// wildcard answered because the name itself does not exist (RFC 4035
+// §3.1.3.3).
 [[gnu::always_inline]] inline void ProveAuthority(Response& r, Sections& s) {
   if (!r.fits || !r.dnssec) return;
   const absl::string_view name = AsChars(r.name, r.name_size);
@@ -525,7 +532,7 @@ struct Response {
       } else if (nsec.valid()) {
         r.fits = s.Signed(kAuthority, r.cut, nsec);
       }
-      break;
+      return;
     }
     case Response::Outcome::kNxDomain: {
       // The name is covered; so is the wildcard at its closest encloser.
@@ -549,12 +556,12 @@ struct Response {
       } else {
         r.fits = s.NsecFor(name);
       }
-      if (r.fits && r.expanded) r.fits = s.NsecFor(name);
       break;
-    default:  // an answer, or a CNAME chain that leaves the zone
-      if (r.expanded) r.fits = s.NsecFor(name);
+    default:
       break;
   }
+  // A wildcard answered: the name it answered for does not exist.
+  if (r.fits && r.expanded_size > 0) r.fits = s.NsecFor(AsChars(r.expanded, r.expanded_size));
 }
 
 // Stage 5: the additional section: glue for a referral, which is required,

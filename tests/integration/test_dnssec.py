@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""DNSSEC of zones signed ahead (issue 10), proven by validators.
+
+A parent zone, signed.test, is signed here with ldns-signzone (ECDSA P-256,
+NSEC); it delegates secure.signed.test (signed, its DS in the parent) and
+insecure.signed.test (unsigned), both served by the same agilityd. Then:
+
+- Unbound, with signed.test's key as its only trust anchor and stubs that
+  keep it on this machine, resolves through agilityd: positive answers,
+  NXDOMAIN, NODATA, an empty non-terminal, wildcard answers and wildcard
+  NODATA, CNAME and DNAME chains, and names below the secure delegation must
+  come back with AD set; below the insecure delegation, answered and without
+  AD (the NSEC proves there is no DS).
+- delv validates the same answers directly against agilityd.
+- Without DO, answers carry no DNSSEC records.
+
+Run by `meson test dnssec`; needs unbound, ldnsutils and bind9-dnsutils
+(scripts/deps test). AGILITYD names the binary (default build/agilityd).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+import servers  # noqa: E402
+
+AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
+APEX = "signed.test"
+
+PARENT = """$ORIGIN signed.test.
+$TTL 300
+@ SOA ns hostmaster 1 3600 900 604800 300
+@ NS ns
+ns A 127.0.0.1
+www A 192.0.2.10
+www AAAA 2001:db8::10
+alias CNAME www
+chain CNAME alias
+*.wild A 192.0.2.20
+*.wildalias CNAME www
+a.b.ent A 192.0.2.30
+mx MX 10 www
+txt TXT "hello"
+dn DNAME target
+y.target A 192.0.2.50
+insecure NS ns.insecure
+ns.insecure A 127.0.0.1
+secure NS ns.secure
+ns.secure A 127.0.0.1
+"""
+SECURE = """$ORIGIN secure.signed.test.
+$TTL 300
+@ SOA ns hostmaster 1 3600 900 604800 300
+@ NS ns
+ns A 127.0.0.1
+www A 192.0.2.60
+"""
+INSECURE = """$ORIGIN insecure.signed.test.
+$TTL 300
+@ SOA ns hostmaster 1 3600 900 604800 300
+@ NS ns
+ns A 127.0.0.1
+www A 192.0.2.70
+"""
+
+# (name, type, rcode, an address the answer holds or None): validated, AD.
+SECURE_CASES = [
+    ("www", "A", "NOERROR", "192.0.2.10"),
+    ("www", "AAAA", "NOERROR", "2001:db8::10"),
+    (APEX, "SOA", "NOERROR", None),
+    (APEX, "DNSKEY", "NOERROR", None),
+    (APEX, "NS", "NOERROR", None),
+    ("mx", "MX", "NOERROR", None),
+    ("txt", "TXT", "NOERROR", None),
+    ("alias", "A", "NOERROR", "192.0.2.10"),
+    ("chain", "A", "NOERROR", "192.0.2.10"),
+    ("x.wild", "A", "NOERROR", "192.0.2.20"),
+    ("a.b.wild", "A", "NOERROR", "192.0.2.20"),
+    ("x.wildalias", "A", "NOERROR", "192.0.2.10"),
+    ("x.wild", "TXT", "NOERROR", None),  # wildcard NODATA
+    ("nothere", "A", "NXDOMAIN", None),
+    ("a.nothere", "A", "NXDOMAIN", None),
+    ("www", "TXT", "NOERROR", None),  # NODATA
+    ("b.ent", "A", "NOERROR", None),  # empty non-terminal
+    ("ent", "A", "NOERROR", None),
+    ("y.dn", "A", "NOERROR", "192.0.2.50"),  # DNAME
+    ("x.dn", "A", "NXDOMAIN", None),
+    ("insecure", "DS", "NOERROR", None),  # no DS, proven by NSEC
+    ("secure", "DS", "NOERROR", None),
+    ("www.secure", "A", "NOERROR", "192.0.2.60"),
+    ("nothere.secure", "A", "NXDOMAIN", None),
+]
+INSECURE_CASES = [
+    ("www.insecure", "A", "NOERROR", "192.0.2.70"),
+]
+
+
+def fqdn(name):
+    return name if name.endswith(APEX) else f"{name}.{APEX}"
+
+
+def run(command, directory):
+    return subprocess.run(command, cwd=directory, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def sign(directory, origin, text, extra=""):
+    """Writes `origin`'s zone, makes a KSK and a ZSK, signs it with NSEC;
+    returns (signed zone path, the KSK's DNSKEY line, the KSK's DS line)."""
+    unsigned = os.path.join(directory, f"{origin}.unsigned")
+    with open(unsigned, "w") as f:
+        f.write(text + extra)
+    ksk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", origin], directory)
+    zsk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", origin], directory)
+    signed = os.path.join(directory, f"{origin}.zone")
+    run(["ldns-signzone", "-o", f"{origin}.", "-f", signed, unsigned, ksk, zsk], directory)
+    with open(os.path.join(directory, ksk + ".key")) as f:
+        dnskey = f.read().split(";")[0].strip()
+    with open(os.path.join(directory, ksk + ".ds")) as f:
+        ds = f.read().split(";")[0].strip()
+    return signed, dnskey, ds
+
+
+def dig(port, name, qtype, *options):
+    return subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5",
+                           *options, fqdn(name), qtype], capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def wait_for(port, name, deadline):
+    while time.monotonic() < deadline:
+        if "status:" in dig(port, name, "SOA"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing answers on port {port}")
+
+
+class SignedZoneTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-dnssec-")
+        d = cls.tmp.name
+        child, _, child_ds = sign(d, "secure.signed.test", SECURE)
+        cls.zone, cls.dnskey, _ = sign(d, APEX, PARENT, child_ds + "\n")
+        insecure = os.path.join(d, "insecure.signed.test.zone")
+        with open(insecure, "w") as f:
+            f.write(INSECURE)
+        cls.port = servers.free_port()
+        cls.unbound_port = servers.free_port(avoid={cls.port})
+        dead_port = servers.free_port(avoid={cls.port, cls.unbound_port})
+        with open(os.path.join(d, "agility.yaml"), "w") as f:
+            f.write(f'server: {{listen: ["127.0.0.1:{cls.port}"], workers: 1, '
+                    f'control: "{d}/control.sock"}}\nsk_lookup: {{enabled: false}}\n'
+                    f'zones: ["{cls.zone}", "{child}", "{insecure}"]\n')
+        with open(os.path.join(d, "anchor.key"), "w") as f:
+            f.write(cls.dnskey + "\n")
+        with open(os.path.join(d, "delv.conf"), "w") as f:
+            key = cls.dnskey.split()
+            at = key.index("DNSKEY")
+            f.write(f'trust-anchors {{\n  {APEX}. static-key {" ".join(key[at + 1:at + 4])} '
+                    f'"{"".join(key[at + 4:])}";\n}};\n')
+        stubs = "".join(f'stub-zone:\n  name: "{zone}"\n  stub-addr: 127.0.0.1@{cls.port}\n'
+                        for zone in (APEX, f"secure.{APEX}", f"insecure.{APEX}"))
+        # "." goes to a port nothing listens on: no query leaves the machine.
+        # "test." is one of Unbound's built-in empty zones (RFC 6761) unless
+        # told otherwise.
+        with open(os.path.join(d, "unbound.conf"), "w") as f:
+            f.write(f"""server:
+  interface: 127.0.0.1
+  port: {cls.unbound_port}
+  do-ip6: no
+  do-not-query-localhost: no
+  username: ""
+  chroot: ""
+  directory: "{d}"
+  pidfile: "{d}/unbound.pid"
+  use-syslog: no
+  logfile: "{d}/unbound.log"
+  verbosity: 1
+  val-log-level: 2
+  num-threads: 1
+  so-reuseport: no
+  qname-minimisation: no
+  module-config: "validator iterator"
+  trust-anchor-file: "{d}/anchor.key"
+  val-override-date: 0
+  local-zone: "test." nodefault
+remote-control:
+  control-enable: no
+{stubs}stub-zone:
+  name: "."
+  stub-addr: 127.0.0.1@{dead_port}
+""")
+        cls.log = open(os.path.join(d, "servers.log"), "w")
+        cls.agilityd = subprocess.Popen([AGILITYD, "-c", os.path.join(d, "agility.yaml")],
+                                        stdout=cls.log, stderr=cls.log)
+        cls.unbound = subprocess.Popen(["unbound", "-d", "-c", os.path.join(d, "unbound.conf")],
+                                       stdout=cls.log, stderr=cls.log)
+        deadline = time.monotonic() + 60
+        wait_for(cls.port, APEX, deadline)
+        wait_for(cls.unbound_port, APEX, deadline)
+
+    @classmethod
+    def tearDownClass(cls):
+        for process in (cls.unbound, cls.agilityd):
+            process.terminate()
+            process.wait(timeout=20)
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def unbound_log(self):
+        with open(os.path.join(self.tmp.name, "unbound.log")) as f:
+            return f.read()[-3000:]
+
+    def check_resolved(self, cases, secure):
+        for name, qtype, rcode, address in cases:
+            with self.subTest(name=name, qtype=qtype):
+                out = dig(self.unbound_port, name, qtype, "+dnssec")
+                self.assertIn(f"status: {rcode}", out, out + self.unbound_log())
+                flags = out.split(";; flags:")[1].split(";")[0].split()
+                if secure:
+                    self.assertIn("ad", flags, out + self.unbound_log())
+                else:
+                    self.assertNotIn("ad", flags, out)
+                if address is not None:
+                    self.assertIn(address, out)
+
+    def test_unbound_validates_signed_answers(self):
+        self.check_resolved(SECURE_CASES, secure=True)
+
+    def test_unbound_answers_below_an_insecure_delegation(self):
+        self.check_resolved(INSECURE_CASES, secure=False)
+
+    def test_delv_validates_against_agilityd(self):
+        # delv asks agilityd as it would a forwarder: no referrals, so the
+        # names of the zone itself (the delegations' DS included).
+        for name, qtype, rcode, _ in SECURE_CASES:
+            if name.endswith("secure") and qtype != "DS" or ".secure" in name:
+                continue
+            with self.subTest(name=name, qtype=qtype):
+                out = subprocess.run(
+                    ["delv", "-a", os.path.join(self.tmp.name, "delv.conf"), f"+root={APEX}",
+                     "@127.0.0.1", "-p", str(self.port), fqdn(name), qtype],
+                    capture_output=True, text=True, timeout=30)
+                text = out.stdout + out.stderr
+                self.assertIn("fully validated", text)
+                if rcode == "NXDOMAIN":
+                    self.assertIn("nxdomain", text)
+
+    def test_answers_without_do_carry_no_dnssec_records(self):
+        for name, qtype in (("www", "A"), ("nothere", "A"), ("www", "TXT"), ("x.wild", "A")):
+            out = dig(self.port, name, qtype, "+norec")
+            self.assertNotIn("RRSIG", out)
+            self.assertNotIn("NSEC", out)
+
+    def test_signed_answers_carry_their_proofs(self):
+        out = dig(self.port, "nothere", "A", "+dnssec", "+norec")
+        self.assertIn("status: NXDOMAIN", out)
+        self.assertGreaterEqual(out.count("\tNSEC\t"), 1, out)
+        self.assertEqual(out.count("\tRRSIG\tNSEC "), out.count("\tNSEC\t"), out)
+        self.assertIn("\tRRSIG\tSOA ", out)
+        wild = dig(self.port, "x.wild", "A", "+dnssec", "+norec")
+        self.assertIn("\tRRSIG\tA 13 3 ", wild)  # the wildcard's label count
+        self.assertIn("\tNSEC\t", wild)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
