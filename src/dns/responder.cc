@@ -98,11 +98,37 @@ class Sections {
   }
 
   // The NSEC that matches or covers `name`, signed; once per response.
-  bool NsecFor(absl::string_view name) {
-    const NodeView node = zone_.NsecFor(name);
-    if (!node.valid() || node.id() == last_nsec_) return true;
-    last_nsec_ = node.id();
-    return Signed(kAuthority, node, node.Find(type::kNsec));
+  bool NsecFor(absl::string_view name) { return Proof(zone_.NsecFor(name), type::kNsec); }
+
+  // The NSEC3 that matches (true in `matches`) or covers `name`'s hash.
+  bool Nsec3For(absl::string_view name, bool* matches) {
+    return Proof(zone_.Nsec3For(name, matches), type::kNsec3);
+  }
+
+  // RFC 5155 §7.2.1: the NSEC3 matching the closest provable encloser of
+  // `name` and the one covering the next closer name; with `wildcard`, the
+  // one matching or covering the wildcard at that encloser too.
+  bool Nsec3EncloserProof(absl::string_view name, bool wildcard) {
+    LabelOffsets labels;
+    ComputeLabelOffsets(name, labels);
+    const int below_apex = labels.count - zone_.apex_labels();
+    for (int skip = 1; skip <= below_apex; ++skip) {
+      const absl::string_view encloser = Suffix(name, labels, skip);
+      bool matches = false;
+      const NodeView node = zone_.Nsec3For(encloser, &matches);
+      if (!matches) continue;
+      bool ignored;
+      if (!Proof(node, type::kNsec3) || !Nsec3For(Suffix(name, labels, skip - 1), &ignored)) {
+        return false;
+      }
+      if (!wildcard || encloser.size() + 2 > kMaxNameLength) return true;
+      uint8_t star[kMaxNameLength];
+      star[0] = 1;
+      star[1] = '*';
+      std::memcpy(star + 2, encloser.data(), encloser.size());
+      return Nsec3For(AsChars(star, encloser.size() + 2), &ignored);
+    }
+    return true;
   }
 
   // A and AAAA for `name` in the additional section: glue or in-zone targets.
@@ -165,7 +191,19 @@ class Sections {
   static constexpr int kMaxAddedTargets = 16;
   const void* added_targets_[kMaxAddedTargets];
   int added_target_count_ = 0;
-  const void* last_nsec_ = nullptr;  // the NSEC's node written last
+  // A denial record (NSEC or NSEC3) of `node`, signed, unless already sent.
+  bool Proof(NodeView node, uint16_t type) {
+    if (!node.valid()) return true;
+    const void** proofs_end = proofs_ + proof_count_;
+    if (std::find(proofs_, proofs_end, node.id()) != proofs_end) return true;
+    if (proof_count_ < kMaxProofs) proofs_[proof_count_++] = node.id();
+    return Signed(kAuthority, node, node.Find(type));
+  }
+
+  // Nodes whose NSEC or NSEC3 is in the response; no proof needs more.
+  static constexpr int kMaxProofs = 8;
+  const void* proofs_[kMaxProofs];
+  int proof_count_ = 0;
 };
 
 struct Lookup {
@@ -490,8 +528,7 @@ struct Response {
       return;
     }
     r.fits = s.Rrset(kAnswer, owner_pos, {}, rrset) &&
-             (!r.dnssec ||
-              s.Signatures(kAnswer, owner_pos, {}, node, rrset.type(), rrset.ttl()));
+             (!r.dnssec || s.Signatures(kAnswer, owner_pos, {}, node, rrset.type(), rrset.ttl()));
     r.outcome = Response::Outcome::kAnswer;
     r.rrset = rrset;
     return;
@@ -523,34 +560,55 @@ struct Response {
 [[gnu::always_inline]] inline void ProveAuthority(Response& r, Sections& s) {
   if (!r.fits || !r.dnssec) return;
   const absl::string_view name = AsChars(r.name, r.name_size);
+  const bool nsec3 = r.zone->has_nsec3();
+  bool matches = false;
   switch (r.outcome) {
     case Response::Outcome::kReferral: {
       const RrsetView ds = r.cut.Find(type::kDs);
-      const RrsetView nsec = r.cut.Find(type::kNsec);
       if (ds.valid()) {
         r.fits = s.Signed(kAuthority, r.cut, ds);
-      } else if (nsec.valid()) {
-        r.fits = s.Signed(kAuthority, r.cut, nsec);
+      } else if (!nsec3) {
+        if (r.cut.Find(type::kNsec).valid()) {
+          r.fits = s.Signed(kAuthority, r.cut, r.cut.Find(type::kNsec));
+        }
+      } else {
+        // The cut's own NSEC3 shows no DS; under opt-out it may have none,
+        // and the span that covers it says so (RFC 5155 §7.2.7).
+        const absl::string_view cut = r.cut.name();
+        r.zone->Nsec3For(cut, &matches);
+        r.fits = matches ? s.Nsec3For(cut, &matches) : s.Nsec3EncloserProof(cut, false);
       }
       return;
     }
-    case Response::Outcome::kNxDomain: {
+    case Response::Outcome::kNxDomain:
+      if (nsec3) {
+        r.fits = s.Nsec3EncloserProof(name, /*wildcard=*/true);  // RFC 5155 §7.2.2
+        break;
+      }
       // The name is covered; so is the wildcard at its closest encloser.
       r.fits = s.NsecFor(name);
-      if (!r.fits || !r.proof.valid()) break;
-      const absl::string_view encloser = r.proof.name();
-      if (encloser.size() + 2 > kMaxNameLength) break;
-      uint8_t wildcard[kMaxNameLength];
-      wildcard[0] = 1;
-      wildcard[1] = '*';
-      std::memcpy(wildcard + 2, encloser.data(), encloser.size());
-      r.fits = s.NsecFor(AsChars(wildcard, encloser.size() + 2));
+      if (r.fits && r.proof.valid() && r.proof.name().size() + 2 <= kMaxNameLength) {
+        const absl::string_view encloser = r.proof.name();
+        uint8_t wildcard[kMaxNameLength];
+        wildcard[0] = 1;
+        wildcard[1] = '*';
+        std::memcpy(wildcard + 2, encloser.data(), encloser.size());
+        r.fits = s.NsecFor(AsChars(wildcard, encloser.size() + 2));
+      }
       break;
-    }
     case Response::Outcome::kNoData:
+      if (nsec3) {
+        if (r.expanded_size > 0) {
+          r.fits = s.Nsec3EncloserProof(name, /*wildcard=*/true);  // RFC 5155 §7.2.5
+        } else if (r.zone->Nsec3For(name, &matches).valid() && matches) {
+          r.fits = s.Nsec3For(name, &matches);  // §7.2.3
+        } else {
+          r.fits = s.Nsec3EncloserProof(name, false);  // §7.2.4, opt-out
+        }
+        return;
+      }
       // The node's own NSEC lists its types; an empty non-terminal has none,
-      // and the NSEC before it shows it exists. Through a wildcard, the name
-      // is covered as well.
+      // and the NSEC before it shows it exists.
       if (r.proof.valid() && r.proof.Find(type::kNsec).valid()) {
         r.fits = s.Signed(kAuthority, r.proof, r.proof.Find(type::kNsec));
       } else {
@@ -560,8 +618,12 @@ struct Response {
     default:
       break;
   }
-  // A wildcard answered: the name it answered for does not exist.
-  if (r.fits && r.expanded_size > 0) r.fits = s.NsecFor(AsChars(r.expanded, r.expanded_size));
+  // A wildcard answered: the name it answered for does not exist (RFC 4035
+  // §3.1.3.3, RFC 5155 §7.2.6).
+  if (r.fits && r.expanded_size > 0) {
+    const absl::string_view expanded = AsChars(r.expanded, r.expanded_size);
+    r.fits = nsec3 ? s.Nsec3EncloserProof(expanded, false) : s.NsecFor(expanded);
+  }
 }
 
 // Stage 5: the additional section: glue for a referral, which is required,

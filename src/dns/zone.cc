@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace agility::dns {
 
@@ -23,11 +24,26 @@ NodeView Zone::Find(absl::string_view name) const {
 NodeView Zone::NsecFor(absl::string_view name) const {
   if (nsec_nodes_.empty()) return NodeView();
   // The first owner after `name`; the one before it covers or matches.
-  const auto after = std::upper_bound(
-      nsec_nodes_.begin(), nsec_nodes_.end(), name,
-      [this](absl::string_view n, uint32_t at) { return CanonicalCompare(n, NameAt(arena_, at)) < 0; });
+  const auto after = std::upper_bound(nsec_nodes_.begin(), nsec_nodes_.end(), name,
+                                      [this](absl::string_view n, uint32_t at) {
+                                        return CanonicalCompare(n, NameAt(arena_, at)) < 0;
+                                      });
   const uint32_t at = after == nsec_nodes_.begin() ? nsec_nodes_.back() : *(after - 1);
   return NodeView(arena_.data() + at);
+}
+
+NodeView Zone::Nsec3For(absl::string_view name, bool* matches) const {
+  *matches = false;
+  if (nsec3_nodes_.empty()) return NodeView();
+  uint8_t hash[kNsec3HashSize];
+  Nsec3Hash(name, nsec3_params_, hash);
+  const auto after = std::upper_bound(nsec3_nodes_.begin(), nsec3_nodes_.end(), hash,
+                                      [](const uint8_t* h, const Nsec3Node& node) {
+                                        return std::memcmp(h, node.hash, kNsec3HashSize) < 0;
+                                      });
+  const Nsec3Node& found = after == nsec3_nodes_.begin() ? nsec3_nodes_.back() : *(after - 1);
+  *matches = std::memcmp(found.hash, hash, kNsec3HashSize) == 0;
+  return NodeView(arena_.data() + found.offset);
 }
 
 FileStamp StampFile(const std::string& path) {

@@ -11,6 +11,7 @@
 
 #include "dns/name.h"
 #include "dns/name_table.h"
+#include "dns/nsec3.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -112,6 +113,11 @@ class Zone {
   // the apex): the last NSEC owner at or before it in canonical order.
   // Invalid when the zone has no NSEC.
   NodeView NsecFor(absl::string_view name) const;
+  // NSEC3 (RFC 5155), when the apex has an NSEC3PARAM: the node whose NSEC3
+  // matches the hash of `name`, or the one whose NSEC3 covers it (the last
+  // hash before it, around the ring); `matches` tells which.
+  bool has_nsec3() const { return !nsec3_nodes_.empty(); }
+  NodeView Nsec3For(absl::string_view name, bool* matches) const;
 
   // The files read to build this zone, as they were just before reading.
   const std::vector<FileStamp>& files() const { return files_; }
@@ -139,6 +145,12 @@ class Zone {
   bool has_dnames_ = false;
   bool signed_ = false;
   std::vector<uint32_t> nsec_nodes_;  // arena offsets of NSEC owners, in canonical order
+  struct Nsec3Node {
+    uint8_t hash[kNsec3HashSize];
+    uint32_t offset;
+  };
+  Nsec3Params nsec3_params_;
+  std::vector<Nsec3Node> nsec3_nodes_;  // NSEC3 owners with the zone's parameters, by hash
   size_t name_count_ = 0;
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;

@@ -343,8 +343,34 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->apex_labels_ = 0;
   for (size_t p = 0; apex[p] != 0; p += 1 + static_cast<uint8_t>(apex[p])) ++zone->apex_labels_;
   zone->apex_node_ = zone->Find(apex);
-  zone->signed_ = zone->apex_node_.Find(type::kDnskey).valid() &&
-                  zone->apex_node_.Find(type::kRrsig).valid();
+  zone->signed_ =
+      zone->apex_node_.Find(type::kDnskey).valid() && zone->apex_node_.Find(type::kRrsig).valid();
+  // NSEC3 owners hashed as the NSEC3PARAM says, by hash (RFC 5155 §7.2).
+  if (const RrsetView param = zone->apex_node_.Find(type::kNsec3Param);
+      param.valid() &&
+      ReadNsec3Params(param.records() + 2, ReadU16(param.records()), zone->nsec3_params_)) {
+    const Nsec3Params& wanted = zone->nsec3_params_;
+    for (uint32_t offset : node_offsets) {
+      const NodeView node(arena.data() + offset);
+      const RrsetView nsec3 = node.Find(type::kNsec3);
+      Nsec3Params params;
+      Zone::Nsec3Node entry;
+      if (!nsec3.valid() ||
+          !ReadNsec3Params(nsec3.records() + 2, ReadU16(nsec3.records()), params) ||
+          params.iterations != wanted.iterations || params.salt_size != wanted.salt_size ||
+          std::memcmp(params.salt, wanted.salt, params.salt_size) != 0 ||
+          node.name().size() != 1 + 32 + apex.size() ||
+          !DecodeNsec3Label(node.name().substr(1, 32), entry.hash)) {
+        continue;
+      }
+      entry.offset = offset;
+      zone->nsec3_nodes_.push_back(entry);
+    }
+    std::sort(zone->nsec3_nodes_.begin(), zone->nsec3_nodes_.end(),
+              [](const Zone::Nsec3Node& a, const Zone::Nsec3Node& b) {
+                return std::memcmp(a.hash, b.hash, kNsec3HashSize) < 0;
+              });
+  }
   const RrsetView soa_rrset = zone->apex_node_.Find(type::kSoa);
   const uint8_t* soa_rdata = soa_rrset.records() + 2;
   const size_t mname = WireNameLength(soa_rdata);

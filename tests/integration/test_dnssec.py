@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """DNSSEC of zones signed ahead (issue 10), proven by validators.
 
-A parent zone, signed.test, is signed here with ldns-signzone (ECDSA P-256,
-NSEC); it delegates secure.signed.test (signed, its DS in the parent) and
+A parent zone, signed.test, is signed here with ldns-signzone (ECDSA P-256;
+NSEC, NSEC3, and NSEC3 with opt-out, a test class each); it delegates secure.signed.test (signed, its DS in the parent) and
 insecure.signed.test (unsigned), both served by the same agilityd. Then:
 
 - Unbound, with signed.test's key as its only trust anchor and stubs that
@@ -108,16 +108,18 @@ def run(command, directory):
                           text=True).stdout.strip()
 
 
-def sign(directory, origin, text, extra=""):
-    """Writes `origin`'s zone, makes a KSK and a ZSK, signs it with NSEC;
-    returns (signed zone path, the KSK's DNSKEY line, the KSK's DS line)."""
+def sign(directory, origin, text, extra="", options=()):
+    """Writes `origin`'s zone, makes a KSK and a ZSK, signs it (NSEC, unless
+    `options` ask ldns-signzone for NSEC3); returns (signed zone path, the
+    KSK's DNSKEY line, the KSK's DS line)."""
     unsigned = os.path.join(directory, f"{origin}.unsigned")
     with open(unsigned, "w") as f:
         f.write(text + extra)
     ksk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", origin], directory)
     zsk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", origin], directory)
     signed = os.path.join(directory, f"{origin}.zone")
-    run(["ldns-signzone", "-o", f"{origin}.", "-f", signed, unsigned, ksk, zsk], directory)
+    run(["ldns-signzone", *options, "-o", f"{origin}.", "-f", signed, unsigned, ksk, zsk],
+        directory)
     with open(os.path.join(directory, ksk + ".key")) as f:
         dnskey = f.read().split(";")[0].strip()
     with open(os.path.join(directory, ksk + ".ds")) as f:
@@ -140,12 +142,19 @@ def wait_for(port, name, deadline):
 
 
 class SignedZoneTest(unittest.TestCase):
+    """The parent signed with NSEC."""
+    SIGN_OPTIONS = ()
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="agility-dnssec-")
         d = cls.tmp.name
-        child, _, child_ds = sign(d, "secure.signed.test", SECURE)
-        cls.zone, cls.dnskey, _ = sign(d, APEX, PARENT, child_ds + "\n")
+        child, _, child_ds = sign(d, "secure.signed.test", SECURE, options=cls.SIGN_OPTIONS)
+        cls.zone, cls.dnskey, _ = sign(d, APEX, PARENT, child_ds + "\n", cls.SIGN_OPTIONS)
+        with open(cls.zone) as f:
+            signed = f.read()
+        denial = "NSEC3" if "-n" in cls.SIGN_OPTIONS else "NSEC"
+        assert f"\t{denial}\t" in signed, f"ldns-signzone wrote no {denial}"
         insecure = os.path.join(d, "insecure.signed.test.zone")
         with open(insecure, "w") as f:
             f.write(INSECURE)
@@ -229,8 +238,13 @@ remote-control:
                 if address is not None:
                     self.assertIn(address, out)
 
+    INSECURE_BY_OPT_OUT = set()
+
     def test_unbound_validates_signed_answers(self):
-        self.check_resolved(SECURE_CASES, secure=True)
+        self.check_resolved([c for c in SECURE_CASES if c[0] not in self.INSECURE_BY_OPT_OUT],
+                            secure=True)
+        self.check_resolved([c for c in SECURE_CASES if c[0] in self.INSECURE_BY_OPT_OUT],
+                            secure=False)
 
     def test_unbound_answers_below_an_insecure_delegation(self):
         self.check_resolved(INSECURE_CASES, secure=False)
@@ -240,6 +254,8 @@ remote-control:
         # names of the zone itself (the delegations' DS included).
         for name, qtype, rcode, _ in SECURE_CASES:
             if name.endswith("secure") and qtype != "DS" or ".secure" in name:
+                continue
+            if name in self.INSECURE_BY_OPT_OUT:
                 continue
             with self.subTest(name=name, qtype=qtype):
                 out = subprocess.run(
@@ -258,14 +274,48 @@ remote-control:
             self.assertNotIn("NSEC", out)
 
     def test_signed_answers_carry_their_proofs(self):
-        out = dig(self.port, "nothere", "A", "+dnssec", "+norec")
-        self.assertIn("status: NXDOMAIN", out)
-        self.assertGreaterEqual(out.count("\tNSEC\t"), 1, out)
-        self.assertEqual(out.count("\tRRSIG\tNSEC "), out.count("\tNSEC\t"), out)
-        self.assertIn("\tRRSIG\tSOA ", out)
-        wild = dig(self.port, "x.wild", "A", "+dnssec", "+norec")
-        self.assertIn("\tRRSIG\tA 13 3 ", wild)  # the wildcard's label count
-        self.assertIn("\tNSEC\t", wild)
+        denial = "NSEC3" if "-n" in self.SIGN_OPTIONS else "NSEC"
+
+        def records(out):
+            """[(type, what an RRSIG covers, its labels field)] of the answer."""
+            found = []
+            for line in out.splitlines():
+                fields = line.split()
+                if len(fields) > 4 and not line.startswith(";") and fields[2] == "IN":
+                    rrsig = fields[3] == "RRSIG"
+                    found.append((fields[3], fields[4] if rrsig else None,
+                                  fields[6] if rrsig else None))
+            return found
+
+        nxdomain = dig(self.port, "nothere", "A", "+dnssec", "+norec")
+        self.assertIn("status: NXDOMAIN", nxdomain)
+        found = records(nxdomain)
+        proofs = [r for r in found if r[0] == denial]
+        # NSEC: the name's and the wildcard's (one record may do both);
+        # NSEC3: the closest encloser, next closer and wildcard.
+        self.assertGreaterEqual(len(proofs), 1 if denial == "NSEC" else 3, nxdomain)
+        self.assertEqual(len([r for r in found if r[:2] == ("RRSIG", denial)]), len(proofs))
+        self.assertIn(("RRSIG", "SOA", "2"), found)
+        wild = records(dig(self.port, "x.wild", "A", "+dnssec", "+norec"))
+        self.assertIn(("RRSIG", "A", "3"), wild)  # the wildcard's label count, not 4
+        self.assertTrue(any(r[0] == denial for r in wild), wild)
+
+
+class Nsec3ZoneTest(SignedZoneTest):
+    """The parent and the secure child signed with NSEC3: no salt, no extra
+    iterations (RFC 9276)."""
+    SIGN_OPTIONS = ("-n", "-t", "0")
+
+
+class Nsec3OptOutZoneTest(SignedZoneTest):
+    """NSEC3 with opt-out: the insecure delegation has no NSEC3 of its own,
+    the span covering it says so (RFC 5155 §7.2.7). Every NSEC3 of the zone
+    has the opt-out flag, so what rests on a covering NSEC3 (NXDOMAIN, a
+    wildcard's next closer name) can only be insecure (RFC 5155 §9.2): those
+    answers must come back right and not bogus, without AD."""
+    SIGN_OPTIONS = ("-n", "-p", "-t", "1", "-s", "abcd")
+    INSECURE_BY_OPT_OUT = {"nothere", "a.nothere", "x.dn", "nothere.secure", "x.wild",
+                           "a.b.wild", "x.wildalias"}
 
 
 if __name__ == "__main__":
