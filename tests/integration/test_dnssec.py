@@ -51,7 +51,7 @@ insecure NS ns.insecure
 ns.insecure A 127.0.0.1
 secure NS ns.secure
 ns.secure A 127.0.0.1
-"""
+""" + "".join(f'big TXT "{i}{"x" * 209}"\n' for i in range(5))
 SECURE = """$ORIGIN secure.signed.test.
 $TTL 300
 @ SOA ns hostmaster 1 3600 900 604800 300
@@ -299,6 +299,26 @@ remote-control:
         wild = records(dig(self.port, "x.wild", "A", "+dnssec", "+norec"))
         self.assertIn(("RRSIG", "A", "3"), wild)  # the wildcard's label count, not 4
         self.assertTrue(any(r[0] == denial for r in wild), wild)
+
+
+    def test_signed_answer_too_big_for_udp_is_truncated(self):
+        # 5 TXT records of 210 octets fit 1232 octets; with their RRSIG they
+        # do not, and RFC 4035 §3.1.1 asks for TC rather than a bare RRset.
+        plain = dig(self.port, "big", "TXT", "+norec", "+bufsize=1232", "+ignore")
+        self.assertNotIn(" tc", plain.split(";; flags:")[1].split(";")[0])
+        signed = dig(self.port, "big", "TXT", "+norec", "+dnssec", "+bufsize=1232", "+ignore")
+        self.assertIn(" tc", signed.split(";; flags:")[1].split(";")[0], signed)
+        tcp = dig(self.port, "big", "TXT", "+norec", "+dnssec", "+tcp")
+        self.assertEqual(tcp.count("\tTXT\t") + tcp.count(" TXT "), 5, tcp)
+        self.assertIn("RRSIG\tTXT ", tcp)
+
+    def test_rrsig_and_denial_types_are_answered(self):
+        rrsig = dig(self.port, "www", "RRSIG", "+norec", "+dnssec")
+        self.assertIn("RRSIG\tA ", rrsig)
+        self.assertIn("RRSIG\tAAAA ", rrsig)
+        key = dig(self.port, APEX, "DNSKEY", "+norec", "+dnssec")
+        self.assertIn("DNSKEY\t257 3 13 ", key)
+        self.assertIn("RRSIG\tDNSKEY ", key)
 
 
 class Nsec3ZoneTest(SignedZoneTest):

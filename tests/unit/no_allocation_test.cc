@@ -83,5 +83,65 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
   EXPECT_EQ(allocations.load(), 1);
 }
 
+// Signed zones with DO set: RRSIGs, NSEC lookups in canonical order, NSEC3
+// hashing. The signatures are placeholders; only the code paths matter here.
+TEST(NoAllocationTest, SignedAnswersAllocateNothing) {
+  constexpr char kSig[] = " 13 2 300 20300101000000 20200101000000 1 example.com. AAAA";
+  std::string nsec_zone = std::string("$ORIGIN example.com.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\n") +
+                          "@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA" + kSig + "\n@ RRSIG DNSKEY" + kSig +
+                          "\n@ NSEC ns.example.com. NS SOA RRSIG NSEC DNSKEY\n" +
+                          "ns A 192.0.2.1\nns RRSIG A" + kSig + "\nns NSEC *.w.example.com. A\n" +
+                          "*.w A 192.0.2.2\n*.w RRSIG A" + kSig + "\n*.w NSEC example.com. A\n" +
+                          "sub NS ns.sub\nsub NSEC *.w.example.com. NS\n";
+  std::string nsec3_zone =
+      std::string("$ORIGIN example.net.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\n") +
+      "@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA" + kSig + "\n@ NSEC3PARAM 1 0 5 abcd\n" +
+      "ns A 192.0.2.1\n*.w A 192.0.2.2\n" +
+      "0123456789abcdefghijklmnopqrstuv NSEC3 1 1 5 abcd 4123456789abcdefghijklmnopqrstuv A\n" +
+      "4123456789abcdefghijklmnopqrstuv NSEC3 1 1 5 abcd 8123456789abcdefghijklmnopqrstuv A\n" +
+      "8123456789abcdefghijklmnopqrstuv NSEC3 1 1 5 abcd 0123456789abcdefghijklmnopqrstuv A\n";
+  ZoneSet zones;
+  for (const auto& [text, origin] : {std::pair{nsec_zone, "example.com."},
+                                     std::pair{nsec3_zone, "example.net."}}) {
+    auto zone = ParseZoneText(text, "z", origin);
+    ASSERT_TRUE(zone.ok()) << zone.status();
+    ASSERT_TRUE((*zone)->is_signed());
+    ASSERT_TRUE(zones.Add(std::move(*zone)).ok());
+  }
+  auto config = config::ParseConfig("zones: [z]\n", "c.yaml");
+  ASSERT_TRUE(config.ok());
+  auto table = policy::Table::Build(*config, 1);
+  ASSERT_TRUE(table.ok());
+  policy::Rng rng = policy::SeededRng(5);
+  testing::QueryOptions dnssec;
+  dnssec.edns = true;
+  dnssec.dnssec_ok = true;
+  std::vector<std::vector<uint8_t>> queries;
+  for (const char* apex : {"example.com", "example.net"}) {
+    for (const char* label : {"", "ns.", "x.w.", "nothere.", "a.sub.", "sub."}) {
+      for (uint16_t qtype : {type::kA, type::kTxt, type::kDs, type::kSoa}) {
+        queries.push_back(testing::BuildQuery(std::string(label) + apex, qtype, dnssec));
+      }
+    }
+  }
+  std::vector<uint8_t> out(kMaxMessageSize);
+  ResponderOptions options;
+  size_t with_proofs = 0;
+  allocations = 0;
+  counting = true;
+  for (int round = 0; round < 50; ++round) {
+    for (const auto& q : queries) {
+      policy::PoolDrawer drawer(**table, rng, 0);
+      ResponseInfo info;
+      const size_t size =
+          Respond(q.data(), q.size(), Transport::kTcp, zones, drawer, options, out.data(), &info);
+      with_proofs += size > 12 && ReadU16(out.data() + 8) > 1;  // SOA and more
+    }
+  }
+  counting = false;
+  EXPECT_EQ(allocations.load(), 0);
+  EXPECT_GT(with_proofs, 50u * 8);
+}
+
 }  // namespace
 }  // namespace agility::dns
