@@ -308,10 +308,19 @@ class Agilityd:
                 raise AssertionError(f"agilityd exited with {self.process.returncode} "
                                      f"during startup:\n{self.log()}")
             done = dig_raw(port, "+time=1", "example.com", "SOA")
-            if done.returncode == 0 and "status: NOERROR" in done.stdout:
+            # DNS is answered before the control socket is made: ready is both.
+            control = self.control_path()
+            if (done.returncode == 0 and "status: NOERROR" in done.stdout and
+                    (control is None or os.path.exists(control))):
                 return
             time.sleep(POLL_INTERVAL)
         raise AssertionError(f"agilityd did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
+
+    def control_path(self):
+        """The control socket the configuration names, if any."""
+        with open(self.config_path, encoding="utf-8") as f:
+            found = re.search(r'control:\s*"([^"]+)"', f.read())
+        return found.group(1) if found else None
 
     def stop(self):
         """SIGTERM, then wait; returns the exit code."""
