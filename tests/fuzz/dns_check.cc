@@ -418,9 +418,22 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
                where() + "first answer is not owned by the question name or a DNAME above it");
     for (const Record& rec : sections[0]) {
       FUZZ_CHECK(rec.type == q.qtype || rec.type == dns::type::kCname ||
-                     rec.type == dns::type::kDname || q.qtype == dns::type::kAny,
+                     rec.type == dns::type::kDname || q.qtype == dns::type::kAny ||
+                     (rec.type == dns::type::kRrsig && q.dnssec_ok),
                  where() + "answer of type " + std::to_string(rec.type) + " for qtype " +
                      std::to_string(q.qtype));
+    }
+  }
+  // DNSSEC records come with DO set (RFC 3225 §3), or because the question
+  // asks for their type.
+  if (!q.dnssec_ok) {
+    for (int s = 0; s < 2; ++s) {
+      for (const Record& rec : sections[s]) {
+        const bool dnssec = rec.type == dns::type::kRrsig || rec.type == dns::type::kNsec ||
+                            rec.type == dns::type::kNsec3;
+        FUZZ_CHECK(!dnssec || (s == 0 && (rec.type == q.qtype || q.qtype == dns::type::kAny)),
+                   where() + "DNSSEC record of type " + std::to_string(rec.type) + " without DO");
+      }
     }
   }
 
@@ -434,7 +447,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
 }
 
 std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id, bool edns,
-                               uint16_t udp_size) {
+                               uint16_t udp_size, bool dnssec_ok) {
   std::vector<uint8_t> q = {
       static_cast<uint8_t>(id >> 8),     static_cast<uint8_t>(id), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0,
       static_cast<uint8_t>(edns ? 1 : 0)};
@@ -444,9 +457,17 @@ std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uin
   q.push_back(0);
   q.push_back(1);
   if (edns) {
-    const uint8_t opt[] = {
-        0, 0, 41, static_cast<uint8_t>(udp_size >> 8), static_cast<uint8_t>(udp_size), 0, 0, 0,
-        0, 0, 0};
+    const uint8_t opt[] = {0,
+                           0,
+                           41,
+                           static_cast<uint8_t>(udp_size >> 8),
+                           static_cast<uint8_t>(udp_size),
+                           0,
+                           0,
+                           static_cast<uint8_t>(dnssec_ok ? 0x80 : 0),
+                           0,
+                           0,
+                           0};
     q.insert(q.end(), opt, opt + sizeof(opt));
   }
   return q;

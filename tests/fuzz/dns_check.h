@@ -74,7 +74,7 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
 // A query for `wire_name` (uncompressed wire form, not checked) with RD set
 // and, when `edns`, an OPT record advertising `udp_size`.
 std::vector<uint8_t> MakeQuery(const std::string& wire_name, uint16_t qtype, uint16_t id, bool edns,
-                               uint16_t udp_size);
+                               uint16_t udp_size, bool dnssec_ok = false);
 
 // Answers `query` over TCP and over UDP with each of `max_udp_sizes` as the
 // server's limit, checks every response with CheckResponse, and compares the

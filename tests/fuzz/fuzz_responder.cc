@@ -84,6 +84,32 @@ many      SRV   0 0 443 www.cdn
 many      SRV   0 0 8443 www.cdn
 )";
 
+// Two signed zones (placeholder signatures: the responder does not verify
+// them), so that queries with DO meet RRSIGs, NSEC and NSEC3 proofs.
+constexpr char kSig[] = " 13 2 300 20300101000000 20200101000000 1 signed.example. AAAA";
+
+std::string NsecZoneText() {
+  return std::string("$ORIGIN signed.example.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\n") +
+         "@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA" + kSig + "\n@ RRSIG DNSKEY" + kSig + "\n@ RRSIG NS" +
+         kSig + "\n@ NSEC alias.signed.example. NS SOA RRSIG NSEC DNSKEY\n" +
+         "alias CNAME *.w\nalias RRSIG CNAME" + kSig + "\nalias NSEC ns.signed.example. CNAME\n" +
+         "ns A 192.0.2.1\nns RRSIG A" + kSig + "\nns NSEC sub.signed.example. A RRSIG NSEC\n" +
+         "sub NS ns.sub\nsub DS 1 13 2 AABBCCDD\nsub RRSIG DS" + kSig +
+         "\nsub NSEC *.w.signed.example. NS DS\nns.sub A 192.0.2.2\n" +
+         "*.w A 192.0.2.3\n*.w RRSIG A" + kSig + "\n*.w NSEC x.y.signed.example. A\n" +
+         "x.y TXT \"t\"\nx.y RRSIG TXT" + kSig + "\nx.y NSEC signed.example. TXT\n" +
+         "dn DNAME x.y\ndn RRSIG DNAME" + kSig + "\n";
+}
+
+std::string Nsec3ZoneText() {
+  return std::string("$ORIGIN nsec3.example.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\n") +
+         "@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA" + kSig + "\n@ NSEC3PARAM 1 0 2 abcd\n" +
+         "ns A 192.0.2.1\n*.w A 192.0.2.2\nsub NS ns.sub\nns.sub A 192.0.2.3\n" +
+         "0123456789abcdefghijklmnopqrstuv NSEC3 1 1 2 abcd 4123456789abcdefghijklmnopqrstuv A\n" +
+         "4123456789abcdefghijklmnopqrstuv NSEC3 1 1 2 abcd 8123456789abcdefghijklmnopqrstuv A\n" +
+         "8123456789abcdefghijklmnopqrstuv NSEC3 1 0 2 abcd 0123456789abcdefghijklmnopqrstuv A\n";
+}
+
 constexpr char kConfig[] = R"(
 zones: [fuzz.zone]
 pools:
@@ -120,10 +146,14 @@ struct Fixture {
 const Fixture& GetFixture() {
   static const Fixture* fixture = [] {
     auto* f = new Fixture;
-    auto zone = dns::ParseZoneText(ZoneText(), "fuzz.zone", "example.com.");
-    if (!zone.ok()) SetupFailed(std::string(zone.status().message()));
-    if (auto status = f->zones.Add(std::move(*zone)); !status.ok()) {
-      SetupFailed(std::string(status.message()));
+    for (const auto& [text, origin] :
+         {std::pair{ZoneText(), "example.com."}, std::pair{NsecZoneText(), "signed.example."},
+          std::pair{Nsec3ZoneText(), "nsec3.example."}}) {
+      auto zone = dns::ParseZoneText(text, "fuzz.zone", origin);
+      if (!zone.ok()) SetupFailed(std::string(zone.status().message()));
+      if (auto status = f->zones.Add(std::move(*zone)); !status.ok()) {
+        SetupFailed(std::string(status.message()));
+      }
     }
     auto config = config::ParseConfig(kConfig, "/tmp/fuzz.yaml");
     if (!config.ok()) SetupFailed(std::string(config.status().message()));

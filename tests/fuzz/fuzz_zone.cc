@@ -136,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // One query type drawn from the input, beside the usual ones.
   uint16_t hashed = 0;
   for (size_t i = 0; i < size; ++i) hashed = static_cast<uint16_t>(hashed * 31 + data[i]);
-  const uint16_t types[] = {1, 28, 255, 15, 2, 6, 5, 16, 33, 43, 12, hashed};
+  const uint16_t types[] = {1, 28, 255, 15, 2, 6, 5, 16, 33, 43, 12, 46, 47, 48, hashed};
 
   fuzz::CheckOptions options;
   options.tc_only_udp = false;  // zones can hold RRsets larger than 64 KiB
@@ -144,7 +144,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const std::string& name : names) {
     for (const uint16_t qtype : types) {
       const bool edns = (id & 1) != 0;
-      const std::vector<uint8_t> query = fuzz::MakeQuery(name, qtype, id++, edns, 4096);
+      const bool dnssec_ok = edns && (id & 2) != 0;
+      const std::vector<uint8_t> query = fuzz::MakeQuery(name, qtype, id++, edns, 4096, dnssec_ok);
       fuzz::RespondAndCheck(query.data(), query.size(), zones, f.table.get(), {1232}, options);
     }
   }

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 T = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "HINFO": 13, "MX": 15, "TXT": 16,
      "AAAA": 28, "SRV": 33, "NAPTR": 35, "DNAME": 39, "OPT": 41, "DS": 43, "RRSIG": 46,
-     "DNSKEY": 48, "SVCB": 64, "HTTPS": 65, "TKEY": 249, "TSIG": 250, "IXFR": 251, "AXFR": 252,
+     "NSEC": 47, "DNSKEY": 48, "SVCB": 64, "HTTPS": 65, "TKEY": 249, "TSIG": 250, "IXFR": 251, "AXFR": 252,
      "MAILB": 253, "MAILA": 254, "ANY": 255, "CAA": 257, "TYPE65280": 65280}
 
 
@@ -84,6 +84,15 @@ def responder_corpus():
             elif variant == 3:
                 edns = {"size": 512}
             out[f"q_{label}_{t}_{variant}"] = query(fqdn, T[t], qid=qid, edns=edns)
+    # The harness's signed zones, with DO: RRSIGs, NSEC and NSEC3 proofs.
+    for zone in ("signed.example.", "nsec3.example."):
+        for n in ["", "ns", "alias", "x.w", "w", "nothere", "a.nothere", "x.sub", "sub", "y",
+                  "x.y", "a.dn"]:
+            fqdn = (n + "." + zone) if n else zone
+            for t in ["A", "TXT", "DS", "NS", "RRSIG", "NSEC", "DNSKEY", "ANY"]:
+                qid += 1
+                key = f"dnssec_{zone.split('.')[0]}_{n.replace('.', '_') or 'apex'}_{t}"
+                out[key] = query(fqdn, T[t], qid=qid, edns={"size": 1232, "do": True})
     # Case, sizes, EDNS versions and options.
     out["case_mixed"] = query("WwW.CdN.ExAmPlE.CoM.", 1, edns={"size": 1232})
     out["big_txt_udp512"] = query("big.example.com.", 16)

@@ -101,8 +101,8 @@ TEST(NoAllocationTest, SignedAnswersAllocateNothing) {
       "4123456789abcdefghijklmnopqrstuv NSEC3 1 1 5 abcd 8123456789abcdefghijklmnopqrstuv A\n" +
       "8123456789abcdefghijklmnopqrstuv NSEC3 1 1 5 abcd 0123456789abcdefghijklmnopqrstuv A\n";
   ZoneSet zones;
-  for (const auto& [text, origin] : {std::pair{nsec_zone, "example.com."},
-                                     std::pair{nsec3_zone, "example.net."}}) {
+  for (const auto& [text, origin] :
+       {std::pair{nsec_zone, "example.com."}, std::pair{nsec3_zone, "example.net."}}) {
     auto zone = ParseZoneText(text, "z", origin);
     ASSERT_TRUE(zone.ok()) << zone.status();
     ASSERT_TRUE((*zone)->is_signed());
