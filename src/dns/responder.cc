@@ -105,6 +105,26 @@ class Sections {
     return Proof(zone_.Nsec3For(name, matches), type::kNsec3);
   }
 
+  // RFC 5155 §7.2.6: a wildcard (owner `wildcard`) answered `name`: the
+  // NSEC3 covering the next closer name shows `name` does not exist. For a
+  // wildcard NODATA (§7.2.5), also those matching the closest encloser and
+  // the wildcard, whose bitmap lacks the type.
+  bool Nsec3WildcardProof(absl::string_view name, absl::string_view wildcard, bool nodata) {
+    const absl::string_view encloser = wildcard.substr(2);  // "*" and its length octet
+    LabelOffsets labels;
+    ComputeLabelOffsets(name, labels);
+    int encloser_labels = 0;
+    for (size_t at = 0; encloser[at] != 0; at += 1 + static_cast<uint8_t>(encloser[at])) {
+      ++encloser_labels;
+    }
+    bool matches = false;
+    if (nodata && !Nsec3For(encloser, &matches)) return false;
+    if (!Nsec3For(Suffix(name, labels, labels.count - encloser_labels - 1), &matches)) {
+      return false;
+    }
+    return !nodata || Nsec3For(wildcard, &matches);
+  }
+
   // RFC 5155 §7.2.1: the NSEC3 matching the closest provable encloser of
   // `name` and the one covering the next closer name; with `wildcard`, the
   // one matching or covering the wildcard at that encloser too.
@@ -354,9 +374,11 @@ struct Response {
   NodeView proof;
   uint8_t name[kMaxNameLength];
   size_t name_size = 0;
-  // A name a wildcard answered for, in the chain (the first, if several).
+  // A name a wildcard answered for, in the chain (the first, if several),
+  // and the wildcard's owner.
   uint8_t expanded[kMaxNameLength];
   size_t expanded_size = 0;
+  absl::string_view wildcard;
   bool fits = true;  // false: required records did not fit (TC)
   uint16_t counts[3] = {0, 0, 0};
 };
@@ -443,6 +465,7 @@ struct Response {
         r.expanded_size == 0) {
       std::memcpy(r.expanded, name.data(), name.size());
       r.expanded_size = name.size();
+      r.wildcard = proof.name();
     }
   };
   for (int step = 0;; ++step) {
@@ -598,14 +621,14 @@ struct Response {
       break;
     case Response::Outcome::kNoData:
       if (nsec3) {
-        if (r.expanded_size > 0) {
-          r.fits = s.Nsec3EncloserProof(name, /*wildcard=*/true);  // RFC 5155 §7.2.5
+        if (r.expanded_size > 0 && r.proof.name() == r.wildcard) {
+          r.fits = s.Nsec3WildcardProof(name, r.wildcard, /*nodata=*/true);  // §7.2.5
         } else if (r.zone->Nsec3For(name, &matches).valid() && matches) {
           r.fits = s.Nsec3For(name, &matches);  // §7.2.3
         } else {
           r.fits = s.Nsec3EncloserProof(name, false);  // §7.2.4, opt-out
         }
-        return;
+        break;
       }
       // The node's own NSEC lists its types; an empty non-terminal has none,
       // and the NSEC before it shows it exists.
@@ -622,7 +645,8 @@ struct Response {
   // §3.1.3.3, RFC 5155 §7.2.6).
   if (r.fits && r.expanded_size > 0) {
     const absl::string_view expanded = AsChars(r.expanded, r.expanded_size);
-    r.fits = nsec3 ? s.Nsec3EncloserProof(expanded, false) : s.NsecFor(expanded);
+    r.fits =
+        nsec3 ? s.Nsec3WildcardProof(expanded, r.wildcard, /*nodata=*/false) : s.NsecFor(expanded);
   }
 }
 

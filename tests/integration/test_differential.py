@@ -35,6 +35,8 @@ TRANSPORTS = {
     "udp": ["+noedns"],
     "udp-edns": ["+edns=0", "+bufsize=1232"],
     "tcp": ["+tcp", "+noedns"],
+    "udp-dnssec": ["+dnssec", "+bufsize=1232"],
+    "tcp-dnssec": ["+tcp", "+dnssec"],
 }
 
 
@@ -97,20 +99,35 @@ def ask_all(port, transport_options, queries):
     return responses
 
 
+def signed_copy(directory, options):
+    """The differential zone signed by ldns-signzone (ECDSA P-256; NSEC, or
+    what `options` ask for) in `directory`; returns its path."""
+    run = lambda *command: subprocess.run(command, cwd=directory, check=True,
+                                          capture_output=True, text=True).stdout.strip()
+    ksk = run("ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "example.com")
+    zsk = run("ldns-keygen", "-a", "ECDSAP256SHA256", "example.com")
+    signed = os.path.join(directory, "example.com.zone")
+    run("ldns-signzone", *options, "-o", "example.com.", "-f", signed, ZONE, ksk, zsk)
+    return signed
+
+
 class DifferentialTest(unittest.TestCase):
+    SIGN = None  # ldns-signzone options for a signed copy of the zone
+
     @classmethod
     def setUpClass(cls):
-        for program in ("nsd", "knotd", "dig"):
+        for program in ("nsd", "knotd", "dig", "ldns-signzone"):
             if subprocess.run(["sh", "-c", f"command -v {program}"],
                               capture_output=True).returncode != 0:
                 raise RuntimeError(f"{program} is not installed: run scripts/deps test")
         cls.tmp = tempfile.TemporaryDirectory(prefix="agility-differential-")
         cls.servers = {}
+        zone = ZONE if cls.SIGN is None else signed_copy(cls.tmp.name, cls.SIGN)
         try:
             for kind in ("agilityd", "nsd", "knot"):
                 run = os.path.join(cls.tmp.name, kind)
                 os.mkdir(run)
-                server = servers.Server(kind, run, ZONE, 1)
+                server = servers.Server(kind, run, zone, 1)
                 cls.servers[kind] = server
                 server.start(timeout=60)
         except Exception:
@@ -154,6 +171,27 @@ class DifferentialTest(unittest.TestCase):
 
     def test_tcp(self):
         self.compare("tcp")
+
+    def test_udp_dnssec(self):
+        self.compare("udp-dnssec")
+
+    def test_tcp_dnssec(self):
+        self.compare("tcp-dnssec")
+
+
+class SignedNsecDifferentialTest(DifferentialTest):
+    """The zone signed ahead with NSEC: with DO, RRSIGs and NSEC proofs."""
+    SIGN = ()
+
+
+class SignedNsec3DifferentialTest(DifferentialTest):
+    """The zone signed ahead with NSEC3 (no salt, no extra iterations)."""
+    SIGN = ("-n", "-t", "0")
+
+
+class SignedNsec3OptOutDifferentialTest(DifferentialTest):
+    """NSEC3 with opt-out and a salt."""
+    SIGN = ("-n", "-p", "-t", "2", "-s", "cafe")
 
 
 if __name__ == "__main__":
