@@ -7,8 +7,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "daemon/log.h"
+#include "dns/name.h"
 #include "dns/zone_file.h"
 
 namespace agility::daemon {
@@ -33,6 +35,35 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const config::ZoneSour
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// A pool address is drawn per query, so a policy's answers cannot carry the
+// signatures of a zone signed ahead, and validating resolvers would throw
+// them away: such a configuration is refused, naming the policy and the zone.
+void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::ZoneSet& zones,
+                                     std::vector<std::string>& errors) {
+  for (const auto& zone : zones.zones()) {
+    if (!zone->is_signed()) continue;
+    for (const config::PolicyConfig& policy : config.policies) {
+      for (const std::string& pattern : policy.match) {
+        absl::string_view base = pattern;
+        while (absl::ConsumePrefix(&base, "*.")) {
+        }
+        const auto name = dns::NameFromText(base == "*" ? "." : base);
+        if (!name.ok()) continue;
+        if (!dns::IsAtOrBelow(*name, zone->apex()) && !dns::IsAtOrBelow(zone->apex(), *name)) {
+          continue;
+        }
+        errors.push_back(absl::StrCat(
+            config.path, ":", policy.line, ": policy '", policy.name, "' answers names ('", pattern,
+            "') in the signed zone '", dns::NameToText(zone->apex()), "' (", zone->source(),
+            "): a pool address drawn per query cannot carry the zone's signatures, and "
+            "validating resolvers would reject it. Online signing is not built yet: serve "
+            "those names from an unsigned zone"));
+        break;
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -80,6 +111,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
       }
     }
   }
+  CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
   auto table = policy::Table::Build(config, workers,
                                     previous != nullptr ? previous->table.get() : nullptr, live);
   if (!table.ok()) errors.emplace_back(table.status().message());

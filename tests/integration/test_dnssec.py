@@ -312,6 +312,20 @@ remote-control:
         self.assertEqual(tcp.count("\tTXT\t") + tcp.count(" TXT "), 5, tcp)
         self.assertIn("RRSIG\tTXT ", tcp)
 
+    def test_a_policy_in_a_signed_zone_is_refused(self):
+        # Its drawn addresses could not be signed: --check says which
+        # policy and which zone, with the configuration's file and line.
+        config = os.path.join(self.tmp.name, "policy.yaml")
+        with open(config, "w") as f:
+            f.write(f'sk_lookup: {{enabled: false}}\nzones: ["{self.zone}"]\n'
+                    'pools: {edge: 127.77.0.0/20}\n'
+                    'policies:\n  - {name: edge, match: ["*.pool.signed.test"], ipv4: edge}\n')
+        run = subprocess.run([AGILITYD, "--check", "-c", config], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertIn(f"{config}:5: policy 'edge'", run.stderr)
+        self.assertIn("signed zone 'signed.test.'", run.stderr)
+
     def test_rrsig_and_denial_types_are_answered(self):
         rrsig = dig(self.port, "www", "RRSIG", "+norec", "+dnssec")
         self.assertIn("RRSIG\tA ", rrsig)
