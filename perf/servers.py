@@ -163,6 +163,33 @@ POOLS = {
 }
 
 
+def write_knot_conf(path, directory, port, zones, udp_workers=1, tcp_workers=1):
+    """A knotd configuration: 127.0.0.1@port, state in `directory`, zones
+    [(domain, file)] loaded whole with no semantic checks and no journal."""
+    with open(path, "w") as f:
+        f.write(f"""server:
+    rundir: "{directory}"
+    listen: 127.0.0.1@{port}
+    udp-workers: {udp_workers}
+    tcp-workers: {tcp_workers}
+    background-workers: 1
+log:
+  - target: stderr
+    any: error
+database:
+    storage: "{directory}"
+template:
+  - id: default
+    storage: "{directory}"
+    semantic-checks: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+zone:
+""")
+        f.writelines(f'  - domain: {domain}\n    file: "{file}"\n' for domain, file in zones)
+
+
 class Server:
     def __init__(self, kind, directory, zone_file, workers, port=None, policy=False,
                  extra_server=""):
@@ -215,29 +242,7 @@ zone:
 """)
             return ["nsd", "-d", "-c", f"{d}/nsd.conf"]
         if self.kind == "knot":
-            with open(f"{d}/knot.conf", "w") as f:
-                f.write(f"""server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{port}
-    udp-workers: {w}
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: error
-database:
-    storage: "{d}"
-template:
-  - id: default
-    storage: "{d}"
-    semantic-checks: off
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-zone:
-  - domain: example.com
-    file: "{zone}"
-""")
+            write_knot_conf(f"{d}/knot.conf", d, port, [("example.com", zone)], udp_workers=w)
             return ["knotd", "-c", f"{d}/knot.conf"]
         if self.kind == "echo":
             return [UDP_ECHO, str(port)]

@@ -52,20 +52,17 @@ ns.insecure A 127.0.0.1
 secure NS ns.secure
 ns.secure A 127.0.0.1
 """ + "".join(f'big TXT "{i}{"x" * 209}"\n' for i in range(5))
-SECURE = """$ORIGIN secure.signed.test.
-$TTL 300
-@ SOA ns hostmaster 1 3600 900 604800 300
-@ NS ns
-ns A 127.0.0.1
-www A 192.0.2.60
-"""
-INSECURE = """$ORIGIN insecure.signed.test.
-$TTL 300
-@ SOA ns hostmaster 1 3600 900 604800 300
-@ NS ns
-ns A 127.0.0.1
-www A 192.0.2.70
-"""
+
+
+def child_zone(label, address):
+    """A zone delegated from the parent: its own SOA and NS, and www."""
+    return (f"$ORIGIN {label}.signed.test.\n$TTL 300\n"
+            "@ SOA ns hostmaster 1 3600 900 604800 300\n@ NS ns\nns A 127.0.0.1\n"
+            f"www A {address}\n")
+
+
+SECURE = child_zone("secure", "192.0.2.60")
+INSECURE = child_zone("insecure", "192.0.2.70")
 
 # (name, type, rcode, an address the answer holds or None): validated, AD.
 SECURE_CASES = [

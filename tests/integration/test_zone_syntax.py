@@ -323,28 +323,8 @@ class ZoneSyntaxTest(unittest.TestCase):
         d = self.tmp.name
         knot_port = servers.free_port()
         ours_port = servers.free_port(avoid={knot_port})
-        with open(os.path.join(d, "knot.conf"), "w") as f:
-            f.write(f"""server:
-    rundir: "{d}"
-    listen: 127.0.0.1@{knot_port}
-    udp-workers: 1
-    tcp-workers: 2
-    background-workers: 2
-log:
-  - target: stderr
-    any: error
-database:
-    storage: "{d}"
-template:
-  - id: default
-    storage: "{d}"
-    semantic-checks: off
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-zone:
-""")
-            f.writelines(f'  - domain: {z[2]}\n    file: "{z[3]}"\n' for z in served)
+        servers.write_knot_conf(os.path.join(d, "knot.conf"), d, knot_port,
+                                [(z[2], z[3]) for z in served], tcp_workers=2)
         with open(os.path.join(d, "serve.yaml"), "w") as f:
             f.write(f'server: {{listen: ["127.0.0.1:{ours_port}"], workers: 1, '
                     f'control: "{d}/control.sock"}}\nsk_lookup: {{enabled: false}}\nzones:\n')
