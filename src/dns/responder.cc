@@ -119,9 +119,8 @@ class Sections {
     }
     bool matches = false;
     if (nodata && !Nsec3For(encloser, &matches)) return false;
-    if (!Nsec3For(Suffix(name, labels, labels.count - encloser_labels - 1), &matches)) {
-      return false;
-    }
+    const int next_closer = std::max(labels.count - encloser_labels - 1, 0);
+    if (!Nsec3For(Suffix(name, labels, next_closer), &matches)) return false;
     return !nodata || Nsec3For(wildcard, &matches);
   }
 

@@ -69,18 +69,36 @@ struct ScannerFree {
 };
 using ScannerPtr = std::unique_ptr<zs_scanner_t, ScannerFree>;
 
-// The line `number` (1-based) of `text`, cut short, for error messages.
-std::string LineOf(absl::string_view text, uint64_t number) {
-  size_t at = 0;
-  for (uint64_t line = 1; line < number; ++line) {
-    at = text.find('\n', at);
-    if (at == absl::string_view::npos) return "";
-    ++at;
+// Finds lines of one text by number, for quoting them in error messages.
+// Errors come in line order, so each search goes on from the last one: a
+// file's errors cost one pass over it, however large it is.
+class LineFinder {
+ public:
+  // The line `number` (1-based) of `text`, cut short; empty past the end.
+  std::string Quote(absl::string_view text, uint64_t number) {
+    if (text.data() != text_.data() || number < line_) {
+      text_ = text;
+      line_ = 1;
+      at_ = 0;
+    }
+    for (; line_ < number; ++line_) {
+      at_ = text_.find('\n', at_);
+      if (at_ == absl::string_view::npos) {
+        text_ = {};
+        return "";
+      }
+      ++at_;
+    }
+    const absl::string_view line = text_.substr(at_, text_.find('\n', at_) - at_);
+    if (line.size() > 80) return absl::StrCat(line.substr(0, 77), "...");
+    return std::string(line);
   }
-  absl::string_view line = text.substr(at, text.find('\n', at) - at);
-  if (line.size() > 80) return absl::StrCat(line.substr(0, 77), "...");
-  return std::string(line);
-}
+
+ private:
+  absl::string_view text_;
+  uint64_t line_ = 1;
+  size_t at_ = 0;  // where line_ starts
+};
 
 struct Escapes {
   bool generic = false;    // "\#": RFC 3597 data follows
@@ -137,6 +155,7 @@ class Reader {
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;
   std::vector<std::string> errors_;
+  LineFinder lines_;
   bool stopped_ = false;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
@@ -147,7 +166,7 @@ void Reader::Error(absl::string_view file, uint64_t line, absl::string_view mess
   if (errors_.size() >= kMaxErrors) return;
   std::string error = absl::StrCat(file, ":", line, ": ", message);
   if (!text.empty()) {
-    const std::string quoted = LineOf(text, line);
+    const std::string quoted = lines_.Quote(text, line);
     if (!quoted.empty()) absl::StrAppend(&error, " (in '", quoted, "')");
   }
   errors_.push_back(std::move(error));
