@@ -28,8 +28,20 @@ int Check(const std::string& config) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;
   }
+  // DNSSEC findings (src/dns/signed_zone_check.h): the zone would serve,
+  // but validators would reject what errors point at.
+  bool dnssec_errors = false;
+  for (const auto& zone : (*snapshot)->zones.zones()) {
+    for (const std::string& warning : zone->dnssec_warnings()) {
+      std::fprintf(stderr, "warning: %s\n", warning.c_str());
+    }
+    for (const std::string& error : zone->dnssec_errors()) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      dnssec_errors = true;
+    }
+  }
   std::fputs(agility::daemon::Summary(**snapshot).c_str(), stdout);
-  return 0;
+  return dnssec_errors ? 1 : 0;
 }
 
 }  // namespace

@@ -106,6 +106,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
         continue;
       }
       (*zone)->set_load_seconds(absl::ToDoubleSeconds(absl::Now() - zone_start));
+      // Served all the same, as Knot serves with its semantic checks off;
+      // `agilityd --check` fails on the errors.
+      for (const std::string& error : (*zone)->dnssec_errors()) Log("DNSSEC: " + error);
+      for (const std::string& warning : (*zone)->dnssec_warnings()) Log("DNSSEC: " + warning);
       if (auto status = snapshot->zones.Add(std::move(*zone)); !status.ok()) {
         errors.emplace_back(status.message());
       }

@@ -105,6 +105,14 @@ class Zone {
 
   // Exact lookup of a lowercase wire name.
   NodeView Find(absl::string_view name) const;
+  // The node at an arena offset (as ZoneBuilder wrote it).
+  NodeView NodeAt(uint32_t offset) const { return NodeView(arena_.data() + offset); }
+
+  // Findings about the DNSSEC data of a zone signed ahead: "file:line: ..."
+  // (src/dns/signed_zone_check.h). The zone serves regardless; --check fails
+  // on errors.
+  const std::vector<std::string>& dnssec_errors() const { return dnssec_errors_; }
+  const std::vector<std::string>& dnssec_warnings() const { return dnssec_warnings_; }
 
   // DNSSEC, for zones signed ahead (their file holds the signatures): the
   // apex has a DNSKEY and its signatures.
@@ -144,6 +152,8 @@ class Zone {
   bool has_delegations_ = false;
   bool has_dnames_ = false;
   bool signed_ = false;
+  std::vector<std::string> dnssec_errors_;
+  std::vector<std::string> dnssec_warnings_;
   std::vector<uint32_t> nsec_nodes_;  // arena offsets of NSEC owners, in canonical order
   struct Nsec3Node {
     uint8_t hash[kNsec3HashSize];

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "dns/signed_zone_check.h"
 
 namespace agility::dns {
 namespace {
@@ -112,6 +116,19 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->source_ = source_;
   const absl::string_view apex = zone->apex_;
 
+  // A zone signed ahead (DNSKEY and RRSIG at the apex) gets kzonecheck's
+  // DNSSEC checks; the facts are gathered as the owners are written.
+  std::optional<SignedZoneCheck> signed_check;
+  {
+    bool dnskey = false, rrsig = false;
+    for (const Record& r : records_) {
+      if (r.type != type::kDnskey && r.type != type::kRrsig) continue;
+      if (OwnerOf(r) != apex) continue;
+      (r.type == type::kDnskey ? dnskey : rrsig) = true;
+    }
+    if (dnskey && rrsig) signed_check.emplace(absl::ToUnixSeconds(absl::Now()));
+  }
+
   // Group records by owner (a counting sort on owner ids, in the order names
   // first appear), then by type and RDATA within each owner; identical
   // records collapse (RFC 2181 §5).
@@ -201,6 +218,30 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     }
 
     const uint32_t node = static_cast<uint32_t>(used);
+    if (signed_check) {
+      // Records are sorted by type: each RRset is a run, RRSIGs (46) among them.
+      covered_.clear();
+      for (size_t k = i; k < end; ++k) {
+        const Record& r = records_[order[k]];
+        if (r.type != type::kRrsig || RdataOf(r).size() < 2) continue;
+        covered_.push_back(ReadU16(AsBytes(RdataOf(r))));
+        signed_check->Signature(owner, RdataOf(r), {r.file, r.line});
+      }
+      bool has_nsec = false;
+      for (size_t k = i; k < end; ++k) {
+        const Record& r = records_[order[k]];
+        if (k > i && records_[order[k - 1]].type == r.type) continue;
+        if (r.type == type::kNsec) {
+          has_nsec = true;
+          signed_check->Nsec(node, {r.file, r.line});
+        }
+        if (r.type != type::kRrsig &&
+            std::find(covered_.begin(), covered_.end(), r.type) == covered_.end()) {
+          signed_check->Unsigned(node, r.type, {r.file, r.line});
+        }
+      }
+      if (!has_nsec) signed_check->NoNsec(node, {first.file, first.line});
+    }
     node_offsets.push_back(node);
     uint8_t flags = 0;
     if (is_apex) flags |= node_flag::kApex;
@@ -345,6 +386,9 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->apex_node_ = zone->Find(apex);
   zone->signed_ =
       zone->apex_node_.Find(type::kDnskey).valid() && zone->apex_node_.Find(type::kRrsig).valid();
+  if (signed_check) {
+    signed_check->Finish(*zone, files_, zone->dnssec_errors_, zone->dnssec_warnings_);
+  }
   // NSEC3 owners hashed as the NSEC3PARAM says, by hash (RFC 5155 §7.2).
   if (const RrsetView param = zone->apex_node_.Find(type::kNsec3Param);
       param.valid() &&

@@ -77,6 +77,7 @@ class ZoneBuilder {
   // Owner ids by name; becomes the compiled zone's node index.
   NameTable owner_ids_;
   std::vector<uint64_t> batch_hashes_;  // scratch for Add
+  std::vector<uint16_t> covered_;       // scratch for Build: types an owner's RRSIGs cover
   std::string rdata_;
   std::vector<Record> records_;
 };

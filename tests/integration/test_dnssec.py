@@ -18,6 +18,7 @@ Run by `meson test dnssec`; needs unbound, ldnsutils and bind9-dnsutils
 (scripts/deps test). AGILITYD names the binary (default build/agilityd).
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -322,6 +323,55 @@ remote-control:
         self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
         self.assertIn(f"{config}:5: policy 'edge'", run.stderr)
         self.assertIn("signed zone 'signed.test.'", run.stderr)
+
+    def check(self, zone_text, name="check"):
+        """agilityd --check on `zone_text` as signed.test's zone file."""
+        directory = os.path.join(self.tmp.name, name)
+        os.makedirs(directory, exist_ok=True)
+        zone = os.path.join(directory, "signed.test.zone")
+        with open(zone, "w") as f:
+            f.write(zone_text)
+        config = os.path.join(directory, "check.yaml")
+        with open(config, "w") as f:
+            f.write(f'sk_lookup: {{enabled: false}}\nzones: ["{zone}"]\n')
+        return zone, subprocess.run([AGILITYD, "--check", "-c", config], capture_output=True,
+                                    text=True, timeout=60)
+
+    def test_check_passes_the_signed_zone(self):
+        with open(self.zone) as f:
+            _, run = self.check(f.read(), "good")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stderr, "")
+
+    def test_check_finds_broken_dnssec_data(self):
+        with open(self.zone) as f:
+            lines = f.read().splitlines()
+        # No RRSIG for txt's TXT; a name with neither NSEC nor RRSIG; a type
+        # www's NSEC (or NSEC3) does not list.
+        kept = [line for line in lines
+                if not (line.startswith("txt.") and "\tRRSIG\tTXT " in line)]
+        kept += ["extra.signed.test.\t300\tIN\tA\t192.0.2.1",
+                 'www.signed.test.\t300\tIN\tTXT\t"added"']
+        zone, run = self.check("\n".join(kept) + "\n", "broken")
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertRegex(run.stderr, re.escape(zone) + r":\d+: the TXT RRset at txt\.signed\.test\. "
+                         "has no RRSIG")
+        self.assertRegex(run.stderr, re.escape(zone) + r":\d+: the A RRset at extra\.signed\.test\.")
+        if "-n" not in self.SIGN_OPTIONS:
+            self.assertIn("extra.signed.test. has no NSEC", run.stderr)
+            self.assertRegex(run.stderr, r"the NSEC of www\.signed\.test\. lists the types A AAAA "
+                             r"RRSIG NSEC but the name has A TXT AAAA RRSIG NSEC")
+
+    def test_check_warns_of_signatures_about_to_expire(self):
+        directory = os.path.join(self.tmp.name, "expiring")
+        os.makedirs(directory, exist_ok=True)
+        soon = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 3 * 86400))
+        signed, _, _ = sign(directory, APEX, PARENT, options=self.SIGN_OPTIONS + ("-e", soon))
+        with open(signed) as f:
+            zone, run = self.check(f.read(), "expiring-check")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, "warning: " + re.escape(zone) +
+                         r":\d+: the RRSIG of SOA at signed\.test\. expires on \d{4}-\d\d-\d\d")
 
     def test_rrsig_and_denial_types_are_answered(self):
         rrsig = dig(self.port, "www", "RRSIG", "+norec", "+dnssec")
