@@ -1,6 +1,7 @@
 #include "dns/signed_zone_check.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -90,7 +91,10 @@ void SignedZoneCheck::Finish(const Zone& zone, const std::vector<std::string>& f
     error(absl::StrCat(at(e.where), "the ", TypeName(e.type), " RRset at ", NameToText(node.name()),
                        " has no RRSIG, and the zone is signed"));
   }
-  if (nsecs_.empty()) return;
+  if (nsecs_.empty()) {
+    CheckNsec3(zone, files, errors);
+    return;
+  }
   for (const Entry& e : no_nsec_) {
     const NodeView node = zone.NodeAt(e.node);
     if (node.flags() & node_flag::kBelowCut) continue;
@@ -126,6 +130,66 @@ void SignedZoneCheck::Finish(const Zone& zone, const std::vector<std::string>& f
       error(absl::StrCat(at(chain[i].where), "the NSEC of ", NameToText(node.name()),
                          " lists the types ", TypeList(listed), " but the name has ",
                          TypeList(present)));
+    }
+  }
+}
+
+void SignedZoneCheck::CheckNsec3(const Zone& zone, const std::vector<std::string>& files,
+                                 std::vector<std::string>& errors) const {
+  const auto& chain = zone.nsec3_nodes_;
+  if (chain.empty()) return;
+  const auto error = [&](Where where, std::string message) {
+    if (errors.size() < kMaxFindings) {
+      errors.push_back(absl::StrCat(files[where.file], ":", where.line, ": ", message));
+    }
+  };
+  // Each NSEC3 names the next hash of the ring (RFC 5155 §3.1.7).
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const NodeView node = zone.NodeAt(chain[i].offset);
+    const RrsetView nsec3 = node.Find(type::kNsec3);
+    const uint8_t* rdata = nsec3.records() + 2;
+    const size_t size = ReadU16(nsec3.records());
+    const size_t hash_at = 5 + rdata[4];
+    const uint8_t* next = chain[(i + 1) % chain.size()].hash;
+    if (hash_at + 1 + kNsec3HashSize > size || rdata[hash_at] != kNsec3HashSize ||
+        std::memcmp(rdata + hash_at + 1, next, kNsec3HashSize) != 0) {
+      const auto where = std::find_if(nsec3s_.begin(), nsec3s_.end(),
+                                      [&](const Entry& e) { return e.node == chain[i].offset; });
+      error(where == nsec3s_.end() ? Where{0, 0} : where->where,
+            absl::StrCat("the NSEC3 at ", NameToText(node.name()),
+                         " does not name the next hash of the zone: the NSEC3 chain is broken"));
+    }
+  }
+  // Every name with data has the NSEC3 of its hash, listing its types; under
+  // opt-out, an insecure delegation may have none (RFC 5155 §6).
+  for (const Entry& e : no_nsec_) {
+    const NodeView node = zone.NodeAt(e.node);
+    if ((node.flags() & node_flag::kBelowCut) || node.Find(type::kNsec3).valid()) continue;
+    bool matches = false;
+    const NodeView owner = zone.Nsec3For(node.name(), &matches);
+    const RrsetView nsec3 = owner.Find(type::kNsec3);
+    const uint8_t* rdata = nsec3.records() + 2;
+    const size_t size = ReadU16(nsec3.records());
+    if (!matches) {
+      const bool opt_out = (rdata[1] & 1) != 0;
+      const bool insecure_cut =
+          (node.flags() & node_flag::kDelegation) && !node.Find(type::kDs).valid();
+      if (!(opt_out && insecure_cut)) {
+        error(e.where, absl::StrCat(NameToText(node.name()), " has no NSEC3 of its hash"));
+      }
+      continue;
+    }
+    const size_t bitmap_at = 5 + rdata[4] + 1 + rdata[5 + rdata[4]];
+    std::set<uint16_t> listed, present;
+    if (bitmap_at > size || !BitmapTypes(rdata + bitmap_at, size - bitmap_at, listed)) {
+      error(e.where,
+            absl::StrCat("the NSEC3 of ", NameToText(node.name()), " has a malformed type bitmap"));
+      continue;
+    }
+    node.ForEachRrset([&](RrsetView rrset) { present.insert(rrset.type()); });
+    if (listed != present) {
+      error(e.where, absl::StrCat("the NSEC3 of ", NameToText(node.name()), " lists the types ",
+                                  TypeList(listed), " but the name has ", TypeList(present)));
     }
   }
 }

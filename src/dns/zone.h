@@ -137,6 +137,7 @@ class Zone {
 
  private:
   friend class ZoneBuilder;
+  friend class SignedZoneCheck;
   Zone() = default;
 
   static absl::string_view NameAt(const std::vector<uint8_t>& arena, uint32_t offset) {

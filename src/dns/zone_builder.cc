@@ -235,6 +235,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
           has_nsec = true;
           signed_check->Nsec(node, {r.file, r.line});
         }
+        if (r.type == type::kNsec3) signed_check->Nsec3(node, {r.file, r.line});
         if (r.type != type::kRrsig &&
             std::find(covered_.begin(), covered_.end(), r.type) == covered_.end()) {
           signed_check->Unsigned(node, r.type, {r.file, r.line});
@@ -386,9 +387,6 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   zone->apex_node_ = zone->Find(apex);
   zone->signed_ =
       zone->apex_node_.Find(type::kDnskey).valid() && zone->apex_node_.Find(type::kRrsig).valid();
-  if (signed_check) {
-    signed_check->Finish(*zone, files_, zone->dnssec_errors_, zone->dnssec_warnings_);
-  }
   // NSEC3 owners hashed as the NSEC3PARAM says, by hash (RFC 5155 §7.2).
   if (const RrsetView param = zone->apex_node_.Find(type::kNsec3Param);
       param.valid() &&
@@ -414,6 +412,9 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
               [](const Zone::Nsec3Node& a, const Zone::Nsec3Node& b) {
                 return std::memcmp(a.hash, b.hash, kNsec3HashSize) < 0;
               });
+  }
+  if (signed_check) {
+    signed_check->Finish(*zone, files_, zone->dnssec_errors_, zone->dnssec_warnings_);
   }
   const RrsetView soa_rrset = zone->apex_node_.Find(type::kSoa);
   const uint8_t* soa_rdata = soa_rrset.records() + 2;

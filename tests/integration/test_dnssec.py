@@ -361,6 +361,17 @@ remote-control:
             self.assertIn("extra.signed.test. has no NSEC", run.stderr)
             self.assertRegex(run.stderr, r"the NSEC of www\.signed\.test\. lists the types A AAAA "
                              r"RRSIG NSEC but the name has A TXT AAAA RRSIG NSEC")
+        else:
+            self.assertIn("extra.signed.test. has no NSEC3 of its hash", run.stderr)
+            self.assertRegex(run.stderr, r"the NSEC3 of www\.signed\.test\. lists the types A AAAA "
+                             r"RRSIG but the name has A TXT AAAA RRSIG")
+            # One NSEC3 less: its predecessor names a hash that is gone.
+            nsec3 = [line for line in lines if "\tNSEC3\t" in line]
+            dropped = nsec3[len(nsec3) // 2].split()[0]
+            _, chain = self.check("\n".join(line for line in lines
+                                            if not line.startswith(dropped)) + "\n", "chain")
+            self.assertEqual(chain.returncode, 1, chain.stderr)
+            self.assertIn("the NSEC3 chain is broken", chain.stderr)
 
     def test_check_warns_of_signatures_about_to_expire(self):
         directory = os.path.join(self.tmp.name, "expiring")
