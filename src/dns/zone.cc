@@ -67,7 +67,8 @@ bool Zone::Unchanged() const {
 }
 
 size_t Zone::memory_bytes() const {
-  return arena_.capacity() + nodes_.memory_bytes() + apex_.capacity();
+  return arena_.capacity() + nodes_.memory_bytes() + apex_.capacity() +
+         nsec_nodes_.capacity() * sizeof(uint32_t) + nsec3_nodes_.capacity() * sizeof(Nsec3Node);
 }
 
 }  // namespace agility::dns
