@@ -16,6 +16,9 @@ extern "C" {
 
 #include "absl/strings/str_cat.h"
 
+// ldns defines bool, true and false as macros: after every C++ header.
+#include <ldns/ldns.h>
+
 namespace agility::dns {
 namespace {
 
@@ -30,21 +33,49 @@ struct ScannerFree {
   }
 };
 
+// The record as it would arrive in a message: root owner, class IN, TTL 0.
+std::vector<uint8_t> RecordWire(uint16_t type, absl::string_view rdata) {
+  const uint8_t head[11] = {
+      0, static_cast<uint8_t>(type >> 8),         static_cast<uint8_t>(type),        0, 1, 0, 0, 0,
+      0, static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
+  std::vector<uint8_t> wire(sizeof(head) + rdata.size());
+  std::memcpy(wire.data(), head, sizeof(head));
+  if (!rdata.empty()) std::memcpy(wire.data() + sizeof(head), rdata.data(), rdata.size());
+  return wire;
+}
+
+// Types ldns knows and Knot does not (MD, MF, MB, MG, MR, WKS, X25, ISDN,
+// NSAP, PX, GPOS, A6, NXT...): the data must read as the type's fields in
+// ldns's wire parser, to the last byte.
+absl::Status CheckWithLdns(uint16_t type, absl::string_view rdata) {
+  const ldns_rr_descriptor* descriptor = ldns_rr_descript(type);
+  if (descriptor == nullptr || descriptor->_name == nullptr) return absl::OkStatus();
+  const std::vector<uint8_t> wire = RecordWire(type, rdata);
+  ldns_rr* rr = nullptr;
+  size_t pos = 0;
+  const ldns_status status = ldns_wire2rr(&rr, wire.data(), wire.size(), &pos, LDNS_SECTION_ANSWER);
+  if (rr != nullptr) ldns_rr_free(rr);
+  if (status != LDNS_STATUS_OK || pos != wire.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("RFC 3597 data is not a valid ",
+                                                   descriptor->_name,
+                                                   " record (its fields do not fit the data)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata) {
   const knot_rdata_descriptor_t* descriptor = knot_get_rdata_descriptor(type);
-  if (descriptor == nullptr || descriptor->type_name == nullptr) return absl::OkStatus();
+  if (descriptor == nullptr || descriptor->type_name == nullptr) {
+    return CheckWithLdns(type, rdata);
+  }
   const auto invalid = [&](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("RFC 3597 data is not a valid ",
                                                    descriptor->type_name, " record (", why, ")"));
   };
 
-  // The record as it would arrive in a message: root owner, class IN, TTL 0.
-  std::vector<uint8_t> wire = {
-      0, static_cast<uint8_t>(type >> 8),         static_cast<uint8_t>(type),        0, 1, 0, 0, 0,
-      0, static_cast<uint8_t>(rdata.size() >> 8), static_cast<uint8_t>(rdata.size())};
-  wire.insert(wire.end(), rdata.begin(), rdata.end());
+  const std::vector<uint8_t> wire = RecordWire(type, rdata);
   knot_rrset_t rrset;
   knot_rrset_init_empty(&rrset);
   std::unique_ptr<knot_rrset_t, RrsetClear> owned(&rrset);

@@ -12,10 +12,11 @@
 
 namespace agility::dns {
 
-// OK when Knot DNS does not know `type` (any bytes are valid data then), or
-// when `rdata` reads as that type's wire form and writing it back out as text
-// and scanning that text gives the same bytes. Not for the hot path: it
-// allocates and scans.
+// OK when neither Knot DNS nor ldns knows `type` (any bytes are valid data
+// then); for a type Knot knows, when `rdata` reads as that type's wire form
+// and writing it back out as text and scanning that text gives the same
+// bytes; for a type only ldns knows (MB, MG, WKS...), when ldns's wire parser
+// reads it to the last byte. Not for the hot path: it allocates and scans.
 absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata);
 
 }  // namespace agility::dns
