@@ -82,17 +82,22 @@ def read_cases():
 def read_disagreements():
     """{record text: (our verdict, reason)}: '# reason' lines, then
     'accept<TAB>record' or 'reject<TAB>record'."""
-    chosen, reason = {}, []
+    chosen, reason, comment = {}, [], False
     with open(os.path.join(DATA, "disagreements.txt")) as f:
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("#"):
+                if not comment:  # a new group's reason begins
+                    reason = []
                 reason.append(line[1:].strip())
-            elif line.strip():
+                comment = True
+            elif not line.strip():
+                comment = False  # a blank line ends a comment block
+            else:
                 verdict, record = line.split("\t", 1)
                 assert verdict in ("accept", "reject"), line
                 chosen[record] = (verdict == "accept", " ".join(reason))
-                reason = []
+                comment = False
     return chosen
 
 
@@ -284,13 +289,14 @@ class ZoneSyntaxTest(unittest.TestCase):
                 unjudged.append(f"cases.txt:{number}: {record!r}")
                 continue
             if record in self.chosen:
-                verdict, _ = self.chosen[record]
+                verdict, reason = self.chosen[record]
                 if ours_ok != verdict:
                     disagreements.append(f"cases.txt:{number}: {record!r}: we "
                                          f"{'accept' if ours_ok else 'reject'}, "
-                                         "disagreements.txt says otherwise")
+                                         f"disagreements.txt says otherwise ({reason[:160]})")
                 if knot_ok == verdict:
-                    stale.append(f"cases.txt:{number}: {record!r}: Knot agrees now")
+                    stale.append(f"cases.txt:{number}: {record!r}: Knot agrees now, so the "
+                                 f"reason no longer holds ({reason[:160]})")
                 continue
             if ours_ok != knot_ok:
                 disagreements.append(
