@@ -46,6 +46,14 @@ int CanonicalCompare(absl::string_view a, absl::string_view b) {
   return la.count - lb.count;
 }
 
+absl::string_view WildcardOf(absl::string_view name, uint8_t* buffer) {
+  if (name.size() + 2 > kMaxNameLength) return {};
+  buffer[0] = 1;
+  buffer[1] = '*';
+  std::memcpy(buffer + 2, name.data(), name.size());
+  return AsChars(buffer, name.size() + 2);
+}
+
 size_t WireNameLength(const uint8_t* p) {
   size_t pos = 0;
   while (p[pos] != 0) pos += 1 + p[pos];

@@ -35,6 +35,10 @@ bool IsAtOrBelow(absl::string_view name, absl::string_view ancestor);
 // Negative, zero or positive, as memcmp.
 int CanonicalCompare(absl::string_view a, absl::string_view b);
 
+// "*.<name>" (RFC 4592), written into `buffer` (kMaxNameLength bytes); empty
+// when it would be longer than a name may be.
+absl::string_view WildcardOf(absl::string_view name, uint8_t* buffer);
+
 // Length of the validated wire name starting at `p`, root label included.
 size_t WireNameLength(const uint8_t* p);
 

@@ -140,12 +140,9 @@ class Sections {
       if (!Proof(node, type::kNsec3) || !Nsec3For(Suffix(name, labels, skip - 1), &ignored)) {
         return false;
       }
-      if (!wildcard || encloser.size() + 2 > kMaxNameLength) return true;
-      uint8_t star[kMaxNameLength];
-      star[0] = 1;
-      star[1] = '*';
-      std::memcpy(star + 2, encloser.data(), encloser.size());
-      return Nsec3For(AsChars(star, encloser.size() + 2), &ignored);
+      uint8_t buffer[kMaxNameLength];
+      const absl::string_view star = WildcardOf(encloser, buffer);
+      return !wildcard || star.empty() || Nsec3For(star, &ignored);
     }
     return true;
   }
@@ -284,12 +281,9 @@ Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& 
       return {Lookup::kDelegation, FindCut(zone, name, labels)};
     }
     if (encloser.flags() & node_flag::kDelegation) return {Lookup::kDelegation, encloser};
-    if (encloser_name.size() + 2 <= kMaxNameLength) {
-      uint8_t wildcard[kMaxNameLength];
-      wildcard[0] = 1;
-      wildcard[1] = '*';
-      std::memcpy(wildcard + 2, encloser_name.data(), encloser_name.size());
-      const NodeView synthesized = zone.Find(AsChars(wildcard, encloser_name.size() + 2));
+    uint8_t buffer[kMaxNameLength];
+    if (const absl::string_view wildcard = WildcardOf(encloser_name, buffer); !wildcard.empty()) {
+      const NodeView synthesized = zone.Find(wildcard);
       if (synthesized.valid()) return {Lookup::kFound, synthesized};
     }
     return {Lookup::kNxDomain, encloser};  // the closest encloser (RFC 4592 §3.3.1)
@@ -609,13 +603,10 @@ struct Response {
       }
       // The name is covered; so is the wildcard at its closest encloser.
       r.fits = s.NsecFor(name);
-      if (r.fits && r.proof.valid() && r.proof.name().size() + 2 <= kMaxNameLength) {
-        const absl::string_view encloser = r.proof.name();
-        uint8_t wildcard[kMaxNameLength];
-        wildcard[0] = 1;
-        wildcard[1] = '*';
-        std::memcpy(wildcard + 2, encloser.data(), encloser.size());
-        r.fits = s.NsecFor(AsChars(wildcard, encloser.size() + 2));
+      if (r.fits && r.proof.valid()) {
+        uint8_t buffer[kMaxNameLength];
+        const absl::string_view wildcard = WildcardOf(r.proof.name(), buffer);
+        if (!wildcard.empty()) r.fits = s.NsecFor(wildcard);
       }
       break;
     case Response::Outcome::kNoData:
