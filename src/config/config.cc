@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dns/name.h"
 #include "policy/matcher.h"
 
 namespace agility::config {
@@ -67,6 +68,7 @@ class Parser {
                      std::vector<PolicyConfig>& policies);
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
   void ParseRateLimit(const YAML::Node& node, RateLimitSettings& rate_limit);
+  void ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones);
   void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
   void ParseBindings(const YAML::Node& node, std::vector<BindingConfig>& bindings);
   bool Boolean(const YAML::Node& node, absl::string_view what, bool* out);
@@ -152,7 +154,7 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
                 {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
                  "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
                  "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
-                 "state_dir"})) {
+                 "state_dir", "dnssec_cache_mb"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -220,6 +222,42 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node rate = node["udp_queries_per_address"]) {
     Integer(rate, "server.udp_queries_per_address", 0, 100000000, &server.udp_queries_per_address);
+  }
+  if (const YAML::Node cache = node["dnssec_cache_mb"]) {
+    Integer(cache, "server.dnssec_cache_mb", 0, 1 << 20, &server.dnssec_cache_mb);
+  }
+}
+
+void Parser::ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones) {
+  if (!node.IsMap()) {
+    Error(node, "dnssec must be a mapping of zone name to {keys: DIRECTORY}");
+    return;
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (const auto& entry : node) {
+    DnssecZone zone;
+    zone.line = Line(entry.first);
+    const auto apex = dns::NameFromText(entry.first.Scalar());
+    if (!apex.ok()) {
+      Error(entry.first, absl::StrCat("dnssec: '", entry.first.Scalar(),
+                                      "' is not a zone name: ", apex.status().message()));
+      continue;
+    }
+    zone.apex = *apex;
+    if (!seen.insert(zone.apex).second) {
+      Error(entry.first, absl::StrCat("dnssec: zone '", entry.first.Scalar(), "' appears twice"));
+      continue;
+    }
+    const std::string what = absl::StrCat("dnssec.", entry.first.Scalar());
+    if (!CheckMap(entry.second, what, {"keys"})) continue;
+    const YAML::Node keys = entry.second["keys"];
+    if (!keys) {
+      Error(entry.second, absl::StrCat(what, " needs keys: a directory of key files"));
+      continue;
+    }
+    if (!String(keys, what + ".keys", &zone.keys)) continue;
+    zone.keys = ResolvePath(zone.keys);
+    zones.push_back(std::move(zone));
   }
 }
 
@@ -629,7 +667,8 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(
       root, "the configuration",
-      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit"});
+      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit",
+       "dnssec"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -645,6 +684,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
   if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
+  if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
   if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
   if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);
   CheckLabels(config);

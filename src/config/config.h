@@ -32,6 +32,8 @@ struct ServerConfig {
   std::string user;                          // run as this user after setup; empty: stay as started
   // What must outlive the process (drains, weight overrides); created 0700.
   std::string state_dir = "/var/lib/agility";
+  // Online signatures cached, all workers together (each has its share).
+  uint32_t dnssec_cache_mb = 256;
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -118,6 +120,13 @@ struct RateLimitSettings {
   bool operator==(const RateLimitSettings&) const = default;
 };
 
+// A zone signed online with the keys in a directory (dns::ZoneKeys).
+struct DnssecZone {
+  std::string apex;  // lowercase wire
+  std::string keys;  // directory, resolved like other paths
+  int line = 0;
+};
+
 struct Config {
   std::string path;
   ServerConfig server;
@@ -128,6 +137,7 @@ struct Config {
   std::vector<ServiceConfig> services;
   std::vector<BindingConfig> bindings;
   RateLimitSettings rate_limit;
+  std::vector<DnssecZone> dnssec;
 };
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);

@@ -25,6 +25,11 @@ std::string Daemon::StatusText() const {
     absl::StrAppend(&out, " ", RcodeSlotName(r), " ", t.Rcode(r));
   }
   absl::StrAppend(&out, "\nreloads ok ", reloads_.succeeded, " failed ", reloads_.failed, "\n");
+  if (!snapshot->config.dnssec.empty()) {
+    absl::StrAppend(&out, "online signatures made ", t.signatures_made, ", cache hits ",
+                    t.signature_cache_hits, " misses ", t.signature_cache_misses, " evictions ",
+                    t.signature_cache_evictions, ", failures ", t.signing_failures, "\n");
+  }
   const int64_t now = NowMs();
   for (const policy::WeightOverrides::Override& o : overrides_.overrides()) {
     absl::StrAppend(&out, "weight ", o.pool, " ", o.prefix.ToString(), ": live ", o.At(now),
@@ -147,6 +152,24 @@ std::string Daemon::MetricsText() const {
   }
   m.Family("agility_truncated_total", "counter", "UDP answers sent with TC=1.");
   m.Sample("agility_truncated_total", static_cast<double>(t.truncated));
+  m.Family("agility_dnssec_signatures_total", "counter", "RRSIGs computed online.");
+  m.Sample("agility_dnssec_signatures_total", static_cast<double>(t.signatures_made));
+  m.Family("agility_dnssec_signing_failures_total", "counter",
+           "RRsets left unsigned because OpenSSL failed to sign them.");
+  m.Sample("agility_dnssec_signing_failures_total", static_cast<double>(t.signing_failures));
+  m.Family("agility_dnssec_cache_total", "counter",
+           "Online signature cache lookups by result, and cached signatures evicted.");
+  m.Sample("agility_dnssec_cache_total", {{"result", "hit"}},
+           static_cast<double>(t.signature_cache_hits));
+  m.Sample("agility_dnssec_cache_total", {{"result", "miss"}},
+           static_cast<double>(t.signature_cache_misses));
+  m.Sample("agility_dnssec_cache_total", {{"result", "eviction"}},
+           static_cast<double>(t.signature_cache_evictions));
+  m.Family("agility_dnssec_cache_bytes", "gauge",
+           "Memory reserved for cached signatures (server.dnssec_cache_mb), all workers.");
+  m.Sample("agility_dnssec_cache_bytes", static_cast<double>(t.signature_cache_bytes));
+  m.Family("agility_dnssec_cache_capacity", "gauge", "Signatures the caches can hold.");
+  m.Sample("agility_dnssec_cache_capacity", static_cast<double>(t.signature_cache_capacity));
   m.Family("agility_rate_limited_total", "counter",
            "UDP responses held back by Response Rate Limiting, by action.");
   m.Sample("agility_rate_limited_total", {{"action", "dropped"}},

@@ -22,7 +22,9 @@ class Worker final : public sockets::PacketHandler {
         tcp_options_{config.tcp_idle_timeout_ms, config.tcp_query_timeout_ms,
                      config.tcp_max_unsent_bytes, 1024},
         tcp_admission_(tcp_admission),
-        rate_limiter_(rate_limiter) {
+        rate_limiter_(rate_limiter),
+        signer_(static_cast<size_t>(config.dnssec_cache_mb) * (1 << 20) /
+                static_cast<size_t>(std::max(config.workers, 1))) {
     options_.max_udp_size = config.max_udp_size;
     batch_wait_us_ = config.udp_batch_wait_us;
     uv_loop_init(&loop_);
@@ -66,6 +68,7 @@ class Worker final : public sockets::PacketHandler {
   void Refresh() { uv_async_send(&refresh_); }
 
   const WorkerStats& stats() const { return stats_; }
+  const dns::OnlineSigner& signer() const { return signer_; }
 
   void BeginBatch() override {
     if (snapshots_.generation() != generation_) {
@@ -79,7 +82,7 @@ class Worker final : public sockets::PacketHandler {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response =
-        dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info);
+        dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info, &signer_);
     const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
     if (response == 0) {
       stats_.dropped[tcp].Add();
@@ -132,6 +135,7 @@ class Worker final : public sockets::PacketHandler {
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
+  dns::OnlineSigner signer_;        // this worker's signatures and their cache
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_async_t refresh_;
@@ -235,6 +239,14 @@ ServerTotals Server::Totals() const {
     }
     t.pool_answers += s.pool_answers.Get();
     t.truncated += s.truncated.Get();
+    const dns::OnlineSigner& signer = worker->signer();
+    t.signatures_made += signer.stats().made.Get();
+    t.signature_cache_hits += signer.stats().hits.Get();
+    t.signature_cache_misses += signer.stats().misses.Get();
+    t.signature_cache_evictions += signer.stats().evictions.Get();
+    t.signing_failures += signer.stats().failures.Get();
+    t.signature_cache_bytes += signer.cache().bytes();
+    t.signature_cache_capacity += signer.cache().capacity();
     t.send_drops += s.send_drops.Get();
     t.rate_limited_dropped += s.rate_limited_dropped.Get();
     t.rate_limited_slipped += s.rate_limited_slipped.Get();

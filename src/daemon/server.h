@@ -48,6 +48,10 @@ struct ServerTotals {
   uint64_t queries[2][kRcodeSlots][kQtypeSlots] = {};
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
+  // Online signing (dns::OnlineSigner), all workers.
+  uint64_t signatures_made = 0, signing_failures = 0;
+  uint64_t signature_cache_hits = 0, signature_cache_misses = 0, signature_cache_evictions = 0;
+  uint64_t signature_cache_bytes = 0, signature_cache_capacity = 0;
   uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0;
   bool query_filter = false;  // server.udp_queries_per_address is set
   uint64_t query_filter_passed = 0, query_filter_dropped = 0;

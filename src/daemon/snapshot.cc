@@ -39,11 +39,16 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const config::ZoneSour
 
 // A pool address is drawn per query, so a policy's answers cannot carry the
 // signatures of a zone signed ahead, and validating resolvers would throw
-// them away: such a configuration is refused, naming the policy and the zone.
+// them away: unless the zone has keys to sign them online, such a
+// configuration is refused, naming the policy and the zone.
 void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::ZoneSet& zones,
                                      std::vector<std::string>& errors) {
   for (const auto& zone : zones.zones()) {
-    if (!zone->is_signed()) continue;
+    const dns::ZoneKeys* keys = nullptr;
+    dns::LabelOffsets labels;
+    dns::ComputeLabelOffsets(zone->apex(), labels);
+    zones.FindBest(zone->apex(), labels, dns::kMaxLabels, &keys);
+    if (!zone->is_signed() || keys != nullptr) continue;
     for (const config::PolicyConfig& policy : config.policies) {
       for (const std::string& pattern : policy.match) {
         absl::string_view base = pattern;
@@ -58,10 +63,58 @@ void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::Zo
             config.path, ":", policy.line, ": policy '", policy.name, "' answers names ('", pattern,
             "') in the signed zone '", dns::NameToText(zone->apex()), "' (", zone->source(),
             "): a pool address drawn per query cannot carry the zone's signatures, and "
-            "validating resolvers would reject it. Online signing is not built yet: serve "
-            "those names from an unsigned zone"));
+            "validating resolvers would reject it. Sign them online with the zone's keys: add "
+            "'dnssec: {",
+            dns::NameToText(zone->apex()), ": {keys: DIRECTORY}}' (see README, DNSSEC)"));
         break;
       }
+    }
+  }
+}
+
+// Reads the keys of each zone `dnssec:` names. A zone signed ahead keeps
+// its own signatures and signs only pool answers with them, so its DNSKEY
+// RRset must hold every key that signs.
+void LoadKeys(const config::Config& config, dns::ZoneSet& zones, std::vector<std::string>& errors) {
+  for (const config::DnssecZone& entry : config.dnssec) {
+    const std::string where = absl::StrCat(" (", config.path, ":", entry.line, ": dnssec.",
+                                           dns::NameToText(entry.apex), ")");
+    dns::LabelOffsets labels;
+    dns::ComputeLabelOffsets(entry.apex, labels);
+    const dns::Zone* zone = zones.FindBest(entry.apex, labels);
+    if (zone == nullptr || zone->apex() != entry.apex) {
+      errors.push_back(absl::StrCat(config.path, ":", entry.line, ": dnssec: no zone '",
+                                    dns::NameToText(entry.apex), "' is served"));
+      continue;
+    }
+    const dns::RrsetView soa = zone->apex_node().Find(dns::type::kSoa);
+    auto keys = dns::ZoneKeys::Load(entry.apex, entry.keys, soa.ttl());
+    if (!keys.ok()) {
+      errors.push_back(absl::StrCat(keys.status().message(), where));
+      continue;
+    }
+    if (zone->is_signed()) {
+      const dns::RrsetView published = zone->apex_node().Find(dns::type::kDnskey);
+      for (const dns::SigningKey& key : (*keys)->keys()) {
+        if (key.private_key == nullptr) continue;
+        bool found = false;
+        const uint8_t* rr = published.records();
+        for (uint16_t i = 0; i < published.count() && !found; ++i) {
+          const uint16_t size = dns::ReadU16(rr);
+          found = dns::AsChars(rr + 2, size) == key.dnskey_rdata;
+          rr += 2 + size;
+        }
+        if (!found) {
+          errors.push_back(absl::StrCat(
+              key.file, ":1: key ", key.tag, " signs pool answers of the zone '",
+              dns::NameToText(entry.apex), "', signed ahead, whose DNSKEY RRset (",
+              zone->source(), ") lacks it: validators would find no key for its signatures",
+              where));
+        }
+      }
+    }
+    if (auto status = zones.SetKeys(*std::move(keys)); !status.ok()) {
+      errors.push_back(absl::StrCat(config.path, ":", entry.line, ": ", status.message()));
     }
   }
 }
@@ -115,6 +168,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
       }
     }
   }
+  LoadKeys(config, snapshot->zones, errors);
   CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
   auto table = policy::Table::Build(config, workers,
                                     previous != nullptr ? previous->table.get() : nullptr, live);

@@ -22,6 +22,9 @@ class AddressSource {
   // `name` (lowercase wire), draws one address from it and returns true.
   virtual bool Draw(absl::string_view name, const LabelOffsets& labels, uint16_t qtype,
                     PoolAddress& out) = 0;
+  // Whether Draw would answer `qtype` for `name`, without drawing: what a
+  // denial's type bitmap lists for names the policy answers.
+  virtual bool Governs(absl::string_view name, const LabelOffsets& labels, uint16_t qtype) = 0;
 };
 
 // No policies: every answer comes from the zones.
@@ -30,6 +33,7 @@ class NoAddresses final : public AddressSource {
   bool Draw(absl::string_view, const LabelOffsets&, uint16_t, PoolAddress&) override {
     return false;
   }
+  bool Governs(absl::string_view, const LabelOffsets&, uint16_t) override { return false; }
 };
 
 }  // namespace agility::dns

@@ -63,7 +63,8 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
       q.edns = true;
       q.udp_size = ReadU16(packet + pos + 2);
       q.edns_version = packet[pos + 5];
-      q.dnssec_ok = (ReadU16(packet + pos + 6) & 0x8000) != 0;
+      q.dnssec_ok = (ReadU16(packet + pos + 6) & edns_flag::kDo) != 0;
+      q.compact_ok = (ReadU16(packet + pos + 6) & edns_flag::kCo) != 0;
     }
     pos += 10 + rdlength;
   }

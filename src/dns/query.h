@@ -28,6 +28,8 @@ struct Query {
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
   bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
+  // RFC 9824 §5.1: the client takes NXDOMAIN with a compact denial.
+  bool compact_ok = false;
   // A TSIG record, last of the message. No key is configured here, so every
   // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
   size_t tsig_owner = 0;  // offset of its owner; 0: unsigned

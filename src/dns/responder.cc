@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dns/denial.h"
 #include "dns/message_writer.h"
 #include "dns/name.h"
+#include "dns/online_signer.h"
 #include "dns/query.h"
 #include "dns/wire.h"
 
@@ -19,8 +21,19 @@ enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
 // Writes the records of one response's sections, counting them.
 class Sections {
  public:
-  Sections(MessageWriter& writer, const Zone& zone, AddressSource& addresses)
-      : w_(writer), zone_(zone), addresses_(addresses) {}
+  // `keys` and `signer` are set when DNSSEC records are wanted and the zone
+  // has keys to sign with online.
+  Sections(MessageWriter& writer, const Zone& zone, AddressSource& addresses, const ZoneKeys* keys,
+           OnlineSigner* signer)
+      : w_(writer),
+        zone_(zone),
+        addresses_(addresses),
+        keys_(signer != nullptr ? keys : nullptr),
+        signer_(signer),
+        online_(keys_ != nullptr && !zone.is_signed()) {}
+
+  // The zone has no signatures of its own: every RRset is signed online.
+  bool online() const { return online_; }
 
   uint16_t count(Section s) const { return counts_[s]; }
 
@@ -63,9 +76,106 @@ class Sections {
   bool Soa(bool dnssec) {
     const RrsetView soa = zone_.apex_node().Find(type::kSoa);
     return Rrset(kAuthority, MessageWriter::kNoOwner, zone_.apex(), soa, zone_.negative_ttl()) &&
-           (!dnssec || Signatures(kAuthority, MessageWriter::kNoOwner, zone_.apex(),
-                                  zone_.apex_node(), type::kSoa, zone_.negative_ttl()));
+           (!dnssec || SignaturesOf(kAuthority, MessageWriter::kNoOwner, zone_.apex(), zone_.apex(),
+                                    zone_.apex_node(), soa, zone_.negative_ttl()));
   }
+
+  // The RRset `type` of `node`: for a zone signed online, the apex's DNSKEY,
+  // CDS and CDNSKEY come from its keys.
+  RrsetView Find(NodeView node, uint16_t type) const {
+    if (online_ && (node.flags() & node_flag::kApex)) {
+      if (const RrsetView keys = keys_->Find(type); keys.valid()) return keys;
+    }
+    return node.Find(type);
+  }
+
+  // The signatures of `rrset`, just written as `owner` (or at `owner_pos`)
+  // for the lowercase `name`: the zone's own, or made online.
+  bool SignaturesOf(Section s, size_t owner_pos, absl::string_view owner, absl::string_view name,
+                    NodeView node, RrsetView rrset, uint32_t ttl) {
+    if (!online_) return Signatures(s, owner_pos, owner, node, rrset.type(), ttl);
+    return SignOnline(s, owner_pos, owner, {name, rrset.type(), ttl, rrset.records(), rrset.count()});
+  }
+
+  // RRSIGs made now over `rrset` by each of the keys that sign its type,
+  // written as `owner` (or at `owner_pos`). A key OpenSSL fails with is left
+  // out, and counted.
+  bool SignOnline(Section s, size_t owner_pos, absl::string_view owner, const RrsetToSign& rrset) {
+    const size_t start = w_.size();
+    uint16_t added = 0;
+    for (const SigningKey* key : keys_->SignersOf(rrset.type)) {
+      uint8_t rdata[kMaxRrsigRdata];
+      const size_t size = signer_->Sign(*keys_, *key, rrset, rdata);
+      if (size == 0) continue;
+      if (w_.AppendRecord(owner_pos, owner, type::kRrsig, rrset.ttl, rdata, size) == 0) {
+        w_.Truncate(start);
+        return false;
+      }
+      ++added;
+    }
+    counts_[s] += added;
+    return true;
+  }
+
+  // A pool address, and its signature when the zone has keys.
+  bool SignedPool(Section s, size_t owner_pos, absl::string_view name, uint16_t type,
+                  const PoolAddress& address, bool dnssec) {
+    if (!Pool(s, owner_pos, {}, type, address)) return false;
+    if (!dnssec || keys_ == nullptr) return true;
+    uint8_t record[2 + 16];
+    WriteU16(record, address.size);
+    std::memcpy(record + 2, address.bytes, address.size);
+    return SignOnline(s, owner_pos, {}, {name, type, address.ttl, record, 1});
+  }
+
+  // RFC 9824: the one NSEC of a compact denial, owned by `name`, with the
+  // types in `types`, signed. `at_cut`: `name` delegates, and the next name
+  // must stay in this zone (§3.4).
+  bool CompactNsec(absl::string_view name, const uint16_t* types, int type_count, bool at_cut) {
+    uint8_t rdata[kMaxNameLength + kMaxBitmapSize];
+    const size_t next = NextName(name, zone_.apex(), at_cut, rdata);
+    const size_t size = next + WriteTypeBitmap(types, type_count, rdata + next);
+    uint8_t record[2 + sizeof(rdata)];
+    WriteU16(record, static_cast<uint16_t>(size));
+    std::memcpy(record + 2, rdata, size);
+    const uint32_t ttl = zone_.negative_ttl();  // RFC 9077
+    return Record(kAuthority, MessageWriter::kNoOwner, name, type::kNsec, ttl, rdata, size) &&
+           SignOnline(kAuthority, MessageWriter::kNoOwner, name, {name, type::kNsec, ttl, record, 1});
+  }
+
+  // The types a compact denial lists for `node` at `name` (RFC 9824 §3.2):
+  // what it holds, what the policy answers there, what the keys add at the
+  // apex; at a zone cut only what the parent owns. Returns the count.
+  int TypesAt(NodeView node, absl::string_view name, const LabelOffsets& labels,
+              uint16_t* types) {
+    int count = 0;
+    types[count++] = type::kRrsig;
+    types[count++] = type::kNsec;
+    if (!node.valid()) return count;
+    const bool cut = node.flags() & node_flag::kDelegation;
+    node.ForEachRrset([&](RrsetView rrset) {
+      const uint16_t type = rrset.type();
+      if (count < kMaxBitmapTypes && type != type::kRrsig && type != type::kNsec &&
+          (!cut || type == type::kNs || type == type::kDs)) {
+        types[count++] = type;
+      }
+    });
+    if (cut) return count;
+    if (node.flags() & node_flag::kApex) {
+      for (const uint16_t type : {type::kDnskey, type::kCds, type::kCdnskey}) {
+        if (keys_->Find(type).valid() && !node.Find(type).valid()) types[count++] = type;
+      }
+    }
+    if (node.rrset_count() > 0 && !node.Find(type::kCname).valid()) {
+      for (const uint16_t type : {type::kA, type::kAaaa}) {
+        if (!node.Find(type).valid() && addresses_.Governs(name, labels, type)) {
+          types[count++] = type;
+        }
+      }
+    }
+    return count;
+  }
+  static constexpr int kMaxBitmapTypes = 64;
 
   // The RRSIGs at `node` that cover `covered`, written as `owner` (or at
   // `owner_pos`) with the TTL their RRset was given.
@@ -94,7 +204,8 @@ class Sections {
   // An RRset of `node` under its own name, and its signatures.
   bool Signed(Section s, NodeView node, RrsetView rrset) {
     return Rrset(s, MessageWriter::kNoOwner, node.name(), rrset) &&
-           Signatures(s, MessageWriter::kNoOwner, node.name(), node, rrset.type(), rrset.ttl());
+           SignaturesOf(s, MessageWriter::kNoOwner, node.name(), node.name(), node, rrset,
+                        rrset.ttl());
   }
 
   // The NSEC that matches or covers `name`, signed; once per response.
@@ -201,6 +312,9 @@ class Sections {
   MessageWriter& w_;
   const Zone& zone_;
   AddressSource& addresses_;
+  const ZoneKeys* keys_;
+  OnlineSigner* signer_;
+  bool online_;
   uint16_t counts_[3] = {0, 0, 0};
   // Targets whose addresses are in the additional section; past the bound a
   // repeat is merely sent twice, as before, to keep the scan short.
@@ -349,6 +463,7 @@ struct Response {
   uint32_t opt_ttl = 0;
   // Zone selection.
   const Zone* zone = nullptr;
+  const ZoneKeys* keys = nullptr;  // the zone's keys for online signing
   LabelOffsets labels;  // of the name being looked up
   // What the answer stage found, for authority and additional.
   enum class Outcome {
@@ -391,8 +506,9 @@ struct Response {
     r.info->rcode = static_cast<uint8_t>(rcode::kBadVers);
   } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {
     r.rc = rcode::kRefused;  // only class IN is served; "*" matches it
-  } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey) {
-    r.rc = rcode::kFormErr;
+  } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey ||
+             q.qtype == type::kNxname) {
+    r.rc = rcode::kFormErr;  // meta types (RFC 6891, 8945, 2930, 9824 §3.5)
   } else if (q.qtype == type::kAxfr || q.qtype == type::kIxfr) {
     r.rc = rcode::kRefused;  // zone transfers are not offered
   } else if (q.qtype == type::kMaila || q.qtype == type::kMailb) {
@@ -404,23 +520,26 @@ struct Response {
 }
 
 // Stage 2: the zone with the longest apex above the name; REFUSED without.
-[[gnu::always_inline]] inline bool SelectZone(Response& r, const ZoneSet& zones) {
+[[gnu::always_inline]] inline bool SelectZone(Response& r, const ZoneSet& zones,
+                                              const OnlineSigner* signer) {
   const Query& q = r.q;
   const absl::string_view qname = AsChars(q.qname, q.qname_size);
   ComputeLabelOffsets(qname, r.labels);
-  const Zone* zone = zones.FindBest(qname, r.labels);
+  const Zone* zone = zones.FindBest(qname, r.labels, kMaxLabels, &r.keys);
   // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
   // child zone's apex, the parent answers when it is served here too.
   if (zone != nullptr && q.qtype == type::kDs && zone->apex_labels() == r.labels.count &&
       r.labels.count > 0) {
-    if (const Zone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1)) zone = parent;
+    if (const Zone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1, &r.keys)) {
+      zone = parent;
+    }
   }
   if (zone == nullptr) {
     r.rc = rcode::kRefused;
     return false;
   }
   r.zone = zone;
-  r.dnssec = q.dnssec_ok && zone->is_signed();
+  r.dnssec = q.dnssec_ok && (zone->is_signed() || (r.keys != nullptr && signer != nullptr));
   const absl::string_view apex = zone->apex();
   std::memcpy(r.info->rate_limit_name, apex.data(), apex.size());
   r.info->rate_limit_name_size = static_cast<uint8_t>(apex.size());
@@ -509,7 +628,7 @@ struct Response {
     if (cname.valid() && q.qtype != type::kCname && q.qtype != type::kAny) {
       size_t rdata_pos = 0;
       r.fits = s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos) &&
-               (!r.dnssec || s.Signatures(kAnswer, owner_pos, {}, node, type::kCname, cname.ttl()));
+               (!r.dnssec || s.SignaturesOf(kAnswer, owner_pos, {}, name, node, cname, cname.ttl()));
       if (!r.fits) return;
       // A wildcard CNAME needs its proof too; the chain's end keeps the last.
       remember(node);
@@ -524,7 +643,7 @@ struct Response {
     const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
     if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&
         addresses.Draw(name, r.labels, pool_type, address)) {
-      r.fits = s.Pool(kAnswer, owner_pos, {}, pool_type, address);
+      r.fits = s.SignedPool(kAnswer, owner_pos, name, pool_type, address, r.dnssec);
       r.info->pool_answer = true;
       r.outcome = Response::Outcome::kAnswer;
       return;
@@ -536,7 +655,7 @@ struct Response {
         if (!rrset.valid() && each.type() != type::kRrsig) rrset = each;
       });
     } else {
-      rrset = node.Find(q.qtype);
+      rrset = s.Find(node, q.qtype);
     }
     remember(node);
     if (!rrset.valid()) {
@@ -544,7 +663,7 @@ struct Response {
       return;
     }
     r.fits = s.Rrset(kAnswer, owner_pos, {}, rrset) &&
-             (!r.dnssec || s.Signatures(kAnswer, owner_pos, {}, node, rrset.type(), rrset.ttl()));
+             (!r.dnssec || s.SignaturesOf(kAnswer, owner_pos, {}, name, node, rrset, rrset.ttl()));
     r.outcome = Response::Outcome::kAnswer;
     r.rrset = rrset;
     return;
@@ -574,7 +693,7 @@ struct Response {
 // wildcard answered because the name itself does not exist (RFC 4035
 // §3.1.3.3).
 [[gnu::always_inline]] inline void ProveAuthority(Response& r, Sections& s) {
-  if (!r.fits || !r.dnssec) return;
+  if (!r.fits || !r.dnssec || s.online()) return;
   const absl::string_view name = AsChars(r.name, r.name_size);
   const bool nsec3 = r.zone->has_nsec3();
   bool matches = false;
@@ -640,6 +759,47 @@ struct Response {
   }
 }
 
+// Stage 4b, for a zone signed online: compact denial of existence (RFC 9824).
+// One NSEC owned by the name answers every negative case: its bitmap says
+// which types the name has, and NXNAME that it has none at all. Positive
+// wildcard answers were signed as the name itself (§3.3) and need no proof.
+[[gnu::always_inline]] inline void DenyCompactly(Response& r, Sections& s) {
+  if (!r.fits || !r.dnssec || !s.online()) return;
+  const absl::string_view name = AsChars(r.name, r.name_size);
+  uint16_t types[Sections::kMaxBitmapTypes + 8];
+  switch (r.outcome) {
+    case Response::Outcome::kReferral: {
+      const RrsetView ds = r.cut.Find(type::kDs);
+      if (ds.valid()) {
+        r.fits = s.Signed(kAuthority, r.cut, ds);
+      } else {
+        // RFC 4035 §2.3: NS and no DS: an insecure delegation.
+        const int count = s.TypesAt(r.cut, r.cut.name(), r.labels, types);
+        r.fits = s.CompactNsec(r.cut.name(), types, count, /*at_cut=*/true);
+      }
+      break;
+    }
+    case Response::Outcome::kNxDomain: {
+      static constexpr uint16_t kNxnameTypes[] = {type::kRrsig, type::kNsec, type::kNxname};
+      r.fits = s.CompactNsec(name, kNxnameTypes, 3, /*at_cut=*/false);
+      // §3.1, §5.1: NODATA in form; NXDOMAIN for those who said they
+      // understand.
+      if (!r.q.compact_ok) r.rc = rcode::kNoError;
+      break;
+    }
+    case Response::Outcome::kNoData: {
+      LabelOffsets labels;
+      ComputeLabelOffsets(name, labels);
+      const int count = s.TypesAt(r.proof, name, labels, types);
+      const bool at_cut = r.proof.valid() && (r.proof.flags() & node_flag::kDelegation);
+      r.fits = s.CompactNsec(name, types, count, at_cut);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
 // Stage 5: the additional section: glue for a referral, which is required,
 // and addresses of the answer's NS, MX and SRV targets, which are optional:
 // what does not fit is left out.
@@ -702,7 +862,7 @@ struct Response {
 
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
-               ResponseInfo* info) {
+               ResponseInfo* info, OnlineSigner* signer) {
   Query q;
   const QueryStatus parsed = ParseQuery(query, query_size, q);
   if (parsed == QueryStatus::kDrop) return 0;
@@ -729,12 +889,13 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   info->question_end = q.question_end;
 
   Response r(q, w, info, base_flags);
-  r.opt_ttl = q.dnssec_ok ? 0x8000 : 0;
-  if (CheckQuery(r, parsed) && SelectZone(r, zones)) {
-    Sections s(w, *r.zone, addresses);
+  if (q.dnssec_ok) r.opt_ttl = edns_flag::kDo | (q.compact_ok ? edns_flag::kCo : 0);
+  if (CheckQuery(r, parsed) && SelectZone(r, zones, signer)) {
+    Sections s(w, *r.zone, addresses, r.keys, r.dnssec ? signer : nullptr);
     SolveAnswer(r, s, addresses);
     SolveAuthority(r, s);
     ProveAuthority(r, s);
+    DenyCompactly(r, s);
     SolveAdditional(r, s);
     if (r.fits) {
       r.counts[kAnswer] = s.count(kAnswer);

@@ -8,6 +8,7 @@
 
 #include "dns/address_source.h"
 #include "dns/name.h"
+#include "dns/online_signer.h"
 #include "dns/rate_limiter.h"
 #include "dns/wire.h"
 #include "dns/zone_set.h"
@@ -44,8 +45,11 @@ size_t Truncate(uint8_t* response, const ResponseInfo& info);
 // Writes the response to `query` into `out`, which holds at least
 // kMaxMessageSize bytes for TCP, or options.max_udp_size for UDP. Returns the
 // response size, or 0 when the query must be dropped (QR set, too short).
+// `signer` (the worker's; may be null) signs for zones with keys when the
+// query has DO set: all of a zone without signatures of its own, the pool
+// answers of a zone signed ahead.
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
-               ResponseInfo* info);
+               ResponseInfo* info, OnlineSigner* signer = nullptr);
 
 }  // namespace agility::dns

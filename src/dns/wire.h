@@ -34,6 +34,10 @@ inline constexpr uint16_t kNsec = 47;
 inline constexpr uint16_t kDnskey = 48;
 inline constexpr uint16_t kNsec3 = 50;
 inline constexpr uint16_t kNsec3Param = 51;
+inline constexpr uint16_t kCds = 59;
+inline constexpr uint16_t kCdnskey = 60;
+// RFC 9824: listed in a compact denial's NSEC for a name that does not exist.
+inline constexpr uint16_t kNxname = 128;
 inline constexpr uint16_t kTkey = 249;
 inline constexpr uint16_t kTsig = 250;
 inline constexpr uint16_t kIxfr = 251;
@@ -79,6 +83,12 @@ inline constexpr uint16_t kAd = 0x0020;
 inline constexpr uint16_t kCd = 0x0010;
 inline constexpr uint16_t kRcodeMask = 0x000f;
 }  // namespace flag
+
+// Flag bits of the OPT record's extended flags (its TTL's low 16 bits).
+namespace edns_flag {
+inline constexpr uint16_t kDo = 0x8000;  // DNSSEC OK (RFC 3225)
+inline constexpr uint16_t kCo = 0x4000;  // Compact answers OK (RFC 9824 §5.1)
+}  // namespace edns_flag
 
 inline uint16_t ReadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 

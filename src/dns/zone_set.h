@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "dns/name.h"
 #include "dns/zone.h"
+#include "dns/zone_keys.h"
 
 namespace agility::dns {
 
@@ -18,17 +19,27 @@ class ZoneSet {
   // Fails when another zone already has the same apex.
   absl::Status Add(std::shared_ptr<const Zone> zone);
 
+  // Gives a zone already added the keys it is signed with online; fails
+  // when no zone has that apex.
+  absl::Status SetKeys(std::shared_ptr<const ZoneKeys> keys);
+
   // The zone whose apex is the longest suffix of `name` with at most
-  // `max_apex_labels` labels, or nullptr.
+  // `max_apex_labels` labels, or nullptr; its online signing keys, if any,
+  // in `keys`.
   const Zone* FindBest(absl::string_view name, const LabelOffsets& labels,
-                       int max_apex_labels = kMaxLabels) const;
+                       int max_apex_labels = kMaxLabels, const ZoneKeys** keys = nullptr) const;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   size_t name_count() const;
 
  private:
+  struct Served {
+    const Zone* zone;
+    const ZoneKeys* keys;
+  };
   std::vector<std::shared_ptr<const Zone>> zones_;
-  absl::flat_hash_map<std::string, const Zone*> by_apex_;
+  std::vector<std::shared_ptr<const ZoneKeys>> keys_;
+  absl::flat_hash_map<std::string, Served> by_apex_;
   int min_labels_ = 128;
   int max_labels_ = 0;
 };

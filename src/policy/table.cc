@@ -70,6 +70,14 @@ int Table::FindPool(absl::string_view name) const {
   return -1;
 }
 
+bool PoolDrawer::Governs(absl::string_view name, const dns::LabelOffsets& labels,
+                         uint16_t qtype) {
+  const uint32_t index = table_.matcher().Match(name, labels);
+  if (index == Matcher::kNoMatch) return false;
+  const Policy& policy = table_.policies()[index];
+  return (qtype == dns::type::kA ? policy.ipv4_pool : policy.ipv6_pool) >= 0;
+}
+
 bool PoolDrawer::Draw(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype,
                       dns::PoolAddress& out) {
   const uint32_t index = table_.matcher().Match(name, labels);

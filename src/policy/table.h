@@ -73,6 +73,7 @@ class PoolDrawer final : public dns::AddressSource {
 
   bool Draw(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype,
             dns::PoolAddress& out) override;
+  bool Governs(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype) override;
 
  private:
   const Table& table_;
