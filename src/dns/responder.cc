@@ -21,16 +21,17 @@ enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
 // Writes the records of one response's sections, counting them.
 class Sections {
  public:
-  // `keys` and `signer` are set when DNSSEC records are wanted and the zone
-  // has keys to sign with online.
+  // `keys`: the zone's keys for online signing, if it has any; `signer`:
+  // set when DNSSEC records are wanted.
   Sections(MessageWriter& writer, const Zone& zone, AddressSource& addresses, const ZoneKeys* keys,
            OnlineSigner* signer)
       : w_(writer),
         zone_(zone),
         addresses_(addresses),
-        keys_(signer != nullptr ? keys : nullptr),
-        signer_(signer),
-        online_(keys_ != nullptr && !zone.is_signed()) {}
+        keys_(keys),
+        signer_(keys != nullptr ? signer : nullptr),
+        publishes_keys_(keys != nullptr && !zone.is_signed()),
+        online_(publishes_keys_ && signer_ != nullptr) {}
 
   // The zone has no signatures of its own: every RRset is signed online.
   bool online() const { return online_; }
@@ -83,7 +84,7 @@ class Sections {
   // The RRset `type` of `node`: for a zone signed online, the apex's DNSKEY,
   // CDS and CDNSKEY come from its keys.
   RrsetView Find(NodeView node, uint16_t type) const {
-    if (online_ && (node.flags() & node_flag::kApex)) {
+    if (publishes_keys_ && (node.flags() & node_flag::kApex)) {
       if (const RrsetView keys = keys_->Find(type); keys.valid()) return keys;
     }
     return node.Find(type);
@@ -121,7 +122,7 @@ class Sections {
   bool SignedPool(Section s, size_t owner_pos, absl::string_view name, uint16_t type,
                   const PoolAddress& address, bool dnssec) {
     if (!Pool(s, owner_pos, {}, type, address)) return false;
-    if (!dnssec || keys_ == nullptr) return true;
+    if (!dnssec || signer_ == nullptr) return true;
     uint8_t record[2 + 16];
     WriteU16(record, address.size);
     std::memcpy(record + 2, address.bytes, address.size);
@@ -313,7 +314,8 @@ class Sections {
   const Zone& zone_;
   AddressSource& addresses_;
   const ZoneKeys* keys_;
-  OnlineSigner* signer_;
+  OnlineSigner* signer_;  // null: no signing
+  bool publishes_keys_;   // the zone has no keys of its own, and these to publish
   bool online_;
   uint16_t counts_[3] = {0, 0, 0};
   // Targets whose addresses are in the additional section; past the bound a
