@@ -62,7 +62,9 @@ bool SignatureCache::Insert(const SignatureKey& key, const uint8_t* signature) {
   set.hash[way] = key.hash | 1;
   set.check[way] = key.check;
   std::memcpy(set.signature[way], signature, kSignatureSize);
-  clock |= static_cast<uint8_t>(1u << way);
+  // Unmarked until asked for again: a signature used once (a random name's
+  // denial) goes before one that is asked for again and again.
+  clock &= static_cast<uint8_t>(~(1u << way));
   return evicts;
 }
 

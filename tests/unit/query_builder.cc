@@ -40,7 +40,7 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
                            static_cast<uint8_t>(options.udp_size),
                            0,
                            options.edns_version,
-                           static_cast<uint8_t>(options.dnssec_ok ? 0x80 : 0),
+                           static_cast<uint8_t>((options.dnssec_ok ? 0x80 : 0) | (options.compact_ok ? 0x40 : 0)),
                            0,
                            0,
                            0};

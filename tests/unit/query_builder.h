@@ -18,6 +18,7 @@ struct QueryOptions {
   uint16_t udp_size = 1232;
   uint8_t edns_version = 0;
   bool dnssec_ok = false;  // the DO bit
+  bool compact_ok = false;  // the CO bit (RFC 9824)
 };
 
 // A query for `name` (presentation form, case kept as given).
