@@ -11,7 +11,9 @@
 #include "dns/wire.h"
 #include "dns/zone_file.h"
 #include "policy/table.h"
+#include "dns/zone_keys.h"
 #include "query_builder.h"
+#include "test_keys.h"
 
 namespace {
 std::atomic<bool> counting{false};
@@ -141,6 +143,68 @@ TEST(NoAllocationTest, SignedAnswersAllocateNothing) {
   counting = false;
   EXPECT_EQ(allocations.load(), 0);
   EXPECT_GT(with_proofs, 50u * 8);
+}
+
+// A zone signed online, once its signatures are cached: answers, compact
+// denials, the keys' RRsets and pool answers (from a /32, so that one round
+// caches them all) come from the cache without allocating. A miss signs
+// through OpenSSL, which allocates; that is the cache's price to avoid.
+TEST(NoAllocationTest, CachedOnlineSignaturesAllocateNothing) {
+  testing::TempDir keys_dir;
+  testing::WriteKey(keys_dir.path(), "example.org", 257, false);
+  testing::WriteKey(keys_dir.path(), "example.org", 256, false);
+  auto zone = ParseZoneText(
+      "$ORIGIN example.org.\n@ SOA ns h 1 2 3 4 300\n@ NS ns\nns A 192.0.2.1\n"
+      "www A 192.0.2.3\nalias CNAME www\n*.wild A 192.0.2.4\npool A 192.0.2.5\n"
+      "sub NS ns.sub\nns.sub A 192.0.2.6\n",
+      "z", "example.org.");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  const std::string apex("\7example\3org\0", 13);
+  auto keys = ZoneKeys::Load(apex, keys_dir.path(), 300);
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ZoneSet zones;
+  ASSERT_TRUE(zones.Add(std::move(*zone)).ok());
+  ASSERT_TRUE(zones.SetKeys(*keys).ok());
+  auto config = config::ParseConfig(
+      "zones: [z]\npools: {one: 127.77.0.1/32}\n"
+      "policies: [{name: p, match: [pool.example.org], ipv4: one}]\n",
+      "c.yaml");
+  ASSERT_TRUE(config.ok());
+  auto table = policy::Table::Build(*config, 1);
+  ASSERT_TRUE(table.ok());
+  policy::Rng rng = policy::SeededRng(5);
+  testing::QueryOptions dnssec;
+  dnssec.edns = true;
+  dnssec.dnssec_ok = true;
+  std::vector<std::vector<uint8_t>> queries;
+  for (const char* name : {"example.org", "www.example.org", "alias.example.org",
+                           "x.wild.example.org", "nothere.example.org", "a.sub.example.org",
+                           "sub.example.org", "pool.example.org"}) {
+    for (uint16_t qtype : {type::kA, type::kTxt, type::kDs, type::kDnskey}) {
+      queries.push_back(testing::BuildQuery(name, qtype, dnssec));
+    }
+  }
+  std::vector<uint8_t> out(kMaxMessageSize);
+  ResponderOptions options;
+  OnlineSigner signer(1 << 20);
+  const auto answer_all = [&] {
+    for (const auto& q : queries) {
+      policy::PoolDrawer drawer(**table, rng, 0);
+      ResponseInfo info;
+      Respond(q.data(), q.size(), Transport::kTcp, zones, drawer, options, out.data(), &info,
+              &signer);
+    }
+  };
+  answer_all();  // signs and caches
+  const uint64_t made = signer.stats().made.Get();
+  ASSERT_GT(made, 10u);
+  allocations = 0;
+  counting = true;
+  for (int round = 0; round < 50; ++round) answer_all();
+  counting = false;
+  EXPECT_EQ(allocations.load(), 0);
+  EXPECT_EQ(signer.stats().made.Get(), made);  // all from the cache
+  EXPECT_GT(signer.stats().hits.Get(), 50u * 20);
 }
 
 }  // namespace
