@@ -220,6 +220,7 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
       q.udp_size = U16(query + pos + 2);
       q.edns_version = query[pos + 5];
       q.dnssec_ok = (query[pos + 6] & 0x80) != 0;
+      q.compact_ok = (query[pos + 6] & 0x40) != 0;
     }
     pos += 10 + rdlength;
   }
@@ -310,9 +311,9 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
              where() + "unexpected rcode " + std::to_string(rc));
   FUZZ_CHECK(rc != dns::rcode::kNotAuth || q.tsig, where() + "NOTAUTH for an unsigned query");
   if (rc == dns::rcode::kFormErr && q.valid) {
-    FUZZ_CHECK(
-        q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig || q.qtype == dns::type::kTkey,
-        where() + "FORMERR for a valid question of an ordinary type");
+    FUZZ_CHECK(q.qtype == dns::type::kOpt || q.qtype == dns::type::kTsig ||
+                   q.qtype == dns::type::kTkey || q.qtype == dns::type::kNxname,
+               where() + "FORMERR for a valid question of an ordinary type");
   }
 
   // Every record parses; the message ends with the last one.
@@ -386,7 +387,8 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
                  where() + "BADVERS response carries records");
       FUZZ_CHECK(info.rcode == dns::rcode::kBadVers, where() + "ResponseInfo.rcode not BADVERS");
     } else {
-      FUZZ_CHECK((opt.ttl & ~uint32_t{0x8000}) == 0, where() + "OPT TTL other than the DO bit");
+      const uint32_t echoed = q.dnssec_ok ? (q.compact_ok ? 0xC000 : 0x8000) : 0;
+      FUZZ_CHECK(opt.ttl == echoed, where() + "OPT TTL other than the DO and CO bits");
     }
   }
   if (!(q.valid && !q.tsig && q.edns && q.edns_version > 0)) {
@@ -493,13 +495,15 @@ size_t RespondOnce(const uint8_t* query, size_t size, dns::Transport transport,
                    uint8_t* out, dns::ResponseInfo* info) {
   dns::ResponderOptions options;
   options.max_udp_size = max_udp_size;
+  // For zones with keys; its cache lives across inputs, as a worker's does.
+  static dns::OnlineSigner signer(1 << 20);
   if (table == nullptr) {
     dns::NoAddresses none;
-    return dns::Respond(query, size, transport, zones, none, options, out, info);
+    return dns::Respond(query, size, transport, zones, none, options, out, info, &signer);
   }
   policy::Rng rng = policy::SeededRng(0x5eed);
   policy::PoolDrawer drawer(*table, rng, 0);
-  return dns::Respond(query, size, transport, zones, drawer, options, out, info);
+  return dns::Respond(query, size, transport, zones, drawer, options, out, info, &signer);
 }
 
 }  // namespace

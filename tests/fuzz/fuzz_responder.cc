@@ -15,7 +15,9 @@
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
+#include "dns/zone_keys.h"
 #include "policy/table.h"
+#include "test_keys.h"
 
 namespace {
 
@@ -122,6 +124,23 @@ policies:
   - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
   - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
   - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
+  - {name: online, match: ["*.pool.online.example"], ipv4: v4b, ipv6: v6}
+)";
+
+// Signed online with a KSK and a ZSK made at start: compact denials,
+// wildcards, a delegation, a DS, and pool answers signed per draw.
+constexpr char kOnlineZone[] = R"($ORIGIN online.example.
+@       SOA   ns h 1 2 3 4 300
+@       NS    ns
+ns      A     192.0.2.1
+www     A     192.0.2.2
+Up      CNAME WWW
+*.w     A     192.0.2.3
+*.pool  A     192.0.2.4
+a.b.ent TXT   "x"
+sub     NS    ns.sub
+sub     DS    1 13 2 abababababababababababababababababababababababababababababababab
+ns.sub  A     192.0.2.5
 )";
 
 std::string ZoneText() {
@@ -148,10 +167,22 @@ const Fixture& GetFixture() {
     auto* f = new Fixture;
     for (const auto& [text, origin] :
          {std::pair{ZoneText(), "example.com."}, std::pair{NsecZoneText(), "signed.example."},
-          std::pair{Nsec3ZoneText(), "nsec3.example."}}) {
+          std::pair{Nsec3ZoneText(), "nsec3.example."},
+          std::pair{std::string(kOnlineZone), "online.example."}}) {
       auto zone = dns::ParseZoneText(text, "fuzz.zone", origin);
       if (!zone.ok()) SetupFailed(std::string(zone.status().message()));
       if (auto status = f->zones.Add(std::move(*zone)); !status.ok()) {
+        SetupFailed(std::string(status.message()));
+      }
+    }
+    {
+      testing::TempDir keys_dir;
+      testing::WriteKey(keys_dir.path(), "online.example", 257, false);
+      testing::WriteKey(keys_dir.path(), "online.example", 256, true);
+      auto keys =
+          dns::ZoneKeys::Load(std::string("\6online\7example\0", 16), keys_dir.path(), 300);
+      if (!keys.ok()) SetupFailed(std::string(keys.status().message()));
+      if (auto status = f->zones.SetKeys(*std::move(keys)); !status.ok()) {
         SetupFailed(std::string(status.message()));
       }
     }

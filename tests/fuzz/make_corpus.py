@@ -43,8 +43,9 @@ def wire_name(name):
     return out + b"\x00"
 
 
-def opt_record(size=1232, version=0, do=False, options=b"", rcode_hi=0, owner=b"\x00"):
-    ttl = (rcode_hi << 24) | (version << 16) | (0x8000 if do else 0)
+def opt_record(size=1232, version=0, do=False, co=False, options=b"", rcode_hi=0,
+               owner=b"\x00"):
+    ttl = (rcode_hi << 24) | (version << 16) | (0x8000 if do else 0) | (0x4000 if co else 0)
     return owner + struct.pack("!HHIH", 41, size, ttl, len(options)) + options
 
 
@@ -93,6 +94,17 @@ def responder_corpus():
                 qid += 1
                 key = f"dnssec_{zone.split('.')[0]}_{n.replace('.', '_') or 'apex'}_{t}"
                 out[key] = query(fqdn, T[t], qid=qid, edns={"size": 1232, "do": True})
+    # The zone signed online: compact denials (CO set or not), wildcards, a
+    # delegation and its DS, pool answers, the keys' RRsets.
+    for n in ["", "www", "up", "x.w", "w", "nothere", "a.nothere", "x.pool", "b.ent", "x.sub",
+              "sub"]:
+        fqdn = (n + ".online.example.") if n else "online.example."
+        for t in ["A", "AAAA", "TXT", "DS", "DNSKEY", "CDS", "CDNSKEY", "ANY"]:
+            qid += 1
+            key = f"online_{n.replace('.', '_') or 'apex'}_{t}"
+            out[key] = query(fqdn, T.get(t, 59 if t == "CDS" else 60), qid=qid,
+                             edns={"size": 1232, "do": True, "co": qid % 2 == 0})
+    out["online_nxname"] = query("www.online.example.", 128, edns={"size": 1232, "do": True})
     # Case, sizes, EDNS versions and options.
     out["case_mixed"] = query("WwW.CdN.ExAmPlE.CoM.", 1, edns={"size": 1232})
     out["big_txt_udp512"] = query("big.example.com.", 16)
