@@ -21,7 +21,6 @@
 #include "dns/zone_keys.h"
 #include "util/counter.h"
 
-typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
 typedef struct evp_md_ctx_st EVP_MD_CTX;
 
 namespace agility::dns {

@@ -582,6 +582,14 @@ struct Response {
       r.wildcard = proof.name();
     }
   };
+  // A zone signed online has no RRSIG or NSEC records to answer with: its
+  // signatures and denials exist only inside answers. Refused, as Knot's
+  // mod-onlinesign refuses them; a made-up NODATA would contradict its own
+  // bitmap.
+  if (s.online() && (q.qtype == type::kRrsig || q.qtype == type::kNsec)) {
+    r.rc = rcode::kRefused;
+    return;
+  }
   for (int step = 0;; ++step) {
     const Lookup found = LookupName(zone, name, r.labels, q.qtype);
     if (found.kind == Lookup::kDelegation) {

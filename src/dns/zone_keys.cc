@@ -299,9 +299,11 @@ absl::StatusOr<std::shared_ptr<const ZoneKeys>> ZoneKeys::Load(absl::string_view
                                                                uint32_t ttl) {
   std::error_code error;
   std::vector<std::string> files;
+  // K<zone>.+<alg>+<tag>.key: one directory may hold the keys of many zones.
+  const std::string prefix = absl::StrCat("k", NameToText(apex), "+");
   for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() > 5 && name[0] == 'K' && absl::EndsWith(name, ".key")) {
+    if (absl::StartsWith(absl::AsciiStrToLower(name), prefix) && absl::EndsWith(name, ".key")) {
       files.push_back(entry.path().string());
     }
   }

@@ -45,7 +45,7 @@ struct SigningKey {
 
 class ZoneKeys {
  public:
-  // Reads every K<apex>+*.key in `directory` (and its .private). `ttl` is
+  // Reads every K<apex>.+*.key in `directory` (and its .private). `ttl` is
   // the TTL of the DNSKEY, CDS and CDNSKEY RRsets when the .key files name
   // none. Errors are "file:line: message".
   static absl::StatusOr<std::shared_ptr<const ZoneKeys>> Load(absl::string_view apex,

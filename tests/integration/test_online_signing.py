@@ -435,6 +435,13 @@ remote-control:
         self.assertGreaterEqual(expiration - time.time(), 7 * 86400)
         self.assertLess(inception, time.time())
 
+    def test_rrsig_and_nsec_queries_are_refused(self):
+        # Signatures and denials exist only inside answers (as in Knot's
+        # mod-onlinesign); without DO the name simply has no such data.
+        for qtype in ("RRSIG", "NSEC"):
+            self.assertIn("status: REFUSED", dig(self.port, "www", qtype, "+dnssec", "+norec"))
+            self.assertIn("status: NOERROR", dig(self.port, "www", qtype, "+norec"))
+
     def test_answers_without_do_are_unsigned(self):
         for name, qtype in (("www", "A"), ("pool", "A"), ("nothere", "A"), (APEX, "DNSKEY")):
             out = dig(self.port, name, qtype, "+norec")
@@ -499,13 +506,17 @@ remote-control:
         _, out = self.check(public_only)
         self.assertEqual(out.returncode, 1, out.stderr)
         self.assertIn("no key has its .private file", out.stderr)
-        # A key of another zone.
+        # Keys of other zones in the same directory are left alone; a file
+        # named for this zone that holds another's key is an error.
         stray = self.copy_keys("stray-keys")
-        wrong = keygen(stray, "other.test", self.ALGORITHM, False)
+        other = keygen(stray, "other.test", self.ALGORITHM, False)
+        _, out = self.check(stray)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        misnamed = os.path.join(stray, f"K{APEX}.+0{self.NUMBER}+00001.key")
+        os.rename(os.path.join(stray, other + ".key"), misnamed)
         _, out = self.check(stray)
         self.assertEqual(out.returncode, 1, out.stderr)
-        self.assertIn(f"{os.path.join(stray, wrong)}.key:1: the key is for 'other.test.'",
-                      out.stderr)
+        self.assertIn(f"{misnamed}:1: the key is for 'other.test.'", out.stderr)
 
     def test_bind_style_key_files_are_read(self):
         # dnssec-keygen's .key: comment lines, a TTL, base64 in chunks.
@@ -524,8 +535,8 @@ remote-control:
     def test_presigned_zone_needs_its_keys_in_its_dnskey_rrset(self):
         _, out = self.check(self.keys, self.presigned, PRESIGNED)
         self.assertEqual(out.returncode, 1, out.stderr)
-        # The keys are online.test's: wrong owner.
-        self.assertIn("the key is for 'online.test.'", out.stderr)
+        # The keys are online.test's: none for presigned.test.
+        self.assertIn(f"no K{PRESIGNED}.+*.key files", out.stderr)
         foreign = os.path.join(self.tmp.name, "foreign-keys")
         shutil.rmtree(foreign, ignore_errors=True)
         os.makedirs(foreign)
