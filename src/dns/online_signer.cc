@@ -102,7 +102,7 @@ OnlineSigner::Contexts& OnlineSigner::ContextsFor(const SigningKey& key) {
   EVP_PKEY_up_ref(pkey);
   slot->key = pkey;
   if (key.algorithm == algorithm::kEcdsaP256Sha256) {
-    if (const EC_KEY* shared = EVP_PKEY_get0_EC_KEY(pkey)) slot->ecdsa = EC_KEY_dup(shared);
+    slot->ecdsa = EC_KEY_dup(key.ecdsa_key.get());
   } else {
     slot->eddsa = EVP_MD_CTX_new();
   }

@@ -3,8 +3,11 @@
 extern "C" {
 #include <libzscanner/scanner.h>
 }
+// EC_KEY: see online_signer.cc for why ECDSA signs through it.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
@@ -27,6 +30,7 @@ extern "C" {
 namespace agility::dns {
 
 void EvpPkeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+void EcKeyFree::operator()(EC_KEY* key) const { EC_KEY_free(key); }
 
 uint16_t KeyTag(absl::string_view rdata) {
   uint32_t sum = 0;
@@ -351,6 +355,11 @@ absl::StatusOr<std::shared_ptr<const ZoneKeys>> ZoneKeys::Load(absl::string_view
     auto private_key = ReadPrivateKey(private_file, key);
     if (!private_key.ok()) return private_key.status();
     key.private_key = std::move(*private_key);
+    if (key.algorithm == algorithm::kEcdsaP256Sha256) {
+      const EC_KEY* ec = EVP_PKEY_get0_EC_KEY(key.private_key.get());
+      key.ecdsa_key.reset(ec != nullptr ? EC_KEY_dup(ec) : nullptr);
+      if (key.ecdsa_key == nullptr) return KeyError(private_file, 1, "OpenSSL cannot use the key");
+    }
     keys->keys_.push_back(std::move(key));
   }
   std::vector<std::string> dnskeys, cds, cdnskeys;

@@ -15,6 +15,7 @@
 #include "dns/zone.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
+typedef struct ec_key_st EC_KEY;
 
 namespace agility::dns {
 
@@ -29,6 +30,9 @@ inline constexpr size_t kSignatureSize = 64;
 struct EvpPkeyFree {
   void operator()(EVP_PKEY* key) const;
 };
+struct EcKeyFree {
+  void operator()(EC_KEY* key) const;
+};
 
 struct SigningKey {
   std::string file;          // the .key file, for messages
@@ -40,6 +44,9 @@ struct SigningKey {
   // it stay good.
   uint64_t identity = 0;
   std::unique_ptr<EVP_PKEY, EvpPkeyFree> private_key;  // null: published only
+  // For ECDSA, the same key as OpenSSL's EC_KEY, made here, at load, on one
+  // thread: each worker signs with a copy (dns::OnlineSigner).
+  std::unique_ptr<EC_KEY, EcKeyFree> ecdsa_key;
   bool sep() const { return flags & 1; }
 };
 
