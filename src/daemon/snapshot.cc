@@ -44,11 +44,7 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const config::ZoneSour
 void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::ZoneSet& zones,
                                      std::vector<std::string>& errors) {
   for (const auto& zone : zones.zones()) {
-    const dns::ZoneKeys* keys = nullptr;
-    dns::LabelOffsets labels;
-    dns::ComputeLabelOffsets(zone->apex(), labels);
-    zones.FindBest(zone->apex(), labels, dns::kMaxLabels, &keys);
-    if (!zone->is_signed() || keys != nullptr) continue;
+    if (!zone->is_signed() || zones.KeysOf(*zone) != nullptr) continue;
     for (const config::PolicyConfig& policy : config.policies) {
       for (const std::string& pattern : policy.match) {
         absl::string_view base = pattern;
@@ -209,7 +205,16 @@ std::string Summary(const Snapshot& s) {
   for (const auto& zone : s.zones.zones()) {
     absl::StrAppend(&out, "  zone ", dns::NameToText(zone->apex()), " serial ", zone->serial(),
                     ", ", zone->name_count(), " names, ", zone->record_count(), " records (",
-                    zone->source(), ")\n");
+                    zone->source(), ")");
+    if (const dns::ZoneKeys* keys = s.zones.KeysOf(*zone)) {
+      absl::StrAppend(&out, zone->is_signed() ? ", pool answers signed online by"
+                                              : ", signed online by");
+      for (const dns::SigningKey& key : keys->keys()) {
+        absl::StrAppend(&out, " ", key.tag, key.sep() ? " (KSK" : " (ZSK",
+                        key.private_key == nullptr ? ", published only)" : ")");
+      }
+    }
+    absl::StrAppend(&out, "\n");
   }
   for (size_t p = 0; p < s.table->pools().size(); ++p) {
     const policy::Pool& pool = s.table->pools()[p];

@@ -44,6 +44,11 @@ const Zone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels
   return nullptr;
 }
 
+const ZoneKeys* ZoneSet::KeysOf(const Zone& zone) const {
+  const auto it = by_apex_.find(zone.apex());
+  return it != by_apex_.end() && it->second.zone == &zone ? it->second.keys : nullptr;
+}
+
 size_t ZoneSet::name_count() const {
   size_t n = 0;
   for (const auto& zone : zones_) n += zone->name_count();

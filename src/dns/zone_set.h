@@ -29,6 +29,9 @@ class ZoneSet {
   const Zone* FindBest(absl::string_view name, const LabelOffsets& labels,
                        int max_apex_labels = kMaxLabels, const ZoneKeys** keys = nullptr) const;
 
+  // The online signing keys of a zone of this set, or nullptr.
+  const ZoneKeys* KeysOf(const Zone& zone) const;
+
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   size_t name_count() const;
 
