@@ -77,7 +77,8 @@ void LoadKeys(const config::Config& config, dns::ZoneSet& zones, std::vector<std
                                            dns::NameToText(entry.apex), ")");
     dns::LabelOffsets labels;
     dns::ComputeLabelOffsets(entry.apex, labels);
-    const dns::Zone* zone = zones.FindBest(entry.apex, labels);
+    const dns::ServedZone* served = zones.FindBest(entry.apex, labels);
+    const dns::Zone* zone = served != nullptr ? served->zone : nullptr;
     if (zone == nullptr || zone->apex() != entry.apex) {
       errors.push_back(absl::StrCat(config.path, ":", entry.line, ": dnssec: no zone '",
                                     dns::NameToText(entry.apex), "' is served"));

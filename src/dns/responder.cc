@@ -527,20 +527,22 @@ struct Response {
   const Query& q = r.q;
   const absl::string_view qname = AsChars(q.qname, q.qname_size);
   ComputeLabelOffsets(qname, r.labels);
-  const Zone* zone = zones.FindBest(qname, r.labels, kMaxLabels, &r.keys);
+  const ServedZone* served = zones.FindBest(qname, r.labels);
   // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
   // child zone's apex, the parent answers when it is served here too.
-  if (zone != nullptr && q.qtype == type::kDs && zone->apex_labels() == r.labels.count &&
-      r.labels.count > 0) {
-    if (const Zone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1, &r.keys)) {
-      zone = parent;
+  if (served != nullptr && q.qtype == type::kDs &&
+      served->zone->apex_labels() == r.labels.count && r.labels.count > 0) {
+    if (const ServedZone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1)) {
+      served = parent;
     }
   }
-  if (zone == nullptr) {
+  if (served == nullptr) {
     r.rc = rcode::kRefused;
     return false;
   }
+  const Zone* zone = served->zone;
   r.zone = zone;
+  r.keys = served->keys;
   r.dnssec = q.dnssec_ok && (zone->is_signed() || (r.keys != nullptr && signer != nullptr));
   const absl::string_view apex = zone->apex();
   std::memcpy(r.info->rate_limit_name, apex.data(), apex.size());
@@ -773,8 +775,7 @@ struct Response {
 // One NSEC owned by the name answers every negative case: its bitmap says
 // which types the name has, and NXNAME that it has none at all. Positive
 // wildcard answers were signed as the name itself (§3.3) and need no proof.
-[[gnu::always_inline]] inline void DenyCompactly(Response& r, Sections& s) {
-  if (!r.fits || !r.dnssec || !s.online()) return;
+[[gnu::noinline]] void DenyCompactly(Response& r, Sections& s) {
   const absl::string_view name = AsChars(r.name, r.name_size);
   uint16_t types[Sections::kMaxBitmapTypes + 8];
   switch (r.outcome) {
@@ -905,7 +906,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     SolveAnswer(r, s, addresses);
     SolveAuthority(r, s);
     ProveAuthority(r, s);
-    DenyCompactly(r, s);
+    if (r.fits && r.dnssec && s.online()) DenyCompactly(r, s);
     SolveAdditional(r, s);
     if (r.fits) {
       r.counts[kAnswer] = s.count(kAnswer);

@@ -7,46 +7,48 @@
 namespace agility::dns {
 
 absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone) {
-  const auto [it, inserted] =
-      by_apex_.emplace(std::string(zone->apex()), Served{zone.get(), nullptr});
+  auto served = std::make_shared<ServedZone>(ServedZone{zone.get(), nullptr});
+  const auto [it, inserted] = by_apex_.emplace(std::string(zone->apex()), served.get());
   if (!inserted) {
     return absl::AlreadyExistsError(
         absl::StrCat(zone->source(), ":1: zone '", NameToText(zone->apex()),
-                     "' is already loaded from ", it->second.zone->source()));
+                     "' is already loaded from ", it->second->zone->source()));
   }
   min_labels_ = std::min(min_labels_, zone->apex_labels());
   max_labels_ = std::max(max_labels_, zone->apex_labels());
+  served_.push_back(std::move(served));
   zones_.push_back(std::move(zone));
   return absl::OkStatus();
 }
 
 absl::Status ZoneSet::SetKeys(std::shared_ptr<const ZoneKeys> keys) {
-  const auto it = by_apex_.find(keys->apex());
-  if (it == by_apex_.end()) {
-    return absl::NotFoundError(absl::StrCat("no zone '", NameToText(keys->apex()), "' is served"));
+  // Setup only, and a scan: by_apex_.find keeps FindBest as its only caller,
+  // which is what keeps it inlined there.
+  for (const auto& served : served_) {
+    if (served->zone->apex() != keys->apex()) continue;
+    served->keys = keys.get();
+    keys_.push_back(std::move(keys));
+    return absl::OkStatus();
   }
-  it->second.keys = keys.get();
-  keys_.push_back(std::move(keys));
-  return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat("no zone '", NameToText(keys->apex()), "' is served"));
 }
 
-const Zone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels,
-                              int max_apex_labels, const ZoneKeys** keys) const {
+const ServedZone* ZoneSet::FindBest(absl::string_view name, const LabelOffsets& labels,
+                                    int max_apex_labels) const {
   // Try suffixes from the longest candidate apex down to the shortest.
   for (int apex_labels = std::min({max_labels_, labels.count, max_apex_labels});
        apex_labels >= min_labels_; --apex_labels) {
     const auto it = by_apex_.find(Suffix(name, labels, labels.count - apex_labels));
-    if (it != by_apex_.end()) {
-      if (keys != nullptr) *keys = it->second.keys;
-      return it->second.zone;
-    }
+    if (it != by_apex_.end()) return it->second;
   }
   return nullptr;
 }
 
 const ZoneKeys* ZoneSet::KeysOf(const Zone& zone) const {
-  const auto it = by_apex_.find(zone.apex());
-  return it != by_apex_.end() && it->second.zone == &zone ? it->second.keys : nullptr;
+  for (const auto& served : served_) {
+    if (served->zone == &zone) return served->keys;
+  }
+  return nullptr;
 }
 
 size_t ZoneSet::name_count() const {

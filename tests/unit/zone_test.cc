@@ -152,8 +152,8 @@ TEST(ZoneSetTest, FindsLongestApexAndRejectsDuplicates) {
     const std::string name = Wire(text);
     LabelOffsets labels;
     ComputeLabelOffsets(name, labels);
-    const Zone* zone = zones.FindBest(name, labels);
-    return zone == nullptr ? "none" : NameToText(zone->apex());
+    const ServedZone* served = zones.FindBest(name, labels);
+    return served == nullptr ? "none" : NameToText(served->zone->apex());
   };
   EXPECT_EQ(find("www.sub.example.com"), "sub.example.com.");
   EXPECT_EQ(find("sub.example.com"), "sub.example.com.");
