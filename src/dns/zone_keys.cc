@@ -117,6 +117,13 @@ absl::StatusOr<PublicKey> ReadPublicKey(const std::string& path, absl::string_vi
   return key;
 }
 
+// Wipes a string that held private key material when it goes out of scope,
+// so that no copy lingers in freed memory.
+struct Wiped {
+  std::string& text;
+  ~Wiped() { OPENSSL_cleanse(text.data(), text.size()); }
+};
+
 // The fields of a .private file ("Private-key-format: v1.3", "Algorithm:
 // 13 (ECDSAP256SHA256)", "PrivateKey: <base64>", timing metadata...).
 struct PrivateFields {
@@ -127,6 +134,7 @@ struct PrivateFields {
 absl::StatusOr<PrivateFields> ReadPrivateFields(const std::string& path) {
   auto text = ReadText(path);
   if (!text.ok()) return text.status();
+  const Wiped wipe_text{*text};
   PrivateFields fields;
   int line = 0;
   for (absl::string_view each : absl::StrSplit(*text, '\n')) {
@@ -225,6 +233,7 @@ bool SignsForPublicKey(EVP_PKEY* private_key, uint8_t algorithm, absl::string_vi
 absl::StatusOr<PkeyPtr> ReadPrivateKey(const std::string& path, const SigningKey& key) {
   auto fields = ReadPrivateFields(path);
   if (!fields.ok()) return fields.status();
+  const Wiped wipe_field{fields->private_key};
   int algorithm = 0;
   const absl::string_view number = absl::string_view(fields->algorithm).substr(
       0, fields->algorithm.find_first_not_of("0123456789"));
@@ -234,12 +243,13 @@ absl::StatusOr<PkeyPtr> ReadPrivateKey(const std::string& path, const SigningKey
                                  static_cast<int>(key.algorithm)));
   }
   std::string raw;
+  raw.reserve(64);  // no reallocation leaves a copy behind
+  const Wiped wipe_raw{raw};
   // BIND 9.18 and ldns write the P-256 scalar without its leading zero
   // octets; an Ed25519 seed is always 32 octets.
   const bool ed25519 = key.algorithm == algorithm::kEd25519;
   if (!absl::Base64Unescape(fields->private_key, &raw) || raw.empty() || raw.size() > 32 ||
       (ed25519 && raw.size() != 32)) {
-    OPENSSL_cleanse(raw.data(), raw.size());
     return KeyError(path, fields->private_key_line,
                     "PrivateKey must be 32 octets of base64 (a P-256 scalar or an Ed25519 seed)");
   }
@@ -257,7 +267,6 @@ absl::StatusOr<PkeyPtr> ReadPrivateKey(const std::string& path, const SigningKey
   } else {
     pkey = EcdsaP256Key(raw, public_key);
   }
-  OPENSSL_cleanse(raw.data(), raw.size());
   if (!pkey.ok()) return KeyError(path, fields->private_key_line, pkey.status().message());
   if (!SignsForPublicKey(pkey->get(), key.algorithm, public_key)) {
     return KeyError(path, fields->private_key_line,
