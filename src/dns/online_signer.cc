@@ -162,7 +162,9 @@ size_t OnlineSigner::Sign(const ZoneKeys& keys, const SigningKey& key, const Rrs
   size_t records_size = 0;
   for (uint16_t i = 0; i < rrset.count; ++i) records_size += 2 + ReadU16(rr + records_size);
   const absl::string_view records = AsChars(rr, records_size);
-  const absl::string_view fixed = AsChars(out, 18);
+  // The whole RRSIG but its signature, and the records: one key may sign for
+  // two zones, whose signer names differ.
+  const absl::string_view fixed = AsChars(out, header);
   const SignatureKey cache_key{absl::HashOf(key.identity, fixed, rrset.owner, records),
                                absl::HashOf(records, rrset.owner, fixed, key.identity, 0x5157u)};
   if (const uint8_t* cached = cache_.Find(cache_key)) {
