@@ -154,7 +154,7 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
                 {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
                  "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
                  "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
-                 "state_dir", "dnssec_cache_mb"})) {
+                 "state_dir", "dnssec_cache_mb", "identity", "version"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -222,6 +222,17 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node rate = node["udp_queries_per_address"]) {
     Integer(rate, "server.udp_queries_per_address", 0, 100000000, &server.udp_queries_per_address);
+  }
+  // One TXT string each (CH TXT, RFC 4892); empty turns them off.
+  for (const auto& [key, out] : {std::pair{"identity", &server.identity},
+                                 std::pair{"version", &server.version}}) {
+    const YAML::Node value = node[key];
+    if (!value) continue;
+    if (!value.IsScalar() || value.Scalar().size() > 255) {
+      Error(value, absl::StrCat("server.", key, " must be a string of at most 255 octets"));
+      continue;
+    }
+    *out = value.Scalar();
   }
   if (const YAML::Node cache = node["dnssec_cache_mb"]) {
     Integer(cache, "server.dnssec_cache_mb", 0, 1 << 20, &server.dnssec_cache_mb);

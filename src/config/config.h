@@ -34,6 +34,10 @@ struct ServerConfig {
   std::string state_dir = "/var/lib/agility";
   // Online signatures cached, all workers together (each has its share).
   uint32_t dnssec_cache_mb = 256;
+  // Who answers: NSID (RFC 5001) and CH TXT id.server / hostname.bind;
+  // version.bind / version.server. Empty (the default): not told.
+  std::string identity;
+  std::string version;
   bool operator==(const ServerConfig&) const = default;
 };
 

@@ -18,6 +18,8 @@ class Worker final : public sockets::PacketHandler {
          sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter)
       : index_(index),
         snapshots_(snapshots),
+        identity_(config.identity),
+        version_(config.version),
         buffers_(std::make_unique<sockets::UdpBuffers>()),
         tcp_options_{config.tcp_idle_timeout_ms, config.tcp_query_timeout_ms,
                      config.tcp_max_unsent_bytes, 1024},
@@ -26,6 +28,8 @@ class Worker final : public sockets::PacketHandler {
         signer_(static_cast<size_t>(config.dnssec_cache_mb) * (1 << 20) /
                 static_cast<size_t>(std::max(config.workers, 1))) {
     options_.max_udp_size = config.max_udp_size;
+    options_.identity = identity_;
+    options_.version = version_;
     batch_wait_us_ = config.udp_batch_wait_us;
     uv_loop_init(&loop_);
     stop_.data = this;
@@ -126,6 +130,7 @@ class Worker final : public sockets::PacketHandler {
 
   int index_;
   SnapshotHolder& snapshots_;
+  const std::string identity_, version_;  // what options_ points into
   std::shared_ptr<const Snapshot> snapshot_;
   uint64_t generation_ = UINT64_MAX;
   policy::Rng rng_;  // seeded from the OS

@@ -25,13 +25,18 @@ size_t TsigMacSizeOffset(const uint8_t* rdata, size_t size) {
   return size - other_at - 2 == ReadU16(rdata + other_at) ? mac_size_at : 0;
 }
 
+constexpr uint16_t kNsidOption = 3;  // RFC 5001
+
 // The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
-bool WellFormedOptions(const uint8_t* rdata, size_t size) {
+// Notes in `q` the options we answer.
+bool ReadOptions(const uint8_t* rdata, size_t size, Query& q) {
   size_t pos = 0;
   while (pos < size) {
     if (size - pos < 4) return false;
     const size_t length = ReadU16(rdata + pos + 2);
     if (size - pos - 4 < length) return false;
+    // RFC 5001 §2.3: a request's NSID option is empty.
+    if (ReadU16(rdata + pos) == kNsidOption && length == 0) q.nsid = true;
     pos += 4 + length;
   }
   return true;
@@ -59,7 +64,7 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
     if (type == type::kOpt && i >= before_additional) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
       if (q.edns || packet[owner] != 0) return false;
-      if (!WellFormedOptions(packet + pos + 10, rdlength)) return false;
+      if (!ReadOptions(packet + pos + 10, rdlength, q)) return false;
       q.edns = true;
       q.udp_size = ReadU16(packet + pos + 2);
       q.edns_version = packet[pos + 5];

@@ -30,6 +30,7 @@ struct Query {
   bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
   // RFC 9824 §5.1: the client takes NXDOMAIN with a compact denial.
   bool compact_ok = false;
+  bool nsid = false;  // asks for the server's identity (RFC 5001)
   // A TSIG record, last of the message. No key is configured here, so every
   // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
   size_t tsig_owner = 0;  // offset of its owner; 0: unsigned

@@ -14,6 +14,7 @@ namespace agility::dns {
 namespace {
 
 constexpr size_t kOptSize = 11;    // root owner, type, class, TTL, RDLENGTH
+constexpr uint16_t kNsidOption = 3;  // RFC 5001
 constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
 
 enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
@@ -439,6 +440,11 @@ size_t AppendBadKeyTsig(const uint8_t* query, size_t query_size, const Query& q,
   return end;
 }
 
+// The NSID option our OPT carries: the identity, when the query asked.
+size_t NsidSize(const Query& q, const ResponderOptions& options) {
+  return q.nsid && !options.identity.empty() ? 4 + options.identity.size() : 0;
+}
+
 size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* out) {
   std::memcpy(out, query, 2);
   WriteU16(out + 2, flags | rcode);
@@ -506,8 +512,9 @@ struct Response {
   } else if (q.edns && q.edns_version > 0) {
     r.opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
     r.info->rcode = static_cast<uint8_t>(rcode::kBadVers);
-  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny) {
-    r.rc = rcode::kRefused;  // only class IN is served; "*" matches it
+  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny &&
+             q.qclass != rr_class::kCh) {
+    r.rc = rcode::kRefused;  // class IN is served, "*" matches it; CH tells who we are
   } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey ||
              q.qtype == type::kNxname) {
     r.rc = rcode::kFormErr;  // meta types (RFC 6891, 8945, 2930, 9824 §3.5)
@@ -519,6 +526,41 @@ struct Response {
     return true;
   }
   return false;
+}
+
+// Stage 2, for class CH: who answers (RFC 4892): id.server and hostname.bind
+// give the identity, version.bind and version.server the version, as one TXT
+// string; REFUSED for other names and for what is not configured.
+[[gnu::noinline]] void AnswerChaos(Response& r, const ResponderOptions& options) {
+  const absl::string_view name = AsChars(r.q.qname, r.q.qname_size);
+  absl::string_view text;
+  if (name == absl::string_view("\2id\6server\0", 11) ||
+      name == absl::string_view("\10hostname\4bind\0", 15)) {
+    text = options.identity;
+  } else if (name == absl::string_view("\7version\4bind\0", 14) ||
+             name == absl::string_view("\7version\6server\0", 16)) {
+    text = options.version;
+  }
+  if (text.empty()) {
+    r.rc = rcode::kRefused;
+    return;
+  }
+  r.flags |= flag::kAa;
+  if (r.q.qtype != type::kTxt && r.q.qtype != type::kAny) return;  // NODATA
+  uint8_t record[12 + 1 + 255];
+  WriteU16(record, 0xc000 | kHeaderSize);  // the question's name
+  WriteU16(record + 2, type::kTxt);
+  WriteU16(record + 4, rr_class::kCh);
+  WriteU32(record + 6, 0);
+  WriteU16(record + 10, static_cast<uint16_t>(1 + text.size()));
+  record[12] = static_cast<uint8_t>(text.size());
+  std::memcpy(record + 13, text.data(), text.size());
+  if (r.w.Append(record, 13 + text.size())) {
+    r.counts[kAnswer] = 1;
+  } else {
+    r.flags |= flag::kTc;
+    r.info->truncated = true;
+  }
 }
 
 // Stage 2: the zone with the longest apex above the name; REFUSED without.
@@ -835,8 +877,15 @@ struct Response {
     WriteU16(out + size + 1, type::kOpt);
     WriteU16(out + size + 3, options.max_udp_size);
     WriteU32(out + size + 5, r.opt_ttl);
-    WriteU16(out + size + 9, 0);
+    const size_t nsid = NsidSize(q, options);
+    WriteU16(out + size + 9, static_cast<uint16_t>(nsid));
     size += kOptSize;
+    if (nsid > 0) {  // RFC 5001 §2.3; room was kept for it
+      WriteU16(out + size, kNsidOption);
+      WriteU16(out + size + 2, static_cast<uint16_t>(options.identity.size()));
+      std::memcpy(out + size + 4, options.identity.data(), options.identity.size());
+      size += nsid;
+    }
     ++r.counts[kAdditional];
   }
   if (r.rc == rcode::kNotAuth) {
@@ -894,14 +943,17 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     limit = q.edns ? std::clamp<size_t>(q.udp_size, kClassicUdpSize, options.max_udp_size)
                    : kClassicUdpSize;
   }
-  MessageWriter w(out, limit - (q.edns ? kOptSize : 0));
+  MessageWriter w(out, limit - (q.edns ? kOptSize + NsidSize(q, options) : 0));
   w.Append(query, q.question_end);
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
 
   Response r(q, w, info, base_flags);
   if (q.dnssec_ok) r.opt_ttl = edns_flag::kDo | (q.compact_ok ? edns_flag::kCo : 0);
-  if (CheckQuery(r, parsed) && SelectZone(r, zones, signer)) {
+  const bool answerable = CheckQuery(r, parsed);
+  if (answerable && q.qclass == rr_class::kCh) {
+    AnswerChaos(r, options);
+  } else if (answerable && SelectZone(r, zones, signer)) {
     Sections s(w, *r.zone, addresses, r.keys, r.dnssec ? signer : nullptr);
     SolveAnswer(r, s, addresses);
     SolveAuthority(r, s);

@@ -20,6 +20,11 @@ enum class Transport : uint8_t { kUdp, kTcp };
 struct ResponderOptions {
   // Largest UDP response we send, and the size our OPT record advertises.
   uint16_t max_udp_size = 1232;
+  // NSID (RFC 5001) and CH TXT id.server / hostname.bind; empty: neither.
+  // At most 255 octets (config checks), as CH TXT carries one string.
+  absl::string_view identity;
+  // CH TXT version.bind / version.server; empty: REFUSED.
+  absl::string_view version;
 };
 
 // What happened, for counters.

@@ -356,7 +356,12 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
         FUZZ_CHECK(U16(tail) == 0 && U16(tail + 4) == 17 && U16(tail + 6) == 0,
                    where() + "TSIG is not an unsigned BADKEY");
       } else {
-        FUZZ_CHECK(rec.rclass == dns::rr_class::kIn, where() + "record class is not IN");
+        // Class CH only for the identity TXT of a CH question (RFC 4892).
+        const bool chaos_txt = q.qclass == dns::rr_class::kCh && s == 0 &&
+                               rec.type == dns::type::kTxt && rec.ttl == 0;
+        FUZZ_CHECK(rec.rclass == dns::rr_class::kIn ||
+                       (rec.rclass == dns::rr_class::kCh && chaos_txt),
+                   where() + "record class is not IN");
         if (options.strict_rdata) {
           FUZZ_CHECK(rec.ttl <= 0x7fffffff || Skipped("ttl"),
                      where() + "TTL above 2^31-1 (RFC 2181 §8)");
@@ -495,6 +500,8 @@ size_t RespondOnce(const uint8_t* query, size_t size, dns::Transport transport,
                    uint8_t* out, dns::ResponseInfo* info) {
   dns::ResponderOptions options;
   options.max_udp_size = max_udp_size;
+  options.identity = "fuzz-node";  // NSID and CH TXT answers
+  options.version = "fuzz 1";
   // For zones with keys; its cache lives across inputs, as a worker's does.
   static dns::OnlineSigner signer(1 << 20);
   if (table == nullptr) {

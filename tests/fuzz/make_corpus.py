@@ -105,6 +105,14 @@ def responder_corpus():
             out[key] = query(fqdn, T.get(t, 59 if t == "CDS" else 60), qid=qid,
                              edns={"size": 1232, "do": True, "co": qid % 2 == 0})
     out["online_nxname"] = query("www.online.example.", 128, edns={"size": 1232, "do": True})
+    # Who answers: CH TXT (RFC 4892) and NSID (RFC 5001).
+    for name in ("id.server.", "hostname.bind.", "version.bind.", "version.server.",
+                 "other.bind."):
+        out["chaos_" + name.replace(".", "_")] = query(name, T["TXT"], qclass=3)
+    out["chaos_id_server_any_edns"] = query("id.server.", T["ANY"], qclass=3,
+                                            edns={"size": 1232})
+    out["edns_nsid_only"] = query("www.cdn.example.com.", 1,
+                                  edns={"size": 512, "options": struct.pack("!HH", 3, 0)})
     # Case, sizes, EDNS versions and options.
     out["case_mixed"] = query("WwW.CdN.ExAmPlE.CoM.", 1, edns={"size": 1232})
     out["big_txt_udp512"] = query("big.example.com.", 16)

@@ -1301,6 +1301,32 @@ class RestartTests(unittest.TestCase):
                 sender.join()
 
 
+class IdentityTests(ServerTestCase):
+    """server.identity and server.version: NSID (RFC 5001) and CH TXT
+    id.server, hostname.bind, version.bind (RFC 4892)."""
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+
+    @classmethod
+    def config_text(cls):
+        text = edge_config(cls.port, cls.control)
+        return text.replace("server:\n", 'server:\n  identity: "edge-fra-1"\n'
+                            '  version: "agility test"\n', 1)
+
+    def test_nsid_carries_the_identity(self):
+        out = dig_raw(self.port, "+nsid", "www.example.com", "A").stdout
+        self.assertIn('NSID: 65 64 67 65 2d 66 72 61 2d 31 ("edge-fra-1")', out)
+        self.assertNotIn("NSID", dig_raw(self.port, "www.example.com", "A").stdout)
+
+    def test_chaos_txt_tells_identity_and_version(self):
+        for name, text in (("id.server", "edge-fra-1"), ("hostname.bind", "edge-fra-1"),
+                           ("version.bind", "agility test"), ("version.server", "agility test")):
+            for transport in ((), ("+tcp",)):
+                out = dig_raw(self.port, "CH", "TXT", name, *transport).stdout
+                self.assertIn("status: NOERROR", out)
+                self.assertRegex(out, rf'{re.escape(name)}\.\s+0\s+CH\s+TXT\s+"{text}"')
+        self.assertIn("status: REFUSED", dig_raw(self.port, "CH", "TXT", "other.bind").stdout)
+
+
 class RateLimitTests(ServerTestCase):
     """Response Rate Limiting: per client /24, a burst of 5 a second, then every
     2nd limited response slips out truncated and the rest are dropped."""

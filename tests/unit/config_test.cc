@@ -59,6 +59,25 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->server.workers, static_cast<int>(std::thread::hardware_concurrency()));
   EXPECT_EQ(config->server.control, "/run/agility/control.sock");
   EXPECT_EQ(config->server.max_udp_size, 1232);
+  EXPECT_EQ(config->server.dnssec_cache_mb, 256u);
+  EXPECT_EQ(config->server.identity, "");
+  EXPECT_EQ(config->server.version, "");
+  EXPECT_TRUE(config->dnssec.empty());
+}
+
+TEST(ConfigTest, DnssecZonesAndIdentity) {
+  auto config = ParseConfig(
+      "server: {identity: edge-fra-1, version: \"agility 1\", dnssec_cache_mb: 64}\n"
+      "zones: [a.zone]\ndnssec:\n  Example.COM.: {keys: keys/example.com}\n",
+      "/etc/agility/c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.identity, "edge-fra-1");
+  EXPECT_EQ(config->server.version, "agility 1");
+  EXPECT_EQ(config->server.dnssec_cache_mb, 64u);
+  ASSERT_EQ(config->dnssec.size(), 1u);
+  EXPECT_EQ(config->dnssec[0].apex, std::string("\7example\3com\0", 13));
+  EXPECT_EQ(config->dnssec[0].keys, "/etc/agility/keys/example.com");
+  EXPECT_EQ(config->dnssec[0].line, 4);
 }
 
 struct BadCase {
@@ -80,6 +99,16 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, ConfigErrorTest,
     ::testing::Values(
         BadCase{"zones: [a.zone]\nsurprise: 1\n", "bad.yaml:2:", "unknown key 'surprise'"},
+        BadCase{"server:\n  identity: [a]\nzones: [a]\n", "bad.yaml:2:",
+                "server.identity must be a string of at most 255 octets"},
+        BadCase{"zones: [a]\ndnssec:\n  example..com: {keys: k}\n", "bad.yaml:3:",
+                "dnssec: 'example..com' is not a zone name"},
+        BadCase{"zones: [a]\ndnssec:\n  example.com: {kyes: k}\n", "bad.yaml:3:",
+                "unknown key 'kyes' in dnssec.example.com"},
+        BadCase{"zones: [a]\ndnssec:\n  example.com: {}\n", "bad.yaml:3:",
+                "dnssec.example.com needs keys"},
+        BadCase{"server:\n  dnssec_cache_mb: -1\nzones: [a]\n", "bad.yaml:2:",
+                "server.dnssec_cache_mb must be an integer"},
         BadCase{"server:\n  listen: [\"127.0.0.1\"]\nzones: [a]\n",
                 "bad.yaml:2:", "expected IPv4:port"},
         BadCase{"server:\n  workers: 0\nzones: [a]\n", "bad.yaml:2:", "1..256"},

@@ -92,12 +92,9 @@ TEST(ZoneKeysTest, AKeyWithoutItsPrivateFileIsPublishedOnly) {
   TempDir dir;
   WriteKey(dir.path(), "example.com", 257, true);
   const uint16_t next = WriteKey(dir.path(), "example.com", 256, true);
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-    if (entry.path().string().find(absl::StrCat("+", next)) != std::string::npos &&
-        entry.path().extension() == ".private") {
-      std::filesystem::remove(entry.path());
-    }
-  }
+  char private_file[64];
+  snprintf(private_file, sizeof(private_file), "/Kexample.com.+015+%05d.private", next);
+  ASSERT_TRUE(std::filesystem::remove(dir.path() + private_file)) << private_file;
   auto keys = ZoneKeys::Load(Apex(), dir.path(), 3600);
   ASSERT_TRUE(keys.ok()) << keys.status();
   EXPECT_EQ((*keys)->Find(type::kDnskey).count(), 2);

@@ -43,8 +43,12 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
                            static_cast<uint8_t>((options.dnssec_ok ? 0x80 : 0) | (options.compact_ok ? 0x40 : 0)),
                            0,
                            0,
-                           0};
+                           static_cast<uint8_t>(options.nsid ? 4 : 0)};
     q.insert(q.end(), opt, opt + sizeof(opt));
+    if (options.nsid) {
+      const uint8_t nsid[] = {0, 3, 0, 0};
+      q.insert(q.end(), nsid, nsid + sizeof(nsid));
+    }
   }
   return q;
 }

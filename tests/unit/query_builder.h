@@ -19,6 +19,7 @@ struct QueryOptions {
   uint8_t edns_version = 0;
   bool dnssec_ok = false;  // the DO bit
   bool compact_ok = false;  // the CO bit (RFC 9824)
+  bool nsid = false;        // an empty NSID option (RFC 5001)
 };
 
 // A query for `name` (presentation form, case kept as given).

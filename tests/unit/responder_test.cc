@@ -783,8 +783,54 @@ TEST_F(ResponderTest, RefusedForOtherClassesAndTransfers) {
   QueryOptions chaos;
   chaos.qclass = rr_class::kCh;
   EXPECT_EQ(Rcode(Ask("plain.example.com", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
+  QueryOptions hesiod;
+  hesiod.qclass = 4;
+  EXPECT_EQ(Rcode(Ask("plain.example.com", type::kTxt, hesiod)), LDNS_RCODE_REFUSED);
   EXPECT_EQ(Rcode(Ask("example.com", type::kAxfr, {}, Transport::kTcp)), LDNS_RCODE_REFUSED);
   EXPECT_EQ(Rcode(Ask("example.com", type::kOpt)), LDNS_RCODE_FORMERR);
+}
+
+TEST_F(ResponderTest, ChaosTxtAndNsidTellTheConfiguredIdentity) {
+  QueryOptions chaos;
+  chaos.qclass = rr_class::kCh;
+  QueryOptions nsid;
+  nsid.edns = true;
+  nsid.nsid = true;
+  // Not configured: not told.
+  EXPECT_EQ(Rcode(Ask("id.server", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(Rcode(Ask("version.bind", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
+  EXPECT_EQ(ldns_pkt_edns_data(Ask("plain.example.com", type::kA, nsid).packet.get()), nullptr);
+  options_.identity = "edge-fra-1";
+  options_.version = "agility test";
+  for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
+           {"id.server", "edge-fra-1"},
+           {"HOSTNAME.bind", "edge-fra-1"},
+           {"version.bind", "agility test"},
+           {"version.server", "agility test"}}) {
+    const Reply r = Ask(name, type::kTxt, chaos);
+    EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR) << name;
+    EXPECT_TRUE(ldns_pkt_aa(r.packet.get()));
+    ASSERT_EQ(ldns_pkt_ancount(r.packet.get()), 1) << name;
+    const ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.packet.get()), 0);
+    EXPECT_EQ(ldns_rr_get_class(rr), LDNS_RR_CLASS_CH);
+    EXPECT_EQ(ldns_rr_ttl(rr), 0u);
+    EXPECT_THAT(SectionText(ldns_pkt_answer(r.packet.get()))[0], HasSubstr("\"" + text + "\""));
+  }
+  EXPECT_EQ(Rcode(Ask("other.bind", type::kTxt, chaos)), LDNS_RCODE_REFUSED);
+  const Reply nodata = Ask("id.server", type::kA, chaos);
+  EXPECT_EQ(Rcode(nodata), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(ldns_pkt_ancount(nodata.packet.get()), 0);
+  // NSID (RFC 5001): option 3 in our OPT, only when asked.
+  const Reply answered = Ask("plain.example.com", type::kA, nsid);
+  const ldns_rdf* data = ldns_pkt_edns_data(answered.packet.get());
+  ASSERT_NE(data, nullptr);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ldns_rdf_data(data)), ldns_rdf_size(data)),
+            std::string("\0\3\0\12edge-fra-1", 14));
+  EXPECT_EQ(ldns_pkt_ancount(answered.packet.get()), 1);
+  QueryOptions plain_edns;
+  plain_edns.edns = true;
+  EXPECT_EQ(ldns_pkt_edns_data(Ask("plain.example.com", type::kA, plain_edns).packet.get()),
+            nullptr);
 }
 
 TEST_F(ResponderTest, QclassAnyIsAnsweredAsIn) {
