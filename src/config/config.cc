@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dns/name.h"
+#include "dns/tsig.h"
 #include "policy/matcher.h"
 
 namespace agility::config {
@@ -69,6 +70,7 @@ class Parser {
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
   void ParseRateLimit(const YAML::Node& node, RateLimitSettings& rate_limit);
   void ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones);
+  void ParseKeys(const YAML::Node& node, std::vector<TsigKey>& keys);
   void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
   void ParseBindings(const YAML::Node& node, std::vector<BindingConfig>& bindings);
   bool Boolean(const YAML::Node& node, absl::string_view what, bool* out);
@@ -236,6 +238,46 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
   }
   if (const YAML::Node cache = node["dnssec_cache_mb"]) {
     Integer(cache, "server.dnssec_cache_mb", 0, 1 << 20, &server.dnssec_cache_mb);
+  }
+}
+
+void Parser::ParseKeys(const YAML::Node& node, std::vector<TsigKey>& keys) {
+  if (!node.IsMap()) {
+    Error(node, "keys must be a mapping of key name to {algorithm, secret}");
+    return;
+  }
+  absl::flat_hash_set<std::string> names;
+  for (const auto& entry : node) {
+    TsigKey key;
+    key.name = entry.first.Scalar();
+    key.line = Line(entry.first);
+    const std::string what = absl::StrCat("keys.", key.name);
+    const auto wire = dns::NameFromText(key.name);
+    if (!wire.ok()) {
+      Error(entry.first, absl::StrCat("TSIG key name '", key.name, "': ", wire.status().message()));
+      continue;
+    }
+    if (!names.insert(*wire).second) {
+      Error(entry.first, absl::StrCat("TSIG key '", key.name, "' is defined twice"));
+      continue;
+    }
+    if (!CheckMap(entry.second, what, {"algorithm", "secret"})) continue;
+    const YAML::Node algorithm = entry.second["algorithm"];
+    const YAML::Node secret = entry.second["secret"];
+    if (!algorithm || !secret) {
+      Error(entry.second, absl::StrCat(what, " needs algorithm and secret"));
+      continue;
+    }
+    if (!String(algorithm, what + ".algorithm", &key.algorithm) ||
+        !String(secret, what + ".secret", &key.secret)) {
+      continue;
+    }
+    // The secret itself is never repeated in a message.
+    if (auto status = dns::CheckTsigKey({key.name, key.algorithm, key.secret}); !status.ok()) {
+      Error(entry.second, absl::StrCat(what, ": ", status.message()));
+      continue;
+    }
+    keys.push_back(std::move(key));
   }
 }
 
@@ -679,7 +721,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   CheckMap(
       root, "the configuration",
       {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit",
-       "dnssec"});
+       "dnssec", "keys"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -696,6 +738,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
   if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
   if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
+  if (const YAML::Node keys = root["keys"]) ParseKeys(keys, config.keys);
   if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
   if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);
   CheckLabels(config);

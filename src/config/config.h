@@ -124,6 +124,14 @@ struct RateLimitSettings {
   bool operator==(const RateLimitSettings&) const = default;
 };
 
+// A TSIG key (RFC 8945): `keys: {NAME: {algorithm: hmac-sha256, secret: B64}}`.
+struct TsigKey {
+  std::string name;  // presentation form, as written
+  std::string algorithm;
+  std::string secret;
+  int line = 0;
+};
+
 // A zone signed online with the keys in a directory (dns::ZoneKeys).
 struct DnssecZone {
   std::string apex;  // lowercase wire
@@ -142,6 +150,7 @@ struct Config {
   std::vector<BindingConfig> bindings;
   RateLimitSettings rate_limit;
   std::vector<DnssecZone> dnssec;
+  std::vector<TsigKey> keys;
 };
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);

@@ -172,9 +172,16 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());
+  std::vector<dns::TsigKeySpec> specs;
+  for (const config::TsigKey& key : config.keys) {
+    specs.push_back({key.name, key.algorithm, key.secret});
+  }
+  auto keyring = dns::TsigKeyring::Build(specs);
+  if (!keyring.ok()) errors.push_back(absl::StrCat(config.path, ": ", keyring.status().message()));
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   snapshot->table = std::move(*table);
   snapshot->bindings = std::move(*bindings);
+  snapshot->keyring = std::move(*keyring);
   snapshot->config = std::move(config);
   snapshot->loaded_at = absl::Now();
   snapshot->load_duration = snapshot->loaded_at - start;
@@ -189,6 +196,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   snapshot->generation = base.generation;
   snapshot->config = base.config;
   snapshot->zones = base.zones;
+  snapshot->keyring = base.keyring;
   snapshot->table = *std::move(table);
   snapshot->bindings = base.bindings;
   snapshot->loaded_at = base.loaded_at;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "dns/tsig.h"
 #include "dns/zone_set.h"
 #include "policy/table.h"
 #include "sockets/bindings.h"
@@ -38,6 +39,7 @@ struct Snapshot {
   config::Config config;
   dns::ZoneSet zones;
   std::unique_ptr<policy::Table> table;
+  std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
   std::vector<sockets::Binding> bindings;  // what sk_lookup steers
   absl::Time loaded_at;
   absl::Duration load_duration;

@@ -8,6 +8,7 @@
 #include "dns/name.h"
 #include "dns/online_signer.h"
 #include "dns/query.h"
+#include "dns/tsig.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -408,12 +409,13 @@ Lookup LookupName(const Zone& zone, absl::string_view name, const LabelOffsets& 
   return {Lookup::kNxDomain, NodeView()};
 }
 
-// Appends the unsigned BADKEY TSIG of RFC 8945 §5.2.1 at `at`: the query's key
-// and algorithm names, time signed and fudge, no MAC, its original ID. Left
-// out (returns `at`) when the reply would outgrow `limit` or the query, so
-// that a compressed key name cannot make it an amplifier.
-size_t AppendBadKeyTsig(const uint8_t* query, size_t query_size, const Query& q, uint8_t* out,
-                        size_t at, size_t limit) {
+// Appends the unsigned TSIG of RFC 8945 §5.2 for `error` (BADKEY, BADSIG)
+// at `at`: the query's key and algorithm names, time signed and fudge, no
+// MAC, its original ID. Left out (returns `at`) when the reply would outgrow
+// `limit` or the query, so that a compressed key name cannot make it an
+// amplifier.
+size_t AppendTsigError(const uint8_t* query, size_t query_size, const Query& q, uint16_t error,
+                       uint8_t* out, size_t at, size_t limit) {
   uint8_t key[kMaxNameLength];
   size_t key_size = 0;
   if (ReadPacketName(query, query_size, q.tsig_owner, key, &key_size) == 0) return at;
@@ -435,7 +437,7 @@ size_t AppendBadKeyTsig(const uint8_t* query, size_t query_size, const Query& q,
   p += mac_size_at;
   WriteU16(p, 0);  // MAC size
   std::memcpy(p + 2, rdata + original_id_at, 2);
-  WriteU16(p + 4, tsig_error::kBadKey);
+  WriteU16(p + 4, error);
   WriteU16(p + 6, 0);  // other length
   return end;
 }
@@ -467,6 +469,9 @@ struct Response {
   MessageWriter& w;
   ResponseInfo* info;
   uint16_t flags;
+  // A signed query, checked against the configured keys; null when unsigned
+  // or when no key is configured.
+  const TsigRequest* tsig = nullptr;
   uint8_t rc = rcode::kNoError;
   uint32_t opt_ttl = 0;
   // Zone selection.
@@ -505,8 +510,8 @@ struct Response {
   const Query& q = r.q;
   if (parsed == QueryStatus::kFormErr) {
     r.rc = rcode::kFormErr;
-  } else if (q.tsig_owner != 0) {
-    r.rc = rcode::kNotAuth;  // signed, and no key is known: BADKEY at the end
+  } else if (q.tsig_owner != 0 && (r.tsig == nullptr || r.tsig->error != 0)) {
+    r.rc = rcode::kNotAuth;  // RFC 8945 §5.2: the TSIG error goes at the end
   } else if (parsed == QueryStatus::kNotImp) {
     r.rc = rcode::kNotImp;
   } else if (q.edns && q.edns_version > 0) {
@@ -888,8 +893,14 @@ struct Response {
     }
     ++r.counts[kAdditional];
   }
-  if (r.rc == rcode::kNotAuth) {
-    const size_t with_tsig = AppendBadKeyTsig(query, query_size, q, out, size, limit);
+  // RFC 8945 §5.3: a response to a verified request is signed, and so is
+  // BADTIME's (§5.2.3), last of all (libknot counts it in ARCOUNT); BADKEY and
+  // BADSIG go unsigned.
+  const bool sign = r.tsig != nullptr && (r.tsig->error == 0 ||
+                                          r.tsig->error == tsig_error::kBadTime);
+  if (r.rc == rcode::kNotAuth && !sign) {
+    const uint16_t error = r.tsig != nullptr ? r.tsig->error : tsig_error::kBadKey;
+    const size_t with_tsig = AppendTsigError(query, query_size, q, error, out, size, limit);
     if (with_tsig != size) ++r.counts[kAdditional];
     size = with_tsig;
   }
@@ -915,6 +926,7 @@ struct Response {
   WriteU16(out + 8, r.counts[kAuthority]);
   WriteU16(out + 10, r.counts[kAdditional]);
   if (info->rcode != rcode::kBadVers) info->rcode = r.rc;
+  if (sign && !SignResponse(out, &size, limit, *r.tsig)) return 0;  // room was kept
   return size;
 }
 
@@ -922,7 +934,7 @@ struct Response {
 
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
-               ResponseInfo* info, OnlineSigner* signer) {
+               ResponseInfo* info, OnlineSigner* signer, const TsigKeyring* keyring) {
   Query q;
   const QueryStatus parsed = ParseQuery(query, query_size, q);
   if (parsed == QueryStatus::kDrop) return 0;
@@ -943,12 +955,19 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     limit = q.edns ? std::clamp<size_t>(q.udp_size, kClassicUdpSize, options.max_udp_size)
                    : kClassicUdpSize;
   }
-  MessageWriter w(out, limit - (q.edns ? kOptSize + NsidSize(q, options) : 0));
+  // A signed query is checked before anything else is decided; its
+  // response keeps room for the TSIG that signs it.
+  TsigRequest tsig;
+  const bool checked = q.tsig_owner != 0 && keyring != nullptr && parsed != QueryStatus::kFormErr;
+  if (checked) tsig = CheckTsig(query, query_size, q.tsig_owner, q.tsig_rdata, *keyring);
+  const size_t tsig_space = checked && tsig.key != nullptr ? TsigSpace(*tsig.key) : 0;
+  MessageWriter w(out, limit - (q.edns ? kOptSize + NsidSize(q, options) : 0) - tsig_space);
   w.Append(query, q.question_end);
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
 
   Response r(q, w, info, base_flags);
+  if (checked) r.tsig = &tsig;
   if (q.dnssec_ok) r.opt_ttl = edns_flag::kDo | (q.compact_ok ? edns_flag::kCo : 0);
   const bool answerable = CheckQuery(r, parsed);
   if (answerable && q.qclass == rr_class::kCh) {

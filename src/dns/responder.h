@@ -10,6 +10,7 @@
 #include "dns/name.h"
 #include "dns/online_signer.h"
 #include "dns/rate_limiter.h"
+#include "dns/tsig.h"
 #include "dns/wire.h"
 #include "dns/zone_set.h"
 
@@ -52,9 +53,11 @@ size_t Truncate(uint8_t* response, const ResponseInfo& info);
 // response size, or 0 when the query must be dropped (QR set, too short).
 // `signer` (the worker's; may be null) signs for zones with keys when the
 // query has DO set: all of a zone without signatures of its own, the pool
-// answers of a zone signed ahead.
+// answers of a zone signed ahead. `keyring` (may be null) holds the TSIG keys
+// signed queries are checked with (RFC 8945); their responses are signed.
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
-               ResponseInfo* info, OnlineSigner* signer = nullptr);
+               ResponseInfo* info, OnlineSigner* signer = nullptr,
+               const TsigKeyring* keyring = nullptr);
 
 }  // namespace agility::dns

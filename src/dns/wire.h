@@ -68,7 +68,9 @@ inline constexpr uint16_t kBadVers = 16;
 
 // The TSIG error field (RFC 8945 §4.2).
 namespace tsig_error {
+inline constexpr uint16_t kBadSig = 16;
 inline constexpr uint16_t kBadKey = 17;
+inline constexpr uint16_t kBadTime = 18;
 }  // namespace tsig_error
 
 // Header flag bits in the 16-bit flags word.

@@ -16,6 +16,8 @@ corpus/config/     config/*.yaml and variants of every section, plus broken ones
 The output is deterministic: same files, same names, same bytes on every run,
 and files no longer generated are removed.
 """
+import base64
+import hmac
 import os
 import shutil
 import struct
@@ -152,6 +154,30 @@ def responder_corpus():
                                               extra=[tsig(b"\x01k\xc0\x12", mac=0)])
     out["tsig_other_data"] = query("plain.example.com.", 1,
                                    extra=[tsig(wire_name("k."), other=b"\0\0\0\0\0\1")])
+    # Signed with the harness's keys (dns_check.cc FuzzKeyring): right MACs,
+    # at a fixed time long past, so BADTIME, signed; and wrong ones.
+    def keyed(owner, algorithm, secret, digest, message, flip=False):
+        signed_at = 0x6a000001
+        variables = (wire_name(owner) + struct.pack("!HI", 255, 0) + wire_name(algorithm)
+                     + struct.pack("!HIH", 0, signed_at, 300) + struct.pack("!HH", 0, 0))
+        mac = bytearray(hmac.new(base64.b64decode(secret), message + variables, digest).digest())
+        if flip:
+            mac[0] ^= 1
+        rdata = (wire_name(algorithm) + struct.pack("!HIH", 0, signed_at, 300)
+                 + struct.pack("!H", len(mac)) + bytes(mac)
+                 + struct.pack("!HHH", struct.unpack("!H", message[:2])[0], 0, 0))
+        record = wire_name(owner) + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata
+        signed = bytearray(message + record)
+        signed[10:12] = struct.pack("!H", struct.unpack("!H", message[10:12])[0] + 1)
+        return bytes(signed)
+    sha256 = ("fuzz-key.", "hmac-sha256.", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=",
+              "sha256")
+    sha1 = ("sha1.", "hmac-sha1.", "c2VjcmV0c2VjcmV0c2VjcmV0", "sha1")
+    out["tsig_keyed_badtime"] = keyed(*sha256, query("plain.example.com.", 1))
+    out["tsig_keyed_badtime_edns"] = keyed(*sha256, query("www.cdn.example.com.", 1,
+                                                          edns={"size": 1232, "do": True}))
+    out["tsig_keyed_sha1_badtime"] = keyed(*sha1, query("example.com.", 6))
+    out["tsig_keyed_badsig"] = keyed(*sha256, query("plain.example.com.", 1), flip=True)
     out["additional_truncated"] = query("plain.example.com.", 1, edns={"size": 1232})[:-3]
     # Classes, opcodes, flags, transfers, meta types.
     out["class_ch"] = query("version.bind.", 16, qclass=3)

@@ -11,6 +11,8 @@ default to ../../build/agilityd and ../../build/agilityctl relative to this
 file. Needs `dig` (bind9-dnsutils) on PATH. Python 3 standard library only.
 """
 
+import base64
+import hmac
 import ipaddress
 import json
 import urllib.error
@@ -1325,6 +1327,67 @@ class IdentityTests(ServerTestCase):
                 self.assertIn("status: NOERROR", out)
                 self.assertRegex(out, rf'{re.escape(name)}\.\s+0\s+CH\s+TXT\s+"{text}"')
         self.assertIn("status: REFUSED", dig_raw(self.port, "CH", "TXT", "other.bind").stdout)
+
+
+TSIG_SECRET = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="  # base64 of 32 octets
+
+
+class TsigTests(ServerTestCase):
+    """keys: queries signed with a configured TSIG key (RFC 8945) are answered
+    with signed responses that dig verifies; a wrong MAC, an unknown key or
+    algorithm, and a stale time get NOTAUTH with the TSIG error."""
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+
+    @classmethod
+    def config_text(cls):
+        return edge_config(cls.port, cls.control) + (
+            f'keys:\n  xfr: {{algorithm: hmac-sha256, secret: "{TSIG_SECRET}"}}\n')
+
+    def test_signed_queries_get_signed_responses(self):
+        for transport in ((), ("+tcp",)):
+            out = dig_raw(self.port, "-y", f"hmac-sha256:xfr:{TSIG_SECRET}", "www.example.com",
+                          "A", *transport)
+            self.assertIn("status: NOERROR", out.stdout)
+            # dig checks the MAC: a response it cannot verify says so.
+            self.assertNotIn("Couldn't verify", out.stdout + out.stderr)
+            self.assertNotIn("could not be validated", out.stdout)
+            self.assertRegex(out.stdout, r"xfr\.\s+0\s+ANY\s+TSIG\s+hmac-sha256\. \d+ 300 32 ")
+
+    def test_bad_signatures_and_keys_get_notauth(self):
+        wrong = "d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZ3dyb25nMTI="
+        for key, error in ((f"hmac-sha256:xfr:{wrong}", "BADSIG"),
+                           (f"hmac-sha256:other:{TSIG_SECRET}", "BADKEY"),
+                           (f"hmac-sha512:xfr:{TSIG_SECRET}", "BADKEY")):
+            out = dig_raw(self.port, "-y", key, "www.example.com", "A").stdout
+            self.assertIn("status: NOTAUTH", out)
+            self.assertRegex(out, rf"TSIG\s+hmac-sha\d+\. \d+ 300 0 \d+ {error} 0")
+
+    def test_stale_time_gets_a_signed_badtime(self):
+        secret = base64.b64decode(TSIG_SECRET)
+        key, algorithm = encode_name("xfr"), encode_name("hmac-sha256")
+        query = make_message([("www.example.com", 1)], qid=0x7777)
+        signed_at = int(time.time()) - 3600
+        variables = (key + struct.pack("!HI", 255, 0) + algorithm +
+                     struct.pack("!HIH", signed_at >> 32, signed_at & 0xffffffff, 300) +
+                     struct.pack("!HH", 0, 0))
+        mac = hmac.new(secret, query + variables, "sha256").digest()
+        rdata = (algorithm + struct.pack("!HIH", signed_at >> 32, signed_at & 0xffffffff, 300) +
+                 struct.pack("!H", len(mac)) + mac + struct.pack("!HHH", 0x7777, 0, 0))
+        message = bytearray(query + key + struct.pack("!HHIH", 250, 255, 0, len(rdata)) + rdata)
+        message[10:12] = struct.pack("!H", 1)  # ARCOUNT
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(bytes(message), ("127.0.0.1", self.port))
+            reply = s.recv(4096)
+        self.assertEqual(reply[3] & 0xF, 9)  # NOTAUTH
+        # The TSIG closes the reply: ... MAC size, MAC, original ID, error
+        # BADTIME (18), other length 6, the server's time.
+        error, other_length = struct.unpack("!HH", reply[-10:-6])
+        self.assertEqual((error, other_length), (18, 6))
+        server_time = int.from_bytes(reply[-6:], "big")
+        self.assertLess(abs(server_time - time.time()), 60)
+        mac_size = struct.unpack("!H", reply[-14 - 32:-12 - 32])[0]
+        self.assertEqual(mac_size, 32, "BADTIME's response is signed (RFC 8945 §5.2.3)")
 
 
 class RateLimitTests(ServerTestCase):
