@@ -92,7 +92,12 @@ absl::Status ControlServer::Listen(const std::string& path) {
         absl::StrCat("cannot listen on control socket ", path, ": ", reason));
   }
   path_ = path;
-  uv_poll_init(loop_, &poll_, fd_);
+  if (const int rc = uv_poll_init(loop_, &poll_, fd_); rc != 0) {
+    close(fd_);
+    fd_ = -1;
+    return absl::UnavailableError(
+        absl::StrCat("cannot watch control socket ", path, ": ", uv_strerror(rc)));
+  }
   uv_poll_start(&poll_, UV_READABLE, &ControlServer::OnAcceptable);
   accepting_ = true;
   uv_timer_init(loop_, &tick_);

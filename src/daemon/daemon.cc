@@ -87,12 +87,18 @@ int Daemon::Run() {
   Log(Summary(*snapshots_.Get()));
   started_ = absl::Now();
 
-  uv_loop_init(&loop_);
+  if (const int rc = uv_loop_init(&loop_); rc != 0) {
+    return Fail(absl::UnavailableError(absl::StrCat("event loop: ", uv_strerror(rc))));
+  }
   // Before the workers answer anything: from then on, SIGTERM must stop the
   // server cleanly rather than kill it.
   for (auto [handle, signum] :
        {std::pair{&sigint_, SIGINT}, std::pair{&sigterm_, SIGTERM}, std::pair{&sighup_, SIGHUP}}) {
-    uv_signal_init(&loop_, handle);
+    // Cannot fail on Linux but for a lack of descriptors: then nothing
+    // would stop the daemon cleanly, so it does not start.
+    if (const int rc = uv_signal_init(&loop_, handle); rc != 0) {
+      return Fail(absl::UnavailableError(absl::StrCat("signal handler: ", uv_strerror(rc))));
+    }
     handle->data = this;
     uv_signal_start(handle, &Daemon::OnSignal, signum);
   }

@@ -64,7 +64,10 @@ MetricsServer::MetricsServer(uv_loop_t* loop, std::function<std::string()> rende
 }
 
 absl::Status MetricsServer::Listen(const sockets::Endpoint& endpoint) {
-  uv_tcp_init(loop_, &server_);
+  if (const int rc = uv_tcp_init(loop_, &server_); rc != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", endpoint.ToString(),
+                                               ": ", uv_strerror(rc)));
+  }
   int rc = uv_tcp_bind(&server_, endpoint.sockaddr_ptr(), 0);
   if (rc == 0) {
     rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 64, &MetricsServer::OnConnection);
@@ -113,7 +116,10 @@ void MetricsServer::OnConnection(uv_stream_t* server, int status) {
   auto* self = static_cast<MetricsServer*>(server->data);
   if (status < 0) return;
   auto* client = new Client{self, {}, uv_now(self->loop_), {}, {}, {}, false};
-  uv_tcp_init(self->loop_, &client->stream);
+  if (uv_tcp_init(self->loop_, &client->stream) != 0) {
+    delete client;  // the connection waits in the backlog for the next try
+    return;
+  }
   client->stream.data = client;
   self->clients_.insert(client);
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client->stream)) != 0 ||

@@ -20,9 +20,9 @@
 namespace agility::daemon {
 namespace {
 
+// The errno's own code (EPERM, ENOENT stay distinct), with `what`.
 absl::Status Errno(absl::string_view what) {
-  return absl::PermissionDeniedError(
-      absl::StrCat("dropping privileges: ", what, ": ", strerror(errno)));
+  return absl::ErrnoToStatus(errno, absl::StrCat("dropping privileges: ", what));
 }
 
 }  // namespace

@@ -31,11 +31,13 @@ class Worker final : public sockets::PacketHandler {
     options_.identity = identity_;
     options_.version = version_;
     batch_wait_us_ = config.udp_batch_wait_us;
-    uv_loop_init(&loop_);
+    // A loop or an async handle that cannot be made (no descriptors left) is
+    // reported by StartListeners, before any thread starts.
+    init_error_ = uv_loop_init(&loop_);
     stop_.data = this;
-    uv_async_init(&loop_, &stop_, &Worker::OnStop);
+    if (init_error_ == 0) init_error_ = uv_async_init(&loop_, &stop_, &Worker::OnStop);
     refresh_.data = this;
-    uv_async_init(&loop_, &refresh_, &Worker::OnRefresh);
+    if (init_error_ == 0) init_error_ = uv_async_init(&loop_, &refresh_, &Worker::OnRefresh);
   }
 
   void AddSockets(int udp_fd, int tcp_fd) {
@@ -46,6 +48,7 @@ class Worker final : public sockets::PacketHandler {
   }
 
   absl::Status StartListeners() {
+    if (init_error_ != 0) return Error("event loop", init_error_);
     for (auto& udp : udp_) {
       if (const int rc = udp->Start(); rc != 0) return Error("udp", rc);
     }
@@ -130,6 +133,7 @@ class Worker final : public sockets::PacketHandler {
   static void OnRefresh(uv_async_t* async) { static_cast<Worker*>(async->data)->BeginBatch(); }
 
   int index_;
+  int init_error_ = 0;  // of the loop and its async handles
   SnapshotHolder& snapshots_;
   const std::string identity_, version_;  // what options_ points into
   std::shared_ptr<const Snapshot> snapshot_;

@@ -15,9 +15,8 @@
 namespace agility::daemon {
 namespace {
 
-absl::Status Errno(absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
-}
+// The errno's own code (EPERM, ENOENT, EEXIST stay distinct), with `what`.
+absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, what); }
 
 }  // namespace
 

@@ -17,9 +17,8 @@
 namespace agility::sockets {
 namespace {
 
-absl::Status Errno(absl::string_view what, int error) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(error)));
-}
+// The error's own code (EPERM, ENOENT, EEXIST stay distinct), with `what`.
+absl::Status Errno(absl::string_view what, int error) { return absl::ErrnoToStatus(error, what); }
 
 }  // namespace
 

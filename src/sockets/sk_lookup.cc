@@ -29,9 +29,8 @@ namespace {
 using BindingKey = agility_binding_key;
 using BindingValue = agility_binding_value;
 
-absl::Status Errno(absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
-}
+// The errno's own code (EPERM, ENOENT, EEXIST stay distinct), with `what`.
+absl::Status Errno(absl::string_view what) { return absl::ErrnoToStatus(errno, what); }
 
 bool OnBpffs(const std::string& path) {
   struct statfs fs;
@@ -119,8 +118,14 @@ absl::StatusOr<std::unique_ptr<SkLookup>> SkLookup::Attach(const std::string& pi
       return Errno(absl::StrCat("pinning ", link_path));
     }
   }
-  for (bpf_map* map : maps) chmod(bpf_map__pin_path(map), 0600);
-  chmod(link_path.c_str(), 0600);
+  // The pins let anyone who can open them rewrite steering: root's only. A
+  // pin left open to others is a failure, not a detail.
+  for (bpf_map* map : maps) {
+    if (chmod(bpf_map__pin_path(map), 0600) != 0) {
+      return Errno(absl::StrCat("chmod 0600 ", bpf_map__pin_path(map)));
+    }
+  }
+  if (chmod(link_path.c_str(), 0600) != 0) return Errno(absl::StrCat("chmod 0600 ", link_path));
   return self;
 }
 

@@ -20,9 +20,9 @@ namespace {
 
 constexpr int kUdpBufferBytes = 4 << 20;
 
+// The errno's own code (EADDRINUSE, EACCES... stay distinct), with `what`.
 absl::Status Errno(absl::string_view what, const Endpoint& endpoint) {
-  return absl::UnavailableError(
-      absl::StrCat(what, " ", endpoint.ToString(), ": ", strerror(errno)));
+  return absl::ErrnoToStatus(errno, absl::StrCat(what, " ", endpoint.ToString()));
 }
 
 absl::StatusOr<int> OpenBound(const Endpoint& endpoint, int type) {

@@ -136,7 +136,12 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto* c = new Connection;
   c->owner = self;
-  uv_tcp_init(self->loop_, &c->stream);
+  // uv_tcp_init fails only without descriptors (and uv_timer_init never):
+  // the connection then waits in the backlog for the next try.
+  if (uv_tcp_init(self->loop_, &c->stream) != 0) {
+    delete c;
+    return;
+  }
   uv_timer_init(self->loop_, &c->timer);
   c->stream.data = c;
   c->timer.data = c;
