@@ -133,9 +133,16 @@ def run(command, directory):
 
 
 def dig(port, name, qtype, *options):
-    return subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5",
-                           *options, fqdn(name), qtype], capture_output=True, text=True,
-                          timeout=30).stdout
+    """dig's output once it has an answer. A loaded machine may lose a UDP
+    datagram or keep Unbound busy past dig's timeout: asked again, up to 5
+    times, rather than failing on the first silence."""
+    for _ in range(5):
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=5",
+                              *options, fqdn(name), qtype], capture_output=True, text=True,
+                             timeout=30).stdout
+        if "status:" in out:
+            return out
+    raise AssertionError(f"no answer to {name} {qtype} on port {port}:\n{out}")
 
 
 def flags(out):
@@ -258,7 +265,7 @@ remote-control:
                                        stdout=cls.log, stderr=cls.log)
         deadline = time.monotonic() + 60
         for port in (cls.port, cls.unbound_port):
-            while "status:" not in dig(port, APEX, "SOA"):
+            while not servers.ask(port, APEX):
                 if time.monotonic() > deadline:
                     raise AssertionError(f"nothing answers on port {port}")
                 time.sleep(0.05)
