@@ -226,8 +226,8 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
     Integer(rate, "server.udp_queries_per_address", 0, 100000000, &server.udp_queries_per_address);
   }
   // One TXT string each (CH TXT, RFC 4892); empty turns them off.
-  for (const auto& [key, out] : {std::pair{"identity", &server.identity},
-                                 std::pair{"version", &server.version}}) {
+  for (const auto& [key, out] :
+       {std::pair{"identity", &server.identity}, std::pair{"version", &server.version}}) {
     const YAML::Node value = node[key];
     if (!value) continue;
     if (!value.IsScalar() || value.Scalar().size() > 255) {
@@ -718,10 +718,9 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
-  CheckMap(
-      root, "the configuration",
-      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit",
-       "dnssec", "keys"});
+  CheckMap(root, "the configuration",
+           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
+            "rate_limit", "dnssec", "keys"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));

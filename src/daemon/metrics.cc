@@ -65,8 +65,8 @@ MetricsServer::MetricsServer(uv_loop_t* loop, std::function<std::string()> rende
 
 absl::Status MetricsServer::Listen(const sockets::Endpoint& endpoint) {
   if (const int rc = uv_tcp_init(loop_, &server_); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", endpoint.ToString(),
-                                               ": ", uv_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", endpoint.ToString(), ": ", uv_strerror(rc)));
   }
   int rc = uv_tcp_bind(&server_, endpoint.sockaddr_ptr(), 0);
   if (rc == 0) {

@@ -88,9 +88,8 @@ class Worker final : public sockets::PacketHandler {
                 uint8_t* out) override {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
-    const size_t response =
-        dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info, &signer_,
-                     snapshot_->keyring.get());
+    const size_t response = dns::Respond(query, size, transport, snapshot_->zones, drawer, options_,
+                                         out, &info, &signer_, snapshot_->keyring.get());
     const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
     if (response == 0) {
       stats_.dropped[tcp].Add();

@@ -104,9 +104,8 @@ void LoadKeys(const config::Config& config, dns::ZoneSet& zones, std::vector<std
         if (!found) {
           errors.push_back(absl::StrCat(
               key.file, ":1: key ", key.tag, " signs pool answers of the zone '",
-              dns::NameToText(entry.apex), "', signed ahead, whose DNSKEY RRset (",
-              zone->source(), ") lacks it: validators would find no key for its signatures",
-              where));
+              dns::NameToText(entry.apex), "', signed ahead, whose DNSKEY RRset (", zone->source(),
+              ") lacks it: validators would find no key for its signatures", where));
         }
       }
     }
@@ -216,8 +215,8 @@ std::string Summary(const Snapshot& s) {
                     ", ", zone->name_count(), " names, ", zone->record_count(), " records (",
                     zone->source(), ")");
     if (const dns::ZoneKeys* keys = s.zones.KeysOf(*zone)) {
-      absl::StrAppend(&out, zone->is_signed() ? ", pool answers signed online by"
-                                              : ", signed online by");
+      absl::StrAppend(&out,
+                      zone->is_signed() ? ", pool answers signed online by" : ", signed online by");
       for (const dns::SigningKey& key : keys->keys()) {
         absl::StrAppend(&out, " ", key.tag, key.sep() ? " (KSK" : " (ZSK",
                         key.private_key == nullptr ? ", published only)" : ")");

@@ -40,7 +40,7 @@ struct Snapshot {
   dns::ZoneSet zones;
   std::unique_ptr<policy::Table> table;
   std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
-  std::vector<sockets::Binding> bindings;  // what sk_lookup steers
+  std::vector<sockets::Binding> bindings;           // what sk_lookup steers
   absl::Time loaded_at;
   absl::Duration load_duration;
   size_t zones_reused = 0;

@@ -122,7 +122,8 @@ bool OnlineSigner::Compute(const SigningKey& key, const uint8_t* data, size_t si
     const BIGNUM* s = nullptr;
     ECDSA_SIG_get0(made, &r, &s);
     // RFC 6605 §4: r and s, 32 octets each.
-    const bool ok = BN_bn2binpad(r, signature, 32) == 32 && BN_bn2binpad(s, signature + 32, 32) == 32;
+    const bool ok =
+        BN_bn2binpad(r, signature, 32) == 32 && BN_bn2binpad(s, signature + 32, 32) == 32;
     ECDSA_SIG_free(made);
     return ok;
   }

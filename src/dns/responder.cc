@@ -14,9 +14,9 @@
 namespace agility::dns {
 namespace {
 
-constexpr size_t kOptSize = 11;    // root owner, type, class, TTL, RDLENGTH
+constexpr size_t kOptSize = 11;      // root owner, type, class, TTL, RDLENGTH
 constexpr uint16_t kNsidOption = 3;  // RFC 5001
-constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
+constexpr int kMaxCnameChain = 8;    // in-zone CNAMEs followed per query
 
 enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
 
@@ -97,7 +97,8 @@ class Sections {
   bool SignaturesOf(Section s, size_t owner_pos, absl::string_view owner, absl::string_view name,
                     NodeView node, RrsetView rrset, uint32_t ttl) {
     if (!online_) return Signatures(s, owner_pos, owner, node, rrset.type(), ttl);
-    return SignOnline(s, owner_pos, owner, {name, rrset.type(), ttl, rrset.records(), rrset.count()});
+    return SignOnline(s, owner_pos, owner,
+                      {name, rrset.type(), ttl, rrset.records(), rrset.count()});
   }
 
   // RRSIGs made now over `rrset` by each of the keys that sign its type,
@@ -143,14 +144,14 @@ class Sections {
     std::memcpy(record + 2, rdata, size);
     const uint32_t ttl = zone_.negative_ttl();  // RFC 9077
     return Record(kAuthority, MessageWriter::kNoOwner, name, type::kNsec, ttl, rdata, size) &&
-           SignOnline(kAuthority, MessageWriter::kNoOwner, name, {name, type::kNsec, ttl, record, 1});
+           SignOnline(kAuthority, MessageWriter::kNoOwner, name,
+                      {name, type::kNsec, ttl, record, 1});
   }
 
   // The types a compact denial lists for `node` at `name` (RFC 9824 §3.2):
   // what it holds, what the policy answers there, what the keys add at the
   // apex; at a zone cut only what the parent owns. Returns the count.
-  int TypesAt(NodeView node, absl::string_view name, const LabelOffsets& labels,
-              uint16_t* types) {
+  int TypesAt(NodeView node, absl::string_view name, const LabelOffsets& labels, uint16_t* types) {
     int count = 0;
     types[count++] = type::kRrsig;
     types[count++] = type::kNsec;
@@ -477,7 +478,7 @@ struct Response {
   // Zone selection.
   const Zone* zone = nullptr;
   const ZoneKeys* keys = nullptr;  // the zone's keys for online signing
-  LabelOffsets labels;  // of the name being looked up
+  LabelOffsets labels;             // of the name being looked up
   // What the answer stage found, for authority and additional.
   enum class Outcome {
     kNone,      // nothing to add (a CNAME chain that leaves the zone, YXDOMAIN)
@@ -517,8 +518,7 @@ struct Response {
   } else if (q.edns && q.edns_version > 0) {
     r.opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
     r.info->rcode = static_cast<uint8_t>(rcode::kBadVers);
-  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny &&
-             q.qclass != rr_class::kCh) {
+  } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny && q.qclass != rr_class::kCh) {
     r.rc = rcode::kRefused;  // class IN is served, "*" matches it; CH tells who we are
   } else if (q.qtype == type::kOpt || q.qtype == type::kTsig || q.qtype == type::kTkey ||
              q.qtype == type::kNxname) {
@@ -577,8 +577,8 @@ struct Response {
   const ServedZone* served = zones.FindBest(qname, r.labels);
   // DS belongs to the parent side of a zone cut (RFC 4035 §3.1.4.1): at a
   // child zone's apex, the parent answers when it is served here too.
-  if (served != nullptr && q.qtype == type::kDs &&
-      served->zone->apex_labels() == r.labels.count && r.labels.count > 0) {
+  if (served != nullptr && q.qtype == type::kDs && served->zone->apex_labels() == r.labels.count &&
+      r.labels.count > 0) {
     if (const ServedZone* parent = zones.FindBest(qname, r.labels, r.labels.count - 1)) {
       served = parent;
     }
@@ -686,8 +686,9 @@ struct Response {
     const RrsetView cname = node.Find(type::kCname);
     if (cname.valid() && q.qtype != type::kCname && q.qtype != type::kAny) {
       size_t rdata_pos = 0;
-      r.fits = s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos) &&
-               (!r.dnssec || s.SignaturesOf(kAnswer, owner_pos, {}, name, node, cname, cname.ttl()));
+      r.fits =
+          s.Rrset(kAnswer, owner_pos, {}, cname, cname.ttl(), &rdata_pos) &&
+          (!r.dnssec || s.SignaturesOf(kAnswer, owner_pos, {}, name, node, cname, cname.ttl()));
       if (!r.fits) return;
       // A wildcard CNAME needs its proof too; the chain's end keeps the last.
       remember(node);
@@ -896,8 +897,8 @@ struct Response {
   // RFC 8945 §5.3: a response to a verified request is signed, and so is
   // BADTIME's (§5.2.3), last of all (libknot counts it in ARCOUNT); BADKEY and
   // BADSIG go unsigned.
-  const bool sign = r.tsig != nullptr && (r.tsig->error == 0 ||
-                                          r.tsig->error == tsig_error::kBadTime);
+  const bool sign =
+      r.tsig != nullptr && (r.tsig->error == 0 || r.tsig->error == tsig_error::kBadTime);
   if (r.rc == rcode::kNotAuth && !sign) {
     const uint16_t error = r.tsig != nullptr ? r.tsig->error : tsig_error::kBadKey;
     const size_t with_tsig = AppendTsigError(query, query_size, q, error, out, size, limit);

@@ -79,8 +79,7 @@ absl::StatusOr<PublicKey> ReadPublicKey(const std::string& path, absl::string_vi
   PublicKey key;
   int records = 0;
   absl::Status status;
-  while (status.ok() && zs_parse_record(scanner.get()) == 0 &&
-         scanner->state != ZS_STATE_EOF) {
+  while (status.ok() && zs_parse_record(scanner.get()) == 0 && scanner->state != ZS_STATE_EOF) {
     const uint64_t line = scanner->line_counter;
     if (scanner->state == ZS_STATE_ERROR) {
       status = KeyError(path, line, zs_strerror(scanner->error.code));
@@ -178,8 +177,7 @@ absl::StatusOr<PkeyPtr> EcdsaP256Key(const std::string& raw_private, absl::strin
       OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_PRIV_KEY, scalar) &&
       OSSL_PARAM_BLD_push_octet_string(build, OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                        point.size()) &&
-      (params = OSSL_PARAM_BLD_to_param(build)) != nullptr &&
-      EVP_PKEY_fromdata_init(context) > 0) {
+      (params = OSSL_PARAM_BLD_to_param(build)) != nullptr && EVP_PKEY_fromdata_init(context) > 0) {
     EVP_PKEY_fromdata(context, &key, EVP_PKEY_KEYPAIR, params);
   }
   EVP_PKEY_CTX_free(context);
@@ -235,8 +233,9 @@ absl::StatusOr<PkeyPtr> ReadPrivateKey(const std::string& path, const SigningKey
   if (!fields.ok()) return fields.status();
   const Wiped wipe_field{fields->private_key};
   int algorithm = 0;
-  const absl::string_view number = absl::string_view(fields->algorithm).substr(
-      0, fields->algorithm.find_first_not_of("0123456789"));
+  const absl::string_view number =
+      absl::string_view(fields->algorithm)
+          .substr(0, fields->algorithm.find_first_not_of("0123456789"));
   if (!absl::SimpleAtoi(number, &algorithm) || algorithm != key.algorithm) {
     return KeyError(path, fields->algorithm_line,
                     absl::StrCat("algorithm '", fields->algorithm, "' is not the DNSKEY's ",
@@ -323,7 +322,8 @@ absl::StatusOr<std::shared_ptr<const ZoneKeys>> ZoneKeys::Load(absl::string_view
   if (error) return KeyError(directory, 0, absl::StrCat("cannot list: ", error.message()));
   if (files.empty()) {
     return KeyError(directory, 0,
-                    absl::StrCat("no K", NameToText(apex), "+*.key files: make keys with "
+                    absl::StrCat("no K", NameToText(apex),
+                                 "+*.key files: make keys with "
                                  "ldns-keygen -a ECDSAP256SHA256 -k or dnssec-keygen"));
   }
   std::sort(files.begin(), files.end());

@@ -70,8 +70,7 @@ int Table::FindPool(absl::string_view name) const {
   return -1;
 }
 
-bool PoolDrawer::Governs(absl::string_view name, const dns::LabelOffsets& labels,
-                         uint16_t qtype) {
+bool PoolDrawer::Governs(absl::string_view name, const dns::LabelOffsets& labels, uint16_t qtype) {
   const uint32_t index = table_.matcher().Match(name, labels);
   if (index == Matcher::kNoMatch) return false;
   const Policy& policy = table_.policies()[index];

@@ -374,11 +374,11 @@ void CheckResponse(const uint8_t* query, size_t query_size, const QueryFacts& q,
         }
       } else {
         // Class CH only for the identity TXT of a CH question (RFC 4892).
-        const bool chaos_txt = q.qclass == dns::rr_class::kCh && s == 0 &&
-                               rec.type == dns::type::kTxt && rec.ttl == 0;
-        FUZZ_CHECK(rec.rclass == dns::rr_class::kIn ||
-                       (rec.rclass == dns::rr_class::kCh && chaos_txt),
-                   where() + "record class is not IN");
+        const bool chaos_txt =
+            q.qclass == dns::rr_class::kCh && s == 0 && rec.type == dns::type::kTxt && rec.ttl == 0;
+        FUZZ_CHECK(
+            rec.rclass == dns::rr_class::kIn || (rec.rclass == dns::rr_class::kCh && chaos_txt),
+            where() + "record class is not IN");
         if (options.strict_rdata) {
           FUZZ_CHECK(rec.ttl <= 0x7fffffff || Skipped("ttl"),
                      where() + "TTL above 2^31-1 (RFC 2181 §8)");

@@ -44,9 +44,9 @@ struct QueryFacts {
   bool edns = false;  // exactly one OPT, owned by the root, in sound records
   uint16_t udp_size = 0;
   uint8_t edns_version = 0;
-  bool dnssec_ok = false;  // DO bit, to be echoed (RFC 3225 §3)
+  bool dnssec_ok = false;   // DO bit, to be echoed (RFC 3225 §3)
   bool compact_ok = false;  // CO bit, echoed with DO (RFC 9824 §5.1)
-  bool tsig = false;       // a well-formed TSIG, last: NOTAUTH/BADKEY (no keys known)
+  bool tsig = false;        // a well-formed TSIG, last: NOTAUTH/BADKEY (no keys known)
 };
 
 QueryFacts AnalyzeQuery(const uint8_t* query, size_t size);

@@ -13,9 +13,9 @@
 #include "config/config.h"
 #include "dns/responder.h"
 #include "dns/zone_file.h"
+#include "dns/zone_keys.h"
 #include "dns/zone_set.h"
 #include "dns_check.h"
-#include "dns/zone_keys.h"
 #include "policy/table.h"
 #include "test_keys.h"
 
@@ -179,8 +179,7 @@ const Fixture& GetFixture() {
       testing::TempDir keys_dir;
       testing::WriteKey(keys_dir.path(), "online.example", 257, false);
       testing::WriteKey(keys_dir.path(), "online.example", 256, true);
-      auto keys =
-          dns::ZoneKeys::Load(std::string("\6online\7example\0", 16), keys_dir.path(), 300);
+      auto keys = dns::ZoneKeys::Load(std::string("\6online\7example\0", 16), keys_dir.path(), 300);
       if (!keys.ok()) SetupFailed(std::string(keys.status().message()));
       if (auto status = f->zones.SetKeys(*std::move(keys)); !status.ok()) {
         SetupFailed(std::string(status.message()));

@@ -10,8 +10,8 @@
 #include "dns/responder.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
-#include "policy/table.h"
 #include "dns/zone_keys.h"
+#include "policy/table.h"
 #include "query_builder.h"
 #include "test_keys.h"
 
@@ -177,9 +177,9 @@ TEST(NoAllocationTest, CachedOnlineSignaturesAllocateNothing) {
   dnssec.edns = true;
   dnssec.dnssec_ok = true;
   std::vector<std::vector<uint8_t>> queries;
-  for (const char* name : {"example.org", "www.example.org", "alias.example.org",
-                           "x.wild.example.org", "nothere.example.org", "a.sub.example.org",
-                           "sub.example.org", "pool.example.org"}) {
+  for (const char* name :
+       {"example.org", "www.example.org", "alias.example.org", "x.wild.example.org",
+        "nothere.example.org", "a.sub.example.org", "sub.example.org", "pool.example.org"}) {
     for (uint16_t qtype : {type::kA, type::kTxt, type::kDs, type::kDnskey}) {
       queries.push_back(testing::BuildQuery(name, qtype, dnssec));
     }

@@ -79,9 +79,9 @@ TEST(ZoneKeysTest, KeyTagAgreesWithLdns) {
     auto keys = ZoneKeys::Load(Apex(), dir.path(), 3600);
     ASSERT_TRUE(keys.ok()) << keys.status();
     for (const SigningKey& key : (*keys)->keys()) {
-      EXPECT_EQ(key.tag, ldns_calc_keytag_raw(reinterpret_cast<uint8_t*>(
-                                                  const_cast<char*>(key.dnskey_rdata.data())),
-                                              key.dnskey_rdata.size()));
+      EXPECT_EQ(key.tag, ldns_calc_keytag_raw(
+                             reinterpret_cast<uint8_t*>(const_cast<char*>(key.dnskey_rdata.data())),
+                             key.dnskey_rdata.size()));
     }
     EXPECT_TRUE(std::any_of((*keys)->keys().begin(), (*keys)->keys().end(),
                             [&](const SigningKey& key) { return key.tag == tag; }));
@@ -112,8 +112,7 @@ TEST(ZoneKeysTest, ErrorsNameTheFileAndLine) {
   EXPECT_THAT(std::string(ZoneKeys::Load(Apex(), dir.path(), 3600).status().message()),
               HasSubstr(dir.path() + "/Kexample.com.+013+00001.key:2: "));
   std::ofstream(dir.path() + "/Kexample.com.+013+00001.key")
-      << "example.com. IN DNSKEY 256 3 13 "
-      << absl::Base64Escape(std::string(64, 'x')) << "\n";
+      << "example.com. IN DNSKEY 256 3 13 " << absl::Base64Escape(std::string(64, 'x')) << "\n";
   std::ofstream(dir.path() + "/Kexample.com.+013+00001.private")
       << "Private-key-format: v1.2\nAlgorithm: 8 (RSASHA256)\nPrivateKey: AAAA\n";
   EXPECT_THAT(std::string(ZoneKeys::Load(Apex(), dir.path(), 3600).status().message()),
@@ -186,8 +185,8 @@ TEST(DenialTest, TypeBitmapsAsRfc4034Writes) {
   const size_t size = WriteTypeBitmap(types, 6, out);
   // Window 0: A (1); RRSIG (46) and NSEC (47) in octet 5; NXNAME (128) in
   // octet 16. Window 1: CAA (257).
-  const uint8_t expected[] = {0, 17, 0x40, 0, 0, 0, 0, 0x03, 0, 0, 0, 0, 0, 0,
-                              0, 0,  0,    0, 0x80, 1, 1, 0x40};
+  const uint8_t expected[] = {0, 17, 0x40, 0, 0, 0, 0, 0x03, 0, 0, 0,
+                              0, 0,  0,    0, 0, 0, 0, 0x80, 1, 1, 0x40};
   EXPECT_EQ(std::vector<uint8_t>(out, out + size),
             std::vector<uint8_t>(expected, expected + sizeof(expected)));
 }
@@ -214,8 +213,8 @@ class OnlineResponderTest : public ::testing::Test {
     const std::vector<uint8_t> query = testing::BuildQuery(name, qtype, options);
     std::vector<uint8_t> out(kMaxMessageSize);
     ResponseInfo info;
-    const size_t size = Respond(query.data(), query.size(), Transport::kTcp, zones_, addresses_,
-                                {}, out.data(), &info, &signer_);
+    const size_t size = Respond(query.data(), query.size(), Transport::kTcp, zones_, addresses_, {},
+                                out.data(), &info, &signer_);
     return testing::ParseResponse(out.data(), size);
   }
 
@@ -233,8 +232,8 @@ class OnlineResponderTest : public ::testing::Test {
     }
     int covered = 0, rrsets = 0;
     for (const ldns_rr_type type :
-         {LDNS_RR_TYPE_A, LDNS_RR_TYPE_CNAME, LDNS_RR_TYPE_MX, LDNS_RR_TYPE_SOA,
-          LDNS_RR_TYPE_NSEC, LDNS_RR_TYPE_DNSKEY, LDNS_RR_TYPE_CDS}) {
+         {LDNS_RR_TYPE_A, LDNS_RR_TYPE_CNAME, LDNS_RR_TYPE_MX, LDNS_RR_TYPE_SOA, LDNS_RR_TYPE_NSEC,
+          LDNS_RR_TYPE_DNSKEY, LDNS_RR_TYPE_CDS}) {
       ldns_rr_list* rrset = ldns_rr_list_new();
       ldns_rr_list* rrsigs = ldns_rr_list_new();
       for (size_t i = 0; i < ldns_rr_list_rr_count(section); ++i) {
@@ -249,8 +248,7 @@ class OnlineResponderTest : public ::testing::Test {
         ++rrsets;
         EXPECT_GT(ldns_rr_list_rr_count(rrsigs), 0u) << "type " << type << " unsigned";
         for (size_t i = 0; i < ldns_rr_list_rr_count(rrsigs); ++i) {
-          EXPECT_EQ(ldns_verify_rrsig_keylist(rrset, ldns_rr_list_rr(rrsigs, i), dnskeys,
-                                              nullptr),
+          EXPECT_EQ(ldns_verify_rrsig_keylist(rrset, ldns_rr_list_rr(rrsigs, i), dnskeys, nullptr),
                     LDNS_STATUS_OK)
               << "type " << type;
           ++covered;
@@ -288,12 +286,12 @@ TEST_F(OnlineResponderTest, AnswersVerify) {
 }
 
 TEST_F(OnlineResponderTest, CompactDenialsVerify) {
-  for (const auto& [name, type] : std::vector<std::pair<std::string, uint16_t>>{
-           {"nothere.example.com", type::kA},
-           {"www.example.com", type::kTxt},
-           {"b.ent.example.com", type::kA},
-           {"x.wild.example.com", type::kMx},
-           {"sub.example.com", type::kDs}}) {
+  for (const auto& [name, type] :
+       std::vector<std::pair<std::string, uint16_t>>{{"nothere.example.com", type::kA},
+                                                     {"www.example.com", type::kTxt},
+                                                     {"b.ent.example.com", type::kA},
+                                                     {"x.wild.example.com", type::kMx},
+                                                     {"sub.example.com", type::kDs}}) {
     SCOPED_TRACE(name);
     auto packet = Ask(name, type);
     ASSERT_NE(packet, nullptr);

@@ -33,17 +33,18 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
   q.push_back(static_cast<uint8_t>(options.qclass >> 8));
   q.push_back(static_cast<uint8_t>(options.qclass));
   if (options.edns) {
-    const uint8_t opt[] = {0,
-                           0,
-                           41,
-                           static_cast<uint8_t>(options.udp_size >> 8),
-                           static_cast<uint8_t>(options.udp_size),
-                           0,
-                           options.edns_version,
-                           static_cast<uint8_t>((options.dnssec_ok ? 0x80 : 0) | (options.compact_ok ? 0x40 : 0)),
-                           0,
-                           0,
-                           static_cast<uint8_t>(options.nsid ? 4 : 0)};
+    const uint8_t opt[] = {
+        0,
+        0,
+        41,
+        static_cast<uint8_t>(options.udp_size >> 8),
+        static_cast<uint8_t>(options.udp_size),
+        0,
+        options.edns_version,
+        static_cast<uint8_t>((options.dnssec_ok ? 0x80 : 0) | (options.compact_ok ? 0x40 : 0)),
+        0,
+        0,
+        static_cast<uint8_t>(options.nsid ? 4 : 0)};
     q.insert(q.end(), opt, opt + sizeof(opt));
     if (options.nsid) {
       const uint8_t nsid[] = {0, 3, 0, 0};

@@ -17,7 +17,7 @@ struct QueryOptions {
   bool edns = false;
   uint16_t udp_size = 1232;
   uint8_t edns_version = 0;
-  bool dnssec_ok = false;  // the DO bit
+  bool dnssec_ok = false;   // the DO bit
   bool compact_ok = false;  // the CO bit (RFC 9824)
   bool nsid = false;        // an empty NSID option (RFC 5001)
 };

@@ -802,11 +802,11 @@ TEST_F(ResponderTest, ChaosTxtAndNsidTellTheConfiguredIdentity) {
   EXPECT_EQ(ldns_pkt_edns_data(Ask("plain.example.com", type::kA, nsid).packet.get()), nullptr);
   options_.identity = "edge-fra-1";
   options_.version = "agility test";
-  for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
-           {"id.server", "edge-fra-1"},
-           {"HOSTNAME.bind", "edge-fra-1"},
-           {"version.bind", "agility test"},
-           {"version.server", "agility test"}}) {
+  for (const auto& [name, text] :
+       std::vector<std::pair<std::string, std::string>>{{"id.server", "edge-fra-1"},
+                                                        {"HOSTNAME.bind", "edge-fra-1"},
+                                                        {"version.bind", "agility test"},
+                                                        {"version.server", "agility test"}}) {
     const Reply r = Ask(name, type::kTxt, chaos);
     EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR) << name;
     EXPECT_TRUE(ldns_pkt_aa(r.packet.get()));

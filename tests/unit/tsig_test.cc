@@ -72,9 +72,9 @@ class TsigTest : public ::testing::Test {
     if (result == KNOT_EOK) {
       if (tsig_error != nullptr) *tsig_error = knot_tsig_rdata_error(packet->tsig_rr);
       if (mac_size != nullptr) *mac_size = knot_tsig_rdata_mac_length(packet->tsig_rr);
-      result = knot_tsig_client_check(packet->tsig_rr, packet->wire, packet->size,
-                                      exchange.request_mac, exchange.request_mac_size,
-                                      &client_key_, 0);
+      result =
+          knot_tsig_client_check(packet->tsig_rr, packet->wire, packet->size, exchange.request_mac,
+                                 exchange.request_mac_size, &client_key_, 0);
     }
     knot_pkt_free(packet);
     return result;
