@@ -30,7 +30,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servers  # noqa: E402
-from bench_compare import dnsperf  # noqa: E402
 
 ROOT = servers.ROOT
 AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
@@ -90,37 +89,12 @@ class Knot:
     def __init__(self, directory, zone, keys):
         self.dir, self.port = directory, servers.free_port()
         conf = os.path.join(directory, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(f"""server:
-    rundir: "{directory}"
-    listen: 127.0.0.1@{self.port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: error
-database:
-    storage: "{directory}"
-policy:
-  - id: bench
-    manual: on
-    algorithm: ecdsap256sha256
-mod-onlinesign:
-  - id: online
-    policy: bench
-template:
-  - id: default
-    storage: "{directory}"
-    semantic-checks: off
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-zone:
-  - domain: example.com
-    file: "{zone}"
-    module: mod-onlinesign/online
-""")
+        servers.write_knot_conf(
+            conf, directory, self.port, [("example.com", zone)],
+            sections=("policy:\n  - id: bench\n    manual: on\n"
+                      "    algorithm: ecdsap256sha256\n"
+                      "mod-onlinesign:\n  - id: online\n    policy: bench\n"),
+            zone_settings="    module: mod-onlinesign/online\n")
         for name in sorted(os.listdir(keys)):
             if name.endswith(".private"):
                 subprocess.run(["keymgr", "-c", conf, "example.com.", "import-bind",
@@ -185,7 +159,6 @@ def main():
     parser.add_argument("--memory-cache-mb", type=int, default=16)
     parser.add_argument("--skip-knot", action="store_true")
     args = parser.parse_args()
-    assert dnsperf  # the shared dnsperf runner (same options) stays importable
     with tempfile.TemporaryDirectory(prefix="agility-signing-") as d:
         keys = os.path.join(d, "keys")
         os.makedirs(keys)

@@ -163,9 +163,12 @@ POOLS = {
 }
 
 
-def write_knot_conf(path, directory, port, zones, udp_workers=1, tcp_workers=1):
+def write_knot_conf(path, directory, port, zones, udp_workers=1, tcp_workers=1, sections="",
+                    zone_settings=""):
     """A knotd configuration: 127.0.0.1@port, state in `directory`, zones
-    [(domain, file)] loaded whole with no semantic checks and no journal."""
+    [(domain, file)] loaded whole with no semantic checks and no journal.
+    `sections` (policies, modules...) go before the template; `zone_settings`
+    ("    key: value" lines) into every zone."""
     with open(path, "w") as f:
         f.write(f"""server:
     rundir: "{directory}"
@@ -178,7 +181,7 @@ log:
     any: error
 database:
     storage: "{directory}"
-template:
+{sections}template:
   - id: default
     storage: "{directory}"
     semantic-checks: off
@@ -187,7 +190,58 @@ template:
     journal-content: none
 zone:
 """)
-        f.writelines(f'  - domain: {domain}\n    file: "{file}"\n' for domain, file in zones)
+        f.writelines(f'  - domain: {domain}\n    file: "{file}"\n{zone_settings}'
+                     for domain, file in zones)
+
+
+def write_unbound_conf(path, directory, port, anchor_file, stubs, stub_port, dead_port):
+    """A validating Unbound on 127.0.0.1@port that never looks beyond the
+    machine: each zone in `stubs` goes to 127.0.0.1@stub_port, "." to
+    `dead_port`, where nothing listens, and the only trust anchors are those
+    in `anchor_file` (DNSKEY lines). "test." is one of Unbound's built-in
+    empty zones (RFC 6761) unless told otherwise."""
+    stub_zones = "".join(f'stub-zone:\n  name: "{zone}"\n  stub-addr: 127.0.0.1@{stub_port}\n'
+                         for zone in stubs)
+    with open(path, "w") as f:
+        f.write(f"""server:
+  interface: 127.0.0.1
+  port: {port}
+  do-ip6: no
+  do-not-query-localhost: no
+  username: ""
+  chroot: ""
+  directory: "{directory}"
+  pidfile: "{directory}/unbound.pid"
+  use-syslog: no
+  logfile: "{directory}/unbound.log"
+  verbosity: 1
+  val-log-level: 2
+  num-threads: 1
+  so-reuseport: no
+  qname-minimisation: no
+  module-config: "validator iterator"
+  trust-anchor-file: "{anchor_file}"
+  local-zone: "test." nodefault
+remote-control:
+  control-enable: no
+{stub_zones}stub-zone:
+  name: "."
+  stub-addr: 127.0.0.1@{dead_port}
+""")
+
+
+def write_delv_anchors(path, dnskeys):
+    """delv's trust-anchors clause for DNSKEY lines ("owner [ttl] [IN] DNSKEY
+    flags protocol algorithm base64...")."""
+    with open(path, "w") as f:
+        f.write("trust-anchors {\n")
+        for key in dnskeys:
+            fields = key.split()
+            at = fields.index("DNSKEY")
+            owner = fields[0] if fields[0].endswith(".") else fields[0] + "."
+            f.write(f'  {owner} static-key {" ".join(fields[at + 1:at + 4])} '
+                    f'"{"".join(fields[at + 4:])}";\n')
+        f.write("};\n")
 
 
 class Server:

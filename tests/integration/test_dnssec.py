@@ -165,43 +165,10 @@ class SignedZoneTest(unittest.TestCase):
                     f'zones: ["{cls.zone}", "{child}", "{insecure}"]\n')
         with open(os.path.join(d, "anchor.key"), "w") as f:
             f.write(cls.dnskey + "\n")
-        with open(os.path.join(d, "delv.conf"), "w") as f:
-            key = cls.dnskey.split()
-            at = key.index("DNSKEY")
-            f.write(f'trust-anchors {{\n  {APEX}. static-key {" ".join(key[at + 1:at + 4])} '
-                    f'"{"".join(key[at + 4:])}";\n}};\n')
-        stubs = "".join(f'stub-zone:\n  name: "{zone}"\n  stub-addr: 127.0.0.1@{cls.port}\n'
-                        for zone in (APEX, f"secure.{APEX}", f"insecure.{APEX}"))
-        # "." goes to a port nothing listens on: no query leaves the machine.
-        # "test." is one of Unbound's built-in empty zones (RFC 6761) unless
-        # told otherwise.
-        with open(os.path.join(d, "unbound.conf"), "w") as f:
-            f.write(f"""server:
-  interface: 127.0.0.1
-  port: {cls.unbound_port}
-  do-ip6: no
-  do-not-query-localhost: no
-  username: ""
-  chroot: ""
-  directory: "{d}"
-  pidfile: "{d}/unbound.pid"
-  use-syslog: no
-  logfile: "{d}/unbound.log"
-  verbosity: 1
-  val-log-level: 2
-  num-threads: 1
-  so-reuseport: no
-  qname-minimisation: no
-  module-config: "validator iterator"
-  trust-anchor-file: "{d}/anchor.key"
-  val-override-date: 0
-  local-zone: "test." nodefault
-remote-control:
-  control-enable: no
-{stubs}stub-zone:
-  name: "."
-  stub-addr: 127.0.0.1@{dead_port}
-""")
+        servers.write_delv_anchors(os.path.join(d, "delv.conf"), [cls.dnskey])
+        servers.write_unbound_conf(
+            os.path.join(d, "unbound.conf"), d, cls.unbound_port, os.path.join(d, "anchor.key"),
+            (APEX, f"secure.{APEX}", f"insecure.{APEX}"), cls.port, dead_port)
         cls.log = open(os.path.join(d, "servers.log"), "w")
         cls.agilityd = subprocess.Popen([AGILITYD, "-c", os.path.join(d, "agility.yaml")],
                                         stdout=cls.log, stderr=cls.log)

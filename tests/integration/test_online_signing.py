@@ -222,42 +222,10 @@ class OnlineSigningTest(unittest.TestCase):
         anchors = [anchor(cls.keys, cls.ksk), anchor(cls.presigned_keys, pksk)]
         with open(os.path.join(d, "anchor.key"), "w") as f:
             f.write("\n".join(anchors) + "\n")
-        with open(os.path.join(d, "delv.conf"), "w") as f:
-            f.write("trust-anchors {\n")
-            for key in anchors:
-                fields = key.split()
-                at = fields.index("DNSKEY")
-                f.write(f'  {fields[0]} static-key {" ".join(fields[at + 1:at + 4])} '
-                        f'"{"".join(fields[at + 4:])}";\n')
-            f.write("};\n")
-        stubs = "".join(f'stub-zone:\n  name: "{zone}"\n  stub-addr: 127.0.0.1@{cls.port}\n'
-                        for zone in (APEX, f"secure.{APEX}", f"insecure.{APEX}", PRESIGNED))
-        with open(os.path.join(d, "unbound.conf"), "w") as f:
-            f.write(f"""server:
-  interface: 127.0.0.1
-  port: {cls.unbound_port}
-  do-ip6: no
-  do-not-query-localhost: no
-  username: ""
-  chroot: ""
-  directory: "{d}"
-  pidfile: "{d}/unbound.pid"
-  use-syslog: no
-  logfile: "{d}/unbound.log"
-  verbosity: 1
-  val-log-level: 2
-  num-threads: 1
-  so-reuseport: no
-  qname-minimisation: no
-  module-config: "validator iterator"
-  trust-anchor-file: "{d}/anchor.key"
-  local-zone: "test." nodefault
-remote-control:
-  control-enable: no
-{stubs}stub-zone:
-  name: "."
-  stub-addr: 127.0.0.1@{dead_port}
-""")
+        servers.write_delv_anchors(os.path.join(d, "delv.conf"), anchors)
+        servers.write_unbound_conf(
+            os.path.join(d, "unbound.conf"), d, cls.unbound_port, os.path.join(d, "anchor.key"),
+            (APEX, f"secure.{APEX}", f"insecure.{APEX}", PRESIGNED), cls.port, dead_port)
         cls.log = open(os.path.join(d, "servers.log"), "w")
         cls.agilityd = subprocess.Popen([AGILITYD, "-c", cls.config], stdout=cls.log,
                                         stderr=cls.log)
