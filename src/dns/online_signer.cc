@@ -78,14 +78,6 @@ void AppendCanonicalRdata(uint16_t type, const uint8_t* rdata, size_t size,
   }
 }
 
-int LabelCount(absl::string_view name) {
-  int labels = 0;
-  for (size_t at = 0; at < name.size() && name[at] != 0; at += 1 + static_cast<uint8_t>(name[at])) {
-    ++labels;
-  }
-  return labels;
-}
-
 }  // namespace
 
 OnlineSigner::Contexts& OnlineSigner::ContextsFor(const SigningKey& key) {
@@ -145,7 +137,9 @@ size_t OnlineSigner::Sign(const ZoneKeys& keys, const SigningKey& key, const Rrs
   const SignatureWindow window = SignatureWindow::At(now);
   // RFC 4034 §3.1: the fixed fields, then the signer's name.
   const absl::string_view signer = keys.apex();
-  int labels = LabelCount(rrset.owner);
+  LabelOffsets owner_labels;
+  ComputeLabelOffsets(rrset.owner, owner_labels);
+  int labels = owner_labels.count;
   if (rrset.owner.size() > 2 && rrset.owner[0] == 1 && rrset.owner[1] == '*') --labels;
   WriteU16(out, rrset.type);
   out[2] = key.algorithm;

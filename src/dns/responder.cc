@@ -121,11 +121,12 @@ class Sections {
     return true;
   }
 
-  // A pool address, and its signature when the zone has keys.
+  // A pool address, and its signature when the zone has keys and DNSSEC
+  // records are wanted (then, and only then, there is a signer).
   bool SignedPool(Section s, size_t owner_pos, absl::string_view name, uint16_t type,
-                  const PoolAddress& address, bool dnssec) {
+                  const PoolAddress& address) {
     if (!Pool(s, owner_pos, {}, type, address)) return false;
-    if (!dnssec || signer_ == nullptr) return true;
+    if (signer_ == nullptr) return true;
     uint8_t record[2 + 16];
     WriteU16(record, address.size);
     std::memcpy(record + 2, address.bytes, address.size);
@@ -703,7 +704,7 @@ struct Response {
     const uint16_t pool_type = q.qtype == type::kAny ? type::kA : q.qtype;
     if (owner_exists && (pool_type == type::kA || pool_type == type::kAaaa) &&
         addresses.Draw(name, r.labels, pool_type, address)) {
-      r.fits = s.SignedPool(kAnswer, owner_pos, name, pool_type, address, r.dnssec);
+      r.fits = s.SignedPool(kAnswer, owner_pos, name, pool_type, address);
       r.info->pool_answer = true;
       r.outcome = Response::Outcome::kAnswer;
       return;
