@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dns/name.h"
@@ -61,7 +62,11 @@ class Parser {
   std::string ResolvePath(const std::string& path) const;
 
   void ParseServer(const YAML::Node& node, ServerConfig& server);
-  void ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones);
+  void ParseZones(const YAML::Node& node, Config& config);
+  void ParseSecondary(const YAML::Node& node, Config& config);
+  void ParseRemotes(const YAML::Node& node, Config& config);
+  // Every remote a secondary names exists, with a key that does.
+  void CheckRemotes(const Config& config, const YAML::Node& root);
   void ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools);
   bool ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
                          std::vector<PoolPrefix>& out);
@@ -314,14 +319,118 @@ void Parser::ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones)
   }
 }
 
-void Parser::ParseZones(const YAML::Node& node, std::vector<ZoneSource>& zones) {
+void Parser::ParseZones(const YAML::Node& node, Config& config) {
   if (!node.IsSequence()) {
-    Error(node, "zones must be a list of zone files or directories");
+    Error(node, "zones must be a list of zone files, directories or {name, primaries}");
     return;
   }
   for (const auto& item : node) {
+    if (item.IsMap()) {
+      ParseSecondary(item, config);
+      continue;
+    }
     std::string path;
-    if (String(item, "a zone path", &path)) zones.push_back({ResolvePath(path), Line(item)});
+    if (String(item, "a zone path", &path)) {
+      config.zones.push_back({ResolvePath(path), Line(item)});
+    }
+  }
+}
+
+void Parser::ParseSecondary(const YAML::Node& node, Config& config) {
+  if (!CheckMap(node, "a secondary zone", {"name", "primaries"})) return;
+  SecondaryZone zone;
+  zone.line = Line(node);
+  std::string name;
+  if (!node["name"] || !node["primaries"]) {
+    Error(node, "a secondary zone needs name and primaries (a list of remotes)");
+    return;
+  }
+  if (!String(node["name"], "zones[].name", &name)) return;
+  const auto apex = dns::NameFromText(name);
+  if (!apex.ok()) {
+    Error(node["name"], absl::StrCat("zone '", name, "': ", apex.status().message()));
+    return;
+  }
+  zone.apex = *apex;
+  for (const auto& existing : config.secondaries) {
+    if (existing.apex == zone.apex) {
+      Error(node, absl::StrCat("zone '", name, "' is listed twice (line ", existing.line, ")"));
+      return;
+    }
+  }
+  const YAML::Node primaries = node["primaries"];
+  if (!primaries.IsSequence() || primaries.size() == 0) {
+    Error(primaries, absl::StrCat("zone '", name, "': primaries must be a list of remote names"));
+    return;
+  }
+  for (const auto& primary : primaries) {
+    std::string remote;
+    if (String(primary, "a primary", &remote)) zone.primaries.push_back(remote);
+  }
+  config.secondaries.push_back(std::move(zone));
+}
+
+void Parser::ParseRemotes(const YAML::Node& node, Config& config) {
+  if (!node.IsMap()) {
+    Error(node, "remotes must be a mapping of name to {address, key}");
+    return;
+  }
+  for (const auto& entry : node) {
+    Remote remote;
+    remote.name = entry.first.Scalar();
+    remote.line = Line(entry.first);
+    const std::string what = absl::StrCat("remotes.", remote.name);
+    if (FindRemote(config, remote.name) != nullptr) {
+      Error(entry.first, absl::StrCat("remote '", remote.name, "' is defined twice"));
+      continue;
+    }
+    if (!CheckMap(entry.second, what, {"address", "key"})) continue;
+    std::string address;
+    if (!entry.second["address"]) {
+      Error(entry.second, absl::StrCat(what, " needs an address (IP or IP:port)"));
+      continue;
+    }
+    if (!String(entry.second["address"], what + ".address", &address)) continue;
+    // A bare address means the DNS port.
+    auto endpoint = sockets::Endpoint::Parse(address);
+    if (!endpoint.ok()) {
+      endpoint = sockets::Endpoint::Parse(absl::StrContains(address, ':')
+                                              ? absl::StrCat("[", address, "]:53")
+                                              : absl::StrCat(address, ":53"));
+    }
+    if (!endpoint.ok()) {
+      Error(entry.second["address"],
+            absl::StrCat(what, ".address '", address, "': ", endpoint.status().message()));
+      continue;
+    }
+    remote.address = *endpoint;
+    if (const YAML::Node key = entry.second["key"]) {
+      if (!String(key, what + ".key", &remote.key)) continue;
+    }
+    config.remotes.push_back(std::move(remote));
+  }
+}
+
+void Parser::CheckRemotes(const Config& config, const YAML::Node& root) {
+  for (const Remote& remote : config.remotes) {
+    if (remote.key.empty()) continue;
+    const bool defined = std::any_of(config.keys.begin(), config.keys.end(),
+                                     [&](const TsigKey& key) { return key.name == remote.key; });
+    if (!defined) {
+      Error(remote.line, absl::StrCat("remote '", remote.name, "': key '", remote.key,
+                                      "' is not defined under keys:"));
+    }
+  }
+  for (const SecondaryZone& zone : config.secondaries) {
+    for (const std::string& name : zone.primaries) {
+      if (FindRemote(config, name) == nullptr) {
+        Error(zone.line, absl::StrCat("zone '", dns::NameToText(zone.apex), "': primary '", name,
+                                      "' is not defined under remotes:"));
+      }
+    }
+  }
+  if (!config.secondaries.empty() && config.server.state_dir.empty()) {
+    Error(root, "secondary zones need server.state_dir, where their copies are kept");
   }
 }
 
@@ -720,7 +829,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(root, "the configuration",
            {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "dnssec", "keys"});
+            "rate_limit", "dnssec", "keys", "remotes"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -728,8 +837,10 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (config.server.workers == 0) {
     config.server.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
-  if (const YAML::Node zones = root["zones"]) ParseZones(zones, config.zones);
-  if (config.zones.empty()) Error(root["zones"] ? root["zones"] : root, "no zones configured");
+  if (const YAML::Node zones = root["zones"]) ParseZones(zones, config);
+  if (config.zones.empty() && config.secondaries.empty()) {
+    Error(root["zones"] ? root["zones"] : root, "no zones configured");
+  }
   if (const YAML::Node pools = root["pools"]) ParsePools(pools, config.pools);
   if (const YAML::Node policies = root["policies"]) {
     ParsePolicies(policies, config.pools, config.policies);
@@ -738,6 +849,8 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
   if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
   if (const YAML::Node keys = root["keys"]) ParseKeys(keys, config.keys);
+  if (const YAML::Node remotes = root["remotes"]) ParseRemotes(remotes, config);
+  CheckRemotes(config, root);
   if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
   if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);
   CheckLabels(config);
@@ -746,6 +859,13 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
 }
 
 }  // namespace
+
+const Remote* FindRemote(const Config& config, absl::string_view name) {
+  for (const Remote& remote : config.remotes) {
+    if (remote.name == name) return &remote;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& path) {
   return Parser(path).Parse(yaml);

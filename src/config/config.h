@@ -46,6 +46,22 @@ struct ZoneSource {
   int line = 0;
 };
 
+// A server we transfer zones from (`remotes: NAME: {address, key}`).
+struct Remote {
+  std::string name;
+  sockets::Endpoint address;  // port 53 unless written
+  std::string key;            // a `keys:` name signing what we exchange; empty: unsigned
+  int line = 0;
+};
+
+// A zone served as a secondary: `zones: - {name: NAME, primaries: [REMOTE]}`.
+struct SecondaryZone {
+  std::string apex;                    // lowercase wire
+  std::vector<std::string> primaries;  // `remotes:` names, in the order tried
+  int line = 0;
+  bool operator==(const SecondaryZone&) const = default;
+};
+
 // One prefix of a pool and its share of the pool's answers.
 struct PoolPrefix {
   policy::Prefix prefix;
@@ -143,6 +159,8 @@ struct Config {
   std::string path;
   ServerConfig server;
   std::vector<ZoneSource> zones;
+  std::vector<SecondaryZone> secondaries;
+  std::vector<Remote> remotes;
   std::vector<PoolConfig> pools;
   std::vector<PolicyConfig> policies;
   SkLookupConfig sk_lookup;
@@ -152,6 +170,9 @@ struct Config {
   std::vector<DnssecZone> dnssec;
   std::vector<TsigKey> keys;
 };
+
+// The remote named `name`, or nullptr.
+const Remote* FindRemote(const Config& config, absl::string_view name);
 
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 

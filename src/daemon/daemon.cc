@@ -44,6 +44,7 @@ struct Daemon::ReloadJob {
   Daemon* daemon;
   std::string path;
   int workers;  // running, not what the new config says
+  Secondaries* secondaries;
   std::shared_ptr<const Snapshot> previous;
   absl::StatusOr<std::shared_ptr<Snapshot>> result = absl::UnknownError("not run");
   std::vector<ControlServer::Reply> replies;
@@ -79,7 +80,11 @@ int Daemon::Run() {
   }
   for (const std::string& line : overrides_.Reconcile(*config)) Log(line);
   const policy::LiveWeights live = overrides_.At(*config, NowMs());
-  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live);
+  secondaries_ = std::make_unique<Secondaries>(
+      state_.get(), [this] { uv_async_send(&secondaries_changed_); });
+  secondaries_->Configure(*config);
+  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live,
+                             secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
   // The holder owns it from here: a local copy would keep this first
   // snapshot, zones and all, alive beside every later one.
@@ -102,6 +107,16 @@ int Daemon::Run() {
     handle->data = this;
     uv_signal_start(handle, &Daemon::OnSignal, signum);
   }
+  // Before the transfer thread can report a change.
+  if (const int rc = uv_async_init(&loop_, &secondaries_changed_, &Daemon::OnSecondariesChanged);
+      rc != 0) {
+    return Fail(absl::UnavailableError(absl::StrCat("async handle: ", uv_strerror(rc))));
+  }
+  secondaries_changed_.data = this;
+  server_.SetNotifyHandler(
+      [this](absl::string_view apex, const sockaddr* source, absl::string_view key) {
+        return secondaries_->Notify(apex, source, key);
+      });
   // Beside a running agilityd, refuse before anything it shares (steering
   // above all) is touched. The control socket itself comes last: its
   // appearance tells scripts that DNS is being served.
@@ -140,6 +155,7 @@ int Daemon::Run() {
   }
   if (!status.ok()) {
     server_.Stop();
+    uv_close(reinterpret_cast<uv_handle_t*>(&secondaries_changed_), nullptr);
     if (control_ != nullptr) control_->Close();
     if (metrics_ != nullptr) metrics_->Close();
     CloseSignals();
@@ -150,6 +166,7 @@ int Daemon::Run() {
   uv_timer_init(&loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, &Daemon::OnTick, kTickMs, kTickMs);
+  secondaries_->Start();
   Log(absl::StrCat("control socket ", server_config.control));
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -170,6 +187,8 @@ void Daemon::OnSignal(uv_signal_t* handle, int signum) {
 
 void Daemon::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
+  secondaries_->Stop();
+  uv_close(reinterpret_cast<uv_handle_t*>(&secondaries_changed_), nullptr);
   server_.Stop();
   control_->Close();
   if (metrics_ != nullptr) metrics_->Close();
@@ -236,6 +255,7 @@ void Daemon::Reload(ControlServer::Reply reply) {
   job->daemon = this;
   job->path = config_path_;
   job->workers = running_server_.workers;
+  job->secondaries = secondaries_.get();
   job->previous = snapshots_.Get();
   job->replies = std::move(waiting_);
   job->started = absl::Now();
@@ -249,8 +269,12 @@ void Daemon::Reload(ControlServer::Reply reply) {
         if (!config.ok()) {
           job->result = config.status();
         } else {
+          // Follows the new secondary zones now; a reload that fails goes
+          // back to the old ones (FinishReload).
+          job->secondaries->Configure(*config);
           job->result = LoadSnapshot(*std::move(config), /*generation=*/0, job->workers,
-                                     job->previous.get());  // numbered when published
+                                     job->previous.get(), nullptr,  // numbered when published
+                                     job->secondaries->Copies());
         }
         job->previous.reset();
       },
@@ -298,13 +322,37 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
   if (!status.ok()) {
     Log(absl::StrCat("reload failed, still serving generation ", generation_, ":\n",
                      status.message()));
+    secondaries_->Configure(snapshots_.Get()->config);
   }
   reloads_.last_ok = status.ok();
   ++(status.ok() ? reloads_.succeeded : reloads_.failed);
   reloads_.last_at = absl::Now();
   reloads_.last_seconds = absl::ToDoubleSeconds(reloads_.last_at - job->started);
   for (auto& reply : job->replies) reply(status, body);
-  if (reload_again_) Reload(nullptr);
+  if (reload_again_) {
+    Reload(nullptr);
+  } else if (secondaries_pending_) {
+    PublishSecondaries();
+  }
+}
+
+void Daemon::OnSecondariesChanged(uv_async_t* async) {
+  static_cast<Daemon*>(async->data)->PublishSecondaries();
+}
+
+void Daemon::PublishSecondaries() {
+  // A reload under way may have read the copies before this change.
+  if (reloading_) {
+    secondaries_pending_ = true;
+    return;
+  }
+  secondaries_pending_ = false;
+  auto next = WithSecondaries(*snapshots_.Get(), secondaries_->Copies());
+  if (!next.ok()) {
+    Log(absl::StrCat("secondary zones not published: ", next.status().message()));
+    return;
+  }
+  Publish(*std::move(next));
 }
 
 void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {

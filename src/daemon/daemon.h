@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
+#include "daemon/secondary.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
 #include "daemon/state_dir.h"
@@ -48,6 +49,9 @@ class Daemon {
   // serves them.
   absl::StatusOr<std::shared_ptr<Snapshot>> Reweighed(
       const Snapshot& snapshot, const policy::WeightOverrides& overrides) const;
+  // A secondary zone got a new copy (or came back from expiry): publish.
+  static void OnSecondariesChanged(uv_async_t* async);
+  void PublishSecondaries();
   // Every half second: ramps advance, drains that are over end.
   static void OnTick(uv_timer_t* timer);
   // `shift POOL PREFIX WEIGHT [SECONDS]` and `shift POOL PREFIX reset`.
@@ -69,7 +73,10 @@ class Daemon {
   uv_loop_t loop_;
   uv_signal_t sigint_, sigterm_, sighup_;
   uv_timer_t tick_;
+  uv_async_t secondaries_changed_;
   std::unique_ptr<StateDir> state_;
+  std::unique_ptr<Secondaries> secondaries_;
+  bool secondaries_pending_ = false;  // changed during a reload: publish after it
   policy::WeightOverrides overrides_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;

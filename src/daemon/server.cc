@@ -15,7 +15,8 @@ namespace agility::daemon {
 class Worker final : public sockets::PacketHandler {
  public:
   Worker(int index, SnapshotHolder& snapshots, const config::ServerConfig& config,
-         sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter)
+         sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter,
+         const NotifyHandler* notify)
       : index_(index),
         snapshots_(snapshots),
         identity_(config.identity),
@@ -25,6 +26,7 @@ class Worker final : public sockets::PacketHandler {
                      config.tcp_max_unsent_bytes, 1024},
         tcp_admission_(tcp_admission),
         rate_limiter_(rate_limiter),
+        notify_(notify),
         signer_(static_cast<size_t>(config.dnssec_cache_mb) * (1 << 20) /
                 static_cast<size_t>(std::max(config.workers, 1))) {
     options_.max_udp_size = config.max_udp_size;
@@ -86,6 +88,9 @@ class Worker final : public sockets::PacketHandler {
 
   size_t Handle(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
                 uint8_t* out) override {
+    if (dns::IsNotify(query, size)) [[unlikely]] {
+      return Notify(query, size, transport, client, out);
+    }
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response = dns::Respond(query, size, transport, snapshot_->zones, drawer, options_,
@@ -98,7 +103,7 @@ class Worker final : public sockets::PacketHandler {
     stats_.queries[tcp][RcodeSlot(info.rcode)][QtypeSlot(info.qtype)].Add();
     if (info.pool_answer) stats_.pool_answers.Add();
     if (info.truncated) stats_.truncated.Add();
-    if (rate_limiter_ != nullptr && client != nullptr) {
+    if (rate_limiter_ != nullptr && transport == dns::Transport::kUdp) {
       switch (rate_limiter_->Check(client, info.kind, info.RateLimitName(), uv_now(&loop_))) {
         case dns::RateLimiter::Verdict::kSend:
           break;
@@ -116,6 +121,23 @@ class Worker final : public sockets::PacketHandler {
   void CountSendDrop(size_t count) override { stats_.send_drops.Add(count); }
 
  private:
+  size_t Notify(const uint8_t* query, size_t size, dns::Transport transport,
+                const sockaddr* client, uint8_t* out) {
+    const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
+    const size_t response = dns::RespondToNotify(
+        query, size, snapshot_->keyring.get(),
+        [&](absl::string_view apex, absl::string_view key) {
+          return notify_ != nullptr && *notify_ && (*notify_)(apex, client, key);
+        },
+        out, tcp ? dns::kMaxMessageSize : options_.max_udp_size);
+    if (response == 0) {
+      stats_.dropped[tcp].Add();
+      return 0;
+    }
+    stats_.queries[tcp][RcodeSlot(out[3] & 0xf)][QtypeSlot(dns::type::kSoa)].Add();
+    return response;
+  }
+
   absl::Status Error(absl::string_view what, int rc) {
     return absl::UnavailableError(
         absl::StrCat("worker ", index_, ": cannot start ", what, " listener: ", uv_strerror(rc)));
@@ -144,6 +166,7 @@ class Worker final : public sockets::PacketHandler {
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
+  const NotifyHandler* notify_;     // the server's
   dns::OnlineSigner signer_;        // this worker's signatures and their cache
   uv_loop_t loop_;
   uv_async_t stop_;
@@ -195,7 +218,8 @@ absl::Status Server::Start(const config::ServerConfig& config,
   }
   for (int i = 0; i < config.workers; ++i) {
     workers_.push_back(
-        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limiter_.get()));
+        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limiter_.get(),
+                                 &notify_));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();

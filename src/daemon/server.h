@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <thread>
@@ -67,10 +68,18 @@ struct ServerTotals {
 
 class Worker;
 
+// Takes a NOTIFY for a zone (lowercase wire apex) from `source`, signed
+// with `key` (lowercase wire; empty: unsigned); true when accepted.
+using NotifyHandler = std::function<bool(absl::string_view apex, const sockaddr* source,
+                                         absl::string_view key)>;
+
 class Server {
  public:
   explicit Server(SnapshotHolder& snapshots);
   ~Server();
+
+  // Before Start: who takes the NOTIFYs workers receive (null: all refused).
+  void SetNotifyHandler(NotifyHandler handler) { notify_ = std::move(handler); }
 
   // Opens every socket first (so errors surface before any thread starts),
   // then starts the workers.
@@ -94,6 +103,7 @@ class Server {
   std::unique_ptr<sockets::QueryFilter> query_filter_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> dns_sockets_;
+  NotifyHandler notify_;
 };
 
 }  // namespace agility::daemon

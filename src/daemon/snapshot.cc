@@ -117,9 +117,17 @@ void LoadKeys(const config::Config& config, dns::ZoneSet& zones, std::vector<std
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, uint64_t generation,
-                                                       int workers, const Snapshot* previous,
-                                                       const policy::LiveWeights* live) {
+absl::StatusOr<std::shared_ptr<const dns::TsigKeyring>> BuildKeyring(const config::Config& config) {
+  std::vector<dns::TsigKeySpec> specs;
+  for (const config::TsigKey& key : config.keys) {
+    specs.push_back({key.name, key.algorithm, key.secret});
+  }
+  return dns::TsigKeyring::Build(specs);
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
+    config::Config config, uint64_t generation, int workers, const Snapshot* previous,
+    const policy::LiveWeights* live, const std::vector<SecondaryCopy>& secondaries) {
   const absl::Time start = absl::Now();
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = generation;
@@ -164,6 +172,12 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
       }
     }
   }
+  for (const SecondaryCopy& copy : secondaries) {
+    if (auto status = snapshot->zones.Add(copy.zone, copy.unavailable.get()); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+    snapshot->unavailable_flags.push_back(copy.unavailable);
+  }
   LoadKeys(config, snapshot->zones, errors);
   CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
   auto table = policy::Table::Build(config, workers,
@@ -171,11 +185,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, ui
   if (!table.ok()) errors.emplace_back(table.status().message());
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());
-  std::vector<dns::TsigKeySpec> specs;
-  for (const config::TsigKey& key : config.keys) {
-    specs.push_back({key.name, key.algorithm, key.secret});
-  }
-  auto keyring = dns::TsigKeyring::Build(specs);
+  auto keyring = BuildKeyring(config);
   if (!keyring.ok()) errors.push_back(absl::StrCat(config.path, ": ", keyring.status().message()));
   if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   snapshot->table = std::move(*table);
@@ -195,12 +205,48 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   snapshot->generation = base.generation;
   snapshot->config = base.config;
   snapshot->zones = base.zones;
+  snapshot->unavailable_flags = base.unavailable_flags;
   snapshot->keyring = base.keyring;
   snapshot->table = *std::move(table);
   snapshot->bindings = base.bindings;
   snapshot->loaded_at = base.loaded_at;
   snapshot->load_duration = base.load_duration;
   snapshot->zones_reused = base.zones_reused;
+  return snapshot;
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
+    const Snapshot& base, const std::vector<SecondaryCopy>& secondaries) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->generation = base.generation;
+  snapshot->config = base.config;
+  snapshot->keyring = base.keyring;
+  snapshot->table = base.table;
+  snapshot->bindings = base.bindings;
+  snapshot->loaded_at = base.loaded_at;
+  snapshot->load_duration = base.load_duration;
+  snapshot->zones_reused = base.zones_reused;
+  std::vector<std::string> errors;
+  absl::flat_hash_map<std::string, std::shared_ptr<const dns::ZoneKeys>> keys;
+  for (const auto& zone : base.zones.zones()) {
+    auto zone_keys = base.zones.SharedKeysOf(*zone);
+    if (zone_keys != nullptr) keys[zone->apex()] = zone_keys;
+    if (base.zones.IsSecondary(*zone)) continue;
+    if (auto status = snapshot->zones.Add(zone); !status.ok()) errors.emplace_back(status.message());
+  }
+  for (const SecondaryCopy& copy : secondaries) {
+    if (auto status = snapshot->zones.Add(copy.zone, copy.unavailable.get()); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+    snapshot->unavailable_flags.push_back(copy.unavailable);
+  }
+  for (auto& [apex, zone_keys] : keys) {
+    if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+  }
+  CheckPoliciesOutsideSignedZones(snapshot->config, snapshot->zones, errors);
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
   return snapshot;
 }
 

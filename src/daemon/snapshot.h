@@ -33,14 +33,24 @@ class LiveSnapshots {
   static inline std::atomic<int64_t> count_{0};
 };
 
+// A secondary zone as served (daemon/secondary.h): its copy, or a
+// placeholder, and the flag that makes it answer SERVFAIL.
+struct SecondaryCopy {
+  std::shared_ptr<const dns::Zone> zone;
+  std::shared_ptr<const std::atomic<bool>> unavailable;
+};
+
 struct Snapshot {
   LiveSnapshots live;
   uint64_t generation = 0;
   config::Config config;
   dns::ZoneSet zones;
-  std::unique_ptr<policy::Table> table;
+  // Shared by snapshots that differ only in secondary zones' copies.
+  std::shared_ptr<policy::Table> table;
   std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
   std::vector<sockets::Binding> bindings;           // what sk_lookup steers
+  // Keeps alive what the zone set's secondary entries point to.
+  std::vector<std::shared_ptr<const std::atomic<bool>>> unavailable_flags;
   absl::Time loaded_at;
   absl::Duration load_duration;
   size_t zones_reused = 0;
@@ -52,11 +62,21 @@ struct Snapshot {
 // costs nothing per name. Errors are "file:line: message" lines.
 // `workers` is how many worker threads will use the snapshot (per-worker
 // counters): the running ones on a reload, whatever the new config says.
-// `live` (may be null) overrides YAML weights.
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(config::Config config, uint64_t generation,
-                                                       int workers,
-                                                       const Snapshot* previous = nullptr,
-                                                       const policy::LiveWeights* live = nullptr);
+// `live` (may be null) overrides YAML weights. `secondaries` are the
+// secondary zones to serve (Secondaries::Copies).
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
+    config::Config config, uint64_t generation, int workers, const Snapshot* previous = nullptr,
+    const policy::LiveWeights* live = nullptr,
+    const std::vector<SecondaryCopy>& secondaries = {});
+
+// `base` with other copies of its secondary zones; everything else shared.
+// Fails, naming why, when the new copies break a rule of the configuration
+// (a policy in a zone now signed without keys).
+absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
+    const Snapshot& base, const std::vector<SecondaryCopy>& secondaries);
+
+// The TSIG keys `keys:` defines.
+absl::StatusOr<std::shared_ptr<const dns::TsigKeyring>> BuildKeyring(const config::Config& config);
 
 // `base` with other live weights: zones and bindings shared or copied, the
 // policy table rebuilt cheaply (Table::Reweighted). For shifts and ramps.

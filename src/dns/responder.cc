@@ -588,6 +588,11 @@ struct Response {
     r.rc = rcode::kRefused;
     return false;
   }
+  if (served->unavailable != nullptr && served->unavailable->load(std::memory_order_relaxed))
+      [[unlikely]] {
+    r.rc = rcode::kServFail;  // a secondary without a copy in force, as NSD and Knot answer
+    return false;
+  }
   const Zone* zone = served->zone;
   r.zone = zone;
   r.keys = served->keys;
@@ -994,6 +999,43 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
     }
   }
   return Finish(r, query, query_size, options, out, limit);
+}
+
+size_t RespondToNotify(const uint8_t* query, size_t size, const TsigKeyring* keyring,
+                       absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept,
+                       uint8_t* out, size_t limit) {
+  Query q;
+  if (ParseQuery(query, size, q) == QueryStatus::kDrop || !IsNotify(query, size)) return 0;
+  const uint16_t flags = flag::kQr | flag::kOpcodeNotify | flag::kAa;
+  if (q.question_end == 0 || q.question_end > limit) {
+    return HeaderOnly(query, flags, rcode::kFormErr, out);
+  }
+  TsigRequest tsig;
+  if (q.tsig_owner != 0 && keyring != nullptr) {
+    tsig = CheckTsig(query, size, q.tsig_owner, q.tsig_rdata, *keyring);
+  } else if (q.tsig_owner != 0) {
+    tsig.error = tsig_error::kBadKey;
+  }
+  std::memcpy(out, query, q.question_end);
+  std::memset(out + 6, 0, 6);
+  size_t written = q.question_end;
+  uint8_t rc = rcode::kRefused;
+  if (q.tsig_owner != 0 && tsig.error != 0) {
+    rc = rcode::kNotAuth;
+  } else if (q.qclass == rr_class::kIn && q.qtype == type::kSoa &&
+             accept(AsChars(q.qname, q.qname_size),
+                    tsig.key != nullptr ? TsigKeyName(*tsig.key) : absl::string_view())) {
+    rc = rcode::kNoError;
+  }
+  WriteU16(out + 2, flags | rc);
+  if (q.tsig_owner == 0) return written;
+  if (tsig.key == nullptr || (tsig.error != 0 && tsig.error != tsig_error::kBadTime)) {
+    written = AppendTsigError(query, size, q, tsig.key == nullptr ? tsig_error::kBadKey : tsig.error,
+                              out, written, limit);
+    if (written != q.question_end) WriteU16(out + 10, 1);
+    return written;
+  }
+  return SignResponse(out, &written, limit, tsig) ? written : 0;
 }
 
 size_t Truncate(uint8_t* response, const ResponseInfo& info) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "dns/address_source.h"
 #include "dns/name.h"
 #include "dns/online_signer.h"
@@ -59,5 +60,20 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
                ResponseInfo* info, OnlineSigner* signer = nullptr,
                const TsigKeyring* keyring = nullptr);
+
+// True when `query` is a NOTIFY (RFC 1996), which Respond does not take.
+inline bool IsNotify(const uint8_t* query, size_t size) {
+  return size >= kHeaderSize && (ReadU16(query + 2) & (flag::kQr | flag::kOpcodeMask)) ==
+                                    flag::kOpcodeNotify;
+}
+
+// Answers a NOTIFY: NOERROR when `accept` takes it (the zone's apex, in
+// lowercase wire form, and the name of the key that signed it, empty when
+// unsigned), REFUSED when not; NOTAUTH for a bad signature, which `accept`
+// never sees. Signed NOTIFYs get signed answers. Returns the size written
+// to `out` (at least kMaxMessageSize... or `limit` octets), 0 to drop.
+size_t RespondToNotify(const uint8_t* query, size_t size, const TsigKeyring* keyring,
+                       absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept,
+                       uint8_t* out, size_t limit);
 
 }  // namespace agility::dns

@@ -2,6 +2,7 @@
 
 extern "C" {
 #include <libknot/consts.h>
+#include <libknot/descriptor.h>
 #include <libknot/errcode.h>
 #include <libknot/error.h>
 #include <libknot/rrset.h>
@@ -13,6 +14,7 @@ extern "C" {
 #include <algorithm>
 #include <cstring>
 
+#include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "dns/name.h"
@@ -138,6 +140,8 @@ TsigRequest CheckTsig(const uint8_t* message, size_t size, size_t owner, size_t 
   return request;
 }
 
+absl::string_view TsigKeyName(const TsigKeyring::Key& key) { return key.name; }
+
 size_t TsigSpace(const TsigKeyring::Key& key) { return knot_tsig_wire_maxsize(&key.key); }
 
 bool SignResponse(uint8_t* message, size_t* size, size_t limit, const TsigRequest& request) {
@@ -146,6 +150,93 @@ bool SignResponse(uint8_t* message, size_t* size, size_t limit, const TsigReques
   return request.key != nullptr &&
          knot_tsig_sign(message, size, limit, request.mac, request.mac_size, digest, &digest_size,
                         &request.key->key, request.error, request.time_signed) == KNOT_EOK;
+}
+
+bool TsigClient::SignRequest(uint8_t* message, size_t* size, size_t limit) {
+  digest_size_ = sizeof(digest_);
+  return knot_tsig_sign(message, size, limit, nullptr, 0, digest_, &digest_size_, &key_->key, 0,
+                        0) == KNOT_EOK;
+}
+
+absl::Status TsigClient::CheckResponse(const uint8_t* message, size_t size) {
+  // The TSIG is the last record: find it by walking the message.
+  if (size < kHeaderSize) return absl::DataLossError("a response shorter than its header");
+  const size_t records =
+      size_t{ReadU16(message + 6)} + ReadU16(message + 8) + ReadU16(message + 10);
+  size_t pos = kHeaderSize;
+  for (uint16_t i = 0; i < ReadU16(message + 4); ++i) {
+    pos = SkipPacketName(message, size, pos);
+    if (pos == 0 || pos + 4 > size) return absl::DataLossError("a malformed question");
+    pos += 4;
+  }
+  size_t tsig_owner = 0;
+  for (size_t i = 0; i < records; ++i) {
+    const size_t owner = pos;
+    pos = SkipPacketName(message, size, pos);
+    if (pos == 0 || pos + 10 > size) return absl::DataLossError("a malformed record");
+    const uint16_t rdlength = ReadU16(message + pos + 8);
+    if (ReadU16(message + pos) == type::kTsig) {
+      if (i + 1 != records) return absl::DataLossError("a TSIG that is not the last record");
+      tsig_owner = owner;
+    }
+    pos += 10 + rdlength;
+    if (pos > size) return absl::DataLossError("a record past the message's end");
+  }
+  const size_t signed_size = tsig_owner != 0 ? tsig_owner : size;
+  const size_t start = unsigned_.size();
+  unsigned_.append(reinterpret_cast<const char*>(message), signed_size);
+  if (tsig_owner == 0) {
+    // RFC 8945 §5.3.1: at most 99 unsigned messages in a row.
+    if (++unsigned_count_ >= 100) {
+      return absl::PermissionDeniedError("100 unsigned messages in a row");
+    }
+    return absl::OkStatus();
+  }
+  uint8_t* header = reinterpret_cast<uint8_t*>(unsigned_.data()) + start;
+  WriteU16(header + 10, static_cast<uint16_t>(ReadU16(header + 10) - 1));
+
+  uint8_t name[kMaxNameLength];
+  size_t name_size = 0;
+  if (ReadPacketName(message, size, tsig_owner, name, &name_size) == 0) {
+    return absl::DataLossError("a malformed TSIG owner");
+  }
+  const size_t rdata = SkipPacketName(message, size, tsig_owner) + 10;
+  knot_rrset_t tsig;
+  knot_rrset_init(&tsig, name, KNOT_RRTYPE_TSIG, KNOT_CLASS_ANY, 0);
+  if (knot_rrset_add_rdata(&tsig, message + rdata, ReadU16(message + rdata - 2), nullptr) !=
+      KNOT_EOK) {
+    return absl::DataLossError("a malformed TSIG");
+  }
+  int rc = KNOT_EMALF;
+  if (knot_tsig_rdata_is_ok(&tsig)) {
+    const uint8_t* wire = reinterpret_cast<const uint8_t*>(unsigned_.data());
+    rc = time_signed_ == 0
+             ? knot_tsig_client_check(&tsig, wire, unsigned_.size(), digest_, digest_size_,
+                                      &key_->key, 0)
+             : knot_tsig_client_check_next(&tsig, wire, unsigned_.size(), digest_, digest_size_,
+                                           &key_->key, time_signed_);
+  }
+  absl::Status status = absl::OkStatus();
+  if (rc != KNOT_EOK) {
+    status = absl::PermissionDeniedError(absl::StrCat("TSIG check failed: ", knot_strerror(rc)));
+  } else if (knot_tsig_rdata_mac_length(&tsig) > sizeof(digest_)) {
+    status = absl::PermissionDeniedError("a TSIG MAC longer than any HMAC");
+  } else {
+    digest_size_ = knot_tsig_rdata_mac_length(&tsig);
+    std::memcpy(digest_, knot_tsig_rdata_mac(&tsig), digest_size_);
+    time_signed_ = knot_tsig_rdata_time_signed(&tsig);
+    unsigned_.clear();
+    unsigned_count_ = 0;
+  }
+  knot_rdataset_clear(&tsig.rrs, nullptr);
+  return status;
+}
+
+absl::Status TsigClient::Finish() const {
+  if (time_signed_ == 0 || unsigned_count_ > 0) {
+    return absl::PermissionDeniedError("the response's last message is not signed");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace agility::dns

@@ -43,6 +43,9 @@ class TsigKeyring {
   std::vector<std::unique_ptr<Key>> keys_;
 };
 
+// The key's name, lowercase wire.
+absl::string_view TsigKeyName(const TsigKeyring::Key& key);
+
 // What checking a signed request found, for signing the response.
 struct TsigRequest {
   const TsigKeyring::Key* key = nullptr;  // null: no such key (BADKEY)
@@ -64,5 +67,29 @@ size_t TsigSpace(const TsigKeyring::Key& key);
 // as the response to `request` (RFC 8945 §5.3; for BADTIME the server's time
 // in Other Data, §5.2.3). False when it does not fit or signing failed.
 bool SignResponse(uint8_t* message, size_t* size, size_t limit, const TsigRequest& request);
+
+// The client's side of a signed exchange that may span many messages, as a
+// zone transfer does (RFC 8945 §5.3.1): sign the request, then check each
+// message of the response in order. Up to 99 unsigned messages may come
+// between signed ones; the last must be signed.
+class TsigClient {
+ public:
+  explicit TsigClient(const TsigKeyring::Key& key) : key_(&key) {}
+  // Appends the request's TSIG. False when it does not fit.
+  bool SignRequest(uint8_t* message, size_t* size, size_t limit);
+  // `message` is one response as received, TSIG included, up to
+  // kMaxMessageSize octets.
+  absl::Status CheckResponse(const uint8_t* message, size_t size);
+  // After the last message: fails when it was not signed.
+  absl::Status Finish() const;
+
+ private:
+  const TsigKeyring::Key* key_;
+  uint8_t digest_[64];
+  size_t digest_size_ = 0;
+  uint64_t time_signed_ = 0;  // of the last signed response; 0 before the first
+  std::string unsigned_;      // messages since the last signed one, TSIG stripped
+  int unsigned_count_ = 0;
+};
 
 }  // namespace agility::dns

@@ -77,6 +77,7 @@ inline constexpr uint16_t kBadTime = 18;
 namespace flag {
 inline constexpr uint16_t kQr = 0x8000;
 inline constexpr uint16_t kOpcodeMask = 0x7800;
+inline constexpr uint16_t kOpcodeNotify = 4 << 11;  // RFC 1996
 inline constexpr uint16_t kAa = 0x0400;
 inline constexpr uint16_t kTc = 0x0200;
 inline constexpr uint16_t kRd = 0x0100;

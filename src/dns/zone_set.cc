@@ -6,8 +6,9 @@
 
 namespace agility::dns {
 
-absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone) {
-  auto served = std::make_shared<ServedZone>(ServedZone{zone.get(), nullptr});
+absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone,
+                          const std::atomic<bool>* unavailable) {
+  auto served = std::make_shared<ServedZone>(ServedZone{zone.get(), nullptr, unavailable});
   const auto [it, inserted] = by_apex_.emplace(std::string(zone->apex()), served.get());
   if (!inserted) {
     return absl::AlreadyExistsError(
@@ -49,6 +50,21 @@ const ZoneKeys* ZoneSet::KeysOf(const Zone& zone) const {
     if (served->zone == &zone) return served->keys;
   }
   return nullptr;
+}
+
+std::shared_ptr<const ZoneKeys> ZoneSet::SharedKeysOf(const Zone& zone) const {
+  const ZoneKeys* keys = KeysOf(zone);
+  for (const auto& owned : keys_) {
+    if (owned.get() == keys) return owned;
+  }
+  return nullptr;
+}
+
+bool ZoneSet::IsSecondary(const Zone& zone) const {
+  for (const auto& served : served_) {
+    if (served->zone == &zone) return served->unavailable != nullptr;
+  }
+  return false;
 }
 
 size_t ZoneSet::name_count() const {

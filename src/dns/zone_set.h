@@ -1,6 +1,7 @@
 // The zones a snapshot serves, found by longest matching apex.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,12 +19,19 @@ namespace agility::dns {
 struct ServedZone {
   const Zone* zone;
   const ZoneKeys* keys;  // null: no online signing
+  // A secondary zone's: true while it has no copy in force (never
+  // transferred, or expired), when it answers SERVFAIL. Null for the
+  // others. An atomic rather than a new snapshot, so that expiry needs no
+  // rebuild.
+  const std::atomic<bool>* unavailable;
 };
 
 class ZoneSet {
  public:
-  // Fails when another zone already has the same apex.
-  absl::Status Add(std::shared_ptr<const Zone> zone);
+  // Fails when another zone already has the same apex. `unavailable`, for
+  // a secondary zone, must outlive the set (ServedZone).
+  absl::Status Add(std::shared_ptr<const Zone> zone,
+                   const std::atomic<bool>* unavailable = nullptr);
 
   // Gives a zone already added the keys it is signed with online; fails
   // when no zone has that apex. Copies of a set share its entries: keys are
@@ -37,6 +45,10 @@ class ZoneSet {
 
   // The online signing keys of a zone of this set, or nullptr.
   const ZoneKeys* KeysOf(const Zone& zone) const;
+  // The keys' owner, for sharing them with another set.
+  std::shared_ptr<const ZoneKeys> SharedKeysOf(const Zone& zone) const;
+  // True for a secondary zone's entry.
+  bool IsSecondary(const Zone& zone) const;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   size_t name_count() const;

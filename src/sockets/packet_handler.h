@@ -20,7 +20,7 @@ class PacketHandler {
   // Writes the response to `query` into `out` and returns its size; 0 means
   // no response (drop). `out` holds dns::kMaxMessageSize bytes for TCP and
   // the configured maximum UDP size for UDP.
-  // `client` is the UDP peer (for rate limiting); null over TCP.
+  // `client` is the peer: who sent the query.
   virtual size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
                         const sockaddr* client, uint8_t* out) = 0;
   // A UDP response the kernel did not take (send buffer full).

@@ -15,6 +15,7 @@ struct TcpListener::Connection {
   uv_timer_t timer;  // idle, query or write deadline: see ArmTimer
   uv_write_t write_req;
   TcpAdmission::Client client{};
+  sockaddr_storage peer{};  // for the handler: who sent the query
   // Input: leftovers are always shorter than one message (or, while paused,
   // what the last read brought), so this stays bounded by one maximal
   // message plus one read.
@@ -159,6 +160,7 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
     return;
   }
   c->client = TcpAdmission::ClientOf(peer);
+  c->peer = peer;
   switch (self->admission_.Admit(c->client)) {
     case TcpAdmission::Verdict::kTooMany:
       self->counters_.rejected_total.Add();
@@ -227,8 +229,9 @@ bool TcpListener::Process(Connection& c, bool* answered) {
       handler_.BeginBatch();
       began = true;
     }
-    const size_t size = handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp,
-                                        nullptr, out_.data() + 2);
+    const size_t size =
+        handler_.Handle(c.in.data() + offset + 2, length, dns::Transport::kTcp,
+                        reinterpret_cast<const sockaddr*>(&c.peer), out_.data() + 2);
     offset += 2 + length;
     if (size == 0) return false;  // a query we drop ends the connection
     if (!Send(c, size)) return false;

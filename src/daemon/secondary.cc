@@ -1,0 +1,492 @@
+#include "daemon/secondary.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "daemon/log.h"
+#include "daemon/snapshot.h"
+#include "dns/name.h"
+#include "dns/transfer.h"
+#include "dns/wire.h"
+#include "dns/zone_file.h"
+#include "dns/zone_text.h"
+#include "sockets/tcp_client.h"
+
+namespace agility::daemon {
+namespace {
+
+constexpr int kConnectTimeoutMs = 5000;
+constexpr int kIdleTimeoutMs = 10000;  // between two octets of a transfer
+// A zone without a copy tries again soon, backing off to this.
+constexpr int64_t kFirstRetryMs = 1000;
+constexpr int64_t kMaxRetryMs = 60000;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The SOA timers of a zone, in milliseconds (RFC 1035 §3.3.13), each at
+// least a second.
+struct SoaTimers {
+  int64_t refresh_ms = 0, retry_ms = 0, expire_ms = 0;
+};
+
+SoaTimers TimersOf(const dns::Zone& zone) {
+  const dns::RrsetView soa = zone.apex_node().Find(dns::type::kSoa);
+  const uint8_t* rdata = soa.records() + 2;
+  const size_t names = dns::WireNameLength(rdata);
+  const uint8_t* numbers = rdata + names + dns::WireNameLength(rdata + names);
+  const auto ms = [](uint32_t seconds) { return std::max<int64_t>(1000, int64_t{seconds} * 1000); };
+  return {ms(dns::ReadU32(numbers + 4)), ms(dns::ReadU32(numbers + 8)),
+          ms(dns::ReadU32(numbers + 12))};
+}
+
+absl::string_view SoaRdata(const dns::Zone& zone) {
+  const dns::RrsetView soa = zone.apex_node().Find(dns::type::kSoa);
+  return dns::AsChars(soa.records() + 2, dns::ReadU16(soa.records()));
+}
+
+bool SameHost(const sockaddr* a, const sockaddr* b) {
+  if (a->sa_family != b->sa_family) return false;
+  if (a->sa_family == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in*>(b)->sin_addr.s_addr;
+  }
+  if (a->sa_family == AF_INET6) {
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6*>(b)->sin6_addr,
+                       sizeof(in6_addr)) == 0;
+  }
+  return false;
+}
+
+const char* KindName(dns::TransferReader::Result kind) {
+  switch (kind) {
+    case dns::TransferReader::Result::kUpToDate:
+      return "up to date";
+    case dns::TransferReader::Result::kFull:
+      return "AXFR";
+    case dns::TransferReader::Result::kIncremental:
+      return "IXFR";
+    case dns::TransferReader::Result::kPending:
+      break;
+  }
+  return "incomplete";
+}
+
+}  // namespace
+
+struct Secondaries::Zone {
+  std::string apex;  // lowercase wire
+  std::string name;  // presentation form, for logs
+  std::vector<Primary> primaries;
+  std::shared_ptr<const dns::Zone> copy;  // null: none yet
+  std::shared_ptr<const dns::Zone> placeholder;
+  std::shared_ptr<std::atomic<bool>> unavailable = std::make_shared<std::atomic<bool>>(true);
+  int64_t refresh_at = 0;  // steady ms
+  int64_t expire_at = 0;   // steady ms; 0: no copy
+  int64_t backoff_ms = kFirstRetryMs;
+  bool busy = false;            // a refresh is under way, off the lock
+  bool notified_again = false;  // a NOTIFY came during it
+  std::string last_transfer;    // what the last success brought
+  std::string last_error;
+};
+
+struct Secondaries::Outcome {
+  absl::Status status;
+  dns::TransferReader::Result kind = dns::TransferReader::Result::kPending;
+  std::shared_ptr<const dns::Zone> zone;  // the new copy (AXFR, IXFR)
+  std::string text;                       // its text, for the state directory
+  std::string from;                       // the primary's label
+  size_t messages = 0, records = 0;
+  double seconds = 0;
+};
+
+Secondaries::Secondaries(const StateDir* state, std::function<void()> changed)
+    : state_(state), changed_(std::move(changed)) {
+  cancel_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+Secondaries::~Secondaries() {
+  Stop();
+  if (cancel_fd_ >= 0) close(cancel_fd_);
+}
+
+std::string Secondaries::FileName(absl::string_view apex) const {
+  // One file per zone; what a name may hold that a file name may not is
+  // written as %XX.
+  std::string text = dns::NameToText(apex);
+  if (text != ".") text.pop_back();
+  std::string file;
+  for (const char c : text == "." ? std::string("root") : text) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                       c == '_';
+    file += plain ? std::string(1, c) : absl::StrCat("%", absl::Hex(static_cast<uint8_t>(c),
+                                                                     absl::kZeroPad2));
+  }
+  return file + ".zone";
+}
+
+void Secondaries::Configure(const config::Config& config) {
+  // The configuration's keys were checked when it was read.
+  auto keyring = BuildKeyring(config);
+  if (!keyring.ok()) keyring = dns::TsigKeyring::Build({});
+  std::lock_guard lock(mutex_);
+  keyring_ = *std::move(keyring);
+  std::vector<std::unique_ptr<Zone>> kept;
+  for (const config::SecondaryZone& wanted : config.secondaries) {
+    std::unique_ptr<Zone> zone;
+    for (auto& existing : zones_) {
+      if (existing != nullptr && existing->apex == wanted.apex) zone = std::move(existing);
+    }
+    if (zone == nullptr) {
+      zone = std::make_unique<Zone>();
+      zone->apex = wanted.apex;
+      zone->name = dns::NameToText(wanted.apex);
+      const std::string origin = zone->name;
+      auto placeholder = dns::ParseZoneText(
+          absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
+                       " 0 IN NS invalid.\n"),
+          absl::StrCat("(", origin, " awaits its first transfer)"), origin);
+      zone->placeholder = placeholder.ok() ? *std::move(placeholder) : nullptr;
+      const std::string path = state_->FilePath(FileName(wanted.apex));
+      struct stat file;
+      if (state_->status().ok() && stat(path.c_str(), &file) == 0) {
+        auto saved = dns::LoadZoneFile(path);
+        if (saved.ok() && (*saved)->apex() == wanted.apex) {
+          zone->copy = *std::move(saved);
+          // The file's time is the last contact with a primary (a refresh
+          // that finds nothing new touches it): expire counts from there.
+          const int64_t age_ms =
+              absl::ToUnixMillis(absl::Now()) -
+              (int64_t{file.st_mtim.tv_sec} * 1000 + file.st_mtim.tv_nsec / 1000000);
+          zone->expire_at = SteadyMs() + TimersOf(*zone->copy).expire_ms - std::max<int64_t>(0, age_ms);
+          zone->unavailable->store(zone->expire_at <= SteadyMs());
+          Log(absl::StrCat("secondary ", zone->name, ": serving the saved copy, serial ",
+                           zone->copy->serial(), zone->unavailable->load() ? " (expired)" : "",
+                           ", from ", path));
+        } else {
+          Log(absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
+                           saved.ok() ? "another zone" : saved.status().message()));
+        }
+      }
+    }
+    zone->primaries.clear();
+    for (const std::string& name : wanted.primaries) {
+      const config::Remote* remote = config::FindRemote(config, name);
+      if (remote == nullptr) continue;
+      Primary primary;
+      primary.label = absl::StrCat(name, " (", remote->address.ToString(), ")");
+      primary.address = remote->address;
+      if (!remote->key.empty()) {
+        auto key = dns::NameFromText(remote->key);
+        if (key.ok()) primary.key = *key;
+      }
+      zone->primaries.push_back(std::move(primary));
+    }
+    kept.push_back(std::move(zone));
+  }
+  for (const auto& dropped : zones_) {
+    if (dropped != nullptr && !dropped->busy) {
+      Log(absl::StrCat("secondary ", dropped->name, ": no longer followed"));
+    }
+  }
+  // A zone dropped while it refreshes is let go when the refresh ends.
+  for (auto& dropped : zones_) {
+    if (dropped != nullptr && dropped->busy) orphans_.push_back(std::move(dropped));
+  }
+  zones_ = std::move(kept);
+  wake_.notify_one();
+}
+
+std::vector<SecondaryCopy> Secondaries::Copies() const {
+  std::lock_guard lock(mutex_);
+  std::vector<SecondaryCopy> copies;
+  for (const auto& zone : zones_) {
+    copies.push_back({zone->copy != nullptr ? zone->copy : zone->placeholder, zone->unavailable});
+  }
+  return copies;
+}
+
+bool Secondaries::Notify(absl::string_view apex, const sockaddr* source, absl::string_view key) {
+  std::lock_guard lock(mutex_);
+  for (const auto& zone : zones_) {
+    if (zone->apex != apex) continue;
+    const bool from_primary =
+        source != nullptr &&
+        std::any_of(zone->primaries.begin(), zone->primaries.end(), [&](const Primary& primary) {
+          return SameHost(primary.address.sockaddr_ptr(), source) && primary.key == key;
+        });
+    if (!from_primary) break;
+    ++counters_.notifies_accepted;
+    if (zone->busy) {
+      zone->notified_again = true;
+    } else {
+      zone->refresh_at = 0;
+      wake_.notify_one();
+    }
+    return true;
+  }
+  ++counters_.notifies_refused;
+  return false;
+}
+
+void Secondaries::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Secondaries::Stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (cancel_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = write(cancel_fd_, &one, sizeof(one));
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Secondaries::Run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    const int64_t now = SteadyMs();
+    Zone* due = nullptr;
+    int64_t next = now + 60000;
+    for (const auto& zone : zones_) {
+      if (zone->copy != nullptr && zone->expire_at <= now && !zone->unavailable->load()) {
+        zone->unavailable->store(true);
+        Log(absl::StrCat("secondary ", zone->name, ": expired (no primary reached within the "
+                         "SOA expire); answering SERVFAIL until a transfer succeeds"));
+      }
+      if (zone->copy != nullptr && zone->expire_at > now) next = std::min(next, zone->expire_at);
+      if (zone->busy) continue;
+      if (zone->refresh_at <= now && due == nullptr) {
+        due = zone.get();
+      } else {
+        next = std::min(next, zone->refresh_at);
+      }
+    }
+    if (due == nullptr) {
+      wake_.wait_for(lock, std::chrono::milliseconds(std::max<int64_t>(1, next - now)));
+      continue;
+    }
+    due->busy = true;
+    const std::string apex = due->apex;
+    const std::vector<Primary> primaries = due->primaries;
+    const std::shared_ptr<const dns::Zone> copy = due->copy;
+    const std::shared_ptr<const dns::TsigKeyring> keyring = keyring_;
+    lock.unlock();
+    Outcome outcome = Refresh(apex, primaries, copy, keyring);
+    lock.lock();
+    due->busy = false;
+    const bool followed = std::any_of(zones_.begin(), zones_.end(),
+                                      [due](const auto& zone) { return zone.get() == due; });
+    if (followed) {
+      Finish(*due, std::move(outcome));
+    } else {
+      std::erase_if(orphans_, [due](const auto& zone) { return zone.get() == due; });
+    }
+  }
+}
+
+Secondaries::Outcome Secondaries::Refresh(const std::string& apex,
+                                          const std::vector<Primary>& primaries,
+                                          std::shared_ptr<const dns::Zone> copy,
+                                          std::shared_ptr<const dns::TsigKeyring> keyring) {
+  Outcome outcome;
+  outcome.status = absl::FailedPreconditionError("no primary configured");
+  for (const Primary& primary : primaries) {
+    const auto start = std::chrono::steady_clock::now();
+    // IXFR when we hold a copy (RFC 1995); an IXFR the primary cannot
+    // serve, or answers badly, falls back to AXFR.
+    outcome = TransferFrom(apex, primary, copy != nullptr ? dns::type::kIxfr : dns::type::kAxfr,
+                           copy.get(), *keyring);
+    if (!outcome.status.ok() && copy != nullptr && !absl::IsCancelled(outcome.status) &&
+        !absl::IsUnavailable(outcome.status) && !absl::IsDeadlineExceeded(outcome.status)) {
+      Log(absl::StrCat("secondary ", dns::NameToText(apex), ": IXFR from ", primary.label,
+                       " failed (", outcome.status.message(), "); trying AXFR"));
+      outcome = TransferFrom(apex, primary, dns::type::kAxfr, copy.get(), *keyring);
+    }
+    outcome.from = primary.label;
+    outcome.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (outcome.status.ok() || absl::IsCancelled(outcome.status)) break;
+  }
+  return outcome;
+}
+
+Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Primary& primary,
+                                               uint16_t qtype, const dns::Zone* copy,
+                                               const dns::TsigKeyring& keyring) {
+  Outcome outcome;
+  const auto fail = [&outcome](absl::Status status) {
+    outcome.status = std::move(status);
+    return std::move(outcome);
+  };
+  std::unique_ptr<dns::TsigClient> tsig;
+  if (!primary.key.empty()) {
+    const dns::TsigKeyring::Key* key = keyring.Find(primary.key);
+    if (key == nullptr) return fail(absl::FailedPreconditionError("its TSIG key is not defined"));
+    tsig = std::make_unique<dns::TsigClient>(*key);
+  }
+  thread_local absl::BitGen random;
+  const uint16_t id = absl::Uniform<uint16_t>(random);
+  uint8_t query[1024];
+  const size_t query_size = dns::WriteTransferQuery(
+      apex, qtype, id, copy != nullptr ? SoaRdata(*copy) : absl::string_view(),
+      copy != nullptr ? copy->apex_node().Find(dns::type::kSoa).ttl() : 0, tsig.get(), query,
+      sizeof(query));
+  if (query_size == 0) return fail(absl::InternalError("the request does not fit"));
+
+  dns::ZoneTextWriter text;
+  dns::TransferReader reader(apex, qtype, id,
+                             copy != nullptr ? std::optional<uint32_t>(copy->serial())
+                                             : std::nullopt,
+                             tsig.get(), [&text](const dns::TransferRecord& record) {
+                               return text.Add(record);
+                             });
+  sockets::TcpClient connection(cancel_fd_);
+  if (auto status = connection.Connect(primary.address, kConnectTimeoutMs); !status.ok()) {
+    return fail(status);
+  }
+  if (auto status = connection.Send(query, query_size, kIdleTimeoutMs); !status.ok()) {
+    return fail(status);
+  }
+  std::string message;
+  while (!reader.done()) {
+    if (auto status = connection.Receive(&message, kIdleTimeoutMs); !status.ok()) {
+      return fail(absl::Status(status.code(),
+                               absl::StrCat(status.message(), " after ", reader.messages(),
+                                            " messages, ", reader.records(), " records")));
+    }
+    if (auto status = reader.Read(reinterpret_cast<const uint8_t*>(message.data()),
+                                  message.size());
+        !status.ok()) {
+      return fail(status);
+    }
+  }
+  outcome.kind = reader.result();
+  outcome.messages = reader.messages();
+  outcome.records = reader.records();
+  if (outcome.kind == dns::TransferReader::Result::kUpToDate) return fail(absl::OkStatus());
+  if (outcome.kind == dns::TransferReader::Result::kIncremental) {
+    if (auto status = dns::ApplyDiffs(*copy, reader.diffs(), text); !status.ok()) {
+      return fail(status);
+    }
+  }
+  const std::string source = state_->FilePath(FileName(apex));
+  auto zone = dns::ParseZoneText(text.text(), source, dns::NameToText(apex));
+  if (!zone.ok()) {
+    return fail(absl::InvalidArgumentError(
+        absl::StrCat("the transferred zone fails our checks: ", zone.status().message())));
+  }
+  if ((*zone)->apex() != apex || (*zone)->serial() != reader.serial()) {
+    return fail(absl::DataLossError("the transferred zone is not the one asked for"));
+  }
+  outcome.zone = *std::move(zone);
+  outcome.text = std::move(text.text());
+  return fail(absl::OkStatus());
+}
+
+void Secondaries::Finish(Zone& zone, Outcome outcome) {
+  const int64_t now = SteadyMs();
+  const bool notified = zone.notified_again;
+  zone.notified_again = false;
+  if (!outcome.status.ok()) {
+    ++counters_.failed;
+    zone.last_error = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
+                                                    absl::UTCTimeZone()),
+                                   " from ", outcome.from, ": ", outcome.status.message());
+    Log(absl::StrCat("secondary ", zone.name, ": refresh failed, the copy in force stays: ",
+                     zone.last_error));
+    if (zone.copy != nullptr) {
+      zone.refresh_at = now + TimersOf(*zone.copy).retry_ms;
+    } else {
+      zone.refresh_at = now + zone.backoff_ms;
+      zone.backoff_ms = std::min(kMaxRetryMs, zone.backoff_ms * 2);
+    }
+    if (notified) zone.refresh_at = now;
+    return;
+  }
+  zone.backoff_ms = kFirstRetryMs;
+  const std::string path = state_->FilePath(FileName(zone.apex));
+  if (outcome.zone != nullptr) {
+    // Saved before it is served: a restart must not find an older copy
+    // than the one that was answered from.
+    if (auto status = state_->Write(FileName(zone.apex), outcome.text); !status.ok()) {
+      Log(absl::StrCat("secondary ", zone.name, ": the copy is not saved: ", status.message()));
+    }
+    const bool incremental = outcome.kind == dns::TransferReader::Result::kIncremental;
+    ++(incremental ? counters_.ixfr : counters_.axfr);
+    zone.last_transfer = absl::StrCat(
+        KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ", outcome.from,
+        ": ", outcome.records, " records in ", outcome.messages, " messages, ",
+        absl::StrFormat("%.3f", outcome.seconds), " s");
+    Log(absl::StrCat("secondary ", zone.name, ": ", zone.last_transfer,
+                     zone.copy != nullptr ? absl::StrCat(" (was ", zone.copy->serial(), ")") : ""));
+    zone.copy = std::move(outcome.zone);
+  } else {
+    ++counters_.up_to_date;
+    // The file's time records this contact (Configure reads it back).
+    utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+  }
+  const SoaTimers timers = TimersOf(*zone.copy);
+  zone.refresh_at = notified ? now : now + timers.refresh_ms;
+  zone.expire_at = now + timers.expire_ms;
+  const bool was_unavailable = zone.unavailable->exchange(false);
+  if (outcome.kind != dns::TransferReader::Result::kUpToDate || was_unavailable) changed_();
+}
+
+std::string Secondaries::StatusText() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  const int64_t now = SteadyMs();
+  for (const auto& zone : zones_) {
+    std::vector<std::string> primaries;
+    for (const Primary& primary : zone->primaries) primaries.push_back(primary.label);
+    absl::StrAppend(&out, "  secondary ", zone->name, " from ", absl::StrJoin(primaries, ", "),
+                    ": ");
+    if (zone->copy == nullptr) {
+      absl::StrAppend(&out, "no copy yet (SERVFAIL)");
+    } else {
+      absl::StrAppend(&out, "serial ", zone->copy->serial(),
+                      zone->unavailable->load() ? ", EXPIRED (SERVFAIL)"
+                                                : absl::StrCat(", expires in ",
+                                                               (zone->expire_at - now) / 1000, " s"));
+    }
+    if (zone->busy) absl::StrAppend(&out, ", refreshing now");
+    if (!zone->last_transfer.empty()) absl::StrAppend(&out, "; last: ", zone->last_transfer);
+    if (!zone->last_error.empty()) absl::StrAppend(&out, "; last error: ", zone->last_error);
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+Secondaries::Counters Secondaries::counters() const {
+  std::lock_guard lock(mutex_);
+  Counters counters = counters_;
+  counters.expired = 0;
+  for (const auto& zone : zones_) {
+    if (zone->copy != nullptr && zone->unavailable->load()) ++counters.expired;
+  }
+  return counters;
+}
+
+}  // namespace agility::daemon
