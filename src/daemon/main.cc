@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/secondary.h"
 #include "daemon/snapshot.h"
 
 namespace {
@@ -23,7 +24,11 @@ int Check(const std::string& config) {
     return 1;
   }
   const int workers = parsed->server.workers;
-  auto snapshot = agility::daemon::LoadSnapshot(*std::move(parsed), 1, workers);
+  // Secondary zones are checked as configured, without a primary's copy.
+  agility::daemon::Secondaries secondaries(nullptr, [] {});
+  secondaries.Configure(*parsed);
+  auto snapshot = agility::daemon::LoadSnapshot(*std::move(parsed), 1, workers, nullptr, nullptr,
+                                                secondaries.Copies());
   if (!snapshot.ok()) {
     std::fprintf(stderr, "%s\n", std::string(snapshot.status().message()).c_str());
     return 1;

@@ -40,6 +40,13 @@ std::string Daemon::StatusText() const {
     }
     absl::StrAppend(&out, "\n");
   }
+  if (!snapshot->config.secondaries.empty()) {
+    const Secondaries::Counters c = secondaries_->counters();
+    absl::StrAppend(&out, "transfers in: axfr ", c.axfr, " ixfr ", c.ixfr, " up to date ",
+                    c.up_to_date, " failed ", c.failed, "; notifies accepted ",
+                    c.notifies_accepted, " refused ", c.notifies_refused, "\n",
+                    secondaries_->StatusText());
+  }
   absl::StrAppend(&out, steering_.StatusText(*snapshot));
   if (!state_->status().ok()) absl::StrAppend(&out, "warning: ", state_->status().message(), "\n");
   return out;
@@ -324,6 +331,23 @@ std::string Daemon::MetricsText() const {
     m.Sample("agility_zone_names", {{"zone", dns::NameToText(zone->apex())}},
              static_cast<double>(zone->name_count()));
   }
+  const Secondaries::Counters c = secondaries_->counters();
+  m.Family("agility_transfers_in_total", "counter",
+           "Refreshes of secondary zones by outcome: a full zone (axfr), changes (ixfr), "
+           "nothing new (up_to_date), or none applied (failed).");
+  for (const auto& [kind, count] : {std::pair{"axfr", c.axfr}, std::pair{"ixfr", c.ixfr},
+                                    std::pair{"up_to_date", c.up_to_date},
+                                    std::pair{"failed", c.failed}}) {
+    m.Sample("agility_transfers_in_total", {{"kind", kind}}, static_cast<double>(count));
+  }
+  m.Family("agility_notifies_in_total", "counter", "NOTIFYs received, by what we did.");
+  m.Sample("agility_notifies_in_total", {{"result", "accepted"}},
+           static_cast<double>(c.notifies_accepted));
+  m.Sample("agility_notifies_in_total", {{"result", "refused"}},
+           static_cast<double>(c.notifies_refused));
+  m.Family("agility_secondary_zones_expired", "gauge",
+           "Secondary zones past their SOA expire, answering SERVFAIL.");
+  m.Sample("agility_secondary_zones_expired", static_cast<double>(c.expired));
   m.Family("agility_zone_serial", "gauge", "SOA serial per zone.");
   for (const auto& zone : snapshot->zones.zones()) {
     m.Sample("agility_zone_serial", {{"zone", dns::NameToText(zone->apex())}}, zone->serial());

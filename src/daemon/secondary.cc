@@ -161,11 +161,11 @@ void Secondaries::Configure(const config::Config& config) {
       auto placeholder = dns::ParseZoneText(
           absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
                        " 0 IN NS invalid.\n"),
-          absl::StrCat("(", origin, " awaits its first transfer)"), origin);
+          absl::StrCat(origin, " awaiting its first transfer"), origin);
       zone->placeholder = placeholder.ok() ? *std::move(placeholder) : nullptr;
-      const std::string path = state_->FilePath(FileName(wanted.apex));
+      const std::string path = state_ != nullptr ? state_->FilePath(FileName(wanted.apex)) : "";
       struct stat file;
-      if (state_->status().ok() && stat(path.c_str(), &file) == 0) {
+      if (state_ != nullptr && state_->status().ok() && stat(path.c_str(), &file) == 0) {
         auto saved = dns::LoadZoneFile(path);
         if (saved.ok() && (*saved)->apex() == wanted.apex) {
           zone->copy = *std::move(saved);

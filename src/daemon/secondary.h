@@ -31,7 +31,8 @@ namespace agility::daemon {
 class Secondaries {
  public:
   // `changed` runs on the transfer thread after a zone's copy changed or
-  // the zone became available; the daemon then publishes Copies().
+  // the zone became available; the daemon then publishes Copies(). Without
+  // `state` (agilityd --check), no copy is read and none is kept.
   Secondaries(const StateDir* state, std::function<void()> changed);
   ~Secondaries();
   Secondaries(const Secondaries&) = delete;

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""DNS replication (issue 11): agilityd as a secondary.
+
+- Knot DNS is the primary of example.net, with TSIG; two agilityd
+  secondaries follow it. They take the zone by AXFR, then each change Knot
+  commits (an addition, a deletion, a SOA-only change) by IXFR after Knot's
+  NOTIFY; their counters say IXFR, not AXFR. Policy answers work in the
+  secondary zone as in file zones.
+- A secondary with the wrong TSIG secret gets nothing and answers SERVFAIL;
+  a NOTIFY from an address that is not a primary is REFUSED.
+- A primary that cuts a transfer in the middle (a Python one, which the test
+  controls) leaves the copy in force serving.
+- The primary stops: the secondaries keep serving; a restart serves the
+  saved copy at once; past the SOA expire, they answer SERVFAIL.
+- `agilityd --check` of a secondary configuration contacts nobody.
+
+Run by `meson test transfer`; needs knot and bind9-dnsutils (scripts/deps
+test). AGILITYD and AGILITYCTL name the binaries (default build/).
+"""
+import base64
+import ipaddress
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+import servers  # noqa: E402
+
+AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
+AGILITYCTL = os.environ.get("AGILITYCTL", os.path.join(ROOT, "build", "agilityctl"))
+APEX = "example.net"
+POOL = ipaddress.ip_network("127.77.0.0/24")
+# Refresh every 2 s and expire 12 s after the last contact: short enough to
+# see expiry in a test, long enough that a restart finds a live copy.
+SOA_TIMERS = "2 1 12 60"
+
+ZONE = f"""$ORIGIN {APEX}.
+$TTL 300
+@ SOA ns1 hostmaster 1 {SOA_TIMERS}
+@ NS ns1
+ns1 A 192.0.2.1
+www A 192.0.2.10
+mail MX 10 www
+txt TXT "hello world" "two"
+*.wp A 127.0.0.1
+"""
+
+
+def dig(port, name, qtype="A", *options):
+    out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=2", "+tries=2",
+                          *options, name, qtype], capture_output=True, text=True, timeout=30)
+    return out.stdout + out.stderr
+
+
+def status(out):
+    found = re.search(r"status: (\w+)", out)
+    return found.group(1) if found else None
+
+
+def short(port, name, qtype="A"):
+    return dig(port, name, qtype, "+short").split()
+
+
+def wait_for(condition, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def metric(ctl_config, name, labels):
+    out = subprocess.run([AGILITYCTL, "-c", ctl_config, "stats"], capture_output=True, text=True,
+                         timeout=10).stdout
+    found = re.search(re.escape(name + "{" + labels + "}") + r" (\S+)", out)
+    return float(found.group(1)) if found else None
+
+
+class Agilityd:
+    def __init__(self, directory, name, primary_port, secret, extra=""):
+        self.dir = os.path.join(directory, name)
+        os.makedirs(self.dir)
+        self.port = servers.free_port()
+        self.config = os.path.join(self.dir, "agility.yaml")
+        with open(self.config, "w") as f:
+            f.write(f"""server:
+  listen: ["127.0.0.1:{self.port}"]
+  workers: 1
+  control: "{self.dir}/control.sock"
+  state_dir: "{self.dir}/state"
+sk_lookup: {{enabled: false}}
+keys:
+  xfr: {{algorithm: hmac-sha256, secret: "{secret}"}}
+remotes:
+  hidden: {{address: "127.0.0.1:{primary_port}", key: xfr}}
+zones:
+  - {{name: {APEX}, primaries: [hidden]}}
+{extra}""")
+        self.process = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "agilityd.log"), "a")
+        self.process = subprocess.Popen([AGILITYD, "-c", self.config], stdout=self.log,
+                                        stderr=self.log)
+        wait_for(lambda: os.path.exists(os.path.join(self.dir, "control.sock")),
+                 "the control socket")
+
+    def stop(self, kill=False):
+        if self.process is not None and self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(timeout=20)
+        if os.path.exists(os.path.join(self.dir, "control.sock")):
+            os.unlink(os.path.join(self.dir, "control.sock"))
+        self.log.close()
+
+    def text_log(self):
+        with open(os.path.join(self.dir, "agilityd.log")) as f:
+            return f.read()
+
+    def transfers(self, kind):
+        return metric(self.config, "agility_transfers_in_total", f'kind="{kind}"') or 0
+
+
+class KnotPrimaryTest(unittest.TestCase):
+    """Knot primary, two agilityd secondaries, TSIG on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-transfer-")
+        d = cls.tmp.name
+        cls.secret = base64.b64encode(os.urandom(32)).decode()
+        cls.knot_port = servers.free_port()
+        with open(os.path.join(d, f"{APEX}.zone"), "w") as f:
+            f.write(ZONE)
+        policy = ('pools: {edge: "127.77.0.0/24"}\n'
+                  f'policies: [{{name: edge, match: ["*.wp.{APEX}"], ipv4: edge}}]\n')
+        cls.secondaries = [Agilityd(d, "a", cls.knot_port, cls.secret, policy),
+                           Agilityd(d, "b", cls.knot_port, cls.secret)]
+        cls.knot_conf = os.path.join(d, "knot.conf")
+        remotes = "".join(f"  - id: s{i}\n    address: 127.0.0.1@{s.port}\n    key: xfr\n"
+                          for i, s in enumerate(cls.secondaries))
+        servers.write_knot_conf(
+            cls.knot_conf, d, cls.knot_port, [(APEX, os.path.join(d, f"{APEX}.zone"))],
+            sections=(f"key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {cls.secret}\n"
+                      f"remote:\n{remotes}"
+                      "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    key: xfr\n"
+                      "    action: transfer\n"),
+            zone_settings="    notify: [s0, s1]\n    acl: xfr\n    journal-content: changes\n")
+        cls.start_knot()
+        for secondary in cls.secondaries:
+            secondary.start()
+        for secondary in cls.secondaries:
+            wait_for(lambda: short(secondary.port, f"www.{APEX}") == ["192.0.2.10"],
+                     "the first AXFR")
+
+    @classmethod
+    def start_knot(cls):
+        if getattr(cls, "knot_log", None) is not None:
+            cls.knot_log.close()
+        cls.knot_log = open(os.path.join(cls.tmp.name, "knot.log"), "a")
+        cls.knot = subprocess.Popen(["knotd", "-c", cls.knot_conf], stdout=cls.knot_log,
+                                    stderr=cls.knot_log)
+        wait_for(lambda: servers.ask(cls.knot_port, f"www.{APEX}"), "knotd")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.knot.poll() is None:
+            cls.knot.terminate()
+            cls.knot.wait(timeout=20)
+        cls.knot_log.close()
+        for secondary in cls.secondaries:
+            secondary.stop()
+        cls.tmp.cleanup()
+
+    def knotc(self, *args):
+        out = subprocess.run(["knotc", "-c", self.knot_conf, *args], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def change(self, *edits):
+        self.knotc("zone-begin", APEX)
+        for edit in edits:
+            self.knotc(*edit)
+        self.knotc("zone-commit", APEX)
+
+    def serial(self, port):
+        answer = short(port, APEX, "SOA")
+        return int(answer[2]) if len(answer) > 2 else None
+
+    def test_1_axfr_then_ixfr_for_each_change(self):
+        for s in self.secondaries:
+            self.assertEqual(short(s.port, f"txt.{APEX}", "TXT"), ['"hello', 'world"', '"two"'])
+            self.assertEqual(s.transfers("axfr"), 1, s.text_log())
+        # An addition.
+        self.change(("zone-set", APEX, "new", "300", "A", "192.0.2.77"))
+        for s in self.secondaries:
+            wait_for(lambda: short(s.port, f"new.{APEX}") == ["192.0.2.77"], "the addition")
+        # A deletion.
+        self.change(("zone-unset", APEX, "www", "A", "192.0.2.10"))
+        for s in self.secondaries:
+            wait_for(lambda: status(dig(s.port, f"www.{APEX}")) == "NXDOMAIN", "the deletion")
+        # A change of the SOA alone.
+        before = self.serial(self.secondaries[0].port)
+        self.change(("zone-set", APEX, "@", "300", "SOA",
+                     f"ns1 hostmaster {before + 10} {SOA_TIMERS}"))
+        for s in self.secondaries:
+            wait_for(lambda: self.serial(s.port) == before + 10, "the SOA change")
+        for s in self.secondaries:
+            self.assertEqual(s.transfers("axfr"), 1, s.text_log())
+            self.assertGreaterEqual(s.transfers("ixfr"), 3, s.text_log())
+            self.assertIn("IXFR of serial", s.text_log())
+            # What a restart would serve is what is served.
+            with open(os.path.join(s.dir, "state", f"{APEX}.zone")) as f:
+                saved = f.read()
+            self.assertIn("192.0.2.77", saved)
+            self.assertNotIn("192.0.2.10", saved)
+
+    def test_2_policy_answers_in_a_secondary_zone(self):
+        seen = set()
+        for i in range(20):
+            answer = short(self.secondaries[0].port, f"h{i}.wp.{APEX}")
+            self.assertEqual(len(answer), 1, answer)
+            self.assertIn(ipaddress.ip_address(answer[0]), POOL)
+            seen.add(answer[0])
+        self.assertGreater(len(seen), 5, seen)
+
+    def test_3_wrong_secret_gets_nothing(self):
+        wrong = Agilityd(self.tmp.name, "wrong", self.knot_port,
+                         base64.b64encode(os.urandom(32)).decode())
+        wrong.start()
+        try:
+            wait_for(lambda: wrong.transfers("failed") >= 1, "a failed transfer")
+            self.assertEqual(status(dig(wrong.port, f"ns1.{APEX}")), "SERVFAIL")
+            self.assertEqual(wrong.transfers("axfr"), 0)
+            self.assertIn("refresh failed", wrong.text_log())
+        finally:
+            wrong.stop()
+
+    def test_4_notify_from_elsewhere_is_refused(self):
+        s = self.secondaries[1]
+        query = struct.pack("!HHHHHH", 0x1234, 4 << 11, 1, 0, 0, 0)
+        query += b"".join(bytes([len(label)]) + label.encode() for label in APEX.split("."))
+        query += b"\0" + struct.pack("!HH", 6, 1)
+        for source in ("127.0.0.1", "127.0.0.2"):
+            # From the primary's address but unsigned, and from elsewhere.
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.bind((source, 0))
+                sock.settimeout(5)
+                sock.sendto(query, ("127.0.0.1", s.port))
+                reply = sock.recv(512)
+            self.assertEqual(reply[:2], b"\x12\x34")
+            self.assertEqual(reply[3] & 0xF, 5, reply)  # REFUSED
+            self.assertTrue(reply[2] & 0x80)  # QR
+        self.assertGreaterEqual(
+            metric(s.config, "agility_notifies_in_total", 'result="refused"'), 2)
+
+    def test_5_primary_down_restart_then_expiry(self):
+        a, b = self.secondaries
+        self.knot.terminate()
+        self.knot.wait(timeout=20)
+        # Serving goes on without the primary...
+        for s in self.secondaries:
+            self.assertEqual(status(dig(s.port, f"ns1.{APEX}")), "NOERROR")
+        # ...and a restart serves the saved copy at once.
+        b.stop()
+        b.start()
+        wait_for(lambda: status(dig(b.port, f"ns1.{APEX}")) in ("NOERROR", "SERVFAIL"), "b")
+        self.assertEqual(short(b.port, f"ns1.{APEX}"), ["192.0.2.1"], b.text_log())
+        self.assertIn("serving the saved copy", b.text_log())
+        # Past the SOA expire (12 s), SERVFAIL.
+        for s in self.secondaries:
+            wait_for(lambda: status(dig(s.port, f"ns1.{APEX}")) == "SERVFAIL", "expiry", 40)
+            self.assertIn("expired", s.text_log())
+        # The primary is back: the zone serves again.
+        self.start_knot()
+        for s in self.secondaries:
+            wait_for(lambda: status(dig(s.port, f"ns1.{APEX}")) == "NOERROR", "recovery", 30)
+
+
+def message(query_id, flags, question, answers):
+    return (struct.pack("!HHHHHH", query_id, flags, 1 if question else 0, len(answers), 0, 0) +
+            question + b"".join(answers))
+
+
+def wire_name(name):
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+
+
+def record(name, rtype, rdata, ttl=300):
+    return wire_name(name) + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+
+def soa(serial):
+    rdata = wire_name(f"ns1.{APEX}") + wire_name(f"hostmaster.{APEX}") + struct.pack(
+        "!IIIII", serial, 3600, 1, 86400, 60)
+    return record(APEX, 6, rdata)
+
+
+class CuttingPrimary(threading.Thread):
+    """A primary that answers the first transfer whole (serial 1) and cuts
+    every later one (serial 2) after its first message."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.transfers = 0
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                length = struct.unpack("!H", conn.recv(2))[0]
+                query = b""
+                while len(query) < length:
+                    query += conn.recv(length - len(query))
+                end = 12
+                while query[end] != 0:
+                    end += query[end] + 1
+                question = query[12:end + 5]
+                self.transfers += 1
+                first = self.transfers == 1
+                body = [soa(1 if first else 2), record(APEX, 2, wire_name(f"ns1.{APEX}")),
+                        record(f"ns1.{APEX}", 1, bytes([192, 0, 2, 1]))]
+                if first:
+                    body.append(record(f"www.{APEX}", 1, bytes([192, 0, 2, 10])))
+                    body.append(soa(1))
+                reply = message(query[0] << 8 | query[1], 0x8400, question, body)
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+                # The cut: the connection closes before the closing SOA.
+
+    def close(self):
+        self.sock.close()
+
+
+class CutTransferTest(unittest.TestCase):
+    def test_a_cut_transfer_leaves_the_old_zone_serving(self):
+        with tempfile.TemporaryDirectory(prefix="agility-cut-") as d:
+            primary = CuttingPrimary()
+            primary.start()
+            s = Agilityd(d, "s", primary.port, base64.b64encode(os.urandom(32)).decode())
+            with open(s.config) as f:
+                text = f.read().replace(", key: xfr}", "}")
+            with open(s.config, "w") as f:
+                f.write(text)
+            s.start()
+            try:
+                wait_for(lambda: short(s.port, f"www.{APEX}") == ["192.0.2.10"], "the first AXFR")
+                # An unsigned NOTIFY from the primary's address asks for the
+                # next serial, whose transfer is cut.
+                query = message(7, 4 << 11, wire_name(APEX) + struct.pack("!HH", 6, 1), [])
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.settimeout(5)
+                    sock.sendto(query, ("127.0.0.1", s.port))
+                    self.assertEqual(sock.recv(512)[3] & 0xF, 0)  # NOERROR
+                wait_for(lambda: s.transfers("failed") >= 1, "the cut transfer")
+                self.assertEqual(short(s.port, f"www.{APEX}"), ["192.0.2.10"])
+                self.assertEqual(short(s.port, APEX, "SOA")[2], "1")
+                self.assertIn("the connection closed", s.text_log())
+            finally:
+                s.stop()
+                primary.close()
+
+
+class CheckTest(unittest.TestCase):
+    def test_check_contacts_nobody(self):
+        with tempfile.TemporaryDirectory(prefix="agility-check-") as d:
+            dead = servers.free_port()
+            s = Agilityd(d, "s", dead, base64.b64encode(os.urandom(32)).decode())
+            out = subprocess.run([AGILITYD, "--check", "-c", s.config], capture_output=True,
+                                 text=True, timeout=10)
+            self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("awaiting its first transfer", out.stdout)
+            self.assertFalse(os.path.exists(os.path.join(s.dir, "state")))
+            with open(s.config, "a") as f:
+                f.write("  - {name: other.example, primaries: [nowhere]}\n")
+            out = subprocess.run([AGILITYD, "--check", "-c", s.config], capture_output=True,
+                                 text=True, timeout=10)
+            self.assertEqual(out.returncode, 1)
+            self.assertRegex(out.stderr, r"agility\.yaml:\d+: zone 'other\.example\.': primary "
+                             r"'nowhere' is not defined under remotes:")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
