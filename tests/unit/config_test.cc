@@ -80,6 +80,26 @@ TEST(ConfigTest, DnssecZonesAndIdentity) {
   EXPECT_EQ(config->dnssec[0].line, 4);
 }
 
+TEST(ConfigTest, RemotesAndSecondaryZones) {
+  auto config = ParseConfig(
+      "keys:\n  xfr: {algorithm: hmac-sha256, secret: AAAA}\n"
+      "remotes:\n  hidden: {address: \"127.0.0.1:5300\", key: xfr}\n"
+      "  bare: {address: \"::1\"}\n"
+      "zones:\n  - a.zone\n  - {name: Example.NET, primaries: [hidden, bare]}\n",
+      "/etc/agility/c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->remotes.size(), 2u);
+  EXPECT_EQ(config->remotes[0].address.ToString(), "127.0.0.1:5300");
+  EXPECT_EQ(config->remotes[0].key, "xfr");
+  EXPECT_EQ(config->remotes[1].address.ToString(), "[::1]:53");
+  EXPECT_EQ(config->remotes[1].key, "");
+  ASSERT_EQ(config->zones.size(), 1u);
+  ASSERT_EQ(config->secondaries.size(), 1u);
+  EXPECT_EQ(config->secondaries[0].apex, std::string("\7example\3net\0", 13));
+  EXPECT_EQ(config->secondaries[0].primaries, (std::vector<std::string>{"hidden", "bare"}));
+  EXPECT_EQ(config->secondaries[0].line, 8);
+}
+
 struct BadCase {
   const char* yaml;
   const char* where;    // expected "file:line:" prefix of the error
@@ -99,6 +119,23 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, ConfigErrorTest,
     ::testing::Values(
         BadCase{"zones: [a.zone]\nsurprise: 1\n", "bad.yaml:2:", "unknown key 'surprise'"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1:53\", key: nokey}\n"
+                "zones: [{name: a.example, primaries: [p]}]\n",
+                "bad.yaml:2:", "remote 'p': key 'nokey' is not defined under keys:"},
+        BadCase{"zones:\n  - {name: a.example, primaries: [nowhere]}\n",
+                "bad.yaml:2:", "primary 'nowhere' is not defined under remotes:"},
+        BadCase{"remotes:\n  p: {address: \"not an address\"}\nzones: [a]\n",
+                "bad.yaml:2:", "remotes.p.address 'not an address'"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1\", port: 53}\nzones: [a]\n",
+                "bad.yaml:2:", "unknown key 'port' in remotes.p"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1\"}\n"
+                "zones:\n  - {name: a.example, primaries: [p]}\n"
+                "  - {name: A.example., primaries: [p]}\n",
+                "bad.yaml:5:", "zone 'A.example.' is listed twice (line 4)"},
+        BadCase{"zones:\n  - {name: a.example}\n", "bad.yaml:2:",
+                "a secondary zone needs name and primaries"},
+        BadCase{"zones:\n  - {name: a.example, primaries: [], notify: x}\n", "bad.yaml:2:",
+                "unknown key 'notify' in a secondary zone"},
         BadCase{"zones: [a]\nkeys:\n  xfr: {algorithm: hmac-md4, secret: AAAA}\n",
                 "bad.yaml:3:", "unknown TSIG algorithm 'hmac-md4'"},
         BadCase{"zones: [a]\nkeys:\n  xfr: {algorithm: hmac-sha256, secret: \"n0t b64!\"}\n",

@@ -1,0 +1,324 @@
+// Zone transfers in: reading AXFR and IXFR responses (RFC 5936, RFC 1995),
+// applying IXFR steps to a zone, and TSIG over a many-message response
+// signed as a primary signs it (libknot's knot_tsig_sign/_sign_next).
+extern "C" {
+#include <libknot/libknot.h>
+}
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "dns/name.h"
+#include "dns/transfer.h"
+#include "dns/tsig.h"
+#include "dns/wire.h"
+#include "dns/zone_file.h"
+#include "dns/zone_text.h"
+
+namespace agility::dns {
+namespace {
+
+constexpr uint16_t kId = 0x4242;
+constexpr char kSecret[] = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+
+std::string Wire(const std::string& text) { return *NameFromText(text); }
+
+std::string U16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+std::string U32(uint32_t v) { return U16(static_cast<uint16_t>(v >> 16)) + U16(v & 0xffff); }
+
+TransferRecord Soa(uint32_t serial) {
+  return {Wire("example.net."),
+          Wire("ns1.example.net.") + Wire("h.example.net.") + U32(serial) + U32(3600) + U32(600) +
+              U32(86400) + U32(60),
+          300, type::kSoa};
+}
+TransferRecord A(const std::string& owner, uint8_t last, uint32_t ttl = 300) {
+  return {Wire(owner + ".example.net."), std::string("\xc0\x00\x02", 3) + static_cast<char>(last),
+          ttl, type::kA};
+}
+TransferRecord Ns() { return {Wire("example.net."), Wire("ns1.example.net."), 300, type::kNs}; }
+
+// A response to our query carrying `records` in its answer section.
+std::vector<uint8_t> Message(const std::vector<TransferRecord>& records, uint16_t qtype,
+                             uint16_t id = kId, uint8_t rcode = 0) {
+  std::string m = U16(id) + U16(0x8400 | rcode) + U16(1) + U16(static_cast<uint16_t>(records.size())) +
+                  U16(0) + U16(0);
+  m += Wire("example.net.") + U16(qtype) + U16(1);
+  for (const TransferRecord& r : records) {
+    m += r.owner + U16(r.type) + U16(1) + U32(r.ttl) + U16(static_cast<uint16_t>(r.rdata.size())) +
+         r.rdata;
+  }
+  return std::vector<uint8_t>(m.begin(), m.end());
+}
+
+struct Received {
+  std::vector<TransferRecord> full;
+  TransferReader reader;
+  explicit Received(uint16_t qtype, std::optional<uint32_t> serial, TsigClient* tsig = nullptr)
+      : reader(Wire("example.net."), qtype, kId, serial, tsig,
+               [this](const TransferRecord& r) {
+                 full.push_back(r);
+                 return absl::OkStatus();
+               }) {}
+  absl::Status Read(const std::vector<uint8_t>& message) {
+    return reader.Read(message.data(), message.size());
+  }
+};
+
+TEST(TransferReaderTest, AxfrOverTwoMessages) {
+  Received r(type::kAxfr, std::nullopt);
+  ASSERT_TRUE(r.Read(Message({Soa(5), Ns()}, type::kAxfr)).ok());
+  EXPECT_FALSE(r.reader.done());
+  ASSERT_TRUE(r.Read(Message({A("www", 10), Soa(5)}, type::kAxfr)).ok());
+  EXPECT_TRUE(r.reader.done());
+  EXPECT_EQ(r.reader.result(), TransferReader::Result::kFull);
+  EXPECT_EQ(r.reader.serial(), 5u);
+  EXPECT_EQ(r.full, (std::vector<TransferRecord>{Soa(5), Ns(), A("www", 10)}));
+  EXPECT_FALSE(r.Read(Message({A("late", 1)}, type::kAxfr)).ok());
+}
+
+TEST(TransferReaderTest, IxfrStepsAreKeptAsDiffs) {
+  Received r(type::kIxfr, 1);
+  ASSERT_TRUE(r.Read(Message({Soa(3), Soa(1), A("gone", 1), Soa(2), A("new", 2)}, type::kIxfr))
+                  .ok());
+  ASSERT_TRUE(r.Read(Message({Soa(2), Soa(3), A("newer", 3), Soa(3)}, type::kIxfr)).ok());
+  ASSERT_TRUE(r.reader.done());
+  EXPECT_EQ(r.reader.result(), TransferReader::Result::kIncremental);
+  ASSERT_EQ(r.reader.diffs().size(), 2u);
+  const ZoneDiff& first = r.reader.diffs()[0];
+  EXPECT_EQ(first.from_serial, 1u);
+  EXPECT_EQ(first.to_serial, 2u);
+  EXPECT_EQ(first.removed, (std::vector<TransferRecord>{Soa(1), A("gone", 1)}));
+  EXPECT_EQ(first.added, (std::vector<TransferRecord>{Soa(2), A("new", 2)}));
+  EXPECT_EQ(r.reader.diffs()[1].removed, (std::vector<TransferRecord>{Soa(2)}));
+  EXPECT_TRUE(r.full.empty());
+}
+
+TEST(TransferReaderTest, IxfrAnsweredWithTheWholeZone) {
+  Received r(type::kIxfr, 1);
+  ASSERT_TRUE(r.Read(Message({Soa(4), Ns(), A("www", 10), Soa(4)}, type::kIxfr)).ok());
+  EXPECT_EQ(r.reader.result(), TransferReader::Result::kFull);
+  EXPECT_EQ(r.full.size(), 3u);
+}
+
+TEST(TransferReaderTest, OneSoaOfOurSerialIsUpToDate) {
+  Received r(type::kIxfr, 7);
+  ASSERT_TRUE(r.Read(Message({Soa(7)}, type::kIxfr)).ok());
+  EXPECT_TRUE(r.reader.done());
+  EXPECT_EQ(r.reader.result(), TransferReader::Result::kUpToDate);
+}
+
+TEST(TransferReaderTest, RefusesWhatIsNotASoundTransfer) {
+  {
+    Received r(type::kIxfr, 7);
+    const absl::Status status = r.Read(Message({Soa(6)}, type::kIxfr));
+    EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+    EXPECT_NE(status.message().find("older than ours"), std::string::npos);
+  }
+  {
+    // A step that does not start where the last one ended.
+    Received r(type::kIxfr, 1);
+    EXPECT_FALSE(
+        r.Read(Message({Soa(3), Soa(1), Soa(2), Soa(1), Soa(3), Soa(3)}, type::kIxfr)).ok());
+  }
+  {
+    // A step that goes backwards.
+    Received r(type::kIxfr, 5);
+    EXPECT_FALSE(r.Read(Message({Soa(6), Soa(5), Soa(4)}, type::kIxfr)).ok());
+  }
+  {
+    Received r(type::kAxfr, std::nullopt);
+    EXPECT_FALSE(r.Read(Message({Ns(), Soa(1)}, type::kAxfr)).ok());  // no SOA first
+  }
+  {
+    Received r(type::kAxfr, std::nullopt);
+    EXPECT_FALSE(r.Read(Message({Soa(1), Ns(), Soa(2)}, type::kAxfr)).ok());  // another SOA last
+  }
+  {
+    Received r(type::kAxfr, std::nullopt);
+    EXPECT_FALSE(r.Read(Message({Soa(1)}, type::kAxfr, kId + 1)).ok());  // another ID
+  }
+  {
+    Received r(type::kAxfr, std::nullopt);
+    const absl::Status status = r.Read(Message({}, type::kAxfr, kId, rcode::kNotAuth));
+    EXPECT_NE(status.message().find("NOTAUTH"), std::string::npos) << status;
+  }
+  {
+    Received r(type::kAxfr, std::nullopt);
+    std::vector<uint8_t> cut = Message({Soa(1), Ns()}, type::kAxfr);
+    cut.resize(cut.size() - 3);
+    EXPECT_FALSE(r.Read(cut).ok());
+  }
+}
+
+TEST(TransferQueryTest, IxfrCarriesOurSoa) {
+  uint8_t out[512];
+  const TransferRecord soa = Soa(9);
+  const size_t size = WriteTransferQuery(Wire("example.net."), type::kIxfr, kId, soa.rdata, 300,
+                                         nullptr, out, sizeof(out));
+  ASSERT_GT(size, 0u);
+  EXPECT_EQ(ReadU16(out), kId);
+  EXPECT_EQ(ReadU16(out + 4), 1);  // QDCOUNT
+  EXPECT_EQ(ReadU16(out + 8), 1);  // NSCOUNT: our SOA
+  EXPECT_EQ(SoaSerial(AsChars(out + size - soa.rdata.size(), soa.rdata.size())), 9u);
+  EXPECT_EQ(WriteTransferQuery(Wire("example.net."), type::kAxfr, kId, {}, 0, nullptr, out, 20),
+            0u);
+}
+
+std::unique_ptr<Zone> Base() {
+  auto zone = ParseZoneText(
+      "$ORIGIN example.net.\n@ 300 SOA ns1 h 1 3600 600 86400 60\n@ 300 NS ns1\n"
+      "ns1 300 A 192.0.2.1\nwww 300 A 192.0.2.10\nwww 300 A 192.0.2.11\n",
+      "base", "example.net.");
+  EXPECT_TRUE(zone.ok()) << zone.status();
+  return std::move(*zone);
+}
+
+TEST(ApplyDiffsTest, AppliesStepsInOrder) {
+  const auto base = Base();
+  std::vector<ZoneDiff> diffs = {
+      {1, 2, {Soa(1), A("www", 10)}, {Soa(2), A("new", 1)}},
+      // The TTL of www's remaining record changes; `new` goes again.
+      {2, 3, {Soa(2), A("www", 11), A("new", 1)}, {Soa(3), A("www", 11, 60)}},
+  };
+  ZoneTextWriter text;
+  ASSERT_TRUE(ApplyDiffs(*base, diffs, text).ok());
+  auto zone = ParseZoneText(text.text(), "applied", "example.net.");
+  ASSERT_TRUE(zone.ok()) << zone.status() << "\n" << text.text();
+  EXPECT_EQ((*zone)->serial(), 3u);
+  EXPECT_FALSE((*zone)->Find(Wire("new.example.net.")).valid());
+  const RrsetView www = (*zone)->Find(Wire("www.example.net.")).Find(type::kA);
+  ASSERT_TRUE(www.valid());
+  EXPECT_EQ(www.count(), 1);
+  EXPECT_EQ(www.ttl(), 60u);
+  EXPECT_EQ((*zone)->record_count(), base->record_count() - 1);
+}
+
+TEST(ApplyDiffsTest, RefusesStepsThatDoNotFit) {
+  const auto base = Base();
+  ZoneTextWriter text;
+  // Removing what the zone does not have.
+  EXPECT_FALSE(ApplyDiffs(*base, {{1, 2, {Soa(1), A("none", 1)}, {Soa(2)}}}, text).ok());
+  // Removing it twice.
+  EXPECT_FALSE(ApplyDiffs(*base,
+                          {{1, 2, {Soa(1), A("www", 10)}, {Soa(2)}},
+                           {2, 3, {Soa(2), A("www", 10)}, {Soa(3)}}},
+                          text)
+                   .ok());
+  // A step from a serial the zone is not at.
+  EXPECT_FALSE(ApplyDiffs(*base, {{4, 5, {Soa(4)}, {Soa(5)}}}, text).ok());
+}
+
+TEST(ZoneTextWriterTest, RefusesDataInvalidForItsType) {
+  ZoneTextWriter text;
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kA, 300, "\x01\x02").ok());
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNs, 300, "\x05zz").ok());
+  EXPECT_TRUE(text.Add(Wire("a.example.net."), 65280, 300, "anything").ok());
+}
+
+// A primary's side of TSIG over several messages: the first signed with the
+// request's MAC, the next ones chained to the previous MAC (RFC 8945 §5.3.1).
+class TsigStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto keyring = TsigKeyring::Build({{"xfr", "hmac-sha256", kSecret}});
+    ASSERT_TRUE(keyring.ok());
+    keyring_ = *keyring;
+    ASSERT_EQ(knot_tsig_key_init(&server_key_, "hmac-sha256", "xfr", kSecret), KNOT_EOK);
+  }
+  void TearDown() override { knot_tsig_key_deinit(&server_key_); }
+
+  // Our request, signed by `client`; keeps its MAC as the primary would.
+  void Request(TsigClient& client) {
+    uint8_t query[512];
+    const size_t size = WriteTransferQuery(Wire("example.net."), type::kAxfr, kId, {}, 0,
+                                           &client, query, sizeof(query));
+    ASSERT_GT(size, 0u);
+    // The primary checks it and keeps its MAC.
+    knot_pkt_t* pkt = knot_pkt_new(query, static_cast<uint16_t>(size), nullptr);
+    ASSERT_EQ(knot_pkt_parse(pkt, 0), KNOT_EOK);
+    ASSERT_NE(pkt->tsig_rr, nullptr);
+    ASSERT_EQ(knot_tsig_server_check(pkt->tsig_rr, pkt->wire, pkt->size, &server_key_), KNOT_EOK);
+    digest_size_ = knot_tsig_rdata_mac_length(pkt->tsig_rr);
+    memcpy(digest_, knot_tsig_rdata_mac(pkt->tsig_rr), digest_size_);
+    knot_pkt_free(pkt);
+  }
+
+  // The first message of the response, signed with the request's MAC.
+  std::vector<uint8_t> SignedFirst(std::vector<uint8_t> message) {
+    size_t size = message.size();
+    message.resize(size + 256);
+    uint8_t previous[64];
+    memcpy(previous, digest_, digest_size_);
+    size_t digest_size = sizeof(digest_);
+    EXPECT_EQ(knot_tsig_sign(message.data(), &size, message.size(), previous, digest_size_,
+                             digest_, &digest_size, &server_key_, 0, 0),
+              KNOT_EOK);
+    digest_size_ = digest_size;
+    message.resize(size);
+    return message;
+  }
+
+  std::shared_ptr<const TsigKeyring> keyring_;
+  knot_tsig_key_t server_key_{};
+  uint8_t digest_[64];
+  size_t digest_size_ = 0;
+};
+
+TEST_F(TsigStreamTest, ChecksEveryMessageOfTheStream) {
+  TsigClient client(*keyring_->Find(Wire("xfr.")));
+  Request(client);
+  Received r(type::kAxfr, std::nullopt, &client);
+  ASSERT_TRUE(r.Read(SignedFirst(Message({Soa(1), Ns()}, type::kAxfr))).ok());
+  // An unsigned message in between is allowed; the next signed one covers it.
+  const std::vector<uint8_t> middle = Message({A("www", 10)}, type::kAxfr);
+  ASSERT_TRUE(r.Read(middle).ok());
+  std::vector<uint8_t> last = Message({A("ns1", 1), Soa(1)}, type::kAxfr);
+  // knot_tsig_sign_next signs only what it is given: the unsigned message
+  // and this one, as the client buffers them.
+  std::vector<uint8_t> both(middle);
+  both.insert(both.end(), last.begin(), last.end());
+  size_t size = last.size();
+  last.resize(size + 256);
+  uint8_t previous[64];
+  memcpy(previous, digest_, digest_size_);
+  size_t digest_size = sizeof(digest_);
+  ASSERT_EQ(knot_tsig_sign_next(last.data(), &size, last.size(), previous, digest_size_, digest_,
+                                &digest_size, &server_key_, both.data(), both.size()),
+            KNOT_EOK);
+  last.resize(size);
+  const absl::Status status = r.Read(last);
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(r.reader.done());
+}
+
+TEST_F(TsigStreamTest, RefusesATamperedOrUnsignedEnd) {
+  {
+    TsigClient client(*keyring_->Find(Wire("xfr.")));
+    Request(client);
+    Received r(type::kAxfr, std::nullopt, &client);
+    std::vector<uint8_t> first = SignedFirst(Message({Soa(1), A("www", 10)}, type::kAxfr));
+    first[first.size() / 2] ^= 1;
+    EXPECT_FALSE(r.Read(first).ok());
+  }
+  {
+    TsigClient client(*keyring_->Find(Wire("xfr.")));
+    Request(client);
+    Received r(type::kAxfr, std::nullopt, &client);
+    ASSERT_TRUE(r.Read(SignedFirst(Message({Soa(1), Ns()}, type::kAxfr))).ok());
+    const absl::Status status = r.Read(Message({Soa(1)}, type::kAxfr));  // unsigned last
+    EXPECT_TRUE(absl::IsPermissionDenied(status)) << status;
+  }
+  {
+    // A signed response to an unsigned request.
+    Received r(type::kAxfr, std::nullopt);
+    TsigClient client(*keyring_->Find(Wire("xfr.")));
+    Request(client);
+    EXPECT_FALSE(r.Read(SignedFirst(Message({Soa(1), Soa(1)}, type::kAxfr))).ok());
+  }
+}
+
+}  // namespace
+}  // namespace agility::dns
