@@ -12,6 +12,10 @@ corpus/zone/       zones/*.zone, the harness zones, and variants: directives,
 corpus/zone_syntax/ each line of tests/data/zone_syntax/cases.txt in a zone,
                    and the zone variants without $INCLUDE.
 corpus/config/     config/*.yaml and variants of every section, plus broken ones.
+corpus/transfer/   a mode octet (bit 0: IXFR from serial 1; bit 1: TSIG), then
+                   a TCP stream of transfer responses: AXFRs in one message and
+                   several, IXFRs of one and two steps, up-to-date answers,
+                   IXFRs answered whole, compressed names, and broken ones.
 
 The output is deterministic: same files, same names, same bytes on every run,
 and files no longer generated are removed.
@@ -517,6 +521,69 @@ def config_corpus():
     return out
 
 
+def rr(name, rtype, rdata, ttl=300, rclass=1, raw_owner=None):
+    owner = raw_owner if raw_owner is not None else wire_name(name)
+    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def soa_rr(serial, owner="example.net"):
+    return rr(owner, 6, wire_name("ns1.example.net") + wire_name("hostmaster.example.net") +
+              struct.pack("!IIIII", serial, 3600, 600, 86400, 60))
+
+
+def a_rr(name, last):
+    return rr(f"{name}.example.net", 1, bytes([192, 0, 2, last]))
+
+
+def xfr_message(records, qtype, rcode=0, qid=0):
+    header = struct.pack("!HHHHHH", qid, 0x8400 | rcode, 1, len(records), 0, 0)
+    return header + wire_name("example.net") + struct.pack("!HH", qtype, 1) + b"".join(records)
+
+
+def stream(mode, *messages):
+    return bytes([mode]) + b"".join(struct.pack("!H", len(m)) + m for m in messages)
+
+
+def transfer_corpus():
+    ns = rr("example.net", 2, wire_name("ns1.example.net"))
+    # The NS target compressed against the question (offset 12).
+    ns_compressed = rr("example.net", 2, b"\x03ns1\xc0\x0c", raw_owner=b"\xc0\x0c")
+    mx = rr("example.net", 15, b"\x00\x0a" + wire_name("www.example.net"))
+    axfr, ixfr = 252, 251
+    body = [soa_rr(5), ns, a_rr("ns1", 1), a_rr("www", 10), mx]
+    return {
+        "axfr_one_message": stream(0, xfr_message(body + [soa_rr(5)], axfr)),
+        "axfr_three_messages": stream(0, xfr_message(body[:2], axfr),
+                                      xfr_message(body[2:4], axfr),
+                                      xfr_message(body[4:] + [soa_rr(5)], axfr)),
+        "axfr_compressed": stream(0, xfr_message([soa_rr(5), ns_compressed, a_rr("ns1", 1),
+                                                  soa_rr(5)], axfr)),
+        "axfr_soa_only_zone": stream(0, xfr_message([soa_rr(5), soa_rr(5)], axfr)),
+        "axfr_refused": stream(0, xfr_message([], axfr, rcode=5)),
+        "axfr_cut": stream(0, xfr_message(body, axfr)),
+        "axfr_other_id": stream(0, xfr_message(body + [soa_rr(5)], axfr, qid=7)),
+        "axfr_class_ch": stream(0, xfr_message([soa_rr(5), rr("example.net", 2, wire_name(
+            "ns1.example.net"), rclass=3), soa_rr(5)], axfr)),
+        "axfr_signed_unsigned": stream(2, xfr_message(body + [soa_rr(5)], axfr)),
+        "ixfr_one_step": stream(1, xfr_message([soa_rr(2), soa_rr(1), a_rr("www", 10), soa_rr(2),
+                                                a_rr("new", 77), soa_rr(2)], ixfr)),
+        "ixfr_two_steps": stream(1, xfr_message([soa_rr(3), soa_rr(1), a_rr("www", 11),
+                                                 soa_rr(2), a_rr("new", 77)], ixfr),
+                                 xfr_message([soa_rr(2), a_rr("new", 77), soa_rr(3),
+                                              a_rr("newer", 78), soa_rr(3)], ixfr)),
+        "ixfr_soa_only": stream(1, xfr_message([soa_rr(2), soa_rr(1), soa_rr(2), soa_rr(2)],
+                                               ixfr)),
+        "ixfr_removes_missing": stream(1, xfr_message([soa_rr(2), soa_rr(1), a_rr("none", 1),
+                                                       soa_rr(2), soa_rr(2)], ixfr)),
+        "ixfr_up_to_date": stream(1, xfr_message([soa_rr(1)], ixfr)),
+        "ixfr_older": stream(1, xfr_message([soa_rr(0)], ixfr)),
+        "ixfr_whole_zone": stream(1, xfr_message(body + [soa_rr(5)], ixfr)),
+        "ixfr_bad_chain": stream(1, xfr_message([soa_rr(3), soa_rr(1), soa_rr(2), soa_rr(1),
+                                                 soa_rr(3), soa_rr(3)], ixfr)),
+        "ixfr_signed_unsigned": stream(3, xfr_message([soa_rr(1)], ixfr)),
+    }
+
+
 def write(directory, files, extension):
     if os.path.isdir(directory):
         shutil.rmtree(directory)
@@ -534,6 +601,7 @@ def main():
         "zone": write(os.path.join(out, "zone"), zone_corpus(), ".zone"),
         "zone_syntax": write(os.path.join(out, "zone_syntax"), zone_syntax_corpus(), ".zone"),
         "config": write(os.path.join(out, "config"), config_corpus(), ".yaml"),
+        "transfer": write(os.path.join(out, "transfer"), transfer_corpus(), ".bin"),
     }
     print(", ".join(f"{n}: {k} files" for n, k in counts.items()), "in", out)
 
