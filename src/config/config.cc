@@ -65,6 +65,7 @@ class Parser {
   void ParseZones(const YAML::Node& node, Config& config);
   void ParseSecondary(const YAML::Node& node, Config& config);
   void ParseRemotes(const YAML::Node& node, Config& config);
+  void ParseTransfer(const YAML::Node& node, Config& config);
   // Every remote a secondary names exists, with a key that does.
   void CheckRemotes(const Config& config, const YAML::Node& root);
   void ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools);
@@ -411,6 +412,47 @@ void Parser::ParseRemotes(const YAML::Node& node, Config& config) {
   }
 }
 
+void Parser::ParseTransfer(const YAML::Node& node, Config& config) {
+  if (!CheckMap(node, "transfer", {"allow", "notify"})) return;
+  config.transfer.line = Line(node);
+  if (const YAML::Node allow = node["allow"]) {
+    if (!allow.IsSequence()) {
+      Error(allow, "transfer.allow must be a list of {prefix, key}");
+    } else {
+      for (const auto& entry : allow) {
+        if (!CheckMap(entry, "transfer.allow[]", {"prefix", "key"})) continue;
+        TransferAllow rule;
+        rule.line = Line(entry);
+        std::string prefix;
+        if (!entry["prefix"]) {
+          Error(entry, "transfer.allow[] needs a prefix (0.0.0.0/0 for any IPv4 address)");
+          continue;
+        }
+        if (!String(entry["prefix"], "transfer.allow[].prefix", &prefix)) continue;
+        auto parsed = policy::Prefix::Parse(prefix);
+        if (!parsed.ok()) {
+          Error(entry["prefix"], absl::StrCat("transfer.allow[].prefix '", prefix,
+                                              "': ", parsed.status().message()));
+          continue;
+        }
+        rule.prefix = *parsed;
+        if (entry["key"] && !String(entry["key"], "transfer.allow[].key", &rule.key)) continue;
+        config.transfer.allow.push_back(std::move(rule));
+      }
+    }
+  }
+  if (const YAML::Node notify = node["notify"]) {
+    if (!notify.IsSequence()) {
+      Error(notify, "transfer.notify must be a list of remote names");
+    } else {
+      for (const auto& remote : notify) {
+        std::string name;
+        if (String(remote, "transfer.notify[]", &name)) config.transfer.notify.push_back(name);
+      }
+    }
+  }
+}
+
 void Parser::CheckRemotes(const Config& config, const YAML::Node& root) {
   for (const Remote& remote : config.remotes) {
     if (remote.key.empty()) continue;
@@ -427,6 +469,21 @@ void Parser::CheckRemotes(const Config& config, const YAML::Node& root) {
         Error(zone.line, absl::StrCat("zone '", dns::NameToText(zone.apex), "': primary '", name,
                                       "' is not defined under remotes:"));
       }
+    }
+  }
+  for (const TransferAllow& rule : config.transfer.allow) {
+    const bool defined = rule.key.empty() ||
+                         std::any_of(config.keys.begin(), config.keys.end(),
+                                     [&](const TsigKey& key) { return key.name == rule.key; });
+    if (!defined) {
+      Error(rule.line, absl::StrCat("transfer.allow: key '", rule.key,
+                                    "' is not defined under keys:"));
+    }
+  }
+  for (const std::string& name : config.transfer.notify) {
+    if (FindRemote(config, name) == nullptr) {
+      Error(config.transfer.line,
+            absl::StrCat("transfer.notify: '", name, "' is not defined under remotes:"));
     }
   }
   if (!config.secondaries.empty() && config.server.state_dir.empty()) {
@@ -829,7 +886,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(root, "the configuration",
            {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "dnssec", "keys", "remotes"});
+            "rate_limit", "dnssec", "keys", "remotes", "transfer"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -850,6 +907,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
   if (const YAML::Node keys = root["keys"]) ParseKeys(keys, config.keys);
   if (const YAML::Node remotes = root["remotes"]) ParseRemotes(remotes, config);
+  if (const YAML::Node transfer = root["transfer"]) ParseTransfer(transfer, config);
   CheckRemotes(config, root);
   if (const YAML::Node services = root["services"]) ParseServices(services, config.services);
   if (const YAML::Node bindings = root["bindings"]) ParseBindings(bindings, config.bindings);

@@ -155,12 +155,26 @@ struct DnssecZone {
   int line = 0;
 };
 
+// Who may transfer our zones, and whom we tell of new serials:
+// `transfer: {allow: [{prefix, key}], notify: [REMOTE]}`.
+struct TransferAllow {
+  policy::Prefix prefix;
+  std::string key;  // a `keys:` name the request must be signed with; empty: any or none
+  int line = 0;
+};
+struct TransferConfig {
+  std::vector<TransferAllow> allow;  // empty: nobody (the default)
+  std::vector<std::string> notify;   // `remotes:` names
+  int line = 0;
+};
+
 struct Config {
   std::string path;
   ServerConfig server;
   std::vector<ZoneSource> zones;
   std::vector<SecondaryZone> secondaries;
   std::vector<Remote> remotes;
+  TransferConfig transfer;
   std::vector<PoolConfig> pools;
   std::vector<PolicyConfig> policies;
   SkLookupConfig sk_lookup;

@@ -331,6 +331,13 @@ std::string Daemon::MetricsText() const {
     m.Sample("agility_zone_names", {{"zone", dns::NameToText(zone->apex())}},
              static_cast<double>(zone->name_count()));
   }
+  m.Family("agility_transfers_out_total", "counter",
+           "AXFR and IXFR requests over TCP: answered with the zone (sent), or refused "
+           "(transfer.allow, TSIG, no such zone).");
+  m.Sample("agility_transfers_out_total", {{"result", "sent"}},
+           static_cast<double>(t.transfers_out));
+  m.Sample("agility_transfers_out_total", {{"result", "refused"}},
+           static_cast<double>(t.transfers_refused));
   const Secondaries::Counters c = secondaries_->counters();
   m.Family("agility_transfers_in_total", "counter",
            "Refreshes of secondary zones by outcome: a full zone (axfr), changes (ixfr), "

@@ -8,9 +8,61 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "daemon/log.h"
+#include "dns/name.h"
+#include "dns/query.h"
+#include "dns/transfer_out.h"
 #include "sockets/socket_setup.h"
 
 namespace agility::daemon {
+namespace {
+
+// A zone transfer under way on one TCP connection: its snapshot stays alive
+// until the last message is written.
+class TransferStream final : public sockets::ResponseStream {
+ public:
+  TransferStream(std::shared_ptr<const Snapshot> snapshot, const dns::Zone& zone,
+                 const uint8_t* query, const dns::Query& q, std::optional<dns::TsigRequest> tsig)
+      : snapshot_(std::move(snapshot)), writer_(zone, query, q, std::move(tsig)) {}
+  size_t Next(uint8_t* out) override { return writer_.Next(out); }
+
+ private:
+  std::shared_ptr<const Snapshot> snapshot_;
+  dns::TransferWriter writer_;
+};
+
+// The question's type, or 0 when there is no sound question.
+uint16_t QuestionType(const uint8_t* query, size_t size) {
+  if (size < dns::kHeaderSize || dns::ReadU16(query + 4) != 1) return 0;
+  const size_t end = dns::SkipPacketName(query, size, dns::kHeaderSize);
+  return end != 0 && end + 4 <= size ? dns::ReadU16(query + end) : 0;
+}
+
+// transfer.allow: the client's address in a rule's prefix, signed with the
+// rule's key when it names one.
+bool TransferAllowed(const config::TransferConfig& transfer, const sockaddr* client,
+                     absl::string_view key) {
+  if (client == nullptr) return false;
+  const uint8_t* address = nullptr;
+  bool ipv4 = client->sa_family == AF_INET;
+  if (ipv4) {
+    address = reinterpret_cast<const uint8_t*>(
+        &reinterpret_cast<const sockaddr_in*>(client)->sin_addr);
+  } else if (client->sa_family == AF_INET6) {
+    address = reinterpret_cast<const uint8_t*>(
+        &reinterpret_cast<const sockaddr_in6*>(client)->sin6_addr);
+  } else {
+    return false;
+  }
+  for (const config::TransferAllow& rule : transfer.allow) {
+    if (rule.prefix.ipv4 != ipv4 || !rule.prefix.Contains(address)) continue;
+    if (rule.key.empty()) return true;
+    const auto wire = dns::NameFromText(rule.key);
+    if (wire.ok() && *wire == key) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 class Worker final : public sockets::PacketHandler {
  public:
@@ -91,6 +143,57 @@ class Worker final : public sockets::PacketHandler {
     if (dns::IsNotify(query, size)) [[unlikely]] {
       return Notify(query, size, transport, client, out);
     }
+    if (transport == dns::Transport::kTcp) {
+      const uint16_t qtype = QuestionType(query, size);
+      if (qtype == dns::type::kAxfr || qtype == dns::type::kIxfr) [[unlikely]] {
+        if (const size_t first = Transfer(query, size, client, out); first != 0) return first;
+        stats_.transfers_refused.Add();
+      }
+    }
+    return Answer(query, size, transport, client, out);
+  }
+
+  std::unique_ptr<sockets::ResponseStream> TakeStream() override { return std::move(stream_); }
+
+  void CountSendDrop(size_t count) override { stats_.send_drops.Add(count); }
+
+ private:
+  // The first message of a zone transfer the client may have, the rest in
+  // stream_; 0 when it may not (Answer then says why: REFUSED, NOTAUTH).
+  size_t Transfer(const uint8_t* query, size_t size, const sockaddr* client, uint8_t* out) {
+    dns::Query q;
+    if (dns::ParseQuery(query, size, q) != dns::QueryStatus::kOk || q.qclass != dns::rr_class::kIn) {
+      return 0;
+    }
+    std::optional<dns::TsigRequest> tsig;
+    if (q.tsig_owner != 0) {
+      if (snapshot_->keyring == nullptr) return 0;
+      tsig = dns::CheckTsig(query, size, q.tsig_owner, q.tsig_rdata, *snapshot_->keyring);
+      if (tsig->error != 0) return 0;
+    }
+    if (!TransferAllowed(snapshot_->config.transfer, client,
+                         tsig.has_value() ? dns::TsigKeyName(*tsig->key) : absl::string_view())) {
+      return 0;
+    }
+    const absl::string_view qname = dns::AsChars(q.qname, q.qname_size);
+    dns::LabelOffsets labels;
+    dns::ComputeLabelOffsets(qname, labels);
+    const dns::ServedZone* served = snapshot_->zones.FindBest(qname, labels);
+    if (served == nullptr || served->zone->apex() != qname ||
+        (served->unavailable != nullptr && served->unavailable->load())) {
+      return 0;
+    }
+    auto stream = std::make_unique<TransferStream>(snapshot_, *served->zone, query, q, tsig);
+    const size_t first = stream->Next(out);
+    if (first == 0) return 0;
+    stream_ = std::move(stream);
+    stats_.transfers_out.Add();
+    stats_.queries[1][RcodeSlot(0)][QtypeSlot(q.qtype)].Add();
+    return first;
+  }
+
+  size_t Answer(const uint8_t* query, size_t size, dns::Transport transport,
+                const sockaddr* client, uint8_t* out) {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response = dns::Respond(query, size, transport, snapshot_->zones, drawer, options_,
@@ -118,9 +221,6 @@ class Worker final : public sockets::PacketHandler {
     return response;
   }
 
-  void CountSendDrop(size_t count) override { stats_.send_drops.Add(count); }
-
- private:
   size_t Notify(const uint8_t* query, size_t size, dns::Transport transport,
                 const sockaddr* client, uint8_t* out) {
     const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
@@ -167,6 +267,7 @@ class Worker final : public sockets::PacketHandler {
   sockets::TcpAdmission& tcp_admission_;
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
   const NotifyHandler* notify_;     // the server's
+  std::unique_ptr<sockets::ResponseStream> stream_;  // of the transfer Handle just began
   dns::OnlineSigner signer_;        // this worker's signatures and their cache
   uv_loop_t loop_;
   uv_async_t stop_;
@@ -281,6 +382,8 @@ ServerTotals Server::Totals() const {
     t.signature_cache_bytes += signer.cache().bytes();
     t.signature_cache_capacity += signer.cache().capacity();
     t.send_drops += s.send_drops.Get();
+    t.transfers_out += s.transfers_out.Get();
+    t.transfers_refused += s.transfers_refused.Get();
     t.rate_limited_dropped += s.rate_limited_dropped.Get();
     t.rate_limited_slipped += s.rate_limited_slipped.Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();

@@ -53,6 +53,14 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
     const uint16_t type = ReadU16(packet + pos);
     const uint16_t rdlength = ReadU16(packet + pos + 8);
     if (pos + 10 + rdlength > size) return false;
+    if (type == type::kSoa && i < before_additional && q.qtype == type::kIxfr) {
+      // The client's SOA: MNAME and RNAME (maybe compressed), then the serial.
+      size_t at = SkipPacketName(packet, pos + 10 + rdlength, pos + 10);
+      if (at != 0) at = SkipPacketName(packet, pos + 10 + rdlength, at);
+      if (at == 0 || at + 20 != pos + 10 + rdlength) return false;
+      q.has_ixfr_serial = true;
+      q.ixfr_serial = ReadU32(packet + at);
+    }
     if (type == type::kTsig && i >= before_additional) {
       // Last, or the message is malformed (RFC 8945 §5.1).
       if (i + 1 != records) return false;
@@ -89,12 +97,14 @@ QueryStatus ParseQuery(const uint8_t* packet, size_t size, Query& q) {
   const uint16_t nscount = ReadU16(packet + 8);
   const uint16_t arcount = ReadU16(packet + 10);
   if (qdcount != 1) return error;
-  if (query_opcode && (ancount != 0 || nscount != 0)) return QueryStatus::kFormErr;
+  if (query_opcode && ancount != 0) return QueryStatus::kFormErr;
   const size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);
   if (pos == 0 || pos + 4 > size) return error;
   q.qtype = ReadU16(packet + pos);
   q.qclass = ReadU16(packet + pos + 2);
   q.question_end = pos + 4;
+  // Only an IXFR carries a record there: the client's SOA, exactly one.
+  if (query_opcode && nscount != (q.qtype == type::kIxfr ? 1 : 0)) return QueryStatus::kFormErr;
   const size_t before_additional = size_t{ancount} + nscount;
   if (!ParseRecords(packet, size, q.question_end, before_additional, before_additional + arcount,
                     q)) {

@@ -31,6 +31,9 @@ struct Query {
   // RFC 9824 §5.1: the client takes NXDOMAIN with a compact denial.
   bool compact_ok = false;
   bool nsid = false;  // asks for the server's identity (RFC 5001)
+  // IXFR (RFC 1995 §3): the serial of the SOA in the authority section.
+  bool has_ixfr_serial = false;
+  uint32_t ixfr_serial = 0;
   // A TSIG record, last of the message. No key is configured here, so every
   // signed message gets the unsigned BADKEY error (RFC 8945 §5.2.1).
   size_t tsig_owner = 0;  // offset of its owner; 0: unsigned

@@ -152,6 +152,22 @@ bool SignResponse(uint8_t* message, size_t* size, size_t limit, const TsigReques
                         &request.key->key, request.error, request.time_signed) == KNOT_EOK;
 }
 
+bool TsigStreamSigner::Sign(uint8_t* message, size_t* size, size_t limit) {
+  if (request_.key == nullptr) return false;
+  if (digest_size_ == 0) {
+    digest_size_ = sizeof(digest_);
+    return knot_tsig_sign(message, size, limit, request_.mac, request_.mac_size, digest_,
+                          &digest_size_, &request_.key->key, 0, request_.time_signed) == KNOT_EOK;
+  }
+  uint8_t previous[sizeof(digest_)];
+  std::memcpy(previous, digest_, digest_size_);
+  size_t digest_size = sizeof(digest_);
+  const int rc = knot_tsig_sign_next(message, size, limit, previous, digest_size_, digest_,
+                                     &digest_size, &request_.key->key, message, *size);
+  digest_size_ = digest_size;
+  return rc == KNOT_EOK;
+}
+
 bool TsigClient::SignRequest(uint8_t* message, size_t* size, size_t limit) {
   digest_size_ = sizeof(digest_);
   return knot_tsig_sign(message, size, limit, nullptr, 0, digest_, &digest_size_, &key_->key, 0,

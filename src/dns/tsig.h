@@ -68,6 +68,21 @@ size_t TsigSpace(const TsigKeyring::Key& key);
 // in Other Data, §5.2.3). False when it does not fit or signing failed.
 bool SignResponse(uint8_t* message, size_t* size, size_t limit, const TsigRequest& request);
 
+// The server's side of a response of many messages (RFC 8945 §5.3.1):
+// the first signed like any response, each next one chained to the MAC
+// before it. Every message is signed.
+class TsigStreamSigner {
+ public:
+  explicit TsigStreamSigner(const TsigRequest& request) : request_(request) {}
+  // Appends the TSIG of the next message. False when it does not fit.
+  bool Sign(uint8_t* message, size_t* size, size_t limit);
+
+ private:
+  TsigRequest request_;
+  uint8_t digest_[64];
+  size_t digest_size_ = 0;  // 0 before the first message
+};
+
 // The client's side of a signed exchange that may span many messages, as a
 // zone transfer does (RFC 8945 §5.3.1): sign the request, then check each
 // message of the response in order. Up to 99 unsigned messages may come

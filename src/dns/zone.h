@@ -107,18 +107,18 @@ class Zone {
   NodeView Find(absl::string_view name) const;
   // The node at an arena offset (as ZoneBuilder wrote it).
   NodeView NodeAt(uint32_t offset) const { return NodeView(arena_.data() + offset); }
-  // Visits every node in arena order, empty non-terminals included (they
-  // have no RRsets). Not for the hot path.
+  // Every node in arena order, empty non-terminals included (they have no
+  // RRsets): from offset 0, NextNode until arena_end(). Not for the hot path.
+  uint32_t arena_end() const { return static_cast<uint32_t>(arena_.size()); }
+  uint32_t NextNode(uint32_t offset) const {
+    const NodeView node = NodeAt(offset);
+    const uint8_t* end = arena_.data() + offset + 3 + node.name().size();
+    node.ForEachRrset([&end](const RrsetView& rrset) { end = rrset.end(); });
+    return static_cast<uint32_t>(end - arena_.data());
+  }
   template <typename Fn>
   void ForEachNode(Fn&& fn) const {
-    size_t offset = 0;
-    while (offset < arena_.size()) {
-      const NodeView node = NodeAt(static_cast<uint32_t>(offset));
-      fn(node);
-      const uint8_t* end = arena_.data() + offset + 3 + node.name().size();
-      node.ForEachRrset([&end](const RrsetView& rrset) { end = rrset.end(); });
-      offset = static_cast<size_t>(end - arena_.data());
-    }
+    for (uint32_t offset = 0; offset < arena_end(); offset = NextNode(offset)) fn(NodeAt(offset));
   }
 
   // Findings about the DNSSEC data of a zone signed ahead: "file:line: ..."

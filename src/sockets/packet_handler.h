@@ -6,10 +6,21 @@
 #include <cstddef>
 
 #include <cstdint>
+#include <memory>
 
 #include "dns/responder.h"
 
 namespace agility::sockets {
+
+// The rest of a response that spans many TCP messages (a zone transfer),
+// pulled a message at a time as the client takes them.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Writes the next message into `out` (dns::kMaxMessageSize octets) and
+  // returns its size; 0 when the stream is over.
+  virtual size_t Next(uint8_t* out) = 0;
+};
 
 class PacketHandler {
  public:
@@ -23,6 +34,10 @@ class PacketHandler {
   // `client` is the peer: who sent the query.
   virtual size_t Handle(const uint8_t* query, size_t size, dns::Transport transport,
                         const sockaddr* client, uint8_t* out) = 0;
+  // After Handle over TCP: the rest of that response, when it has more
+  // messages than the one Handle wrote (null: none). Further queries on the
+  // connection wait until the stream is over.
+  virtual std::unique_ptr<ResponseStream> TakeStream() { return nullptr; }
   // A UDP response the kernel did not take (send buffer full).
   virtual void CountSendDrop(size_t count) = 0;
 };

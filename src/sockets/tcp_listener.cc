@@ -16,6 +16,7 @@ struct TcpListener::Connection {
   uv_write_t write_req;
   TcpAdmission::Client client{};
   sockaddr_storage peer{};  // for the handler: who sent the query
+  std::unique_ptr<ResponseStream> rest;  // of a response still being sent
   // Input: leftovers are always shorter than one message (or, while paused,
   // what the last read brought), so this stays bounded by one maximal
   // message plus one read.
@@ -221,7 +222,7 @@ void TcpListener::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*b
 bool TcpListener::Process(Connection& c, bool* answered) {
   size_t offset = 0;
   bool began = false;
-  while (!c.paused && c.used - offset >= 2) {
+  while (!c.paused && c.rest == nullptr && c.used - offset >= 2) {
     const size_t length = dns::ReadU16(c.in.data() + offset);
     if (length == 0) return false;
     if (c.used - offset < 2 + length) break;
@@ -235,6 +236,8 @@ bool TcpListener::Process(Connection& c, bool* answered) {
     offset += 2 + length;
     if (size == 0) return false;  // a query we drop ends the connection
     if (!Send(c, size)) return false;
+    c.rest = handler_.TakeStream();
+    if (c.rest != nullptr && !Pump(c)) return false;
     if (Unsent(c) >= options_.max_unsent_bytes) Pause(c);
   }
   if (offset > 0) {
@@ -243,6 +246,31 @@ bool TcpListener::Process(Connection& c, bool* answered) {
     if (c.used == 0) Trim(c.in);
   }
   *answered = offset > 0;
+  return true;
+}
+
+bool TcpListener::Pump(Connection& c) {
+  // A few messages at a time, so that a long transfer shares the worker
+  // with other clients: the last goes through libuv's write queue, whose
+  // completion (OnWritten) pumps again.
+  constexpr int kMessagesPerPump = 16;
+  for (int sent = 1; c.rest != nullptr && Unsent(c) < options_.max_unsent_bytes; ++sent) {
+    const size_t size = c.rest->Next(out_.data() + 2);
+    if (size == 0) {
+      c.rest.reset();
+      break;
+    }
+    if (sent < kMessagesPerPump) {
+      if (!Send(c, size)) return false;
+      continue;
+    }
+    dns::WriteU16(out_.data(), static_cast<uint16_t>(size));
+    c.queued.insert(c.queued.end(), out_.begin(), out_.begin() + size + 2);
+    if (!Flush(c)) return false;
+    break;
+  }
+  // Reading waits for the stream's end: queries behind it are answered then.
+  if (c.rest != nullptr) Pause(c);
   return true;
 }
 
@@ -303,7 +331,13 @@ void TcpListener::OnWritten(uv_write_t* req, int status) {
     Trim(c->queued);
   }
   bool resumed = false;
-  if (c->paused && self->Unsent(*c) <= self->options_.max_unsent_bytes / 2) {
+  if (c->rest != nullptr && self->Unsent(*c) <= self->options_.max_unsent_bytes / 2 &&
+      !self->Pump(*c)) {
+    self->CloseConnection(*c);
+    return;
+  }
+  if (c->paused && c->rest == nullptr &&
+      self->Unsent(*c) <= self->options_.max_unsent_bytes / 2) {
     // The client took its answers: answer what was read meanwhile, then read on.
     c->paused = false;
     resumed = true;
@@ -319,7 +353,7 @@ void TcpListener::OnWritten(uv_write_t* req, int status) {
       return;
     }
   }
-  if (c->eof && self->Unsent(*c) == 0) {
+  if (c->eof && self->Unsent(*c) == 0 && c->rest == nullptr) {
     self->CloseConnection(*c);
     return;
   }

@@ -107,6 +107,8 @@ class TcpListener {
   static void OnTimer(uv_timer_t* timer);
   static void OnWritten(uv_write_t* req, int status);
   static void OnHandleClosed(uv_handle_t* handle);
+  // Sends the stream's next messages until the unsent limit or its end.
+  bool Pump(Connection& c);
 
   // Answers the complete messages in the connection's buffer, up to the
   // back-pressure limit; returns false when the connection must close.

@@ -1,0 +1,51 @@
+// Zone transfers out (AXFR, RFC 5936; an IXFR answered with the whole zone,
+// RFC 1995 §4): the zone's records, SOA first and last, written into
+// messages one at a time as the client takes them, straight from the
+// compiled zone: nothing is copied. No I/O here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "dns/query.h"
+#include "dns/tsig.h"
+#include "dns/zone.h"
+
+namespace agility::dns {
+
+class TransferWriter {
+ public:
+  // `zone` must outlive the writer (the caller keeps its snapshot).
+  // `query` is the request as ParseQuery read it; `tsig`, when the request
+  // was signed and checked, signs every message.
+  TransferWriter(const Zone& zone, const uint8_t* query, const Query& q,
+                 std::optional<TsigRequest> tsig);
+
+  // Writes the next message into `out` (kMaxMessageSize octets); 0 when
+  // the transfer is over (or a message could not be signed).
+  size_t Next(uint8_t* out);
+  // True when the client's IXFR serial is ours: one SOA says so, as the
+  // only message.
+  bool up_to_date() const { return up_to_date_; }
+
+ private:
+  const Zone& zone_;
+  uint8_t header_[2];  // the ID
+  uint8_t question_[kMaxNameLength + 4];
+  size_t question_size_;
+  std::optional<TsigStreamSigner> signer_;
+  size_t tsig_space_ = 0;
+  enum class Phase { kFirstSoa, kNodes, kLastSoa, kDone } phase_ = Phase::kFirstSoa;
+  // Where the walk is: the node (arena offset), its RRset and the record.
+  uint32_t node_ = 0;
+  int rrset_ = 0;
+  RrsetView rrset_at_;
+  uint16_t record_ = 0;
+  const uint8_t* record_at_ = nullptr;
+  bool first_message_ = true;
+  bool up_to_date_ = false;
+};
+
+}  // namespace agility::dns
