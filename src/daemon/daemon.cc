@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -83,6 +84,7 @@ int Daemon::Run() {
   secondaries_ = std::make_unique<Secondaries>(
       state_.get(), [this] { uv_async_send(&secondaries_changed_); });
   secondaries_->Configure(*config);
+  notifier_.Configure(*config);
   auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live,
                              secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
@@ -167,6 +169,7 @@ int Daemon::Run() {
   tick_.data = this;
   uv_timer_start(&tick_, &Daemon::OnTick, kTickMs, kTickMs);
   secondaries_->Start();
+  notifier_.Start();
   Log(absl::StrCat("control socket ", server_config.control));
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
@@ -188,6 +191,7 @@ void Daemon::OnSignal(uv_signal_t* handle, int signum) {
 void Daemon::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   secondaries_->Stop();
+  notifier_.Stop();
   uv_close(reinterpret_cast<uv_handle_t*>(&secondaries_changed_), nullptr);
   server_.Stop();
   control_->Close();
@@ -300,6 +304,7 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
     // Steering first: a reload that cannot be steered keeps the old snapshot.
     if (status.ok()) status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever);
     if (status.ok()) {
+      notifier_.Configure(snapshot->config);
       overrides_ = std::move(kept_overrides);
       if (!cleared.empty()) PersistOverrides();
       Publish(snapshot);
@@ -356,6 +361,19 @@ void Daemon::PublishSecondaries() {
 }
 
 void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
+  // A new serial (or a zone served anew) is announced to transfer.notify.
+  absl::flat_hash_map<absl::string_view, uint32_t> serials;
+  const auto previous = snapshots_.Get();
+  if (previous != nullptr) {
+    for (const auto& zone : previous->zones.zones()) serials[zone->apex()] = zone->serial();
+  }
+  for (const auto& zone : snapshot->zones.zones()) {
+    if (zone->serial() == 0 && snapshot->zones.IsSecondary(*zone)) continue;  // a placeholder
+    const auto it = serials.find(zone->apex());
+    if (it == serials.end() || it->second != zone->serial()) {
+      notifier_.Announce(zone->apex(), zone->serial());
+    }
+  }
   snapshot->generation = ++generation_;
   snapshots_.Publish(std::move(snapshot));
   server_.SnapshotPublished();

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
+#include "daemon/notifier.h"
 #include "daemon/secondary.h"
 #include "daemon/server.h"
 #include "daemon/snapshot.h"
@@ -76,6 +77,7 @@ class Daemon {
   uv_async_t secondaries_changed_;
   std::unique_ptr<StateDir> state_;
   std::unique_ptr<Secondaries> secondaries_;
+  Notifier notifier_;
   bool secondaries_pending_ = false;  // changed during a reload: publish after it
   policy::WeightOverrides overrides_;
   std::unique_ptr<ControlServer> control_;

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "daemon/log.h"
 #include "dns/name.h"
+#include "dns/transfer.h"
 #include "dns/zone_file.h"
 
 namespace agility::daemon {
@@ -143,7 +144,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       continue;
     }
     for (const std::string& file : *files) {
-      if (const auto it = loaded.find(file); it != loaded.end() && it->second->Unchanged()) {
+      const auto it = loaded.find(file);
+      if (it != loaded.end() && it->second->Unchanged()) {
         if (auto status = snapshot->zones.Add(it->second); !status.ok()) {
           errors.emplace_back(status.message());
         }
@@ -163,6 +165,12 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
         continue;
       }
       (*zone)->set_load_seconds(absl::ToDoubleSeconds(absl::Now() - zone_start));
+      // The file's serial is the truth: secondaries see a change only by it.
+      if (it != loaded.end() && !dns::SerialNewer((*zone)->serial(), it->second->serial())) {
+        Log(absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
+                         " is not newer than ", it->second->serial(),
+                         ": secondaries will not transfer the change"));
+      }
       // Served all the same, as Knot serves with its semantic checks off;
       // `agilityd --check` fails on the errors.
       for (const std::string& error : (*zone)->dnssec_errors()) Log("DNSSEC: " + error);

@@ -73,7 +73,7 @@ size_t WriteTransferQuery(absl::string_view apex, uint16_t qtype, uint16_t id,
     WriteU16(out + pos + 4, rr_class::kIn);
     WriteU32(out + pos + 6, soa_ttl);
     WriteU16(out + pos + 10, static_cast<uint16_t>(current_soa.size()));
-    std::memcpy(out + pos + 12, current_soa.data(), current_soa.size());
+    if (!current_soa.empty()) std::memcpy(out + pos + 12, current_soa.data(), current_soa.size());
     pos += 12 + current_soa.size();
   }
   if (tsig != nullptr && !tsig->SignRequest(out, &pos, limit)) return 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DNS replication (issue 11): agilityd as a secondary.
+"""DNS replication (issue 11): agilityd as a secondary and as a primary.
 
 - Knot DNS is the primary of example.net, with TSIG; two agilityd
   secondaries follow it. They take the zone by AXFR, then each change Knot
@@ -13,9 +13,14 @@
 - The primary stops: the secondaries keep serving; a restart serves the
   saved copy at once; past the SOA expire, they answer SERVFAIL.
 - `agilityd --check` of a secondary configuration contacts nobody.
+- agilityd is the primary of example.org (signed ahead, 3 000 names) for
+  Knot DNS, NSD and another agilityd, with TSIG: what Knot and NSD received
+  passes kzonecheck and ldns-verify-zone; a reload with one changed record
+  reaches all three through agilityd's NOTIFY; unsigned, wrongly signed and
+  UDP transfer requests are refused.
 
-Run by `meson test transfer`; needs knot and bind9-dnsutils (scripts/deps
-test). AGILITYD and AGILITYCTL name the binaries (default build/).
+Run by `meson test transfer`; needs knot, nsd, ldnsutils and bind9-dnsutils
+(scripts/deps test). AGILITYD and AGILITYCTL name the binaries (default build/).
 """
 import base64
 import ipaddress
@@ -397,6 +402,190 @@ class CheckTest(unittest.TestCase):
             self.assertEqual(out.returncode, 1)
             self.assertRegex(out.stderr, r"agility\.yaml:\d+: zone 'other\.example\.': primary "
                              r"'nowhere' is not defined under remotes:")
+
+
+
+class AgilitydPrimaryTest(unittest.TestCase):
+    """agilityd as the primary of Knot DNS, NSD and another agilityd."""
+
+    ORG_ZONE = """$ORIGIN example.org.
+$TTL 300
+@ SOA ns1 hostmaster {serial} 3600 600 86400 60
+@ NS ns1
+ns1 A 192.0.2.1
+www A {www}
+mail MX 10 www
+txt TXT "a b" "c"
+sub NS ns.sub
+ns.sub A 192.0.2.53
+""" + "".join(f"h{i} A 198.51.100.{i % 250}\nh{i} TXT \"{'x' * (i % 200)}\"\n"
+              for i in range(3000))
+
+    @classmethod
+    def write_zone(cls, serial, www):
+        """Signed ahead by ldns-signzone: what the secondaries receive must
+        pass ldns-verify-zone too."""
+        unsigned = os.path.join(cls.tmp.name, "example.org.unsigned")
+        with open(unsigned, "w") as f:
+            f.write(cls.ORG_ZONE.format(serial=serial, www=www))
+        subprocess.run(["ldns-signzone", "-f", cls.zone_file + ".new", unsigned, cls.key],
+                       check=True, capture_output=True, timeout=60)
+        os.replace(cls.zone_file + ".new", cls.zone_file)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-primary-")
+        d = cls.tmp.name
+        cls.secret = base64.b64encode(os.urandom(32)).decode()
+        cls.zone_file = os.path.join(d, "example.org.zone")
+        cls.key = os.path.join(d, subprocess.run(
+            ["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "example.org"], cwd=d, check=True,
+            capture_output=True, text=True, timeout=60).stdout.strip())
+        cls.write_zone(1, "192.0.2.10")
+        cls.knot_port, cls.nsd_port = servers.free_port(), servers.free_port()
+        cls.secondary = Agilityd(d, "secondary", 0, cls.secret)
+        cls.port = servers.free_port(avoid=(cls.knot_port, cls.nsd_port))
+        # The secondary follows the primary on cls.port.
+        with open(cls.secondary.config) as f:
+            text = f.read().replace("127.0.0.1:0", f"127.0.0.1:{cls.port}").replace(
+                f"name: {APEX}", "name: example.org")
+        with open(cls.secondary.config, "w") as f:
+            f.write(text)
+        cls.config = os.path.join(d, "primary.yaml")
+        with open(cls.config, "w") as f:
+            f.write(f"""server:
+  listen: ["127.0.0.1:{cls.port}"]
+  workers: 1
+  control: "{d}/primary.sock"
+  state_dir: "{d}/primary-state"
+sk_lookup: {{enabled: false}}
+keys:
+  xfr: {{algorithm: hmac-sha256, secret: "{cls.secret}"}}
+remotes:
+  knot: {{address: "127.0.0.1:{cls.knot_port}", key: xfr}}
+  nsd: {{address: "127.0.0.1:{cls.nsd_port}", key: xfr}}
+  agility: {{address: "127.0.0.1:{cls.secondary.port}", key: xfr}}
+zones: ["{cls.zone_file}"]
+transfer:
+  allow: [{{prefix: 127.0.0.0/8, key: xfr}}]
+  notify: [knot, nsd, agility]
+""")
+        cls.log = open(os.path.join(d, "servers.log"), "a")
+        cls.primary = subprocess.Popen([AGILITYD, "-c", cls.config], stdout=cls.log,
+                                       stderr=cls.log)
+        wait_for(lambda: servers.ask(cls.port, "www.example.org"), "the primary")
+        knot_dir = os.path.join(d, "knot")
+        os.makedirs(knot_dir)
+        servers.write_knot_conf(
+            os.path.join(knot_dir, "knot.conf"), knot_dir, cls.knot_port,
+            [("example.org", os.path.join(knot_dir, "example.org.zone"))],
+            sections=(f"key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {cls.secret}\n"
+                      f"remote:\n  - id: primary\n    address: 127.0.0.1@{cls.port}\n"
+                      "    key: xfr\n"
+                      "acl:\n  - id: notify\n    address: 127.0.0.1\n    key: xfr\n"
+                      "    action: notify\n"
+                      "  - id: out\n    address: 127.0.0.1\n    action: transfer\n"),
+            zone_settings="    master: primary\n    acl: [notify, out]\n")
+        nsd_dir = os.path.join(d, "nsd")
+        os.makedirs(nsd_dir)
+        with open(os.path.join(nsd_dir, "nsd.conf"), "w") as f:
+            f.write(f"""server:
+  ip-address: 127.0.0.1@{cls.nsd_port}
+  username: ""
+  database: ""
+  zonelistfile: "{nsd_dir}/zone.list"
+  xfrdfile: "{nsd_dir}/xfrd.state"
+  xfrdir: "{nsd_dir}"
+  pidfile: "{nsd_dir}/nsd.pid"
+  logfile: "{nsd_dir}/nsd.log"
+  verbosity: 2
+remote-control:
+  control-enable: no
+key:
+  name: xfr
+  algorithm: hmac-sha256
+  secret: "{cls.secret}"
+zone:
+  name: example.org
+  zonefile: "{nsd_dir}/example.org.zone"
+  request-xfr: 127.0.0.1@{cls.port} xfr
+  allow-notify: 127.0.0.1 xfr
+  provide-xfr: 127.0.0.1 NOKEY
+""")
+        cls.knot = subprocess.Popen(["knotd", "-c", os.path.join(knot_dir, "knot.conf")],
+                                    stdout=cls.log, stderr=cls.log)
+        cls.nsd = subprocess.Popen(["nsd", "-d", "-c", os.path.join(nsd_dir, "nsd.conf")],
+                                   stdout=cls.log, stderr=cls.log)
+        cls.secondary.start()
+        cls.followers = {"knot": cls.knot_port, "nsd": cls.nsd_port,
+                         "agilityd": cls.secondary.port}
+        for name, port in cls.followers.items():
+            wait_for(lambda: short(port, "www.example.org") == ["192.0.2.10"],
+                     f"{name}'s first transfer", 60)
+
+    @classmethod
+    def tearDownClass(cls):
+        for process in (cls.knot, cls.nsd, cls.primary):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+        cls.secondary.stop()
+        cls.log.close()
+        cls.tmp.cleanup()
+
+    def axfr(self, port, *options):
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+nocmd", "+nostats",
+                              "+onesoa", *options, "example.org", "AXFR"],
+                             capture_output=True, text=True, timeout=60)
+        return out.stdout + out.stderr
+
+    def test_1_secondaries_hold_a_zone_their_checkers_accept(self):
+        for name in ("knot", "nsd"):
+            text = self.axfr(self.followers[name])
+            path = os.path.join(self.tmp.name, f"from-{name}.zone")
+            with open(path, "w") as f:
+                f.write(text)
+            self.assertEqual(text.count("\tA\t198.51.100."), 3000, text[-2000:])
+            for check in (["kzonecheck", "-o", "example.org", path],
+                          ["ldns-verify-zone", path]):
+                out = subprocess.run(check, capture_output=True, text=True, timeout=60)
+                self.assertEqual(out.returncode, 0, f"{name}: {check[0]}: {out.stdout}{out.stderr}")
+        # What agilityd sends is what the file holds: every record, SOA
+        # first and last, many messages, signed.
+        signed = self.axfr(self.port, "-y", f"hmac-sha256:xfr:{self.secret}", "+multiline")
+        self.assertNotIn("failed", signed)
+        self.assertEqual(signed.count("198.51.100."), 3000)
+        self.assertIn("RRSIG", signed)
+
+    def test_2_a_reload_reaches_every_secondary(self):
+        before = metric(self.config, "agility_transfers_out_total", 'result="sent"')
+        self.write_zone(2, "192.0.2.99")
+        out = subprocess.run([AGILITYCTL, "-c", self.config, "reload"], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        started = time.monotonic()
+        for name, port in self.followers.items():
+            wait_for(lambda: short(port, "www.example.org") == ["192.0.2.99"],
+                     f"{name} to follow the reload", 30)
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertGreaterEqual(
+            metric(self.config, "agility_transfers_out_total", 'result="sent"'), before + 3)
+
+    def test_3_unsigned_or_badly_signed_requests_are_refused(self):
+        unsigned = self.axfr(self.port)
+        self.assertIn("Transfer failed", unsigned)
+        wrong = self.axfr(self.port, "-y",
+                          f"hmac-sha256:xfr:{base64.b64encode(os.urandom(32)).decode()}")
+        self.assertIn("BADSIG", wrong)
+        # AXFR over UDP is never served.
+        query = struct.pack("!HHHHHH", 9, 0, 1, 0, 0, 0) + wire_name("example.org") + \
+            struct.pack("!HH", 252, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.sendto(query, ("127.0.0.1", self.port))
+            self.assertEqual(sock.recv(512)[3] & 0xF, 5)  # REFUSED
+        self.assertGreaterEqual(
+            metric(self.config, "agility_transfers_out_total", 'result="refused"'), 2)
 
 
 if __name__ == "__main__":
