@@ -472,12 +472,12 @@ void Parser::CheckRemotes(const Config& config, const YAML::Node& root) {
     }
   }
   for (const TransferAllow& rule : config.transfer.allow) {
-    const bool defined = rule.key.empty() ||
-                         std::any_of(config.keys.begin(), config.keys.end(),
-                                     [&](const TsigKey& key) { return key.name == rule.key; });
+    const bool defined =
+        rule.key.empty() || std::any_of(config.keys.begin(), config.keys.end(),
+                                        [&](const TsigKey& key) { return key.name == rule.key; });
     if (!defined) {
-      Error(rule.line, absl::StrCat("transfer.allow: key '", rule.key,
-                                    "' is not defined under keys:"));
+      Error(rule.line,
+            absl::StrCat("transfer.allow: key '", rule.key, "' is not defined under keys:"));
     }
   }
   for (const std::string& name : config.transfer.notify) {

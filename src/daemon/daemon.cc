@@ -81,8 +81,8 @@ int Daemon::Run() {
   }
   for (const std::string& line : overrides_.Reconcile(*config)) Log(line);
   const policy::LiveWeights live = overrides_.At(*config, NowMs());
-  secondaries_ = std::make_unique<Secondaries>(
-      state_.get(), [this] { uv_async_send(&secondaries_changed_); });
+  secondaries_ =
+      std::make_unique<Secondaries>(state_.get(), [this] { uv_async_send(&secondaries_changed_); });
   secondaries_->Configure(*config);
   notifier_.Configure(*config);
   auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live,
@@ -361,22 +361,26 @@ void Daemon::PublishSecondaries() {
 }
 
 void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
-  // A new serial (or a zone served anew) is announced to transfer.notify.
-  absl::flat_hash_map<absl::string_view, uint32_t> serials;
   const auto previous = snapshots_.Get();
-  if (previous != nullptr) {
-    for (const auto& zone : previous->zones.zones()) serials[zone->apex()] = zone->serial();
-  }
-  for (const auto& zone : snapshot->zones.zones()) {
-    if (zone->serial() == 0 && snapshot->zones.IsSecondary(*zone)) continue;  // a placeholder
-    const auto it = serials.find(zone->apex());
-    if (it == serials.end() || it->second != zone->serial()) {
-      notifier_.Announce(zone->apex(), zone->serial());
-    }
-  }
+  const std::shared_ptr<const Snapshot> published = snapshot;
   snapshot->generation = ++generation_;
   snapshots_.Publish(std::move(snapshot));
   server_.SnapshotPublished();
+  // A new serial (or a zone served anew) is announced to transfer.notify,
+  // once published: a secondary that asks at once must get the new zone.
+  absl::flat_hash_map<absl::string_view, uint32_t> serials;
+  if (previous != nullptr) {
+    for (const auto& zone : previous->zones.zones()) serials[zone->apex()] = zone->serial();
+  }
+  for (const auto& zone : published->zones.zones()) {
+    if (zone->serial() == 0 && published->zones.IsSecondary(*zone)) continue;  // a placeholder
+    const auto it = serials.find(zone->apex());
+    if (it == serials.end() || it->second != zone->serial()) {
+      const dns::RrsetView soa = zone->apex_node().Find(dns::type::kSoa);
+      notifier_.Announce(zone->apex(), dns::AsChars(soa.records() + 2, dns::ReadU16(soa.records())),
+                         soa.ttl());
+    }
+  }
 }
 
 absl::StatusOr<std::shared_ptr<Snapshot>> Daemon::Reweighed(

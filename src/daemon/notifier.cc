@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -13,6 +14,7 @@
 #include "daemon/log.h"
 #include "daemon/snapshot.h"
 #include "dns/name.h"
+#include "dns/transfer.h"
 #include "dns/wire.h"
 
 namespace agility::daemon {
@@ -32,6 +34,8 @@ int64_t SteadyMs() {
 struct Notifier::Pending {
   Target target;
   std::string apex;
+  std::string soa;  // RDATA
+  uint32_t ttl = 0;
   uint32_t serial = 0;
   uint16_t id = 0;
   int fd = -1;
@@ -64,7 +68,7 @@ void Notifier::Configure(const config::Config& config) {
   }
 }
 
-void Notifier::Announce(absl::string_view apex, uint32_t serial) {
+void Notifier::Announce(absl::string_view apex, absl::string_view soa_rdata, uint32_t ttl) {
   std::lock_guard lock(mutex_);
   for (const Target& target : targets_) {
     std::erase_if(pending_, [&](const auto& p) {
@@ -73,7 +77,9 @@ void Notifier::Announce(absl::string_view apex, uint32_t serial) {
     auto p = std::make_unique<Pending>();
     p->target = target;
     p->apex = std::string(apex);
-    p->serial = serial;
+    p->soa = std::string(soa_rdata);
+    p->ttl = ttl;
+    p->serial = dns::SoaSerial(soa_rdata);
     pending_.push_back(std::move(p));
   }
   wake_.notify_one();
@@ -106,16 +112,25 @@ bool Notifier::Send(Pending& p) {
     }
   }
   p.id = absl::Uniform<uint16_t>(random);
-  uint8_t message[512] = {};
+  uint8_t message[2048] = {};
   dns::WriteU16(message, p.id);
   dns::WriteU16(message + 2, dns::flag::kOpcodeNotify | dns::flag::kAa);
   dns::WriteU16(message + 4, 1);
+  dns::WriteU16(message + 6, 1);
   size_t size = dns::kHeaderSize;
   std::memcpy(message + size, p.apex.data(), p.apex.size());
   size += p.apex.size();
   dns::WriteU16(message + size, dns::type::kSoa);
   dns::WriteU16(message + size + 2, dns::rr_class::kIn);
   size += 4;
+  if (size + 12 + p.soa.size() + 512 > sizeof(message)) return false;  // room for the TSIG
+  dns::WriteU16(message + size, 0xc000 | dns::kHeaderSize);
+  dns::WriteU16(message + size + 2, dns::type::kSoa);
+  dns::WriteU16(message + size + 4, dns::rr_class::kIn);
+  dns::WriteU32(message + size + 6, p.ttl);
+  dns::WriteU16(message + size + 10, static_cast<uint16_t>(p.soa.size()));
+  std::memcpy(message + size + 12, p.soa.data(), p.soa.size());
+  size += 12 + p.soa.size();
   p.tsig.reset();
   if (!p.target.key.empty()) {
     const dns::TsigKeyring::Key* key = keyring_->Find(p.target.key);
@@ -125,7 +140,9 @@ bool Notifier::Send(Pending& p) {
   }
   ++p.attempts;
   ++counters_.sent;
-  return send(p.fd, message, size, 0) == static_cast<ssize_t>(size);
+  // Refused (an ICMP error of an earlier try: nobody listens yet) is one
+  // more try without answer.
+  return send(p.fd, message, size, 0) == static_cast<ssize_t>(size) || errno == ECONNREFUSED;
 }
 
 void Notifier::Receive(Pending& p) {

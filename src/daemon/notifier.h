@@ -27,9 +27,11 @@ class Notifier {
 
   // Who to tell: the remotes `config` names under transfer.notify.
   void Configure(const config::Config& config);
-  // `apex` (lowercase wire) now has `serial`: tell everyone, replacing any
-  // NOTIFY of an older serial still unanswered.
-  void Announce(absl::string_view apex, uint32_t serial);
+  // `apex` (lowercase wire) now has the SOA `soa_rdata` (its TTL `ttl`):
+  // tell everyone, replacing any NOTIFY of an older serial still unanswered.
+  // The SOA rides in the answer section (RFC 1996 §3.7), so that a
+  // secondary already as new need not ask.
+  void Announce(absl::string_view apex, absl::string_view soa_rdata, uint32_t ttl);
   void Start();
   void Stop();
 

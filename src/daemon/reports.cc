@@ -43,9 +43,8 @@ std::string Daemon::StatusText() const {
   if (!snapshot->config.secondaries.empty()) {
     const Secondaries::Counters c = secondaries_->counters();
     absl::StrAppend(&out, "transfers in: axfr ", c.axfr, " ixfr ", c.ixfr, " up to date ",
-                    c.up_to_date, " failed ", c.failed, "; notifies accepted ",
-                    c.notifies_accepted, " refused ", c.notifies_refused, "\n",
-                    secondaries_->StatusText());
+                    c.up_to_date, " failed ", c.failed, "; notifies accepted ", c.notifies_accepted,
+                    " refused ", c.notifies_refused, "\n", secondaries_->StatusText());
   }
   absl::StrAppend(&out, steering_.StatusText(*snapshot));
   if (!state_->status().ok()) absl::StrAppend(&out, "warning: ", state_->status().message(), "\n");
@@ -342,9 +341,9 @@ std::string Daemon::MetricsText() const {
   m.Family("agility_transfers_in_total", "counter",
            "Refreshes of secondary zones by outcome: a full zone (axfr), changes (ixfr), "
            "nothing new (up_to_date), or none applied (failed).");
-  for (const auto& [kind, count] : {std::pair{"axfr", c.axfr}, std::pair{"ixfr", c.ixfr},
-                                    std::pair{"up_to_date", c.up_to_date},
-                                    std::pair{"failed", c.failed}}) {
+  for (const auto& [kind, count] :
+       {std::pair{"axfr", c.axfr}, std::pair{"ixfr", c.ixfr}, std::pair{"up_to_date", c.up_to_date},
+        std::pair{"failed", c.failed}}) {
     m.Sample("agility_transfers_in_total", {{"kind", kind}}, static_cast<double>(count));
   }
   m.Family("agility_notifies_in_total", "counter", "NOTIFYs received, by what we did.");

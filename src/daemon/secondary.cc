@@ -33,11 +33,8 @@ constexpr int kIdleTimeoutMs = 10000;  // between two octets of a transfer
 constexpr int64_t kFirstRetryMs = 1000;
 constexpr int64_t kMaxRetryMs = 60000;
 
-int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// The clock SecondaryState counts in.
+int64_t SteadyMs() { return dns::SteadyClockMs(); }
 
 // The SOA timers of a zone, in milliseconds (RFC 1035 §3.3.13), each at
 // least a second.
@@ -68,8 +65,7 @@ bool SameHost(const sockaddr* a, const sockaddr* b) {
   }
   if (a->sa_family == AF_INET6) {
     return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr,
-                       &reinterpret_cast<const sockaddr_in6*>(b)->sin6_addr,
-                       sizeof(in6_addr)) == 0;
+                       &reinterpret_cast<const sockaddr_in6*>(b)->sin6_addr, sizeof(in6_addr)) == 0;
   }
   return false;
 }
@@ -96,7 +92,7 @@ struct Secondaries::Zone {
   std::vector<Primary> primaries;
   std::shared_ptr<const dns::Zone> copy;  // null: none yet
   std::shared_ptr<const dns::Zone> placeholder;
-  std::shared_ptr<std::atomic<bool>> unavailable = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<dns::SecondaryState> state = std::make_shared<dns::SecondaryState>();
   int64_t refresh_at = 0;  // steady ms
   int64_t expire_at = 0;   // steady ms; 0: no copy
   int64_t backoff_ms = kFirstRetryMs;
@@ -133,10 +129,10 @@ std::string Secondaries::FileName(absl::string_view apex) const {
   if (text != ".") text.pop_back();
   std::string file;
   for (const char c : text == "." ? std::string("root") : text) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                       c == '_';
-    file += plain ? std::string(1, c) : absl::StrCat("%", absl::Hex(static_cast<uint8_t>(c),
-                                                                     absl::kZeroPad2));
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    file += plain ? std::string(1, c)
+                  : absl::StrCat("%", absl::Hex(static_cast<uint8_t>(c), absl::kZeroPad2));
   }
   return file + ".zone";
 }
@@ -158,10 +154,10 @@ void Secondaries::Configure(const config::Config& config) {
       zone->apex = wanted.apex;
       zone->name = dns::NameToText(wanted.apex);
       const std::string origin = zone->name;
-      auto placeholder = dns::ParseZoneText(
-          absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
-                       " 0 IN NS invalid.\n"),
-          absl::StrCat(origin, " awaiting its first transfer"), origin);
+      auto placeholder =
+          dns::ParseZoneText(absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
+                                          " 0 IN NS invalid.\n"),
+                             absl::StrCat(origin, " awaiting its first transfer"), origin);
       zone->placeholder = placeholder.ok() ? *std::move(placeholder) : nullptr;
       const std::string path = state_ != nullptr ? state_->FilePath(FileName(wanted.apex)) : "";
       struct stat file;
@@ -174,11 +170,13 @@ void Secondaries::Configure(const config::Config& config) {
           const int64_t age_ms =
               absl::ToUnixMillis(absl::Now()) -
               (int64_t{file.st_mtim.tv_sec} * 1000 + file.st_mtim.tv_nsec / 1000000);
-          zone->expire_at = SteadyMs() + TimersOf(*zone->copy).expire_ms - std::max<int64_t>(0, age_ms);
-          zone->unavailable->store(zone->expire_at <= SteadyMs());
+          zone->expire_at =
+              SteadyMs() + TimersOf(*zone->copy).expire_ms - std::max<int64_t>(0, age_ms);
+          zone->state->expires_at_ms.store(zone->expire_at);
+          zone->state->unavailable.store(zone->expire_at <= SteadyMs());
           Log(absl::StrCat("secondary ", zone->name, ": serving the saved copy, serial ",
-                           zone->copy->serial(), zone->unavailable->load() ? " (expired)" : "",
-                           ", from ", path));
+                           zone->copy->serial(),
+                           zone->state->unavailable.load() ? " (expired)" : "", ", from ", path));
         } else {
           Log(absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
                            saved.ok() ? "another zone" : saved.status().message()));
@@ -217,7 +215,7 @@ std::vector<SecondaryCopy> Secondaries::Copies() const {
   std::lock_guard lock(mutex_);
   std::vector<SecondaryCopy> copies;
   for (const auto& zone : zones_) {
-    copies.push_back({zone->copy != nullptr ? zone->copy : zone->placeholder, zone->unavailable});
+    copies.push_back({zone->copy != nullptr ? zone->copy : zone->placeholder, zone->state});
   }
   return copies;
 }
@@ -270,9 +268,10 @@ void Secondaries::Run() {
     Zone* due = nullptr;
     int64_t next = now + 60000;
     for (const auto& zone : zones_) {
-      if (zone->copy != nullptr && zone->expire_at <= now && !zone->unavailable->load()) {
-        zone->unavailable->store(true);
-        Log(absl::StrCat("secondary ", zone->name, ": expired (no primary reached within the "
+      if (zone->copy != nullptr && zone->expire_at <= now && !zone->state->unavailable.load()) {
+        zone->state->unavailable.store(true);
+        Log(absl::StrCat("secondary ", zone->name,
+                         ": expired (no primary reached within the "
                          "SOA expire); answering SERVFAIL until a transfer succeeds"));
       }
       if (zone->copy != nullptr && zone->expire_at > now) next = std::min(next, zone->expire_at);
@@ -356,12 +355,9 @@ Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Pr
   if (query_size == 0) return fail(absl::InternalError("the request does not fit"));
 
   dns::ZoneTextWriter text;
-  dns::TransferReader reader(apex, qtype, id,
-                             copy != nullptr ? std::optional<uint32_t>(copy->serial())
-                                             : std::nullopt,
-                             tsig.get(), [&text](const dns::TransferRecord& record) {
-                               return text.Add(record);
-                             });
+  dns::TransferReader reader(
+      apex, qtype, id, copy != nullptr ? std::optional<uint32_t>(copy->serial()) : std::nullopt,
+      tsig.get(), [&text](const dns::TransferRecord& record) { return text.Add(record); });
   sockets::TcpClient connection(cancel_fd_);
   if (auto status = connection.Connect(primary.address, kConnectTimeoutMs); !status.ok()) {
     return fail(status);
@@ -372,12 +368,11 @@ Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Pr
   std::string message;
   while (!reader.done()) {
     if (auto status = connection.Receive(&message, kIdleTimeoutMs); !status.ok()) {
-      return fail(absl::Status(status.code(),
-                               absl::StrCat(status.message(), " after ", reader.messages(),
-                                            " messages, ", reader.records(), " records")));
+      return fail(
+          absl::Status(status.code(), absl::StrCat(status.message(), " after ", reader.messages(),
+                                                   " messages, ", reader.records(), " records")));
     }
-    if (auto status = reader.Read(reinterpret_cast<const uint8_t*>(message.data()),
-                                  message.size());
+    if (auto status = reader.Read(reinterpret_cast<const uint8_t*>(message.data()), message.size());
         !status.ok()) {
       return fail(status);
     }
@@ -411,11 +406,11 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
   zone.notified_again = false;
   if (!outcome.status.ok()) {
     ++counters_.failed;
-    zone.last_error = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(),
-                                                    absl::UTCTimeZone()),
-                                   " from ", outcome.from, ": ", outcome.status.message());
-    Log(absl::StrCat("secondary ", zone.name, ": refresh failed, the copy in force stays: ",
-                     zone.last_error));
+    zone.last_error =
+        absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
+                     " from ", outcome.from, ": ", outcome.status.message());
+    Log(absl::StrCat("secondary ", zone.name,
+                     ": refresh failed, the copy in force stays: ", zone.last_error));
     if (zone.copy != nullptr) {
       zone.refresh_at = now + TimersOf(*zone.copy).retry_ms;
     } else {
@@ -435,10 +430,10 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     }
     const bool incremental = outcome.kind == dns::TransferReader::Result::kIncremental;
     ++(incremental ? counters_.ixfr : counters_.axfr);
-    zone.last_transfer = absl::StrCat(
-        KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ", outcome.from,
-        ": ", outcome.records, " records in ", outcome.messages, " messages, ",
-        absl::StrFormat("%.3f", outcome.seconds), " s");
+    zone.last_transfer =
+        absl::StrCat(KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ",
+                     outcome.from, ": ", outcome.records, " records in ", outcome.messages,
+                     " messages, ", absl::StrFormat("%.3f", outcome.seconds), " s");
     Log(absl::StrCat("secondary ", zone.name, ": ", zone.last_transfer,
                      zone.copy != nullptr ? absl::StrCat(" (was ", zone.copy->serial(), ")") : ""));
     zone.copy = std::move(outcome.zone);
@@ -450,7 +445,8 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
   const SoaTimers timers = TimersOf(*zone.copy);
   zone.refresh_at = notified ? now : now + timers.refresh_ms;
   zone.expire_at = now + timers.expire_ms;
-  const bool was_unavailable = zone.unavailable->exchange(false);
+  zone.state->expires_at_ms.store(zone.expire_at);
+  const bool was_unavailable = zone.state->unavailable.exchange(false);
   if (outcome.kind != dns::TransferReader::Result::kUpToDate || was_unavailable) changed_();
 }
 
@@ -467,9 +463,9 @@ std::string Secondaries::StatusText() const {
       absl::StrAppend(&out, "no copy yet (SERVFAIL)");
     } else {
       absl::StrAppend(&out, "serial ", zone->copy->serial(),
-                      zone->unavailable->load() ? ", EXPIRED (SERVFAIL)"
-                                                : absl::StrCat(", expires in ",
-                                                               (zone->expire_at - now) / 1000, " s"));
+                      zone->state->unavailable.load()
+                          ? ", EXPIRED (SERVFAIL)"
+                          : absl::StrCat(", expires in ", (zone->expire_at - now) / 1000, " s"));
     }
     if (zone->busy) absl::StrAppend(&out, ", refreshing now");
     if (!zone->last_transfer.empty()) absl::StrAppend(&out, "; last: ", zone->last_transfer);
@@ -484,7 +480,7 @@ Secondaries::Counters Secondaries::counters() const {
   Counters counters = counters_;
   counters.expired = 0;
   for (const auto& zone : zones_) {
-    if (zone->copy != nullptr && zone->unavailable->load()) ++counters.expired;
+    if (zone->copy != nullptr && zone->state->unavailable.load()) ++counters.expired;
   }
   return counters;
 }

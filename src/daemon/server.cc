@@ -45,11 +45,11 @@ bool TransferAllowed(const config::TransferConfig& transfer, const sockaddr* cli
   const uint8_t* address = nullptr;
   bool ipv4 = client->sa_family == AF_INET;
   if (ipv4) {
-    address = reinterpret_cast<const uint8_t*>(
-        &reinterpret_cast<const sockaddr_in*>(client)->sin_addr);
+    address =
+        reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(client)->sin_addr);
   } else if (client->sa_family == AF_INET6) {
-    address = reinterpret_cast<const uint8_t*>(
-        &reinterpret_cast<const sockaddr_in6*>(client)->sin6_addr);
+    address =
+        reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(client)->sin6_addr);
   } else {
     return false;
   }
@@ -162,7 +162,8 @@ class Worker final : public sockets::PacketHandler {
   // stream_; 0 when it may not (Answer then says why: REFUSED, NOTAUTH).
   size_t Transfer(const uint8_t* query, size_t size, const sockaddr* client, uint8_t* out) {
     dns::Query q;
-    if (dns::ParseQuery(query, size, q) != dns::QueryStatus::kOk || q.qclass != dns::rr_class::kIn) {
+    if (dns::ParseQuery(query, size, q) != dns::QueryStatus::kOk ||
+        q.qclass != dns::rr_class::kIn) {
       return 0;
     }
     std::optional<dns::TsigRequest> tsig;
@@ -179,8 +180,7 @@ class Worker final : public sockets::PacketHandler {
     dns::LabelOffsets labels;
     dns::ComputeLabelOffsets(qname, labels);
     const dns::ServedZone* served = snapshot_->zones.FindBest(qname, labels);
-    if (served == nullptr || served->zone->apex() != qname ||
-        (served->unavailable != nullptr && served->unavailable->load())) {
+    if (served == nullptr || served->zone->apex() != qname || served->unavailable()) {
       return 0;
     }
     auto stream = std::make_unique<TransferStream>(snapshot_, *served->zone, query, q, tsig);
@@ -192,8 +192,8 @@ class Worker final : public sockets::PacketHandler {
     return first;
   }
 
-  size_t Answer(const uint8_t* query, size_t size, dns::Transport transport,
-                const sockaddr* client, uint8_t* out) {
+  size_t Answer(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
+                uint8_t* out) {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     const size_t response = dns::Respond(query, size, transport, snapshot_->zones, drawer, options_,
@@ -221,8 +221,8 @@ class Worker final : public sockets::PacketHandler {
     return response;
   }
 
-  size_t Notify(const uint8_t* query, size_t size, dns::Transport transport,
-                const sockaddr* client, uint8_t* out) {
+  size_t Notify(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
+                uint8_t* out) {
     const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
     const size_t response = dns::RespondToNotify(
         query, size, snapshot_->keyring.get(),
@@ -268,7 +268,7 @@ class Worker final : public sockets::PacketHandler {
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
   const NotifyHandler* notify_;     // the server's
   std::unique_ptr<sockets::ResponseStream> stream_;  // of the transfer Handle just began
-  dns::OnlineSigner signer_;        // this worker's signatures and their cache
+  dns::OnlineSigner signer_;                         // this worker's signatures and their cache
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_async_t refresh_;
@@ -318,9 +318,8 @@ absl::Status Server::Start(const config::ServerConfig& config,
     query_filter_ = *std::move(filter);
   }
   for (int i = 0; i < config.workers; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_, rate_limiter_.get(),
-                                 &notify_));
+    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_,
+                                                rate_limiter_.get(), &notify_));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();

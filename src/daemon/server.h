@@ -72,8 +72,8 @@ class Worker;
 
 // Takes a NOTIFY for a zone (lowercase wire apex) from `source`, signed
 // with `key` (lowercase wire; empty: unsigned); true when accepted.
-using NotifyHandler = std::function<bool(absl::string_view apex, const sockaddr* source,
-                                         absl::string_view key)>;
+using NotifyHandler =
+    std::function<bool(absl::string_view apex, const sockaddr* source, absl::string_view key)>;
 
 class Server {
  public:

@@ -181,10 +181,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
     }
   }
   for (const SecondaryCopy& copy : secondaries) {
-    if (auto status = snapshot->zones.Add(copy.zone, copy.unavailable.get()); !status.ok()) {
+    if (auto status = snapshot->zones.Add(copy.zone, copy.state.get()); !status.ok()) {
       errors.emplace_back(status.message());
     }
-    snapshot->unavailable_flags.push_back(copy.unavailable);
+    snapshot->secondary_states.push_back(copy.state);
   }
   LoadKeys(config, snapshot->zones, errors);
   CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
@@ -213,7 +213,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   snapshot->generation = base.generation;
   snapshot->config = base.config;
   snapshot->zones = base.zones;
-  snapshot->unavailable_flags = base.unavailable_flags;
+  snapshot->secondary_states = base.secondary_states;
   snapshot->keyring = base.keyring;
   snapshot->table = *std::move(table);
   snapshot->bindings = base.bindings;
@@ -240,13 +240,14 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
     auto zone_keys = base.zones.SharedKeysOf(*zone);
     if (zone_keys != nullptr) keys[zone->apex()] = zone_keys;
     if (base.zones.IsSecondary(*zone)) continue;
-    if (auto status = snapshot->zones.Add(zone); !status.ok()) errors.emplace_back(status.message());
+    if (auto status = snapshot->zones.Add(zone); !status.ok())
+      errors.emplace_back(status.message());
   }
   for (const SecondaryCopy& copy : secondaries) {
-    if (auto status = snapshot->zones.Add(copy.zone, copy.unavailable.get()); !status.ok()) {
+    if (auto status = snapshot->zones.Add(copy.zone, copy.state.get()); !status.ok()) {
       errors.emplace_back(status.message());
     }
-    snapshot->unavailable_flags.push_back(copy.unavailable);
+    snapshot->secondary_states.push_back(copy.state);
   }
   for (auto& [apex, zone_keys] : keys) {
     if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {

@@ -34,10 +34,10 @@ class LiveSnapshots {
 };
 
 // A secondary zone as served (daemon/secondary.h): its copy, or a
-// placeholder, and the flag that makes it answer SERVFAIL.
+// placeholder, and its state (SERVFAIL while unavailable, expiry).
 struct SecondaryCopy {
   std::shared_ptr<const dns::Zone> zone;
-  std::shared_ptr<const std::atomic<bool>> unavailable;
+  std::shared_ptr<const dns::SecondaryState> state;
 };
 
 struct Snapshot {
@@ -50,7 +50,7 @@ struct Snapshot {
   std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
   std::vector<sockets::Binding> bindings;           // what sk_lookup steers
   // Keeps alive what the zone set's secondary entries point to.
-  std::vector<std::shared_ptr<const std::atomic<bool>>> unavailable_flags;
+  std::vector<std::shared_ptr<const dns::SecondaryState>> secondary_states;
   absl::Time loaded_at;
   absl::Duration load_duration;
   size_t zones_reused = 0;
@@ -66,8 +66,7 @@ struct Snapshot {
 // secondary zones to serve (Secondaries::Copies).
 absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
     config::Config config, uint64_t generation, int workers, const Snapshot* previous = nullptr,
-    const policy::LiveWeights* live = nullptr,
-    const std::vector<SecondaryCopy>& secondaries = {});
+    const policy::LiveWeights* live = nullptr, const std::vector<SecondaryCopy>& secondaries = {});
 
 // `base` with other copies of its secondary zones; everything else shared.
 // Fails, naming why, when the new copies break a rule of the configuration

@@ -25,8 +25,6 @@ size_t TsigMacSizeOffset(const uint8_t* rdata, size_t size) {
   return size - other_at - 2 == ReadU16(rdata + other_at) ? mac_size_at : 0;
 }
 
-constexpr uint16_t kNsidOption = 3;  // RFC 5001
-
 // The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
 // Notes in `q` the options we answer.
 bool ReadOptions(const uint8_t* rdata, size_t size, Query& q) {
@@ -36,7 +34,8 @@ bool ReadOptions(const uint8_t* rdata, size_t size, Query& q) {
     const size_t length = ReadU16(rdata + pos + 2);
     if (size - pos - 4 < length) return false;
     // RFC 5001 §2.3: a request's NSID option is empty.
-    if (ReadU16(rdata + pos) == kNsidOption && length == 0) q.nsid = true;
+    if (ReadU16(rdata + pos) == edns_option::kNsid && length == 0) q.nsid = true;
+    if (ReadU16(rdata + pos) == edns_option::kExpire && length == 0) q.expire = true;
     pos += 4 + length;
   }
   return true;

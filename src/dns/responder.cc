@@ -14,9 +14,8 @@
 namespace agility::dns {
 namespace {
 
-constexpr size_t kOptSize = 11;      // root owner, type, class, TTL, RDLENGTH
-constexpr uint16_t kNsidOption = 3;  // RFC 5001
-constexpr int kMaxCnameChain = 8;    // in-zone CNAMEs followed per query
+constexpr size_t kOptSize = 11;    // root owner, type, class, TTL, RDLENGTH
+constexpr int kMaxCnameChain = 8;  // in-zone CNAMEs followed per query
 
 enum Section { kAnswer = 0, kAuthority = 1, kAdditional = 2 };
 
@@ -449,6 +448,11 @@ size_t NsidSize(const Query& q, const ResponderOptions& options) {
   return q.nsid && !options.identity.empty() ? 4 + options.identity.size() : 0;
 }
 
+// The EDNS options our OPT may carry: NSID, and EXPIRE (RFC 7314) when asked.
+size_t OptionsSize(const Query& q, const ResponderOptions& options) {
+  return NsidSize(q, options) + (q.expire ? 8 : 0);
+}
+
 size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* out) {
   std::memcpy(out, query, 2);
   WriteU16(out + 2, flags | rcode);
@@ -503,6 +507,8 @@ struct Response {
   size_t expanded_size = 0;
   absl::string_view wildcard;
   bool fits = true;  // false: required records did not fit (TC)
+  // EDNS EXPIRE, when asked of a zone served here: seconds; -1: none.
+  int64_t expire = -1;
   uint16_t counts[3] = {0, 0, 0};
 };
 
@@ -588,13 +594,26 @@ struct Response {
     r.rc = rcode::kRefused;
     return false;
   }
-  if (served->unavailable != nullptr && served->unavailable->load(std::memory_order_relaxed))
-      [[unlikely]] {
+  if (served->unavailable()) [[unlikely]] {
     r.rc = rcode::kServFail;  // a secondary without a copy in force, as NSD and Knot answer
     return false;
   }
   const Zone* zone = served->zone;
   r.zone = zone;
+  if (q.expire) [[unlikely]] {
+    // RFC 7314 §3: a secondary tells what is left of its copy's life, a
+    // primary its SOA expire.
+    if (served->secondary != nullptr) {
+      r.expire = std::max<int64_t>(
+          0, (served->secondary->expires_at_ms.load(std::memory_order_relaxed) - SteadyClockMs()) /
+                 1000);
+    } else {
+      const RrsetView soa = zone->apex_node().Find(type::kSoa);
+      const uint8_t* rdata = soa.records() + 2;
+      const size_t names = WireNameLength(rdata);
+      r.expire = ReadU32(rdata + names + WireNameLength(rdata + names) + 12);
+    }
+  }
   r.keys = served->keys;
   r.dnssec = q.dnssec_ok && (zone->is_signed() || (r.keys != nullptr && signer != nullptr));
   const absl::string_view apex = zone->apex();
@@ -890,13 +909,20 @@ struct Response {
     WriteU16(out + size + 3, options.max_udp_size);
     WriteU32(out + size + 5, r.opt_ttl);
     const size_t nsid = NsidSize(q, options);
-    WriteU16(out + size + 9, static_cast<uint16_t>(nsid));
+    const size_t expire = r.expire >= 0 ? 8 : 0;
+    WriteU16(out + size + 9, static_cast<uint16_t>(nsid + expire));
     size += kOptSize;
     if (nsid > 0) {  // RFC 5001 §2.3; room was kept for it
-      WriteU16(out + size, kNsidOption);
+      WriteU16(out + size, edns_option::kNsid);
       WriteU16(out + size + 2, static_cast<uint16_t>(options.identity.size()));
       std::memcpy(out + size + 4, options.identity.data(), options.identity.size());
       size += nsid;
+    }
+    if (expire > 0) {  // room was kept for it too
+      WriteU16(out + size, edns_option::kExpire);
+      WriteU16(out + size + 2, 4);
+      WriteU32(out + size + 4, static_cast<uint32_t>(std::min<int64_t>(r.expire, UINT32_MAX)));
+      size += expire;
     }
     ++r.counts[kAdditional];
   }
@@ -968,7 +994,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   const bool checked = q.tsig_owner != 0 && keyring != nullptr && parsed != QueryStatus::kFormErr;
   if (checked) tsig = CheckTsig(query, query_size, q.tsig_owner, q.tsig_rdata, *keyring);
   const size_t tsig_space = checked && tsig.key != nullptr ? TsigSpace(*tsig.key) : 0;
-  MessageWriter w(out, limit - (q.edns ? kOptSize + NsidSize(q, options) : 0) - tsig_space);
+  MessageWriter w(out, limit - (q.edns ? kOptSize + OptionsSize(q, options) : 0) - tsig_space);
   w.Append(query, q.question_end);
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
@@ -1001,9 +1027,10 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   return Finish(r, query, query_size, options, out, limit);
 }
 
-size_t RespondToNotify(const uint8_t* query, size_t size, const TsigKeyring* keyring,
-                       absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept,
-                       uint8_t* out, size_t limit) {
+size_t RespondToNotify(
+    const uint8_t* query, size_t size, const TsigKeyring* keyring,
+    absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept, uint8_t* out,
+    size_t limit) {
   Query q;
   if (ParseQuery(query, size, q) == QueryStatus::kDrop || !IsNotify(query, size)) return 0;
   const uint16_t flags = flag::kQr | flag::kOpcodeNotify | flag::kAa;
@@ -1028,11 +1055,30 @@ size_t RespondToNotify(const uint8_t* query, size_t size, const TsigKeyring* key
     rc = rcode::kNoError;
   }
   WriteU16(out + 2, flags | rc);
+  if (q.edns && written + kOptSize <= limit) {
+    // RFC 6891 §7: an OPT for an OPT, echoing DO.
+    const uint8_t opt[kOptSize] = {0,
+                                   0,
+                                   41,
+                                   static_cast<uint8_t>(kClassicUdpSize >> 8),
+                                   static_cast<uint8_t>(kClassicUdpSize & 0xff),
+                                   0,
+                                   0,
+                                   static_cast<uint8_t>(q.dnssec_ok ? 0x80 : 0),
+                                   0,
+                                   0,
+                                   0};
+    std::memcpy(out + written, opt, kOptSize);
+    written += kOptSize;
+    WriteU16(out + 10, 1);
+  }
   if (q.tsig_owner == 0) return written;
   if (tsig.key == nullptr || (tsig.error != 0 && tsig.error != tsig_error::kBadTime)) {
-    written = AppendTsigError(query, size, q, tsig.key == nullptr ? tsig_error::kBadKey : tsig.error,
-                              out, written, limit);
-    if (written != q.question_end) WriteU16(out + 10, 1);
+    const size_t before = written;
+    written =
+        AppendTsigError(query, size, q, tsig.key == nullptr ? tsig_error::kBadKey : tsig.error, out,
+                        written, limit);
+    if (written != before) WriteU16(out + 10, static_cast<uint16_t>(ReadU16(out + 10) + 1));
     return written;
   }
   return SignResponse(out, &written, limit, tsig) ? written : 0;

@@ -63,8 +63,8 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
 
 // True when `query` is a NOTIFY (RFC 1996), which Respond does not take.
 inline bool IsNotify(const uint8_t* query, size_t size) {
-  return size >= kHeaderSize && (ReadU16(query + 2) & (flag::kQr | flag::kOpcodeMask)) ==
-                                    flag::kOpcodeNotify;
+  return size >= kHeaderSize &&
+         (ReadU16(query + 2) & (flag::kQr | flag::kOpcodeMask)) == flag::kOpcodeNotify;
 }
 
 // Answers a NOTIFY: NOERROR when `accept` takes it (the zone's apex, in
@@ -72,8 +72,9 @@ inline bool IsNotify(const uint8_t* query, size_t size) {
 // unsigned), REFUSED when not; NOTAUTH for a bad signature, which `accept`
 // never sees. Signed NOTIFYs get signed answers. Returns the size written
 // to `out` (at least kMaxMessageSize... or `limit` octets), 0 to drop.
-size_t RespondToNotify(const uint8_t* query, size_t size, const TsigKeyring* keyring,
-                       absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept,
-                       uint8_t* out, size_t limit);
+size_t RespondToNotify(
+    const uint8_t* query, size_t size, const TsigKeyring* keyring,
+    absl::FunctionRef<bool(absl::string_view apex, absl::string_view key)> accept, uint8_t* out,
+    size_t limit);
 
 }  // namespace agility::dns

@@ -32,9 +32,9 @@ absl::Status CheckHeader(const uint8_t* message, size_t size, uint16_t id) {
   }
   if (const uint8_t rc = flags & 0xf; rc != rcode::kNoError) {
     const knot_lookup_t* name = knot_lookup_by_id(knot_rcode_names, rc);
-    return absl::FailedPreconditionError(
-        absl::StrCat("the primary answered ", name != nullptr ? name->name : "rcode ",
-                     name != nullptr ? "" : absl::StrCat(rc)));
+    return absl::FailedPreconditionError(absl::StrCat("the primary answered ",
+                                                      name != nullptr ? name->name : "rcode ",
+                                                      name != nullptr ? "" : absl::StrCat(rc)));
   }
   if (flags & flag::kTc) return absl::DataLossError("a truncated message");
   return absl::OkStatus();
@@ -111,8 +111,7 @@ absl::Status TransferReader::Read(const uint8_t* message, size_t size) {
       break;
     }
     TransferRecord record;
-    record.owner.assign(reinterpret_cast<const char*>(rrset->owner),
-                        knot_dname_size(rrset->owner));
+    record.owner.assign(reinterpret_cast<const char*>(rrset->owner), knot_dname_size(rrset->owner));
     for (char& c : record.owner) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
     record.type = rrset->type;
     record.ttl = rrset->ttl;
@@ -137,9 +136,8 @@ absl::Status TransferReader::Record(TransferRecord record) {
       first_soa_ = std::move(record);
       if (current_serial_.has_value() && !SerialNewer(serial_, *current_serial_)) {
         if (serial_ != *current_serial_) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("the primary's serial ", serial_, " is older than ours, ",
-                           *current_serial_));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the primary's serial ", serial_, " is older than ours, ", *current_serial_));
         }
         // An IXFR (or AXFR) of what we have: one SOA says so (RFC 1995 §2).
         state_ = State::kDone;

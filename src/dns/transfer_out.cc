@@ -18,8 +18,8 @@ TransferWriter::TransferWriter(const Zone& zone, const uint8_t* query, const Que
     signer_.emplace(*tsig);
   }
   // RFC 1995 §2: a client as new as we are (or newer) gets our SOA alone.
-  up_to_date_ = q.qtype == type::kIxfr && q.has_ixfr_serial &&
-                !SerialNewer(zone.serial(), q.ixfr_serial);
+  up_to_date_ =
+      q.qtype == type::kIxfr && q.has_ixfr_serial && !SerialNewer(zone.serial(), q.ixfr_serial);
 }
 
 size_t TransferWriter::Next(uint8_t* out) {

@@ -226,11 +226,10 @@ absl::Status TsigClient::CheckResponse(const uint8_t* message, size_t size) {
   int rc = KNOT_EMALF;
   if (knot_tsig_rdata_is_ok(&tsig)) {
     const uint8_t* wire = reinterpret_cast<const uint8_t*>(unsigned_.data());
-    rc = time_signed_ == 0
-             ? knot_tsig_client_check(&tsig, wire, unsigned_.size(), digest_, digest_size_,
-                                      &key_->key, 0)
-             : knot_tsig_client_check_next(&tsig, wire, unsigned_.size(), digest_, digest_size_,
-                                           &key_->key, time_signed_);
+    rc = time_signed_ == 0 ? knot_tsig_client_check(&tsig, wire, unsigned_.size(), digest_,
+                                                    digest_size_, &key_->key, 0)
+                           : knot_tsig_client_check_next(&tsig, wire, unsigned_.size(), digest_,
+                                                         digest_size_, &key_->key, time_signed_);
   }
   absl::Status status = absl::OkStatus();
   if (rc != KNOT_EOK) {

@@ -88,6 +88,12 @@ inline constexpr uint16_t kRcodeMask = 0x000f;
 }  // namespace flag
 
 // Flag bits of the OPT record's extended flags (its TTL's low 16 bits).
+// EDNS option codes.
+namespace edns_option {
+inline constexpr uint16_t kNsid = 3;    // RFC 5001
+inline constexpr uint16_t kExpire = 9;  // RFC 7314
+}  // namespace edns_option
+
 namespace edns_flag {
 inline constexpr uint16_t kDo = 0x8000;  // DNSSEC OK (RFC 3225)
 inline constexpr uint16_t kCo = 0x4000;  // Compact answers OK (RFC 9824 §5.1)

@@ -1,14 +1,20 @@
 #include "dns/zone_set.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 
 namespace agility::dns {
 
-absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone,
-                          const std::atomic<bool>* unavailable) {
-  auto served = std::make_shared<ServedZone>(ServedZone{zone.get(), nullptr, unavailable});
+int64_t SteadyClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status ZoneSet::Add(std::shared_ptr<const Zone> zone, const SecondaryState* secondary) {
+  auto served = std::make_shared<ServedZone>(ServedZone{zone.get(), nullptr, secondary});
   const auto [it, inserted] = by_apex_.emplace(std::string(zone->apex()), served.get());
   if (!inserted) {
     return absl::AlreadyExistsError(
@@ -62,7 +68,7 @@ std::shared_ptr<const ZoneKeys> ZoneSet::SharedKeysOf(const Zone& zone) const {
 
 bool ZoneSet::IsSecondary(const Zone& zone) const {
   for (const auto& served : served_) {
-    if (served->zone == &zone) return served->unavailable != nullptr;
+    if (served->zone == &zone) return served->secondary != nullptr;
   }
   return false;
 }

@@ -16,22 +16,32 @@
 namespace agility::dns {
 
 // A zone as served: the zone, and its keys when it is signed online.
+// What a secondary zone's refreshes decide and answers read, without a
+// lock and without a new snapshot.
+struct SecondaryState {
+  // No copy in force (never transferred, or expired): SERVFAIL.
+  std::atomic<bool> unavailable{true};
+  // When the copy expires, in steady-clock milliseconds (EDNS EXPIRE).
+  std::atomic<int64_t> expires_at_ms{0};
+};
+
+// Milliseconds of the steady clock SecondaryState counts in.
+int64_t SteadyClockMs();
+
 struct ServedZone {
   const Zone* zone;
-  const ZoneKeys* keys;  // null: no online signing
-  // A secondary zone's: true while it has no copy in force (never
-  // transferred, or expired), when it answers SERVFAIL. Null for the
-  // others. An atomic rather than a new snapshot, so that expiry needs no
-  // rebuild.
-  const std::atomic<bool>* unavailable;
+  const ZoneKeys* keys;             // null: no online signing
+  const SecondaryState* secondary;  // null: not a secondary zone
+  bool unavailable() const {
+    return secondary != nullptr && secondary->unavailable.load(std::memory_order_relaxed);
+  }
 };
 
 class ZoneSet {
  public:
-  // Fails when another zone already has the same apex. `unavailable`, for
-  // a secondary zone, must outlive the set (ServedZone).
-  absl::Status Add(std::shared_ptr<const Zone> zone,
-                   const std::atomic<bool>* unavailable = nullptr);
+  // Fails when another zone already has the same apex. `secondary`, for a
+  // secondary zone, must outlive the set.
+  absl::Status Add(std::shared_ptr<const Zone> zone, const SecondaryState* secondary = nullptr);
 
   // Gives a zone already added the keys it is signed with online; fails
   // when no zone has that apex. Copies of a set share its entries: keys are

@@ -68,8 +68,8 @@ absl::Status ZoneTextWriter::Add(absl::string_view owner, uint16_t type, uint32_
   knot_rrset_t rrset;
   knot_rrset_init(&rrset, reinterpret_cast<knot_dname_t*>(const_cast<char*>(owner.data())), type,
                   KNOT_CLASS_IN, ttl);
-  if (knot_rrset_add_rdata(&rrset, AsBytes(rdata), static_cast<uint16_t>(rdata.size()),
-                           nullptr) != KNOT_EOK) {
+  if (knot_rrset_add_rdata(&rrset, AsBytes(rdata), static_cast<uint16_t>(rdata.size()), nullptr) !=
+      KNOT_EOK) {
     return absl::ResourceExhaustedError("out of memory");
   }
   const int written = knot_rrset_txt_dump(&rrset, &line_, &line_size_, &style);

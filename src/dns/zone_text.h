@@ -39,7 +39,6 @@ class ZoneTextWriter {
 // Writes `base` with `diffs` applied, in order, to `out`. The diffs must
 // continue from the base's serial, and every record one removes must be in
 // the zone at that point (RFC 1995 §4); records added twice are kept once.
-absl::Status ApplyDiffs(const Zone& base, const std::vector<ZoneDiff>& diffs,
-                        ZoneTextWriter& out);
+absl::Status ApplyDiffs(const Zone& base, const std::vector<ZoneDiff>& diffs, ZoneTextWriter& out);
 
 }  // namespace agility::dns

@@ -22,7 +22,8 @@ absl::Status TcpClient::Wait(short events, int timeout_ms) {
     if (errno == EINTR) return Wait(events, timeout_ms);
     return absl::ErrnoToStatus(errno, "poll");
   }
-  if (n == 0) return absl::DeadlineExceededError(absl::StrCat("no progress in ", timeout_ms, " ms"));
+  if (n == 0)
+    return absl::DeadlineExceededError(absl::StrCat("no progress in ", timeout_ms, " ms"));
   if (cancel_fd_ >= 0 && (fds[1].revents & POLLIN)) return absl::CancelledError("shutting down");
   return absl::OkStatus();
 }
@@ -34,8 +35,8 @@ absl::Status TcpClient::Connect(const Endpoint& to, int timeout_ms) {
     return absl::ErrnoToStatus(errno, absl::StrCat("connect to ", to.ToString()));
   }
   if (auto status = Wait(POLLOUT, timeout_ms); !status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("connect to ", to.ToString(), ": ",
-                                                    status.message()));
+    return absl::Status(status.code(),
+                        absl::StrCat("connect to ", to.ToString(), ": ", status.message()));
   }
   int error = 0;
   socklen_t length = sizeof(error);

@@ -15,7 +15,7 @@ struct TcpListener::Connection {
   uv_timer_t timer;  // idle, query or write deadline: see ArmTimer
   uv_write_t write_req;
   TcpAdmission::Client client{};
-  sockaddr_storage peer{};  // for the handler: who sent the query
+  sockaddr_storage peer{};               // for the handler: who sent the query
   std::unique_ptr<ResponseStream> rest;  // of a response still being sent
   // Input: leftovers are always shorter than one message (or, while paused,
   // what the last read brought), so this stays bounded by one maximal
@@ -336,8 +336,7 @@ void TcpListener::OnWritten(uv_write_t* req, int status) {
     self->CloseConnection(*c);
     return;
   }
-  if (c->paused && c->rest == nullptr &&
-      self->Unsent(*c) <= self->options_.max_unsent_bytes / 2) {
+  if (c->paused && c->rest == nullptr && self->Unsent(*c) <= self->options_.max_unsent_bytes / 2) {
     // The client took its answers: answer what was read meanwhile, then read on.
     c->paused = false;
     resumed = true;

@@ -829,16 +829,18 @@ class AnswerTests(ServerTestCase):
         self.assertEqual(message.rcode, RCODE_NOTIMP)
         self.assertEqual(message.questions, [("www.example.com.", TYPE_A)])
 
-    def test_notify_and_update_notimp_echo_question_and_opt(self):
-        for opcode in ("notify", "update"):
+    def test_update_notimp_and_foreign_notify_refused_echo_question_and_opt(self):
+        # NOTIFY is taken only from a secondary zone's primaries (test_transfer).
+        for opcode, status in (("notify", "REFUSED"), ("update", "NOTIMP")):
             for transport in ("+notcp", "+tcp"):
                 with self.subTest(opcode=opcode, transport=transport):
                     r = self.dig(f"+opcode={opcode}", transport, "+dnssec", "example.com", "SOA")
-                    self.assertEqual(r.status, "NOTIMP")
+                    self.assertEqual(r.status, status)
                     self.assertEqual(r.question, [("example.com.", "SOA")])
                     self.assertIsNotNone(r.edns, "no OPT in the NOTIMP reply")
                     self.assertIn("do", r.text.split("; EDNS:")[1].splitlines()[0])
-                    self.assertNotIn("aa", r.flags)
+                    if opcode == "update":
+                        self.assertNotIn("aa", r.flags)
                     self.assertEqual(r.answer + r.authority, [])
 
     def test_response_bit_set_gets_no_response(self):

@@ -233,6 +233,14 @@ class KnotPrimaryTest(unittest.TestCase):
             self.assertIn("192.0.2.77", saved)
             self.assertNotIn("192.0.2.10", saved)
 
+    def test_1b_edns_expire_tells_what_is_left(self):
+        # RFC 7314: a secondary says how long its copy stays valid (SOA
+        # expire 12 s, refreshed every 2 s).
+        for s in self.secondaries:
+            found = re.search(r"EXPIRE: (\d+)", dig(s.port, APEX, "SOA", "+expire"))
+            self.assertIsNotNone(found)
+            self.assertTrue(6 <= int(found.group(1)) <= 12, found.group(0))
+
     def test_2_policy_answers_in_a_secondary_zone(self):
         seen = set()
         for i in range(20):
@@ -570,6 +578,9 @@ zone:
         self.assertLess(time.monotonic() - started, 10)
         self.assertGreaterEqual(
             metric(self.config, "agility_transfers_out_total", 'result="sent"'), before + 3)
+
+    def test_2b_edns_expire_of_a_primary_is_its_soa_expire(self):
+        self.assertIn("EXPIRE: 86400", dig(self.port, "example.org", "SOA", "+expire"))
 
     def test_3_unsigned_or_badly_signed_requests_are_refused(self):
         unsigned = self.axfr(self.port)

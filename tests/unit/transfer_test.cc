@@ -43,8 +43,8 @@ TransferRecord Ns() { return {Wire("example.net."), Wire("ns1.example.net."), 30
 // A response to our query carrying `records` in its answer section.
 std::vector<uint8_t> Message(const std::vector<TransferRecord>& records, uint16_t qtype,
                              uint16_t id = kId, uint8_t rcode = 0) {
-  std::string m = U16(id) + U16(0x8400 | rcode) + U16(1) + U16(static_cast<uint16_t>(records.size())) +
-                  U16(0) + U16(0);
+  std::string m = U16(id) + U16(0x8400 | rcode) + U16(1) +
+                  U16(static_cast<uint16_t>(records.size())) + U16(0) + U16(0);
   m += Wire("example.net.") + U16(qtype) + U16(1);
   for (const TransferRecord& r : records) {
     m += r.owner + U16(r.type) + U16(1) + U32(r.ttl) + U16(static_cast<uint16_t>(r.rdata.size())) +
@@ -57,11 +57,10 @@ struct Received {
   std::vector<TransferRecord> full;
   TransferReader reader;
   explicit Received(uint16_t qtype, std::optional<uint32_t> serial, TsigClient* tsig = nullptr)
-      : reader(Wire("example.net."), qtype, kId, serial, tsig,
-               [this](const TransferRecord& r) {
-                 full.push_back(r);
-                 return absl::OkStatus();
-               }) {}
+      : reader(Wire("example.net."), qtype, kId, serial, tsig, [this](const TransferRecord& r) {
+          full.push_back(r);
+          return absl::OkStatus();
+        }) {}
   absl::Status Read(const std::vector<uint8_t>& message) {
     return reader.Read(message.data(), message.size());
   }
@@ -81,8 +80,8 @@ TEST(TransferReaderTest, AxfrOverTwoMessages) {
 
 TEST(TransferReaderTest, IxfrStepsAreKeptAsDiffs) {
   Received r(type::kIxfr, 1);
-  ASSERT_TRUE(r.Read(Message({Soa(3), Soa(1), A("gone", 1), Soa(2), A("new", 2)}, type::kIxfr))
-                  .ok());
+  ASSERT_TRUE(
+      r.Read(Message({Soa(3), Soa(1), A("gone", 1), Soa(2), A("new", 2)}, type::kIxfr)).ok());
   ASSERT_TRUE(r.Read(Message({Soa(2), Soa(3), A("newer", 3), Soa(3)}, type::kIxfr)).ok());
   ASSERT_TRUE(r.reader.done());
   EXPECT_EQ(r.reader.result(), TransferReader::Result::kIncremental);
@@ -233,8 +232,8 @@ class TsigStreamTest : public ::testing::Test {
   // Our request, signed by `client`; keeps its MAC as the primary would.
   void Request(TsigClient& client) {
     uint8_t query[512];
-    const size_t size = WriteTransferQuery(Wire("example.net."), type::kAxfr, kId, {}, 0,
-                                           &client, query, sizeof(query));
+    const size_t size = WriteTransferQuery(Wire("example.net."), type::kAxfr, kId, {}, 0, &client,
+                                           query, sizeof(query));
     ASSERT_GT(size, 0u);
     // The primary checks it and keeps its MAC.
     knot_pkt_t* pkt = knot_pkt_new(query, static_cast<uint16_t>(size), nullptr);
@@ -253,8 +252,8 @@ class TsigStreamTest : public ::testing::Test {
     uint8_t previous[64];
     memcpy(previous, digest_, digest_size_);
     size_t digest_size = sizeof(digest_);
-    EXPECT_EQ(knot_tsig_sign(message.data(), &size, message.size(), previous, digest_size_,
-                             digest_, &digest_size, &server_key_, 0, 0),
+    EXPECT_EQ(knot_tsig_sign(message.data(), &size, message.size(), previous, digest_size_, digest_,
+                             &digest_size, &server_key_, 0, 0),
               KNOT_EOK);
     digest_size_ = digest_size;
     message.resize(size);
