@@ -102,8 +102,13 @@ QueryStatus ParseQuery(const uint8_t* packet, size_t size, Query& q) {
   q.qtype = ReadU16(packet + pos);
   q.qclass = ReadU16(packet + pos + 2);
   q.question_end = pos + 4;
-  // Only an IXFR carries a record there: the client's SOA, exactly one.
-  if (query_opcode && nscount != (q.qtype == type::kIxfr ? 1 : 0)) return QueryStatus::kFormErr;
+  // Only an IXFR carries a record there: the client's SOA (RFC 1995 §3),
+  // exactly one. In any other query, the question is not sound either.
+  if (query_opcode && q.qtype != type::kIxfr && nscount != 0) {
+    q.question_end = 0;
+    return QueryStatus::kFormErr;
+  }
+  if (query_opcode && q.qtype == type::kIxfr && nscount != 1) return QueryStatus::kFormErr;
   const size_t before_additional = size_t{ancount} + nscount;
   if (!ParseRecords(packet, size, q.question_end, before_additional, before_additional + arcount,
                     q)) {

@@ -172,13 +172,18 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
   q.notimp = (query[2] & 0x78) != 0;
   const uint16_t ancount = U16(query + 6);
   const uint16_t nscount = U16(query + 8);
-  if (U16(query + 4) != 1 || (!q.notimp && (ancount != 0 || nscount != 0))) return q;
+  if (U16(query + 4) != 1 || (!q.notimp && ancount != 0)) return q;
   size_t pos = ReadPlainName(query, size, dns::kHeaderSize, &q.qname_lower);
   if (pos == 0 || pos + 4 > size) return q;
+  // A QUERY carries an authority record only for IXFR, which carries one
+  // (RFC 1995 §3): the client's SOA.
+  const bool ixfr = U16(query + pos) == dns::type::kIxfr;
+  if (!q.notimp && !ixfr && nscount != 0) return q;
   q.qtype = U16(query + pos);
   q.qclass = U16(query + pos + 2);
   pos += 4;
   q.question_end = pos;
+  if (!q.notimp && ixfr && nscount != 1) return q;
   // Other opcodes (UPDATE) may carry answer and authority records before the
   // additional section, where only the OPT counts.
   const size_t before_additional = size_t{ancount} + nscount;
@@ -191,6 +196,12 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
     const uint16_t type = U16(query + pos);
     const uint16_t rdlength = U16(query + pos + 8);
     if (pos + 10 + rdlength > size) return q;
+    if (type == dns::type::kSoa && i < before_additional && ixfr && !q.notimp) {
+      // The client's SOA: two names, then exactly five 32-bit numbers.
+      size_t field = SkipQueryName(query, pos + 10 + rdlength, pos + 10);
+      if (field != 0) field = SkipQueryName(query, pos + 10 + rdlength, field);
+      if (field == 0 || field + 20 != pos + 10 + rdlength) return q;
+    }
     if (type == dns::type::kTsig && i >= before_additional) {
       // Last of the message (RFC 8945 §5.1), its fields tiling the RDATA:
       // algorithm name, time, fudge, MAC size + MAC, original ID, error,

@@ -121,6 +121,15 @@ def responder_corpus():
                                   edns={"size": 512, "options": struct.pack("!HH", 3, 0)})
     # Case, sizes, EDNS versions and options.
     out["case_mixed"] = query("WwW.CdN.ExAmPlE.CoM.", 1, edns={"size": 1232})
+    # IXFR carries the client's SOA in the authority section (RFC 1995 §3);
+    # compressed against the question, missing, or malformed.
+    client_soa = (b"\xc0\x0c" + struct.pack("!HHIH", 6, 1, 300, 2 + 2 + 20) + b"\x01a\xc0\x0c" +
+                  b"\x01b\x00" + struct.pack("!IIIII", 1, 3600, 600, 86400, 60))
+    out["ixfr_with_soa"] = query("example.com.", T["IXFR"], ns=1, extra=[client_soa])
+    out["ixfr_without_soa"] = query("example.com.", T["IXFR"])
+    out["ixfr_short_soa"] = query("example.com.", T["IXFR"], ns=1,
+                                  extra=[client_soa[:12] + client_soa[12:-4]])
+    out["a_with_authority"] = query("example.com.", 1, ns=1, extra=[client_soa])
     out["big_txt_udp512"] = query("big.example.com.", 16)
     out["big_txt_edns1232"] = query("big.example.com.", 16, edns={"size": 1232})
     out["big_txt_edns4096"] = query("big.example.com.", 16, edns={"size": 4096})
