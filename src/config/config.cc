@@ -413,7 +413,10 @@ void Parser::ParseRemotes(const YAML::Node& node, Config& config) {
 }
 
 void Parser::ParseTransfer(const YAML::Node& node, Config& config) {
-  if (!CheckMap(node, "transfer", {"allow", "notify"})) return;
+  if (!CheckMap(node, "transfer", {"allow", "notify", "journal_mb"})) return;
+  if (const YAML::Node journal = node["journal_mb"]) {
+    Integer(journal, "transfer.journal_mb", 0, 1 << 20, &config.transfer.journal_mb);
+  }
   config.transfer.line = Line(node);
   if (const YAML::Node allow = node["allow"]) {
     if (!allow.IsSequence()) {

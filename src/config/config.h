@@ -165,6 +165,8 @@ struct TransferAllow {
 struct TransferConfig {
   std::vector<TransferAllow> allow;  // empty: nobody (the default)
   std::vector<std::string> notify;   // `remotes:` names
+  // The differences kept per zone to answer IXFR, in MiB (oldest go first).
+  uint32_t journal_mb = 64;
   int line = 0;
 };
 

@@ -21,8 +21,10 @@ namespace {
 class TransferStream final : public sockets::ResponseStream {
  public:
   TransferStream(std::shared_ptr<const Snapshot> snapshot, const dns::Zone& zone,
-                 const uint8_t* query, const dns::Query& q, std::optional<dns::TsigRequest> tsig)
-      : snapshot_(std::move(snapshot)), writer_(zone, query, q, std::move(tsig)) {}
+                 const uint8_t* query, const dns::Query& q, std::optional<dns::TsigRequest> tsig,
+                 std::vector<const dns::ZoneDiff*> diffs)
+      : snapshot_(std::move(snapshot)),
+        writer_(zone, query, q, std::move(tsig), std::move(diffs)) {}
   size_t Next(uint8_t* out) override { return writer_.Next(out); }
 
  private:
@@ -183,7 +185,16 @@ class Worker final : public sockets::PacketHandler {
     if (served == nullptr || served->zone->apex() != qname || served->unavailable()) {
       return 0;
     }
-    auto stream = std::make_unique<TransferStream>(snapshot_, *served->zone, query, q, tsig);
+    // IXFR from the journal when it reaches back to the client's serial.
+    std::vector<const dns::ZoneDiff*> diffs;
+    if (q.qtype == dns::type::kIxfr && q.has_ixfr_serial) {
+      if (const auto it = snapshot_->journals.find(qname); it != snapshot_->journals.end()) {
+        diffs = it->second->From(q.ixfr_serial);
+        if (!diffs.empty() && diffs.back()->to_serial != served->zone->serial()) diffs.clear();
+      }
+    }
+    auto stream = std::make_unique<TransferStream>(snapshot_, *served->zone, query, q, tsig,
+                                                   std::move(diffs));
     const size_t first = stream->Next(out);
     if (first == 0) return 0;
     stream_ = std::move(stream);

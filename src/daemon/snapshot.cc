@@ -146,6 +146,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
     for (const std::string& file : *files) {
       const auto it = loaded.find(file);
       if (it != loaded.end() && it->second->Unchanged()) {
+        if (const auto journal = previous->journals.find(it->second->apex());
+            journal != previous->journals.end()) {
+          snapshot->journals.insert(*journal);
+        }
         if (auto status = snapshot->zones.Add(it->second); !status.ok()) {
           errors.emplace_back(status.message());
         }
@@ -170,6 +174,14 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
         Log(absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
                          " is not newer than ", it->second->serial(),
                          ": secondaries will not transfer the change"));
+      } else if (it != loaded.end() && !config.transfer.allow.empty() &&
+                 (*zone)->apex() == it->second->apex()) {
+        // What changed, for secondaries that ask by IXFR.
+        const auto journal = previous->journals.find(it->second->apex());
+        snapshot->journals[std::string((*zone)->apex())] = dns::Journal::Append(
+            journal != previous->journals.end() ? journal->second.get() : nullptr,
+            std::make_shared<const dns::ZoneDiff>(dns::DiffZones(*it->second, **zone)),
+            size_t{config.transfer.journal_mb} << 20);
       }
       // Served all the same, as Knot serves with its semantic checks off;
       // `agilityd --check` fails on the errors.
@@ -215,6 +227,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   snapshot->zones = base.zones;
   snapshot->secondary_states = base.secondary_states;
   snapshot->keyring = base.keyring;
+  snapshot->journals = base.journals;
   snapshot->table = *std::move(table);
   snapshot->bindings = base.bindings;
   snapshot->loaded_at = base.loaded_at;
@@ -229,6 +242,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
   snapshot->generation = base.generation;
   snapshot->config = base.config;
   snapshot->keyring = base.keyring;
+  snapshot->journals = base.journals;
   snapshot->table = base.table;
   snapshot->bindings = base.bindings;
   snapshot->loaded_at = base.loaded_at;

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "config/config.h"
+#include "dns/journal.h"
 #include "dns/tsig.h"
 #include "dns/zone_set.h"
 #include "policy/table.h"
@@ -48,7 +50,9 @@ struct Snapshot {
   // Shared by snapshots that differ only in secondary zones' copies.
   std::shared_ptr<policy::Table> table;
   std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
-  std::vector<sockets::Binding> bindings;           // what sk_lookup steers
+  // Zone file changes, by apex, for IXFR out (transfer.allow set).
+  absl::flat_hash_map<std::string, std::shared_ptr<const dns::Journal>> journals;
+  std::vector<sockets::Binding> bindings;  // what sk_lookup steers
   // Keeps alive what the zone set's secondary entries point to.
   std::vector<std::shared_ptr<const dns::SecondaryState>> secondary_states;
   absl::Time loaded_at;

@@ -9,8 +9,8 @@
 namespace agility::dns {
 
 TransferWriter::TransferWriter(const Zone& zone, const uint8_t* query, const Query& q,
-                               std::optional<TsigRequest> tsig)
-    : zone_(zone), question_size_(q.question_end - kHeaderSize) {
+                               std::optional<TsigRequest> tsig, std::vector<const ZoneDiff*> diffs)
+    : zone_(zone), question_size_(q.question_end - kHeaderSize), diffs_(std::move(diffs)) {
   std::memcpy(header_, query, 2);
   std::memcpy(question_, query + kHeaderSize, question_size_);
   if (tsig.has_value() && tsig->key != nullptr) {
@@ -44,7 +44,33 @@ size_t TransferWriter::Next(uint8_t* out) {
     if (phase_ == Phase::kFirstSoa || phase_ == Phase::kLastSoa) {
       if (!put(zone_.apex(), soa, soa.records())) break;
       ++count;
-      phase_ = phase_ == Phase::kLastSoa || up_to_date_ ? Phase::kDone : Phase::kNodes;
+      phase_ = phase_ == Phase::kLastSoa || up_to_date_ ? Phase::kDone
+               : diffs_.empty()                         ? Phase::kNodes
+                                                        : Phase::kDiffs;
+      continue;
+    }
+    if (phase_ == Phase::kDiffs) {
+      // RFC 1995 §4: each difference as its old SOA and what went, then
+      // its new SOA and what came (ZoneDiff keeps them in that order).
+      if (diff_ == diffs_.size()) {
+        phase_ = Phase::kLastSoa;
+        continue;
+      }
+      const ZoneDiff& diff = *diffs_[diff_];
+      if (diff_record_ == diff.removed.size() + diff.added.size()) {
+        ++diff_;
+        diff_record_ = 0;
+        continue;
+      }
+      const TransferRecord& r = diff_record_ < diff.removed.size()
+                                    ? diff.removed[diff_record_]
+                                    : diff.added[diff_record_ - diff.removed.size()];
+      if (w.AppendRecord(MessageWriter::kNoOwner, r.owner, r.type, r.ttl, AsBytes(r.rdata),
+                         r.rdata.size()) == 0) {
+        break;
+      }
+      ++count;
+      ++diff_record_;
       continue;
     }
     if (node_ >= zone_.arena_end()) {

@@ -9,7 +9,10 @@
 #include <memory>
 #include <optional>
 
+#include <vector>
+
 #include "dns/query.h"
+#include "dns/transfer.h"
 #include "dns/tsig.h"
 #include "dns/zone.h"
 
@@ -20,8 +23,10 @@ class TransferWriter {
   // `zone` must outlive the writer (the caller keeps its snapshot).
   // `query` is the request as ParseQuery read it; `tsig`, when the request
   // was signed and checked, signs every message.
+  // `diffs` (IXFR): the journal's way from the client's serial to the
+  // zone's, owned by the caller too; empty: the whole zone.
   TransferWriter(const Zone& zone, const uint8_t* query, const Query& q,
-                 std::optional<TsigRequest> tsig);
+                 std::optional<TsigRequest> tsig, std::vector<const ZoneDiff*> diffs = {});
 
   // Writes the next message into `out` (kMaxMessageSize octets); 0 when
   // the transfer is over (or a message could not be signed).
@@ -37,7 +42,10 @@ class TransferWriter {
   size_t question_size_;
   std::optional<TsigStreamSigner> signer_;
   size_t tsig_space_ = 0;
-  enum class Phase { kFirstSoa, kNodes, kLastSoa, kDone } phase_ = Phase::kFirstSoa;
+  enum class Phase { kFirstSoa, kNodes, kDiffs, kLastSoa, kDone } phase_ = Phase::kFirstSoa;
+  std::vector<const ZoneDiff*> diffs_;
+  size_t diff_ = 0;         // kDiffs: which difference,
+  size_t diff_record_ = 0;  // and which of its removed then added records
   // Where the walk is: the node (arena offset), its RRset and the record.
   uint32_t node_ = 0;
   int rrset_ = 0;

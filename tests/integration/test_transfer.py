@@ -16,8 +16,8 @@
 - agilityd is the primary of example.org (signed ahead, 3 000 names) for
   Knot DNS, NSD and another agilityd, with TSIG: what Knot and NSD received
   passes kzonecheck and ldns-verify-zone; a reload with one changed record
-  reaches all three through agilityd's NOTIFY; unsigned, wrongly signed and
-  UDP transfer requests are refused.
+  reaches all three through agilityd's NOTIFY, by IXFR from the journal of the
+  change; unsigned, wrongly signed and UDP transfer requests are refused.
 
 Run by `meson test transfer`; needs knot, nsd, ldnsutils and bind9-dnsutils
 (scripts/deps test). AGILITYD and AGILITYCTL name the binaries (default build/).
@@ -576,6 +576,9 @@ zone:
             wait_for(lambda: short(port, "www.example.org") == ["192.0.2.99"],
                      f"{name} to follow the reload", 30)
         self.assertLess(time.monotonic() - started, 10)
+        # By IXFR, from the journal of the zone file's change.
+        self.assertGreaterEqual(self.secondary.transfers("ixfr"), 1, self.secondary.text_log())
+        self.assertIn("IXFR of serial 2", self.secondary.text_log())
         self.assertGreaterEqual(
             metric(self.config, "agility_transfers_out_total", 'result="sent"'), before + 3)
 

@@ -10,8 +10,11 @@ extern "C" {
 #include <string>
 #include <vector>
 
+#include "dns/journal.h"
 #include "dns/name.h"
+#include "dns/query.h"
 #include "dns/transfer.h"
+#include "dns/transfer_out.h"
 #include "dns/tsig.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
@@ -215,6 +218,93 @@ TEST(ZoneTextWriterTest, RefusesDataInvalidForItsType) {
   EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kA, 300, "\x01\x02").ok());
   EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNs, 300, "\x05zz").ok());
   EXPECT_TRUE(text.Add(Wire("a.example.net."), 65280, 300, "anything").ok());
+}
+
+TEST(JournalTest, DiffsOfZoneFilesChainAndApply) {
+  const auto base = Base();
+  auto next = ParseZoneText(
+      "$ORIGIN example.net.\n@ 300 SOA ns1 h 2 3600 600 86400 60\n@ 300 NS ns1\n"
+      "ns1 300 A 192.0.2.1\nwww 60 A 192.0.2.10\nnew 300 A 192.0.2.77\n",
+      "next", "example.net.");
+  ASSERT_TRUE(next.ok()) << next.status();
+  const ZoneDiff diff = DiffZones(*base, **next);
+  EXPECT_EQ(diff.from_serial, 1u);
+  EXPECT_EQ(diff.to_serial, 2u);
+  ASSERT_FALSE(diff.removed.empty());
+  ASSERT_FALSE(diff.added.empty());
+  EXPECT_EQ(diff.removed.front().type, type::kSoa);  // each side starts with its SOA
+  EXPECT_EQ(diff.added.front().type, type::kSoa);
+  // www's TTL changed (both records go, one comes back), www 192.0.2.11
+  // went, new came.
+  EXPECT_EQ(diff.removed.size(), 3u);
+  EXPECT_EQ(diff.added.size(), 3u);
+  // Applying the difference to the base gives the new zone.
+  ZoneTextWriter text;
+  ASSERT_TRUE(ApplyDiffs(*base, {diff}, text).ok());
+  auto applied = ParseZoneText(text.text(), "applied", "example.net.");
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ((*applied)->serial(), 2u);
+  EXPECT_EQ((*applied)->record_count(), (*next)->record_count());
+  EXPECT_EQ(DiffZones(**applied, **next).removed.size(), 0u);
+
+  auto journal = Journal::Append(nullptr, std::make_shared<ZoneDiff>(diff), 1 << 20);
+  ZoneDiff later{2, 3, {Soa(2)}, {Soa(3)}};
+  journal = Journal::Append(journal.get(), std::make_shared<ZoneDiff>(later), 1 << 20);
+  EXPECT_EQ(journal->From(1).size(), 2u);
+  EXPECT_EQ(journal->From(2).size(), 1u);
+  EXPECT_TRUE(journal->From(7).empty());
+  // A difference that does not continue the chain starts over.
+  journal =
+      Journal::Append(journal.get(), std::make_shared<ZoneDiff>(ZoneDiff{9, 10, {}, {}}), 1 << 20);
+  EXPECT_EQ(journal->size(), 1u);
+  // Over the bound, the oldest go.
+  auto small = Journal::Append(nullptr, std::make_shared<ZoneDiff>(diff), 1);
+  small = Journal::Append(small.get(), std::make_shared<ZoneDiff>(later), 1);
+  EXPECT_EQ(small->size(), 1u);
+  EXPECT_TRUE(small->From(1).empty());
+}
+
+// What TransferWriter sends, TransferReader takes back: the whole zone
+// over many messages, or the journal's differences.
+TEST(TransferWriterTest, RoundTripsThroughTheReader) {
+  std::string text = "$ORIGIN example.net.\n@ 300 SOA ns1 h 2 3600 600 86400 60\n@ NS ns1\n";
+  for (int i = 0; i < 5000; ++i) text += "h" + std::to_string(i) + " A 198.51.100.1\n";
+  auto zone = ParseZoneText(text, "big", "example.net.");
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  for (const uint16_t qtype : {type::kAxfr, type::kIxfr}) {
+    uint8_t query[512];
+    const TransferRecord client_soa = Soa(1);
+    const size_t query_size = WriteTransferQuery(Wire("example.net."), qtype, kId, client_soa.rdata,
+                                                 300, nullptr, query, 512);
+    Query q;
+    ASSERT_EQ(ParseQuery(query, query_size, q), QueryStatus::kOk);
+    const ZoneDiff diff{1, 2, {Soa(1), A("gone", 1)}, {Soa(2), A("new", 2)}};
+    TransferWriter writer(**zone, query, q, std::nullopt,
+                          qtype == type::kIxfr ? std::vector<const ZoneDiff*>{&diff}
+                                               : std::vector<const ZoneDiff*>{});
+    ZoneTextWriter received;
+    TransferReader reader(Wire("example.net."), qtype, kId, 1, nullptr,
+                          [&](const TransferRecord& r) { return received.Add(r); });
+    std::vector<uint8_t> out(kMaxMessageSize);
+    int messages = 0;
+    while (const size_t size = writer.Next(out.data())) {
+      ASSERT_TRUE(reader.Read(out.data(), size).ok()) << messages;
+      ++messages;
+    }
+    ASSERT_TRUE(reader.done());
+    if (qtype == type::kAxfr) {
+      EXPECT_EQ(reader.result(), TransferReader::Result::kFull);
+      EXPECT_GT(messages, 1);
+      auto copy = ParseZoneText(received.text(), "copy", "example.net.");
+      ASSERT_TRUE(copy.ok()) << copy.status();
+      EXPECT_EQ((*copy)->record_count(), (*zone)->record_count());
+    } else {
+      EXPECT_EQ(reader.result(), TransferReader::Result::kIncremental);
+      ASSERT_EQ(reader.diffs().size(), 1u);
+      EXPECT_EQ(reader.diffs()[0].removed, diff.removed);
+      EXPECT_EQ(reader.diffs()[0].added, diff.added);
+    }
+  }
 }
 
 // A primary's side of TSIG over several messages: the first signed with the
