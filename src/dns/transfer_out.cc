@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "dns/message_writer.h"
+#include "dns/name.h"
 #include "dns/transfer.h"
 #include "dns/wire.h"
 
@@ -24,26 +24,14 @@ TransferWriter::TransferWriter(const Zone& zone, const uint8_t* query, const Que
 
 size_t TransferWriter::Next(uint8_t* out) {
   if (phase_ == Phase::kDone) return 0;
-  MessageWriter w(out, kMaxMessageSize - tsig_space_);
-  uint8_t header[kHeaderSize] = {};
-  std::memcpy(header, header_, 2);
-  WriteU16(header + 2, flag::kQr | flag::kAa);
-  WriteU16(header + 4, first_message_ ? 1 : 0);
-  w.Append(header, kHeaderSize);
-  if (first_message_) {
-    w.Append(question_, question_size_);
-    w.RememberName(kHeaderSize);
-  }
-  const RrsetView soa = zone_.apex_node().Find(type::kSoa);
-  const auto put = [&w](absl::string_view owner, const RrsetView& rrset, const uint8_t* record) {
-    return w.AppendRecord(MessageWriter::kNoOwner, owner, rrset.type(), rrset.ttl(), record + 2,
-                          ReadU16(record)) != 0;
-  };
+  // Messages of about 16 KiB, as Knot sends; one larger record gets a
+  // message of its own, up to 64 KiB.
+  ZoneRecordWriter w(out, kTargetMessageSize - tsig_space_, header_, question_, question_size_);
   uint16_t count = 0;
   while (phase_ != Phase::kDone) {
     if (phase_ == Phase::kFirstSoa || phase_ == Phase::kLastSoa) {
-      if (!put(zone_.apex(), soa, soa.records())) break;
-      ++count;
+      const RrsetView soa = zone_.apex_node().Find(type::kSoa);
+      if (!Put(w, count, zone_.apex(), soa.type(), soa.ttl(), soa.records())) break;
       phase_ = phase_ == Phase::kLastSoa || up_to_date_ ? Phase::kDone
                : diffs_.empty()                         ? Phase::kNodes
                                                         : Phase::kDiffs;
@@ -65,8 +53,9 @@ size_t TransferWriter::Next(uint8_t* out) {
       const TransferRecord& r = diff_record_ < diff.removed.size()
                                     ? diff.removed[diff_record_]
                                     : diff.added[diff_record_ - diff.removed.size()];
-      if (w.AppendRecord(MessageWriter::kNoOwner, r.owner, r.type, r.ttl, AsBytes(r.rdata),
-                         r.rdata.size()) == 0) {
+      if (!w.Append(r.owner, r.type, r.ttl, r.rdata) &&
+          !(count == 0 && w.Grow(kMaxMessageSize - tsig_space_) &&
+            w.Append(r.owner, r.type, r.ttl, r.rdata))) {
         break;
       }
       ++count;
@@ -98,17 +87,15 @@ size_t TransferWriter::Next(uint8_t* out) {
       continue;
     }
     if (record_at_ == nullptr) record_at_ = rrset_at_.records();
-    if (!put(node.name(), rrset_at_, record_at_)) break;
-    ++count;
+    if (!Put(w, count, node.name(), rrset_at_.type(), rrset_at_.ttl(), record_at_)) break;
     record_at_ += 2 + ReadU16(record_at_);
     ++record_;
   }
   if (count == 0) {
-    // A record larger than a message: the zone's checks keep that out.
+    // A record larger than any message: the zone's checks keep that out.
     phase_ = Phase::kDone;
     return 0;
   }
-  first_message_ = false;
   WriteU16(out + 6, count);
   size_t size = w.size();
   if (signer_.has_value() && !signer_->Sign(out, &size, kMaxMessageSize)) {
@@ -116,6 +103,66 @@ size_t TransferWriter::Next(uint8_t* out) {
     return 0;
   }
   return size;
+}
+
+bool TransferWriter::Put(ZoneRecordWriter& w, uint16_t& count, absl::string_view owner,
+                         uint16_t type, uint32_t ttl, const uint8_t* record) {
+  const absl::string_view rdata = AsChars(record + 2, ReadU16(record));
+  if (!w.Append(owner, type, ttl, rdata) &&
+      !(count == 0 && w.Grow(kMaxMessageSize - tsig_space_) && w.Append(owner, type, ttl, rdata))) {
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+ZoneRecordWriter::ZoneRecordWriter(uint8_t* out, size_t limit, const uint8_t* id,
+                                   const uint8_t* question, size_t question_size)
+    : out_(out), limit_(limit) {
+  // The question in every message (RFC 5936 §2.2.1 allows it): its name,
+  // the apex, is what every owner points to.
+  std::memset(out, 0, kHeaderSize);
+  std::memcpy(out, id, 2);
+  WriteU16(out + 2, flag::kQr | flag::kAa);
+  WriteU16(out + 4, 1);
+  std::memcpy(out + kHeaderSize, question, question_size);
+  size_ = kHeaderSize + question_size;
+  apex_size_ = question_size - 4;
+}
+
+bool ZoneRecordWriter::Append(absl::string_view owner, uint16_t type, uint32_t ttl,
+                              absl::string_view rdata) {
+  // The owner: a pointer to the last one when the same; else its labels
+  // above the apex and a pointer to the question's name.
+  size_t labels = owner.size();
+  bool to_apex = false;
+  const bool same = last_owner_at_ != 0 && owner == last_owner_;
+  if (!same && owner.size() >= apex_size_ &&
+      IsAtOrBelow(owner, AsChars(out_ + kHeaderSize, apex_size_))) {
+    labels = owner.size() - apex_size_;
+    to_apex = true;
+  }
+  const size_t owner_size = same ? 2 : labels + (to_apex ? 2 : 0);
+  if (size_ + owner_size + 10 + rdata.size() > limit_) return false;
+  const size_t at = size_;
+  if (same) {
+    WriteU16(out_ + size_, static_cast<uint16_t>(0xc000 | last_owner_at_));
+  } else {
+    std::memcpy(out_ + size_, owner.data(), labels);
+    if (to_apex) WriteU16(out_ + size_ + labels, 0xc000 | kHeaderSize);
+    if (at < 0x4000) {
+      last_owner_ = owner;
+      last_owner_at_ = at;
+    }
+  }
+  size_ += owner_size;
+  WriteU16(out_ + size_, type);
+  WriteU16(out_ + size_ + 2, rr_class::kIn);
+  WriteU32(out_ + size_ + 4, ttl);
+  WriteU16(out_ + size_ + 8, static_cast<uint16_t>(rdata.size()));
+  std::memcpy(out_ + size_ + 10, rdata.data(), rdata.size());
+  size_ += 10 + rdata.size();
+  return true;
 }
 
 }  // namespace agility::dns

@@ -11,12 +11,39 @@
 
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "dns/query.h"
 #include "dns/transfer.h"
 #include "dns/tsig.h"
 #include "dns/zone.h"
 
 namespace agility::dns {
+
+// One message of a transfer: header and question, then records whose owners
+// point to the previous owner or to the question's name (the apex), RDATA
+// as the zone holds it. Far cheaper than a general compressor over tens of
+// thousands of names, for about the same size.
+class ZoneRecordWriter {
+ public:
+  ZoneRecordWriter(uint8_t* out, size_t limit, const uint8_t* id, const uint8_t* question,
+                   size_t question_size);
+  // False when the record does not fit.
+  bool Append(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata);
+  // Allows up to `limit` octets (a record too large for the usual message).
+  bool Grow(size_t limit) {
+    limit_ = limit;
+    return true;
+  }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* out_;
+  size_t limit_;
+  size_t size_ = 0;
+  size_t apex_size_ = 0;
+  absl::string_view last_owner_;
+  size_t last_owner_at_ = 0;
+};
 
 class TransferWriter {
  public:
@@ -36,6 +63,11 @@ class TransferWriter {
   bool up_to_date() const { return up_to_date_; }
 
  private:
+  static constexpr size_t kTargetMessageSize = 16384;
+  // Appends one record of the zone; counts it.
+  bool Put(ZoneRecordWriter& w, uint16_t& count, absl::string_view owner, uint16_t type,
+           uint32_t ttl, const uint8_t* record);
+
   const Zone& zone_;
   uint8_t header_[2];  // the ID
   uint8_t question_[kMaxNameLength + 4];
@@ -52,7 +84,6 @@ class TransferWriter {
   RrsetView rrset_at_;
   uint16_t record_ = 0;
   const uint8_t* record_at_ = nullptr;
-  bool first_message_ = true;
   bool up_to_date_ = false;
 };
 
