@@ -98,7 +98,9 @@ struct Secondaries::Zone {
   int64_t backoff_ms = kFirstRetryMs;
   bool busy = false;            // a refresh is under way, off the lock
   bool notified_again = false;  // a NOTIFY came during it
-  std::string last_transfer;    // what the last success brought
+  // The steps IXFRs brought, for secondaries of ours that ask by IXFR.
+  std::shared_ptr<const dns::Journal> journal;
+  std::string last_transfer;  // what the last success brought
   std::string last_error;
 };
 
@@ -107,6 +109,7 @@ struct Secondaries::Outcome {
   dns::TransferReader::Result kind = dns::TransferReader::Result::kPending;
   std::shared_ptr<const dns::Zone> zone;  // the new copy (AXFR, IXFR)
   std::string text;                       // its text, for the state directory
+  std::vector<dns::ZoneDiff> diffs;       // IXFR: the steps, for our own journal
   std::string from;                       // the primary's label
   size_t messages = 0, records = 0;
   double seconds = 0;
@@ -143,6 +146,7 @@ void Secondaries::Configure(const config::Config& config) {
   if (!keyring.ok()) keyring = dns::TsigKeyring::Build({});
   std::lock_guard lock(mutex_);
   keyring_ = *std::move(keyring);
+  journal_bytes_ = size_t{config.transfer.journal_mb} << 20;
   std::vector<std::unique_ptr<Zone>> kept;
   for (const config::SecondaryZone& wanted : config.secondaries) {
     std::unique_ptr<Zone> zone;
@@ -215,7 +219,8 @@ std::vector<SecondaryCopy> Secondaries::Copies() const {
   std::lock_guard lock(mutex_);
   std::vector<SecondaryCopy> copies;
   for (const auto& zone : zones_) {
-    copies.push_back({zone->copy != nullptr ? zone->copy : zone->placeholder, zone->state});
+    copies.push_back(
+        {zone->copy != nullptr ? zone->copy : zone->placeholder, zone->state, zone->journal});
   }
   return copies;
 }
@@ -397,6 +402,7 @@ Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Pr
   }
   outcome.zone = *std::move(zone);
   outcome.text = std::move(text.text());
+  outcome.diffs = std::move(reader.diffs());
   return fail(absl::OkStatus());
 }
 
@@ -437,6 +443,12 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     Log(absl::StrCat("secondary ", zone.name, ": ", zone.last_transfer,
                      zone.copy != nullptr ? absl::StrCat(" (was ", zone.copy->serial(), ")") : ""));
     zone.copy = std::move(outcome.zone);
+    if (!incremental) zone.journal = nullptr;  // a whole zone: no way from older serials
+    for (dns::ZoneDiff& diff : outcome.diffs) {
+      zone.journal = dns::Journal::Append(zone.journal.get(),
+                                          std::make_shared<const dns::ZoneDiff>(std::move(diff)),
+                                          journal_bytes_);
+    }
   } else {
     ++counters_.up_to_date;
     // The file's time records this contact (Configure reads it back).

@@ -93,6 +93,7 @@ class Secondaries {
   std::vector<std::unique_ptr<Zone>> zones_;
   std::vector<std::unique_ptr<Zone>> orphans_;  // dropped by Configure while refreshing
   std::shared_ptr<const dns::TsigKeyring> keyring_;
+  size_t journal_bytes_ = 0;  // per zone (transfer.journal_mb)
   Counters counters_;
   bool stopping_ = false;
   int cancel_fd_ = -1;  // eventfd: ends transfers under way at Stop

@@ -197,6 +197,11 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       errors.emplace_back(status.message());
     }
     snapshot->secondary_states.push_back(copy.state);
+    if (copy.journal != nullptr) {
+      snapshot->journals[std::string(copy.zone->apex())] = copy.journal;
+    } else {
+      snapshot->journals.erase(copy.zone->apex());
+    }
   }
   LoadKeys(config, snapshot->zones, errors);
   CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
@@ -262,6 +267,11 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
       errors.emplace_back(status.message());
     }
     snapshot->secondary_states.push_back(copy.state);
+    if (copy.journal != nullptr) {
+      snapshot->journals[std::string(copy.zone->apex())] = copy.journal;
+    } else {
+      snapshot->journals.erase(copy.zone->apex());
+    }
   }
   for (auto& [apex, zone_keys] : keys) {
     if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {

@@ -40,6 +40,7 @@ class LiveSnapshots {
 struct SecondaryCopy {
   std::shared_ptr<const dns::Zone> zone;
   std::shared_ptr<const dns::SecondaryState> state;
+  std::shared_ptr<const dns::Journal> journal;  // IXFR steps received; may be null
 };
 
 struct Snapshot {

@@ -150,8 +150,10 @@ class KnotPrimaryTest(unittest.TestCase):
         cls.knot_port = servers.free_port()
         with open(os.path.join(d, f"{APEX}.zone"), "w") as f:
             f.write(ZONE)
+        # Secondary "a" serves IXFR in turn, from the steps it received.
         policy = ('pools: {edge: "127.77.0.0/24"}\n'
-                  f'policies: [{{name: edge, match: ["*.wp.{APEX}"], ipv4: edge}}]\n')
+                  f'policies: [{{name: edge, match: ["*.wp.{APEX}"], ipv4: edge}}]\n'
+                  'transfer: {allow: [{prefix: 127.0.0.0/8, key: xfr}]}\n')
         cls.secondaries = [Agilityd(d, "a", cls.knot_port, cls.secret, policy),
                            Agilityd(d, "b", cls.knot_port, cls.secret)]
         cls.knot_conf = os.path.join(d, "knot.conf")
@@ -210,9 +212,17 @@ class KnotPrimaryTest(unittest.TestCase):
             self.assertEqual(short(s.port, f"txt.{APEX}", "TXT"), ['"hello', 'world"', '"two"'])
             self.assertEqual(s.transfers("axfr"), 1, s.text_log())
         # An addition.
+        first = self.serial(self.secondaries[0].port)
         self.change(("zone-set", APEX, "new", "300", "A", "192.0.2.77"))
         for s in self.secondaries:
             wait_for(lambda: short(s.port, f"new.{APEX}") == ["192.0.2.77"], "the addition")
+        # Secondary "a" answers an IXFR from the older serial with that step.
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.secondaries[0].port), APEX,
+                              f"IXFR={first}", "-y", f"hmac-sha256:xfr:{self.secret}", "+nocmd",
+                              "+nostats"], capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("192.0.2.77", out)
+        self.assertNotIn("hello world", out, "an IXFR answered with the whole zone")
+        self.assertEqual(out.count("\tSOA\t"), 4, out)
         # A deletion.
         self.change(("zone-unset", APEX, "www", "A", "192.0.2.10"))
         for s in self.secondaries:
@@ -584,6 +594,14 @@ zone:
 
     def test_2b_edns_expire_of_a_primary_is_its_soa_expire(self):
         self.assertIn("EXPIRE: 86400", dig(self.port, "example.org", "SOA", "+expire"))
+
+    def test_4_a_change_without_a_new_serial_is_reported(self):
+        self.write_zone(2, "192.0.2.98")  # serial 2 again, another address
+        out = subprocess.run([AGILITYCTL, "-c", self.config, "reload"], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        wait_for(lambda: "is not newer than 2" in open(self.log.name).read(), "the warning")
+        self.assertEqual(short(self.port, "www.example.org"), ["192.0.2.98"])
 
     def test_3_unsigned_or_badly_signed_requests_are_refused(self):
         unsigned = self.axfr(self.port)
