@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -140,10 +141,56 @@ std::string Secondaries::FileName(absl::string_view apex) const {
   return file + ".zone";
 }
 
+std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex) const {
+  auto zone = std::make_unique<Zone>();
+  zone->apex = apex;
+  zone->name = dns::NameToText(apex);
+  const std::string origin = zone->name;
+  auto placeholder =
+      dns::ParseZoneText(absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
+                                      " 0 IN NS invalid.\n"),
+                         absl::StrCat(origin, " awaiting its first transfer"), origin);
+  zone->placeholder = placeholder.ok() ? *std::move(placeholder) : nullptr;
+  const std::string path = state_ != nullptr ? state_->FilePath(FileName(apex)) : "";
+  struct stat file;
+  if (state_ != nullptr && state_->status().ok() && stat(path.c_str(), &file) == 0) {
+    auto saved = dns::LoadZoneFile(path);
+    if (saved.ok() && (*saved)->apex() == apex) {
+      zone->copy = *std::move(saved);
+      // The file's time is the last contact with a primary (a refresh
+      // that finds nothing new touches it): expire counts from there.
+      const int64_t age_ms = absl::ToUnixMillis(absl::Now()) -
+                             (int64_t{file.st_mtim.tv_sec} * 1000 + file.st_mtim.tv_nsec / 1000000);
+      zone->expire_at = SteadyMs() + TimersOf(*zone->copy).expire_ms - std::max<int64_t>(0, age_ms);
+      zone->state->expires_at_ms.store(zone->expire_at);
+      zone->state->unavailable.store(zone->expire_at <= SteadyMs());
+      Log(absl::StrCat("secondary ", zone->name, ": serving the saved copy, serial ",
+                       zone->copy->serial(), zone->state->unavailable.load() ? " (expired)" : "",
+                       ", from ", path));
+    } else {
+      Log(absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
+                       saved.ok() ? "another zone" : saved.status().message()));
+    }
+  }
+  return zone;
+}
+
 void Secondaries::Configure(const config::Config& config) {
   // The configuration's keys were checked when it was read.
   auto keyring = BuildKeyring(config);
   if (!keyring.ok()) keyring = dns::TsigKeyring::Build({});
+  // Zones new to us start from their saved copies, read off the lock: a
+  // NOTIFY must not wait for a big zone to load.
+  absl::flat_hash_map<std::string, std::unique_ptr<Zone>> added;
+  {
+    std::lock_guard lock(mutex_);
+    for (const config::SecondaryZone& wanted : config.secondaries) {
+      const bool known = std::any_of(zones_.begin(), zones_.end(),
+                                     [&](const auto& zone) { return zone->apex == wanted.apex; });
+      if (!known) added[wanted.apex] = nullptr;
+    }
+  }
+  for (auto& [apex, zone] : added) zone = NewZone(apex);
   std::lock_guard lock(mutex_);
   keyring_ = *std::move(keyring);
   journal_bytes_ = size_t{config.transfer.journal_mb} << 20;
@@ -154,38 +201,9 @@ void Secondaries::Configure(const config::Config& config) {
       if (existing != nullptr && existing->apex == wanted.apex) zone = std::move(existing);
     }
     if (zone == nullptr) {
-      zone = std::make_unique<Zone>();
-      zone->apex = wanted.apex;
-      zone->name = dns::NameToText(wanted.apex);
-      const std::string origin = zone->name;
-      auto placeholder =
-          dns::ParseZoneText(absl::StrCat(origin, " 0 IN SOA invalid. invalid. 0 0 0 0 0\n", origin,
-                                          " 0 IN NS invalid.\n"),
-                             absl::StrCat(origin, " awaiting its first transfer"), origin);
-      zone->placeholder = placeholder.ok() ? *std::move(placeholder) : nullptr;
-      const std::string path = state_ != nullptr ? state_->FilePath(FileName(wanted.apex)) : "";
-      struct stat file;
-      if (state_ != nullptr && state_->status().ok() && stat(path.c_str(), &file) == 0) {
-        auto saved = dns::LoadZoneFile(path);
-        if (saved.ok() && (*saved)->apex() == wanted.apex) {
-          zone->copy = *std::move(saved);
-          // The file's time is the last contact with a primary (a refresh
-          // that finds nothing new touches it): expire counts from there.
-          const int64_t age_ms =
-              absl::ToUnixMillis(absl::Now()) -
-              (int64_t{file.st_mtim.tv_sec} * 1000 + file.st_mtim.tv_nsec / 1000000);
-          zone->expire_at =
-              SteadyMs() + TimersOf(*zone->copy).expire_ms - std::max<int64_t>(0, age_ms);
-          zone->state->expires_at_ms.store(zone->expire_at);
-          zone->state->unavailable.store(zone->expire_at <= SteadyMs());
-          Log(absl::StrCat("secondary ", zone->name, ": serving the saved copy, serial ",
-                           zone->copy->serial(),
-                           zone->state->unavailable.load() ? " (expired)" : "", ", from ", path));
-        } else {
-          Log(absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
-                           saved.ok() ? "another zone" : saved.status().message()));
-        }
-      }
+      const auto it = added.find(wanted.apex);
+      zone =
+          it != added.end() && it->second != nullptr ? std::move(it->second) : NewZone(wanted.apex);
     }
     zone->primaries.clear();
     for (const std::string& name : wanted.primaries) {

@@ -76,6 +76,8 @@ class Secondaries {
   struct Zone;
   struct Outcome;
 
+  // A zone to follow, from its saved copy when there is one.
+  std::unique_ptr<Zone> NewZone(const std::string& apex) const;
   void Run();
   // One refresh of `zone` from its primaries, off the lock.
   Outcome Refresh(const std::string& apex, const std::vector<Primary>& primaries,
