@@ -22,6 +22,9 @@ namespace {
 
 constexpr int64_t kFirstRetryMs = 1000;
 constexpr int kMaxAttempts = 10;  // 1 + 2 + ... + 256 s: about 8.5 minutes
+// Answers are waited for in slices this long, so that a NOTIFY announced
+// meanwhile leaves within them.
+constexpr int64_t kPollMs = 20;
 
 int64_t SteadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -206,7 +209,7 @@ void Notifier::Run() {
       polled.push_back(p.get());
     }
     lock.unlock();
-    const int wait = static_cast<int>(std::clamp<int64_t>(next - now, 1, 100));
+    const int wait = static_cast<int>(std::clamp<int64_t>(next - now, 1, kPollMs));
     poll(fds.data(), fds.size(), wait);
     lock.lock();
     for (size_t i = 0; i < fds.size(); ++i) {
