@@ -222,10 +222,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
   return snapshot;
 }
 
-absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int workers,
-                                                      const policy::LiveWeights& live) {
-  auto table = base.table->Reweighted(base.config, workers, live);
-  if (!table.ok()) return table.status();
+namespace {
+
+// A snapshot sharing everything `base` holds; the callers replace a part.
+std::shared_ptr<Snapshot> SharedCopy(const Snapshot& base) {
   auto snapshot = std::make_shared<Snapshot>();
   snapshot->generation = base.generation;
   snapshot->config = base.config;
@@ -233,7 +233,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   snapshot->secondary_states = base.secondary_states;
   snapshot->keyring = base.keyring;
   snapshot->journals = base.journals;
-  snapshot->table = *std::move(table);
+  snapshot->table = base.table;
   snapshot->bindings = base.bindings;
   snapshot->loaded_at = base.loaded_at;
   snapshot->load_duration = base.load_duration;
@@ -241,24 +241,28 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   return snapshot;
 }
 
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int workers,
+                                                      const policy::LiveWeights& live) {
+  auto table = base.table->Reweighted(base.config, workers, live);
+  if (!table.ok()) return table.status();
+  auto snapshot = SharedCopy(base);
+  snapshot->table = *std::move(table);
+  return snapshot;
+}
+
 absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
     const Snapshot& base, const std::vector<SecondaryCopy>& secondaries) {
-  auto snapshot = std::make_shared<Snapshot>();
-  snapshot->generation = base.generation;
-  snapshot->config = base.config;
-  snapshot->keyring = base.keyring;
-  snapshot->journals = base.journals;
-  snapshot->table = base.table;
-  snapshot->bindings = base.bindings;
-  snapshot->loaded_at = base.loaded_at;
-  snapshot->load_duration = base.load_duration;
-  snapshot->zones_reused = base.zones_reused;
+  auto snapshot = SharedCopy(base);
+  snapshot->zones = dns::ZoneSet();
+  snapshot->secondary_states.clear();
   std::vector<std::string> errors;
   absl::flat_hash_map<std::string, std::shared_ptr<const dns::ZoneKeys>> keys;
-  for (const auto& zone : base.zones.zones()) {
-    auto zone_keys = base.zones.SharedKeysOf(*zone);
-    if (zone_keys != nullptr) keys[zone->apex()] = zone_keys;
-    if (base.zones.IsSecondary(*zone)) continue;
+  for (size_t i = 0; i < base.zones.zones().size(); ++i) {
+    const auto& zone = base.zones.zones()[i];
+    if (base.zones.served(i).keys != nullptr) keys[zone->apex()] = base.zones.SharedKeysOf(*zone);
+    if (base.zones.served(i).secondary != nullptr) continue;
     if (auto status = snapshot->zones.Add(zone); !status.ok())
       errors.emplace_back(status.message());
   }

@@ -61,6 +61,8 @@ class ZoneSet {
   bool IsSecondary(const Zone& zone) const;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
+  // The entry of zones()[i].
+  const ServedZone& served(size_t i) const { return *served_[i]; }
   size_t name_count() const;
 
  private:
