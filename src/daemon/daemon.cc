@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "daemon/log.h"
 #include "daemon/privileges.h"
+#include "daemon/zone_state.h"
 
 namespace agility::daemon {
 namespace {
@@ -88,6 +89,18 @@ int Daemon::Run() {
   auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live,
                              secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
+  // Zone files' journals from before the restart, where they still lead to
+  // the file's serial (secondary zones read theirs with their copies).
+  if (!(*loaded)->config.transfer.allow.empty() && state_->status().ok()) {
+    for (size_t i = 0; i < (*loaded)->zones.zones().size(); ++i) {
+      const auto& zone = (*loaded)->zones.zones()[i];
+      if ((*loaded)->zones.served(i).secondary != nullptr) continue;
+      if (auto journal =
+              ReadJournal(*state_, *zone, size_t{(*loaded)->config.transfer.journal_mb} << 20)) {
+        (*loaded)->journals[std::string(zone->apex())] = std::move(journal);
+      }
+    }
+  }
   // The holder owns it from here: a local copy would keep this first
   // snapshot, zones and all, alive beside every later one.
   Publish(*std::move(loaded));
@@ -366,6 +379,25 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   snapshot->generation = ++generation_;
   snapshots_.Publish(std::move(snapshot));
   server_.SnapshotPublished();
+  // Journals are kept for restarts; a journal dropped (a zone changed
+  // without a new serial, a whole-zone transfer) is removed.
+  if (state_->status().ok()) {
+    for (const auto& [apex, journal] : published->journals) {
+      if (previous != nullptr) {
+        const auto it = previous->journals.find(apex);
+        if (it != previous->journals.end() && it->second == journal) continue;
+      }
+      if (auto status = WriteJournal(*state_, apex, *journal); !status.ok()) {
+        Log(absl::StrCat("IXFR journal of ", dns::NameToText(apex),
+                         " not kept: ", status.message()));
+      }
+    }
+    if (previous != nullptr) {
+      for (const auto& [apex, journal] : previous->journals) {
+        if (!published->journals.contains(apex)) RemoveJournal(*state_, apex);
+      }
+    }
+  }
   // A new serial (or a zone served anew) is announced to transfer.notify,
   // once published: a secondary that asks at once must get the new zone.
   absl::flat_hash_map<absl::string_view, uint32_t> serials;

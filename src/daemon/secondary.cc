@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "daemon/log.h"
 #include "daemon/snapshot.h"
+#include "daemon/zone_state.h"
 #include "dns/name.h"
 #include "dns/transfer.h"
 #include "dns/wire.h"
@@ -127,21 +128,11 @@ Secondaries::~Secondaries() {
 }
 
 std::string Secondaries::FileName(absl::string_view apex) const {
-  // One file per zone; what a name may hold that a file name may not is
-  // written as %XX.
-  std::string text = dns::NameToText(apex);
-  if (text != ".") text.pop_back();
-  std::string file;
-  for (const char c : text == "." ? std::string("root") : text) {
-    const bool plain =
-        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-    file += plain ? std::string(1, c)
-                  : absl::StrCat("%", absl::Hex(static_cast<uint8_t>(c), absl::kZeroPad2));
-  }
-  return file + ".zone";
+  return ZoneFileStem(apex) + ".zone";
 }
 
-std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex) const {
+std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex,
+                                                        size_t journal_bytes) const {
   auto zone = std::make_unique<Zone>();
   zone->apex = apex;
   zone->name = dns::NameToText(apex);
@@ -157,6 +148,7 @@ std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex)
     auto saved = dns::LoadZoneFile(path);
     if (saved.ok() && (*saved)->apex() == apex) {
       zone->copy = *std::move(saved);
+      zone->journal = ReadJournal(*state_, *zone->copy, journal_bytes);
       // The file's time is the last contact with a primary (a refresh
       // that finds nothing new touches it): expire counts from there.
       const int64_t age_ms = absl::ToUnixMillis(absl::Now()) -
@@ -190,10 +182,11 @@ void Secondaries::Configure(const config::Config& config) {
       if (!known) added[wanted.apex] = nullptr;
     }
   }
-  for (auto& [apex, zone] : added) zone = NewZone(apex);
+  const size_t journal_bytes = size_t{config.transfer.journal_mb} << 20;
+  for (auto& [apex, zone] : added) zone = NewZone(apex, journal_bytes);
   std::lock_guard lock(mutex_);
   keyring_ = *std::move(keyring);
-  journal_bytes_ = size_t{config.transfer.journal_mb} << 20;
+  journal_bytes_ = journal_bytes;
   std::vector<std::unique_ptr<Zone>> kept;
   for (const config::SecondaryZone& wanted : config.secondaries) {
     std::unique_ptr<Zone> zone;
@@ -202,8 +195,8 @@ void Secondaries::Configure(const config::Config& config) {
     }
     if (zone == nullptr) {
       const auto it = added.find(wanted.apex);
-      zone =
-          it != added.end() && it->second != nullptr ? std::move(it->second) : NewZone(wanted.apex);
+      zone = it != added.end() && it->second != nullptr ? std::move(it->second)
+                                                        : NewZone(wanted.apex, journal_bytes);
     }
     zone->primaries.clear();
     for (const std::string& name : wanted.primaries) {

@@ -77,7 +77,7 @@ class Secondaries {
   struct Outcome;
 
   // A zone to follow, from its saved copy when there is one.
-  std::unique_ptr<Zone> NewZone(const std::string& apex) const;
+  std::unique_ptr<Zone> NewZone(const std::string& apex, size_t journal_bytes) const;
   void Run();
   // One refresh of `zone` from its primaries, off the lock.
   Outcome Refresh(const std::string& apex, const std::vector<Primary>& primaries,

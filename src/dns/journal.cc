@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/strip.h"
 #include "dns/wire.h"
 
 namespace agility::dns {
@@ -79,6 +80,105 @@ std::shared_ptr<const Journal> Journal::Append(const Journal* base,
     ++drop;
   }
   journal->diffs_.erase(journal->diffs_.begin(), journal->diffs_.begin() + drop);
+  return journal;
+}
+
+namespace {
+
+constexpr absl::string_view kMagic = "agility ixfr journal 1\n";
+
+void PutU16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v & 0xff));
+}
+void PutU32(std::string& out, uint32_t v) {
+  PutU16(out, static_cast<uint16_t>(v >> 16));
+  PutU16(out, static_cast<uint16_t>(v & 0xffff));
+}
+
+// Reads what PutU16/PutU32 and the records wrote; false past the end.
+class Reader {
+ public:
+  explicit Reader(absl::string_view bytes) : bytes_(bytes) {}
+  bool U16(uint16_t* v) {
+    if (bytes_.size() < 2) return false;
+    *v = ReadU16(AsBytes(bytes_));
+    bytes_.remove_prefix(2);
+    return true;
+  }
+  bool U32(uint32_t* v) {
+    if (bytes_.size() < 4) return false;
+    *v = ReadU32(AsBytes(bytes_));
+    bytes_.remove_prefix(4);
+    return true;
+  }
+  bool Bytes(size_t n, std::string* out) {
+    if (bytes_.size() < n) return false;
+    out->assign(bytes_.data(), n);
+    bytes_.remove_prefix(n);
+    return true;
+  }
+  bool Record(TransferRecord* r) {
+    uint16_t owner = 0, rdata = 0;
+    return U16(&owner) && owner <= kMaxNameLength && Bytes(owner, &r->owner) && U16(&r->type) &&
+           U32(&r->ttl) && U16(&rdata) && Bytes(rdata, &r->rdata);
+  }
+  bool done() const { return bytes_.empty(); }
+
+ private:
+  absl::string_view bytes_;
+};
+
+}  // namespace
+
+std::string Journal::Serialize() const {
+  std::string out(kMagic);
+  for (const auto& diff : diffs_) {
+    PutU32(out, diff->from_serial);
+    PutU32(out, diff->to_serial);
+    PutU32(out, static_cast<uint32_t>(diff->removed.size()));
+    PutU32(out, static_cast<uint32_t>(diff->added.size()));
+    for (const auto* records : {&diff->removed, &diff->added}) {
+      for (const TransferRecord& r : *records) {
+        PutU16(out, static_cast<uint16_t>(r.owner.size()));
+        out += r.owner;
+        PutU16(out, r.type);
+        PutU32(out, r.ttl);
+        PutU16(out, static_cast<uint16_t>(r.rdata.size()));
+        out += r.rdata;
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const Journal>> Journal::Parse(absl::string_view bytes,
+                                                              size_t max_bytes) {
+  if (!absl::ConsumePrefix(&bytes, kMagic)) {
+    return absl::DataLossError("not an agility IXFR journal");
+  }
+  Reader in(bytes);
+  std::shared_ptr<const Journal> journal;
+  while (!in.done()) {
+    auto diff = std::make_shared<ZoneDiff>();
+    uint32_t removed = 0, added = 0;
+    if (!in.U32(&diff->from_serial) || !in.U32(&diff->to_serial) || !in.U32(&removed) ||
+        !in.U32(&added) || removed > bytes.size() || added > bytes.size()) {
+      return absl::DataLossError("a journal cut short");
+    }
+    for (auto [count, records] :
+         {std::pair{removed, &diff->removed}, std::pair{added, &diff->added}}) {
+      records->resize(count);
+      for (TransferRecord& r : *records) {
+        if (!in.Record(&r)) return absl::DataLossError("a journal cut short");
+      }
+    }
+    if (journal != nullptr && journal->last_serial() != diff->from_serial) {
+      return absl::DataLossError("a journal whose steps do not follow each other");
+    }
+    journal = Append(journal.get(), std::move(diff), max_bytes);
+  }
+  if (journal == nullptr) return absl::DataLossError("an empty journal");
   return journal;
 }
 

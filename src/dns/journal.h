@@ -33,6 +33,15 @@ class Journal {
   std::vector<const ZoneDiff*> From(uint32_t serial) const;
   size_t bytes() const { return bytes_; }
   size_t size() const { return diffs_.size(); }
+  // The newest serial it reaches; 0 when empty.
+  uint32_t last_serial() const { return diffs_.empty() ? 0 : diffs_.back()->to_serial; }
+
+  // What a journal file holds (server.state_dir): every difference with
+  // its records in wire form. Parse takes it back, failing on anything
+  // that is not such a file, whole.
+  std::string Serialize() const;
+  static absl::StatusOr<std::shared_ptr<const Journal>> Parse(absl::string_view bytes,
+                                                              size_t max_bytes);
 
  private:
   std::vector<std::shared_ptr<const ZoneDiff>> diffs_;

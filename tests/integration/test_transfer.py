@@ -603,6 +603,21 @@ zone:
         wait_for(lambda: "is not newer than 2" in open(self.log.name).read(), "the warning")
         self.assertEqual(short(self.port, "www.example.org"), ["192.0.2.98"])
 
+    def test_2c_the_journal_outlives_a_restart(self):
+        self.primary.terminate()
+        self.primary.wait(timeout=20)
+        if os.path.exists(os.path.join(self.tmp.name, "primary.sock")):
+            os.unlink(os.path.join(self.tmp.name, "primary.sock"))
+        type(self).primary = subprocess.Popen([AGILITYD, "-c", self.config], stdout=self.log,
+                                              stderr=self.log)
+        wait_for(lambda: os.path.exists(os.path.join(self.tmp.name, "primary.sock")),
+                 "the primary again")
+        out = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.port), "example.org", "IXFR=1",
+                              "-y", f"hmac-sha256:xfr:{self.secret}", "+nocmd", "+nostats"],
+                             capture_output=True, text=True, timeout=30).stdout
+        self.assertIn("192.0.2.99", out)
+        self.assertNotIn("198.51.100.", out, "an IXFR answered with the whole zone")
+
     def test_3_unsigned_or_badly_signed_requests_are_refused(self):
         unsigned = self.axfr(self.port)
         self.assertIn("Transfer failed", unsigned)

@@ -257,6 +257,22 @@ TEST(JournalTest, DiffsOfZoneFilesChainAndApply) {
   journal =
       Journal::Append(journal.get(), std::make_shared<ZoneDiff>(ZoneDiff{9, 10, {}, {}}), 1 << 20);
   EXPECT_EQ(journal->size(), 1u);
+  // A journal file gives back the same differences, and refuses damage.
+  const std::string bytes = journal->Serialize();
+  auto parsed = Journal::Parse(bytes, 1 << 20);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ((*parsed)->size(), journal->size());
+  EXPECT_EQ((*parsed)->From(9)[0]->to_serial, 10u);
+  EXPECT_EQ(Journal::Parse(journal->Serialize().substr(0, bytes.size() - 1), 1 << 20).ok(), false);
+  EXPECT_FALSE(Journal::Parse("not a journal", 1 << 20).ok());
+  auto chained = Journal::Append(nullptr, std::make_shared<ZoneDiff>(diff), 1 << 20);
+  chained = Journal::Append(chained.get(), std::make_shared<ZoneDiff>(later), 1 << 20);
+  auto reread = Journal::Parse(chained->Serialize(), 1 << 20);
+  ASSERT_TRUE(reread.ok()) << reread.status();
+  ASSERT_EQ((*reread)->From(1).size(), 2u);
+  EXPECT_EQ((*reread)->From(1)[0]->removed, diff.removed);
+  EXPECT_EQ((*reread)->From(1)[0]->added, diff.added);
+  EXPECT_EQ((*reread)->last_serial(), 3u);
   // Over the bound, the oldest go.
   auto small = Journal::Append(nullptr, std::make_shared<ZoneDiff>(diff), 1);
   small = Journal::Append(small.get(), std::make_shared<ZoneDiff>(later), 1);

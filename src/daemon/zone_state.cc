@@ -1,0 +1,49 @@
+#include "daemon/zone_state.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/log.h"
+#include "dns/name.h"
+
+namespace agility::daemon {
+
+std::string ZoneFileStem(absl::string_view apex) {
+  std::string text = dns::NameToText(apex);
+  if (text == ".") return "root";
+  text.pop_back();
+  std::string file;
+  for (const char c : text) {
+    const bool plain =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    file += plain ? std::string(1, c)
+                  : absl::StrCat("%", absl::Hex(static_cast<uint8_t>(c), absl::kZeroPad2));
+  }
+  return file;
+}
+
+std::shared_ptr<const dns::Journal> ReadJournal(const StateDir& state, const dns::Zone& zone,
+                                                size_t max_bytes) {
+  const std::string name = ZoneFileStem(zone.apex()) + ".ixfr";
+  auto bytes = state.Read(name);
+  if (!bytes.ok() || !bytes->has_value()) return nullptr;
+  auto journal = dns::Journal::Parse(**bytes, max_bytes);
+  if (!journal.ok()) {
+    Log(absl::StrCat("IXFR journal ", state.FilePath(name),
+                     " ignored: ", journal.status().message()));
+    return nullptr;
+  }
+  if ((*journal)->last_serial() != zone.serial()) return nullptr;  // the zone moved on without it
+  return *std::move(journal);
+}
+
+absl::Status WriteJournal(const StateDir& state, absl::string_view apex,
+                          const dns::Journal& journal) {
+  return state.Write(ZoneFileStem(apex) + ".ixfr", journal.Serialize());
+}
+
+void RemoveJournal(const StateDir& state, absl::string_view apex) {
+  unlink(state.FilePath(ZoneFileStem(apex) + ".ixfr").c_str());
+}
+
+}  // namespace agility::daemon
