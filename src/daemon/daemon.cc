@@ -404,8 +404,10 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   if (previous != nullptr) {
     for (const auto& zone : previous->zones.zones()) serials[zone->apex()] = zone->serial();
   }
-  for (const auto& zone : published->zones.zones()) {
-    if (zone->serial() == 0 && published->zones.IsSecondary(*zone)) continue;  // a placeholder
+  for (size_t i = 0; i < published->zones.zones().size(); ++i) {
+    const auto& zone = published->zones.zones()[i];
+    // A secondary zone's placeholder has nothing to announce.
+    if (zone->serial() == 0 && published->zones.served(i).secondary != nullptr) continue;
     const auto it = serials.find(zone->apex());
     if (it == serials.end() || it->second != zone->serial()) {
       const dns::RrsetView soa = zone->apex_node().Find(dns::type::kSoa);

@@ -69,6 +69,22 @@ void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::Zo
   }
 }
 
+// Serves the secondary zones' copies (or placeholders) and their journals.
+void AddSecondaries(const std::vector<SecondaryCopy>& secondaries, Snapshot& snapshot,
+                    std::vector<std::string>& errors) {
+  for (const SecondaryCopy& copy : secondaries) {
+    if (auto status = snapshot.zones.Add(copy.zone, copy.state.get()); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+    snapshot.secondary_states.push_back(copy.state);
+    if (copy.journal != nullptr) {
+      snapshot.journals[std::string(copy.zone->apex())] = copy.journal;
+    } else {
+      snapshot.journals.erase(copy.zone->apex());
+    }
+  }
+}
+
 // Reads the keys of each zone `dnssec:` names. A zone signed ahead keeps
 // its own signatures and signs only pool answers with them, so its DNSKEY
 // RRset must hold every key that signs.
@@ -192,17 +208,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       }
     }
   }
-  for (const SecondaryCopy& copy : secondaries) {
-    if (auto status = snapshot->zones.Add(copy.zone, copy.state.get()); !status.ok()) {
-      errors.emplace_back(status.message());
-    }
-    snapshot->secondary_states.push_back(copy.state);
-    if (copy.journal != nullptr) {
-      snapshot->journals[std::string(copy.zone->apex())] = copy.journal;
-    } else {
-      snapshot->journals.erase(copy.zone->apex());
-    }
-  }
+  AddSecondaries(secondaries, *snapshot, errors);
   LoadKeys(config, snapshot->zones, errors);
   CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
   auto table = policy::Table::Build(config, workers,
@@ -266,17 +272,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
     if (auto status = snapshot->zones.Add(zone); !status.ok())
       errors.emplace_back(status.message());
   }
-  for (const SecondaryCopy& copy : secondaries) {
-    if (auto status = snapshot->zones.Add(copy.zone, copy.state.get()); !status.ok()) {
-      errors.emplace_back(status.message());
-    }
-    snapshot->secondary_states.push_back(copy.state);
-    if (copy.journal != nullptr) {
-      snapshot->journals[std::string(copy.zone->apex())] = copy.journal;
-    } else {
-      snapshot->journals.erase(copy.zone->apex());
-    }
-  }
+  AddSecondaries(secondaries, *snapshot, errors);
   for (auto& [apex, zone_keys] : keys) {
     if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {
       errors.emplace_back(status.message());

@@ -7,6 +7,12 @@
 #include "dns/wire.h"
 
 namespace agility::dns {
+namespace {
+
+// A stored record's RDATA: [rdlength u16][rdata].
+absl::string_view RdataAt(const uint8_t* record) { return AsChars(record + 2, ReadU16(record)); }
+
+}  // namespace
 
 TransferWriter::TransferWriter(const Zone& zone, const uint8_t* query, const Query& q,
                                std::optional<TsigRequest> tsig, std::vector<const ZoneDiff*> diffs)
@@ -31,7 +37,7 @@ size_t TransferWriter::Next(uint8_t* out) {
   while (phase_ != Phase::kDone) {
     if (phase_ == Phase::kFirstSoa || phase_ == Phase::kLastSoa) {
       const RrsetView soa = zone_.apex_node().Find(type::kSoa);
-      if (!Put(w, count, zone_.apex(), soa.type(), soa.ttl(), soa.records())) break;
+      if (!Put(w, count, zone_.apex(), soa.type(), soa.ttl(), RdataAt(soa.records()))) break;
       phase_ = phase_ == Phase::kLastSoa || up_to_date_ ? Phase::kDone
                : diffs_.empty()                         ? Phase::kNodes
                                                         : Phase::kDiffs;
@@ -53,12 +59,7 @@ size_t TransferWriter::Next(uint8_t* out) {
       const TransferRecord& r = diff_record_ < diff.removed.size()
                                     ? diff.removed[diff_record_]
                                     : diff.added[diff_record_ - diff.removed.size()];
-      if (!w.Append(r.owner, r.type, r.ttl, r.rdata) &&
-          !(count == 0 && w.Grow(kMaxMessageSize - tsig_space_) &&
-            w.Append(r.owner, r.type, r.ttl, r.rdata))) {
-        break;
-      }
-      ++count;
+      if (!Put(w, count, r.owner, r.type, r.ttl, r.rdata)) break;
       ++diff_record_;
       continue;
     }
@@ -87,7 +88,9 @@ size_t TransferWriter::Next(uint8_t* out) {
       continue;
     }
     if (record_at_ == nullptr) record_at_ = rrset_at_.records();
-    if (!Put(w, count, node.name(), rrset_at_.type(), rrset_at_.ttl(), record_at_)) break;
+    if (!Put(w, count, node.name(), rrset_at_.type(), rrset_at_.ttl(), RdataAt(record_at_))) {
+      break;
+    }
     record_at_ += 2 + ReadU16(record_at_);
     ++record_;
   }
@@ -106,11 +109,11 @@ size_t TransferWriter::Next(uint8_t* out) {
 }
 
 bool TransferWriter::Put(ZoneRecordWriter& w, uint16_t& count, absl::string_view owner,
-                         uint16_t type, uint32_t ttl, const uint8_t* record) {
-  const absl::string_view rdata = AsChars(record + 2, ReadU16(record));
-  if (!w.Append(owner, type, ttl, rdata) &&
-      !(count == 0 && w.Grow(kMaxMessageSize - tsig_space_) && w.Append(owner, type, ttl, rdata))) {
-    return false;
+                         uint16_t type, uint32_t ttl, absl::string_view rdata) {
+  if (!w.Append(owner, type, ttl, rdata)) {
+    if (count > 0) return false;  // the next message takes it
+    w.Grow(kMaxMessageSize - tsig_space_);
+    if (!w.Append(owner, type, ttl, rdata)) return false;
   }
   ++count;
   return true;

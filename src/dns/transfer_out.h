@@ -30,10 +30,7 @@ class ZoneRecordWriter {
   // False when the record does not fit.
   bool Append(absl::string_view owner, uint16_t type, uint32_t ttl, absl::string_view rdata);
   // Allows up to `limit` octets (a record too large for the usual message).
-  bool Grow(size_t limit) {
-    limit_ = limit;
-    return true;
-  }
+  void Grow(size_t limit) { limit_ = limit; }
   size_t size() const { return size_; }
 
  private:
@@ -64,9 +61,10 @@ class TransferWriter {
 
  private:
   static constexpr size_t kTargetMessageSize = 16384;
-  // Appends one record of the zone; counts it.
+  // Appends one record and counts it; a record too large for the usual
+  // message gets a message of its own. False when it must wait for the next.
   bool Put(ZoneRecordWriter& w, uint16_t& count, absl::string_view owner, uint16_t type,
-           uint32_t ttl, const uint8_t* record);
+           uint32_t ttl, absl::string_view rdata);
 
   const Zone& zone_;
   uint8_t header_[2];  // the ID

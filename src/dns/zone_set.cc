@@ -66,13 +66,6 @@ std::shared_ptr<const ZoneKeys> ZoneSet::SharedKeysOf(const Zone& zone) const {
   return nullptr;
 }
 
-bool ZoneSet::IsSecondary(const Zone& zone) const {
-  for (const auto& served : served_) {
-    if (served->zone == &zone) return served->secondary != nullptr;
-  }
-  return false;
-}
-
 size_t ZoneSet::name_count() const {
   size_t n = 0;
   for (const auto& zone : zones_) n += zone->name_count();

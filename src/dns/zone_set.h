@@ -57,8 +57,6 @@ class ZoneSet {
   const ZoneKeys* KeysOf(const Zone& zone) const;
   // The keys' owner, for sharing them with another set.
   std::shared_ptr<const ZoneKeys> SharedKeysOf(const Zone& zone) const;
-  // True for a secondary zone's entry.
-  bool IsSecondary(const Zone& zone) const;
 
   const std::vector<std::shared_ptr<const Zone>>& zones() const { return zones_; }
   // The entry of zones()[i].
