@@ -70,6 +70,18 @@ class NameTable {
     return ref;
   }
 
+  // Stores `ref` for `name`, in place of the reference it had, if any.
+  template <typename NameOf>
+  void Assign(absl::string_view name, uint64_t hash, uint32_t ref, const NameOf& name_of) {
+    if (size_ + 1 > refs_.size() - refs_.size() / 8) Reserve(size_ + 1, name_of);
+    const size_t slot = Probe(name, hash, name_of);
+    if (tags_[slot] == kEmpty) {
+      SetTag(slot, Tag(hash));
+      ++size_;
+    }
+    refs_[slot] = ref;
+  }
+
   // Replaces every reference r by rewrite(r). The name behind rewrite(r)
   // must be the name behind r: entries keep their slots.
   template <typename Rewrite>

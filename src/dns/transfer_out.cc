@@ -16,7 +16,10 @@ absl::string_view RdataAt(const uint8_t* record) { return AsChars(record + 2, Re
 
 TransferWriter::TransferWriter(const Zone& zone, const uint8_t* query, const Query& q,
                                std::optional<TsigRequest> tsig, std::vector<const ZoneDiff*> diffs)
-    : zone_(zone), question_size_(q.question_end - kHeaderSize), diffs_(std::move(diffs)) {
+    : zone_(zone),
+      question_size_(q.question_end - kHeaderSize),
+      diffs_(std::move(diffs)),
+      node_(zone.FirstNode()) {
   std::memcpy(header_, query, 2);
   std::memcpy(question_, query + kHeaderSize, question_size_);
   if (tsig.has_value() && tsig->key != nullptr) {
@@ -63,7 +66,7 @@ size_t TransferWriter::Next(uint8_t* out) {
       ++diff_record_;
       continue;
     }
-    if (node_ >= zone_.arena_end()) {
+    if (node_ >= zone_.node_end()) {
       phase_ = Phase::kLastSoa;
       continue;
     }

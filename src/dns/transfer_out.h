@@ -76,8 +76,8 @@ class TransferWriter {
   std::vector<const ZoneDiff*> diffs_;
   size_t diff_ = 0;         // kDiffs: which difference,
   size_t diff_record_ = 0;  // and which of its removed then added records
-  // Where the walk is: the node (arena offset), its RRset and the record.
-  uint32_t node_ = 0;
+  // Where the walk is: the node (Zone::FirstNode...), its RRset and the record.
+  uint32_t node_;
   int rrset_ = 0;
   RrsetView rrset_at_;
   uint16_t record_ = 0;

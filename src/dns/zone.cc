@@ -15,10 +15,21 @@ RrsetView NodeView::Find(uint16_t type) const {
   return found;
 }
 
-NodeView Zone::Find(absl::string_view name) const {
-  const uint32_t* offset =
-      nodes_.Find(name, NameTable::Hash(name), [this](uint32_t at) { return NameAt(arena_, at); });
-  return offset == nullptr ? NodeView() : NodeView(arena_.data() + *offset);
+size_t NodeView::size() const {
+  const uint8_t* end = p_ + 3 + p_[1];
+  ForEachRrset([&end](const RrsetView& rrset) { end = rrset.end(); });
+  return static_cast<size_t>(end - p_);
+}
+
+uint32_t Zone::StepNode(uint32_t at) const { return at + static_cast<uint32_t>(NodeAt(at).size()); }
+
+bool Zone::Visible(uint32_t at) const {
+  if (base_ == nullptr) return true;
+  const NodeView node = NodeAt(at);
+  const uint32_t* own = nodes_.Find(node.name(), NameTable::Hash(node.name()),
+                                    [this](uint32_t offset) { return NameAt(arena_, offset); });
+  if (at < base_end_) return own == nullptr;
+  return own != nullptr && *own == at - base_end_ && !(node.flags() & node_flag::kDeleted);
 }
 
 NodeView Zone::NsecFor(absl::string_view name) const {
@@ -68,7 +79,8 @@ bool Zone::Unchanged() const {
 
 size_t Zone::memory_bytes() const {
   return arena_.capacity() + nodes_.memory_bytes() + apex_.capacity() +
-         nsec_nodes_.capacity() * sizeof(uint32_t) + nsec3_nodes_.capacity() * sizeof(Nsec3Node);
+         nsec_nodes_.capacity() * sizeof(uint32_t) + nsec3_nodes_.capacity() * sizeof(Nsec3Node) +
+         (base_ != nullptr ? base_->memory_bytes() : 0);
 }
 
 }  // namespace agility::dns

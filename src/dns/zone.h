@@ -22,6 +22,10 @@ inline constexpr uint8_t kApex = 1;
 inline constexpr uint8_t kDelegation = 2;  // NS below the apex: a zone cut
 inline constexpr uint8_t kBelowCut = 4;    // strictly below a zone cut (glue)
 inline constexpr uint8_t kWildcard = 8;    // owner is "*.<parent>"
+// Some name lies below. Set at build, never cleared by an overlay (it may
+// then be stale, which only makes an overlay decline a deletion).
+inline constexpr uint8_t kHasChildren = 16;
+inline constexpr uint8_t kDeleted = 32;  // in an overlay: gone from its base
 }  // namespace node_flag
 
 // One RRset inside the arena: type, TTL, count, then count x (rdlength, rdata).
@@ -55,6 +59,8 @@ class NodeView {
   uint8_t flags() const { return p_[0]; }
   absl::string_view name() const { return AsChars(p_ + 2, p_[1]); }
   int rrset_count() const { return p_[2 + p_[1]]; }
+  // Bytes the node takes in its arena, RRsets included.
+  size_t size() const;
   RrsetView Find(uint16_t type) const;
   // Visits RRsets in stored order.
   template <typename Fn>
@@ -104,21 +110,32 @@ class Zone {
   const std::string& source() const { return source_; }
 
   // Exact lookup of a lowercase wire name.
-  NodeView Find(absl::string_view name) const;
-  // The node at an arena offset (as ZoneBuilder wrote it).
-  NodeView NodeAt(uint32_t offset) const { return NodeView(arena_.data() + offset); }
-  // Every node in arena order, empty non-terminals included (they have no
-  // RRsets): from offset 0, NextNode until arena_end(). Not for the hot path.
-  uint32_t arena_end() const { return static_cast<uint32_t>(arena_.size()); }
-  uint32_t NextNode(uint32_t offset) const {
-    const NodeView node = NodeAt(offset);
-    const uint8_t* end = arena_.data() + offset + 3 + node.name().size();
-    node.ForEachRrset([&end](const RrsetView& rrset) { end = rrset.end(); });
-    return static_cast<uint32_t>(end - arena_.data());
+  NodeView Find(absl::string_view name) const { return Find(name, NameTable::Hash(name)); }
+
+  // An overlay (ZoneBuilder::BuildOverlay): a compiled base zone, shared,
+  // with the nodes an incremental change rewrote, added or deleted kept in
+  // this zone's own small arena, which lookups read first.
+  const Zone* base() const { return base_.get(); }
+  size_t overlay_bytes() const { return base_ != nullptr ? arena_.size() : 0; }
+
+  // Every node, empty non-terminals included (they have no RRsets): from
+  // FirstNode(), NextNode until node_end(). A position is an arena offset;
+  // an overlay numbers its own nodes after its base's. Not for the hot path.
+  uint32_t node_end() const { return base_end_ + static_cast<uint32_t>(arena_.size()); }
+  uint32_t FirstNode() const { return node_end() == 0 || Visible(0) ? 0 : NextNode(0); }
+  uint32_t NextNode(uint32_t at) const {
+    do {
+      at = StepNode(at);
+    } while (at < node_end() && !Visible(at));
+    return at;
+  }
+  // The node at a position (as ZoneBuilder wrote it).
+  NodeView NodeAt(uint32_t at) const {
+    return at < base_end_ ? base_->NodeAt(at) : NodeView(arena_.data() + (at - base_end_));
   }
   template <typename Fn>
   void ForEachNode(Fn&& fn) const {
-    for (uint32_t offset = 0; offset < arena_end(); offset = NextNode(offset)) fn(NodeAt(offset));
+    for (uint32_t at = FirstNode(); at < node_end(); at = NextNode(at)) fn(NodeAt(at));
   }
 
   // Findings about the DNSSEC data of a zone signed ahead: "file:line: ..."
@@ -156,6 +173,20 @@ class Zone {
   static absl::string_view NameAt(const std::vector<uint8_t>& arena, uint32_t offset) {
     return AsChars(arena.data() + offset + 2, arena[offset + 1]);
   }
+  NodeView Find(absl::string_view name, uint64_t hash) const {
+    const uint32_t* offset =
+        nodes_.Find(name, hash, [this](uint32_t at) { return NameAt(arena_, at); });
+    if (offset != nullptr) {
+      const NodeView node(arena_.data() + *offset);
+      return node.flags() & node_flag::kDeleted ? NodeView() : node;
+    }
+    return base_ != nullptr ? base_->Find(name, hash) : NodeView();
+  }
+  // The position after the node at `at`, hidden or not.
+  uint32_t StepNode(uint32_t at) const;
+  // False for an overlay's deleted and superseded nodes, and for base nodes
+  // the overlay replaces.
+  bool Visible(uint32_t at) const;
 
   std::string apex_;
   std::string source_;
@@ -180,7 +211,9 @@ class Zone {
   std::vector<FileStamp> files_;
   double load_seconds_ = 0;
   std::vector<uint8_t> arena_;
-  NameTable nodes_;  // arena offsets of the nodes, by name
+  NameTable nodes_;                   // arena offsets of the nodes, by name
+  std::shared_ptr<const Zone> base_;  // an overlay's base, which has none
+  uint32_t base_end_ = 0;             // base_->node_end()
 };
 
 }  // namespace agility::dns

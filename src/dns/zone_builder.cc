@@ -90,22 +90,223 @@ std::string ZoneBuilder::Where(const Record& r) const {
   return absl::StrCat(files_[r.file], ":", r.line);
 }
 
-absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
-  std::vector<std::string> errors;
-  auto fail = [&](const Record& r, absl::string_view message) {
-    if (errors.size() < kMaxErrors) errors.push_back(absl::StrCat(Where(r), ": ", message));
-  };
+void ZoneBuilder::Fail(const Record& r, absl::string_view message) {
+  if (errors_.size() < kMaxErrors) errors_.push_back(absl::StrCat(Where(r), ": ", message));
+}
 
-  // The apex is the SOA owner; there must be exactly one SOA.
+const ZoneBuilder::Record* ZoneBuilder::FindSoa() {
   const Record* soa = nullptr;
   for (const Record& r : records_) {
     if (r.type != type::kSoa) continue;
     if (soa == nullptr) {
       soa = &r;
     } else if (OwnerOf(r) != OwnerOf(*soa) || RdataOf(r) != RdataOf(*soa)) {
-      fail(r, "second SOA record; a zone has exactly one, at its apex");
+      Fail(r, "second SOA record; a zone has exactly one, at its apex");
     }
   }
+  return soa;
+}
+
+ZoneBuilder::Groups ZoneBuilder::GroupByOwner() const {
+  // A counting sort on owner ids, in the order names first appear, then a
+  // sort by type and RDATA within each owner (identical records end up
+  // side by side, to be written once: RFC 2181 §5).
+  Groups groups;
+  const size_t owner_count = owner_offsets_.size();
+  groups.start.assign(owner_count + 1, 0);
+  for (const Record& r : records_) ++groups.start[r.owner + 1];
+  for (size_t i = 0; i < owner_count; ++i) groups.start[i + 1] += groups.start[i];
+  groups.order.resize(records_.size());
+  {
+    std::vector<uint32_t> next(groups.start.begin(), groups.start.end() - 1);
+    for (uint32_t i = 0; i < records_.size(); ++i) groups.order[next[records_[i].owner]++] = i;
+  }
+  for (size_t g = 0; g < owner_count; ++g) {
+    if (groups.start[g + 1] - groups.start[g] < 2) continue;
+    std::sort(groups.order.begin() + groups.start[g], groups.order.begin() + groups.start[g + 1],
+              [&](uint32_t a, uint32_t b) {
+                const Record& x = records_[a];
+                const Record& y = records_[b];
+                if (x.type != y.type) return x.type < y.type;
+                if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
+                return a < b;
+              });
+  }
+  return groups;
+}
+
+size_t ZoneBuilder::NodeBytes(const Groups& groups) const {
+  size_t bytes = 0;
+  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+    bytes += 3 + Owner(static_cast<uint32_t>(g)).size();
+    uint16_t previous_type = 0;
+    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
+      const Record& r = records_[groups.order[k]];
+      if (k == groups.start[g] || r.type != previous_type) bytes += RrsetView::kHeader;
+      previous_type = r.type;
+      bytes += 2 + RdataOf(r).size();
+    }
+  }
+  return bytes;
+}
+
+bool ZoneBuilder::WriteNode(const uint32_t* begin, const uint32_t* end, Zone& zone,
+                            SignedZoneCheck* signed_check, uint8_t* base, size_t& used) {
+  auto put = [&](const void* bytes, size_t n) {
+    std::memcpy(base + used, bytes, n);
+    used += n;
+  };
+  auto put8 = [&](uint8_t v) { base[used++] = v; };
+  auto put16 = [&](uint16_t v) {
+    WriteU16(base + used, v);
+    used += 2;
+  };
+  auto put32 = [&](uint32_t v) {
+    WriteU32(base + used, v);
+    used += 4;
+  };
+  const absl::string_view apex = zone.apex_;
+  const Record& first = records_[*begin];
+  const absl::string_view owner = OwnerOf(first);
+  if (!IsAtOrBelow(owner, apex)) {
+    Fail(first,
+         absl::StrCat("'", NameToText(owner), "' is outside the zone '", NameToText(apex), "'"));
+    return false;
+  }
+  const bool is_apex = owner == apex;
+  const Record* cname_record = nullptr;
+  bool has_other = false;
+  bool has_ns = false;
+  for (const uint32_t* k = begin; k < end; ++k) {
+    const Record& r = records_[*k];
+    if (r.type == type::kCname) {
+      cname_record = &r;
+    } else if (r.type != type::kRrsig && r.type != type::kNsec) {
+      has_other = true;
+    }
+    if (r.type == type::kNs) has_ns = true;
+    if (r.type == type::kSoa && !is_apex) Fail(r, "SOA record below the zone apex");
+  }
+  if (cname_record != nullptr && has_other) {
+    Fail(*cname_record,
+         absl::StrCat("'", NameToText(owner), "' has a CNAME and other data (RFC 1034 §3.6.2)"));
+  }
+
+  const uint32_t node = static_cast<uint32_t>(used);
+  if (signed_check != nullptr) {
+    // Records are sorted by type: each RRset is a run, RRSIGs (46) among them.
+    covered_.clear();
+    for (const uint32_t* k = begin; k < end; ++k) {
+      const Record& r = records_[*k];
+      if (r.type != type::kRrsig || RdataOf(r).size() < 2) continue;
+      covered_.push_back(ReadU16(AsBytes(RdataOf(r))));
+      signed_check->Signature(owner, RdataOf(r), {r.file, r.line});
+    }
+    bool has_nsec = false;
+    for (const uint32_t* k = begin; k < end; ++k) {
+      const Record& r = records_[*k];
+      if (k > begin && records_[*(k - 1)].type == r.type) continue;
+      if (r.type == type::kNsec) {
+        has_nsec = true;
+        signed_check->Nsec(node, {r.file, r.line});
+      }
+      if (r.type == type::kNsec3) signed_check->Nsec3(node, {r.file, r.line});
+      if (r.type != type::kRrsig &&
+          std::find(covered_.begin(), covered_.end(), r.type) == covered_.end()) {
+        signed_check->Unsigned(node, r.type, {r.file, r.line});
+      }
+    }
+    if (!has_nsec) signed_check->NoNsec(node, {first.file, first.line});
+  }
+  uint8_t flags = 0;
+  if (is_apex) flags |= node_flag::kApex;
+  if (has_ns && !is_apex) flags |= node_flag::kDelegation;
+  if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') flags |= node_flag::kWildcard;
+  put8(flags);
+  put8(static_cast<uint8_t>(owner.size()));
+  put(owner.data(), owner.size());
+  const size_t rrset_count_at = used;
+  put8(0);
+  int rrsets = 0;
+  const uint32_t* k = begin;
+  while (k < end) {
+    const uint16_t type = records_[*k].type;
+    const uint32_t* type_end = k;
+    uint32_t ttl = UINT32_MAX;
+    while (type_end < end && records_[*type_end].type == type) {
+      ttl = std::min(ttl, records_[*type_end].ttl);
+      ++type_end;
+    }
+    if ((type == type::kCname || type == type::kDname) && type_end - k > 1) {
+      Fail(records_[*(k + 1)], type == type::kCname
+                                   ? "more than one CNAME at one name"
+                                   : "more than one DNAME at one name (RFC 6672 section 2.4)");
+    }
+    if (type == type::kDname) zone.has_dnames_ = true;
+    put16(type);
+    put32(ttl);
+    const size_t count_at = used;
+    put16(0);
+    const size_t size_at = used;
+    put32(0);
+    uint16_t count = 0;
+    absl::string_view previous;
+    for (const uint32_t* r = k; r < type_end; ++r) {
+      const absl::string_view rdata = RdataOf(records_[*r]);
+      if (r > k && rdata == previous) continue;  // duplicate record
+      previous = rdata;
+      if (count == UINT16_MAX) {
+        Fail(records_[*r], "too many records in one RRset");
+        break;
+      }
+      ++count;
+      put16(static_cast<uint16_t>(rdata.size()));
+      put(rdata.data(), rdata.size());
+      ++zone.record_count_;
+    }
+    // Owner pointer, type, class, TTL and length around each RDATA: an
+    // RRset that cannot fit a 64 KiB message could never be answered.
+    if (used - size_at - 4 + size_t{count} * 10 > kMaxMessageSize - 512) {
+      Fail(records_[*k], absl::StrCat("the ", count,
+                                      " records of this RRset are too "
+                                      "large for any DNS message"));
+    }
+    WriteU16(base + count_at, count);
+    WriteU32(base + size_at, static_cast<uint32_t>(used - size_at - 4));
+    ++rrsets;
+    k = type_end;
+  }
+  if (rrsets > 255) Fail(first, "more than 255 record types at one name");
+  base[rrset_count_at] = static_cast<uint8_t>(rrsets);
+  if (flags & node_flag::kDelegation) zone.has_delegations_ = true;
+  ++zone.name_count_;
+  return true;
+}
+
+absl::Status ZoneBuilder::FinishApex(Zone& zone, const std::string& soa_where) {
+  zone.apex_node_ = zone.Find(zone.apex_);
+  const RrsetView soa_rrset = zone.apex_node_.Find(type::kSoa);
+  if (!soa_rrset.valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(soa_where, ": no SOA record at the zone apex '", NameToText(zone.apex_), "'"));
+  }
+  const uint8_t* soa_rdata = soa_rrset.records() + 2;
+  const size_t mname = WireNameLength(soa_rdata);
+  const size_t rname = WireNameLength(soa_rdata + mname);
+  const uint8_t* numbers = soa_rdata + mname + rname;
+  zone.serial_ = ReadU32(numbers);
+  zone.negative_ttl_ = std::min(soa_rrset.ttl(), ReadU32(numbers + 16));
+  if (!zone.apex_node_.Find(type::kNs).valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(soa_where, ": no NS records at the zone apex '", NameToText(zone.apex_), "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
+  errors_.clear();
+  // The apex is the SOA owner; there must be exactly one SOA.
+  const Record* soa = FindSoa();
   if (soa == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(source_, ":1: no SOA record; the zone apex needs one"));
@@ -129,196 +330,31 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     if (dnskey && rrsig) signed_check.emplace(absl::ToUnixSeconds(absl::Now()));
   }
 
-  // Group records by owner (a counting sort on owner ids, in the order names
-  // first appear), then by type and RDATA within each owner; identical
-  // records collapse (RFC 2181 §5).
-  const size_t owner_count = owner_offsets_.size();
-  std::vector<uint32_t> group_start(owner_count + 1, 0);
-  for (const Record& r : records_) ++group_start[r.owner + 1];
-  for (size_t i = 0; i < owner_count; ++i) group_start[i + 1] += group_start[i];
-  std::vector<uint32_t> order(records_.size());
-  {
-    std::vector<uint32_t> next(group_start.begin(), group_start.end() - 1);
-    for (uint32_t i = 0; i < records_.size(); ++i) order[next[records_[i].owner]++] = i;
-  }
-  for (size_t g = 0; g < owner_count; ++g) {
-    if (group_start[g + 1] - group_start[g] < 2) continue;
-    std::sort(order.begin() + group_start[g], order.begin() + group_start[g + 1],
-              [&](uint32_t a, uint32_t b) {
-                const Record& x = records_[a];
-                const Record& y = records_[b];
-                if (x.type != y.type) return x.type < y.type;
-                if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
-                return a < b;
-              });
-  }
-
+  const Groups groups = GroupByOwner();
   // The arena's exact size (duplicates aside), plus room for a few empty
   // non-terminals: it must not reallocate, which would double the peak.
-  size_t arena_size = 0;
-  for (size_t g = 0; g < owner_count; ++g) {
-    arena_size += 3 + Owner(static_cast<uint32_t>(g)).size();
-    uint16_t previous_type = 0;
-    for (uint32_t k = group_start[g]; k < group_start[g + 1]; ++k) {
-      const Record& r = records_[order[k]];
-      if (k == group_start[g] || r.type != previous_type) arena_size += RrsetView::kHeader;
-      previous_type = r.type;
-      arena_size += 2 + RdataOf(r).size();
-    }
-  }
+  const size_t arena_size = NodeBytes(groups);
   std::vector<uint8_t>& arena = zone->arena_;
   arena.resize(arena_size + arena_size / 64 + 1024);
-  uint8_t* const base = arena.data();
   size_t used = 0;  // written so far; the vector is cut to it afterwards
-  auto put = [&](const void* bytes, size_t n) {
-    std::memcpy(base + used, bytes, n);
-    used += n;
-  };
-  auto put8 = [&](uint8_t v) { base[used++] = v; };
-  auto put16 = [&](uint16_t v) {
-    WriteU16(base + used, v);
-    used += 2;
-  };
-  auto put32 = [&](uint32_t v) {
-    WriteU32(base + used, v);
-    used += 4;
-  };
   // Owner ids ascend through the arena: node_offsets[id] is where id went.
   std::vector<uint32_t> node_offsets;
-  node_offsets.reserve(owner_count);
-  size_t i = 0;
-  while (i < order.size()) {
-    const Record& first = records_[order[i]];
-    const absl::string_view owner = OwnerOf(first);
-    const size_t end = group_start[first.owner + 1];
-
-    if (!IsAtOrBelow(owner, apex)) {
-      fail(first,
-           absl::StrCat("'", NameToText(owner), "' is outside the zone '", NameToText(apex), "'"));
-      i = end;
-      continue;
-    }
-    const bool is_apex = owner == apex;
-    const Record* cname_record = nullptr;
-    bool has_other = false;
-    bool has_ns = false;
-    for (size_t k = i; k < end; ++k) {
-      const Record& r = records_[order[k]];
-      if (r.type == type::kCname) {
-        cname_record = &r;
-      } else if (r.type != type::kRrsig && r.type != type::kNsec) {
-        has_other = true;
-      }
-      if (r.type == type::kNs) has_ns = true;
-      if (r.type == type::kSoa && !is_apex) fail(r, "SOA record below the zone apex");
-    }
-    if (cname_record != nullptr && has_other) {
-      fail(*cname_record,
-           absl::StrCat("'", NameToText(owner), "' has a CNAME and other data (RFC 1034 §3.6.2)"));
-    }
-
+  node_offsets.reserve(groups.start.size());
+  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
     const uint32_t node = static_cast<uint32_t>(used);
-    if (signed_check) {
-      // Records are sorted by type: each RRset is a run, RRSIGs (46) among them.
-      covered_.clear();
-      for (size_t k = i; k < end; ++k) {
-        const Record& r = records_[order[k]];
-        if (r.type != type::kRrsig || RdataOf(r).size() < 2) continue;
-        covered_.push_back(ReadU16(AsBytes(RdataOf(r))));
-        signed_check->Signature(owner, RdataOf(r), {r.file, r.line});
-      }
-      bool has_nsec = false;
-      for (size_t k = i; k < end; ++k) {
-        const Record& r = records_[order[k]];
-        if (k > i && records_[order[k - 1]].type == r.type) continue;
-        if (r.type == type::kNsec) {
-          has_nsec = true;
-          signed_check->Nsec(node, {r.file, r.line});
-        }
-        if (r.type == type::kNsec3) signed_check->Nsec3(node, {r.file, r.line});
-        if (r.type != type::kRrsig &&
-            std::find(covered_.begin(), covered_.end(), r.type) == covered_.end()) {
-          signed_check->Unsigned(node, r.type, {r.file, r.line});
-        }
-      }
-      if (!has_nsec) signed_check->NoNsec(node, {first.file, first.line});
+    if (WriteNode(groups.order.data() + groups.start[g], groups.order.data() + groups.start[g + 1],
+                  *zone, signed_check ? &*signed_check : nullptr, arena.data(), used)) {
+      node_offsets.push_back(node);
     }
-    node_offsets.push_back(node);
-    uint8_t flags = 0;
-    if (is_apex) flags |= node_flag::kApex;
-    if (has_ns && !is_apex) flags |= node_flag::kDelegation;
-    if (owner.size() >= 2 && owner[0] == 1 && owner[1] == '*') flags |= node_flag::kWildcard;
-    put8(flags);
-    put8(static_cast<uint8_t>(owner.size()));
-    put(owner.data(), owner.size());
-    const size_t rrset_count_at = used;
-    put8(0);
-    int rrsets = 0;
-    size_t k = i;
-    while (k < end) {
-      const uint16_t type = records_[order[k]].type;
-      size_t type_end = k;
-      uint32_t ttl = UINT32_MAX;
-      while (type_end < end && records_[order[type_end]].type == type) {
-        ttl = std::min(ttl, records_[order[type_end]].ttl);
-        ++type_end;
-      }
-      if ((type == type::kCname || type == type::kDname) && type_end - k > 1) {
-        fail(records_[order[k + 1]],
-             type == type::kCname ? "more than one CNAME at one name"
-                                  : "more than one DNAME at one name (RFC 6672 section 2.4)");
-      }
-      if (type == type::kDname) zone->has_dnames_ = true;
-      put16(type);
-      put32(ttl);
-      const size_t count_at = used;
-      put16(0);
-      const size_t size_at = used;
-      put32(0);
-      uint16_t count = 0;
-      absl::string_view previous;
-      for (size_t r = k; r < type_end; ++r) {
-        const absl::string_view rdata = RdataOf(records_[order[r]]);
-        if (r > k && rdata == previous) continue;  // duplicate record
-        previous = rdata;
-        if (count == UINT16_MAX) {
-          fail(records_[order[r]], "too many records in one RRset");
-          break;
-        }
-        ++count;
-        put16(static_cast<uint16_t>(rdata.size()));
-        put(rdata.data(), rdata.size());
-        ++zone->record_count_;
-      }
-      // Owner pointer, type, class, TTL and length around each RDATA: an
-      // RRset that cannot fit a 64 KiB message could never be answered.
-      if (used - size_at - 4 + size_t{count} * 10 > kMaxMessageSize - 512) {
-        fail(records_[order[k]], absl::StrCat("the ", count,
-                                              " records of this RRset are too "
-                                              "large for any DNS message"));
-      }
-      WriteU16(base + count_at, count);
-      WriteU32(base + size_at, static_cast<uint32_t>(used - size_at - 4));
-      ++rrsets;
-      k = type_end;
-    }
-    if (rrsets > 255) fail(first, "more than 255 record types at one name");
-    base[rrset_count_at] = static_cast<uint8_t>(rrsets);
-    if (flags & node_flag::kDelegation) zone->has_delegations_ = true;
-    ++zone->name_count_;
-    i = end;
   }
   arena.resize(used);  // keeps the capacity: empty non-terminals go there
-  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
   // The table that interned the owners becomes the zone's index, each owner
   // id replaced by its node's offset: no name is hashed again.
   owner_ids_.RewriteRefs([&](uint32_t id) { return node_offsets[id]; });
   NameTable& nodes = zone->nodes_;
   nodes = std::move(owner_ids_);
   const auto node_name = [&arena](uint32_t offset) { return Zone::NameAt(arena, offset); };
-  const auto contains = [&](absl::string_view name) {
-    return nodes.Find(name, NameTable::Hash(name), node_name) != nullptr;
-  };
   // The records are no longer needed; free them before the table grows.
   std::string().swap(owners_);
   std::vector<uint32_t>().swap(owner_offsets_);
@@ -326,13 +362,22 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   std::vector<Record>().swap(records_);
 
   std::vector<uint32_t> empty_non_terminals;
-  // Empty non-terminals become nodes without RRsets, so that lookups find
-  // their closest encloser and answer NODATA rather than NXDOMAIN (RFC 8020).
+  const uint32_t apex_at = *nodes.Find(apex, NameTable::Hash(apex), node_name);
+  // Parents are marked as such (an overlay deletes only childless names),
+  // and empty non-terminals become nodes without RRsets, so that lookups
+  // find their closest encloser and answer NODATA rather than NXDOMAIN
+  // (RFC 8020).
   for (uint32_t offset : node_offsets) {
-    // Children of the apex, and names whose parent exists, are most names.
     const absl::string_view direct = Zone::NameAt(arena, offset);
-    if (direct.size() <= apex.size() || Parent(direct).size() <= apex.size() ||
-        contains(Parent(direct))) {
+    if (direct.size() <= apex.size()) continue;
+    // Children of the apex, and names whose parent exists, are most names.
+    if (Parent(direct).size() <= apex.size()) {
+      arena[apex_at] |= node_flag::kHasChildren;
+      continue;
+    }
+    if (const uint32_t* parent =
+            nodes.Find(Parent(direct), NameTable::Hash(Parent(direct)), node_name)) {
+      arena[*parent] |= node_flag::kHasChildren;
       continue;
     }
     // Copied: appending empty non-terminals may move the arena.
@@ -341,10 +386,13 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     while (ancestor.size() > apex.size()) {
       ancestor = Parent(ancestor);
       const uint64_t hash = NameTable::Hash(ancestor);
-      if (nodes.Find(ancestor, hash, node_name) != nullptr) break;
+      if (const uint32_t* found = nodes.Find(ancestor, hash, node_name)) {
+        arena[*found] |= node_flag::kHasChildren;
+        break;
+      }
       const uint32_t node = static_cast<uint32_t>(arena.size());
       empty_non_terminals.push_back(node);
-      arena.push_back(0);
+      arena.push_back(node_flag::kHasChildren);
       arena.push_back(static_cast<uint8_t>(ancestor.size()));
       arena.insert(arena.end(), ancestor.begin(), ancestor.end());
       arena.push_back(0);
@@ -384,7 +432,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
 
   zone->apex_labels_ = 0;
   for (size_t p = 0; apex[p] != 0; p += 1 + static_cast<uint8_t>(apex[p])) ++zone->apex_labels_;
-  zone->apex_node_ = zone->Find(apex);
+  zone->apex_node_ = zone->Find(apex);  // FinishApex checks it
   zone->signed_ =
       zone->apex_node_.Find(type::kDnskey).valid() && zone->apex_node_.Find(type::kRrsig).valid();
   // NSEC3 owners hashed as the NSEC3PARAM says, by hash (RFC 5155 §7.2).
@@ -416,17 +464,164 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   if (signed_check) {
     signed_check->Finish(*zone, files_, zone->dnssec_errors_, zone->dnssec_warnings_);
   }
-  const RrsetView soa_rrset = zone->apex_node_.Find(type::kSoa);
-  const uint8_t* soa_rdata = soa_rrset.records() + 2;
-  const size_t mname = WireNameLength(soa_rdata);
-  const size_t rname = WireNameLength(soa_rdata + mname);
-  const uint8_t* numbers = soa_rdata + mname + rname;
-  zone->serial_ = ReadU32(numbers);
-  zone->negative_ttl_ = std::min(soa_rrset.ttl(), ReadU32(numbers + 16));
-  if (!zone->apex_node_.Find(type::kNs).valid()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(soa_where, ": no NS records at the zone apex '", NameToText(apex), "'"));
+  if (auto status = FinishApex(*zone, soa_where); !status.ok()) return status;
+  return zone;
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
+    std::shared_ptr<const Zone> current, absl::Span<const std::string> deleted) {
+  const auto decline = [](absl::string_view why) {
+    return absl::FailedPreconditionError(absl::StrCat("not applied in place: ", why));
+  };
+  // Signed zones keep NSEC chains and hash orders an overlay does not mend.
+  if (current->is_signed() || !current->nsec_nodes_.empty() || current->has_nsec3()) {
+    return decline("the zone is signed");
   }
+  errors_.clear();
+  const Record* soa = FindSoa();
+  const std::string soa_where = soa != nullptr ? Where(*soa) : absl::StrCat(source_, ":1");
+  auto zone = std::unique_ptr<Zone>(new Zone());
+  zone->base_ = current->base_ != nullptr ? current->base_ : current;
+  zone->base_end_ = zone->base_->node_end();
+  zone->apex_ = current->apex_;
+  zone->source_ = current->source_;
+  zone->apex_labels_ = current->apex_labels_;
+  zone->has_delegations_ = current->has_delegations_;
+  zone->has_dnames_ = current->has_dnames_;
+  zone->name_count_ = current->name_count_;
+  zone->record_count_ = current->record_count_;
+  zone->files_ = current->files_;
+  // The current overlay's nodes keep their offsets: nodes rewritten now
+  // are appended, and those they replace stay behind unreferenced until
+  // the overlay is compacted by a rebuild.
+  if (current->base_ != nullptr) {
+    zone->arena_ = current->arena_;
+    zone->nodes_ = current->nodes_;
+  }
+  const absl::string_view apex = zone->apex_;
+  std::vector<uint8_t>& arena = zone->arena_;
+  const auto node_name = [&arena](uint32_t offset) { return Zone::NameAt(arena, offset); };
+  const auto assign = [&](uint32_t at) {
+    const absl::string_view name = Zone::NameAt(arena, at);
+    zone->nodes_.Assign(name, NameTable::Hash(name), at, node_name);
+  };
+  const auto record_count = [](const NodeView& node) {
+    size_t n = 0;
+    node.ForEachRrset([&n](const RrsetView& rrset) { n += rrset.count(); });
+    return n;
+  };
+
+  // The changed names, whole: their nodes replace the current ones.
+  const Groups groups = GroupByOwner();
+  size_t used = arena.size();
+  arena.resize(used + NodeBytes(groups));
+  std::vector<uint32_t> written;
+  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+    const uint32_t at = static_cast<uint32_t>(used);
+    if (WriteNode(groups.order.data() + groups.start[g], groups.order.data() + groups.start[g + 1],
+                  *zone, nullptr, arena.data(), used)) {
+      written.push_back(at);
+    }
+  }
+  arena.resize(used);
+  if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  std::vector<uint32_t> fresh;  // names new to the zone
+  for (const uint32_t at : written) {
+    const NodeView node(arena.data() + at);
+    bool dnssec = false;
+    node.ForEachRrset([&dnssec](const RrsetView& rrset) {
+      const uint16_t t = rrset.type();
+      dnssec = dnssec || t == type::kRrsig || t == type::kNsec || t == type::kNsec3 ||
+               t == type::kNsec3Param || t == type::kDnskey;
+    });
+    if (dnssec) return decline("DNSSEC records change");
+    const NodeView before = current->Find(node.name());
+    if (!before.valid()) {
+      fresh.push_back(at);
+    } else {
+      if (before.rrset_count() > 0) {
+        --zone->name_count_;
+        zone->record_count_ -= record_count(before);
+      }
+      // Names below a cut that comes or goes would change sides.
+      if (((before.flags() ^ node.flags()) & node_flag::kDelegation) &&
+          (before.flags() & node_flag::kHasChildren)) {
+        return decline("a zone cut comes or goes above existing names");
+      }
+      arena[at] |= before.flags() & (node_flag::kHasChildren | node_flag::kBelowCut);
+    }
+    assign(at);
+  }
+
+  // Deleted names leave a tombstone over the base.
+  for (const std::string& name : deleted) {
+    const NodeView before = current->Find(name);
+    if (!before.valid() || before.rrset_count() == 0) continue;
+    if (name == apex) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(soa_where, ": the zone apex loses all its records"));
+    }
+    // It would have to become an empty non-terminal, or leave its parent
+    // one without children; whether it has children is not known here.
+    if (before.flags() & node_flag::kHasChildren) {
+      return decline("a deleted name may have names below it");
+    }
+    const NodeView parent = zone->Find(Parent(name));
+    if (parent.valid() && parent.rrset_count() == 0) {
+      return decline("a deleted name's parent is an empty non-terminal");
+    }
+    --zone->name_count_;
+    zone->record_count_ -= record_count(before);
+    const uint32_t at = static_cast<uint32_t>(arena.size());
+    arena.push_back(node_flag::kDeleted);
+    arena.push_back(static_cast<uint8_t>(name.size()));
+    arena.insert(arena.end(), name.begin(), name.end());
+    arena.push_back(0);
+    assign(at);
+  }
+
+  // New names: the closest ancestor that exists becomes a parent (copied
+  // from the base to be marked), empty non-terminals fill the gap, and
+  // everything under a cut is marked so.
+  for (const uint32_t at : fresh) {
+    const std::string name(Zone::NameAt(arena, at));
+    std::vector<absl::string_view> missing;
+    uint8_t below_cut = 0;
+    absl::string_view ancestor(name);
+    while (ancestor.size() > apex.size()) {
+      ancestor = Parent(ancestor);
+      const NodeView found = zone->Find(ancestor);
+      if (!found.valid()) {
+        missing.push_back(ancestor);
+        continue;
+      }
+      if (found.flags() & (node_flag::kDelegation | node_flag::kBelowCut)) {
+        below_cut = node_flag::kBelowCut;
+      }
+      const uint8_t* own = static_cast<const uint8_t*>(found.id());
+      if (own >= arena.data() && own < arena.data() + arena.size()) {
+        arena[own - arena.data()] |= node_flag::kHasChildren;
+      } else if (!(found.flags() & node_flag::kHasChildren)) {
+        const uint32_t copy = static_cast<uint32_t>(arena.size());
+        arena.insert(arena.end(), own, own + found.size());
+        arena[copy] |= node_flag::kHasChildren;
+        assign(copy);
+      }
+      break;
+    }
+    arena[at] |= below_cut;
+    for (const absl::string_view gap : missing) {
+      const uint32_t ent = static_cast<uint32_t>(arena.size());
+      arena.push_back(node_flag::kHasChildren | below_cut);
+      arena.push_back(static_cast<uint8_t>(gap.size()));
+      arena.insert(arena.end(), gap.begin(), gap.end());
+      arena.push_back(0);
+      assign(ent);
+    }
+  }
+  if (arena.size() > kMaxOverlayBytes)
+    return decline("the overlay is full (a rebuild compacts it)");
+  if (auto status = FinishApex(*zone, soa_where); !status.ok()) return status;
   return zone;
 }
 

@@ -15,6 +15,8 @@
 
 namespace agility::dns {
 
+class SignedZoneCheck;
+
 class ZoneBuilder {
  public:
   // `source` names the file in error messages ("zones/example.com.zone").
@@ -46,6 +48,20 @@ class ZoneBuilder {
   // lines when the records do not form a valid zone.
   absl::StatusOr<std::unique_ptr<Zone>> Build();
 
+  // An overlay over `current` (ZoneBuilder::Build's zone or an earlier
+  // overlay): the records added are every record of each name that changes,
+  // and `deleted` names the names that lose all theirs. Every name is held
+  // to the checks Build makes. Fails with FailedPrecondition when the change
+  // is not one an overlay can hold (DNSSEC data, a zone cut above existing
+  // names, a deletion that would change which names are empty
+  // non-terminals, an overlay past kMaxOverlayBytes): a Build of the whole
+  // zone is then what applies it.
+  absl::StatusOr<std::unique_ptr<Zone>> BuildOverlay(std::shared_ptr<const Zone> current,
+                                                     absl::Span<const std::string> deleted);
+  // Past this, an overlay is compacted by a rebuild: each change copies
+  // the overlay, so its size bounds a change's cost.
+  static constexpr size_t kMaxOverlayBytes = size_t{2} << 20;
+
  private:
   struct Record {
     uint32_t owner;  // owner id: index into owner_offsets_
@@ -63,6 +79,24 @@ class ZoneBuilder {
   absl::string_view RdataOf(const Record& r) const {
     return absl::string_view(rdata_).substr(r.rdata + 2, ReadU16(AsBytes(rdata_) + r.rdata));
   }
+  // Record indexes grouped by owner, owners in the order they first came,
+  // sorted by type then RDATA within each: owner g is order[start[g],
+  // start[g + 1]).
+  struct Groups {
+    std::vector<uint32_t> order, start;
+  };
+  Groups GroupByOwner() const;
+  // The bytes the groups take as nodes (duplicates included).
+  size_t NodeBytes(const Groups& groups) const;
+  // Writes one owner's records as a node at base + used, checking them;
+  // false (nothing written) when the owner is outside the zone.
+  bool WriteNode(const uint32_t* begin, const uint32_t* end, Zone& zone,
+                 SignedZoneCheck* signed_check, uint8_t* base, size_t& used);
+  // The SOA record; a second one is an error.
+  const Record* FindSoa();
+  // The zone's apex node, serial and negative TTL, from its SOA.
+  absl::Status FinishApex(Zone& zone, const std::string& soa_where);
+  void Fail(const Record& r, absl::string_view message);
   // Index into files_; records come file by file ($INCLUDE aside).
   uint16_t FileIndex(absl::string_view file);
   std::string Where(const Record& r) const;
@@ -78,6 +112,7 @@ class ZoneBuilder {
   NameTable owner_ids_;
   std::vector<uint64_t> batch_hashes_;  // scratch for Add
   std::vector<uint16_t> covered_;       // scratch for Build: types an owner's RRSIGs cover
+  std::vector<std::string> errors_;     // "file:line: message", up to kMaxErrors
   std::string rdata_;
   std::vector<Record> records_;
 };

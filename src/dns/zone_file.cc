@@ -341,15 +341,21 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
   return Compile(std::string(text), source, origin, limits, {});
 }
 
+absl::Status ReadZoneText(absl::string_view text, const std::string& source,
+                          absl::string_view origin, ZoneBuilder& builder) {
+  const ZoneFileLimits limits;
+  RecordPipe records(builder, /*threaded=*/false);
+  Reader reader(records, limits);
+  reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
+  records.Finish();
+  if (reader.errors().empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
+}
+
 absl::Status ScanZoneText(absl::string_view text, const std::string& source,
                           absl::string_view origin) {
   ZoneBuilder discarded(source);
-  RecordPipe records(discarded, /*threaded=*/false);
-  const ZoneFileLimits limits;
-  Reader reader(records, limits);
-  reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
-  if (reader.errors().empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
+  return ReadZoneText(text, source, origin, discarded);
 }
 
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,

@@ -16,6 +16,8 @@
 
 namespace agility::dns {
 
+class ZoneBuilder;
+
 struct ZoneFileLimits {
   int max_include_depth = 8;
   size_t max_records = 500000000;  // per zone, $INCLUDEs included
@@ -37,6 +39,11 @@ absl::StatusOr<std::unique_ptr<Zone>> ParseZoneText(absl::string_view text,
                                                     const std::string& source,
                                                     absl::string_view origin,
                                                     const ZoneFileLimits& limits = {});
+
+// Reads zone text as ParseZoneText does into `builder`, which compiles it
+// (ZoneBuilder::Build or BuildOverlay); fails on the text's errors.
+absl::Status ReadZoneText(absl::string_view text, const std::string& source,
+                          absl::string_view origin, ZoneBuilder& builder);
 
 // Reads zone text as ParseZoneText does, without compiling it: the errors of
 // the text as a master file, and none of the checks of a zone's contents
