@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -380,9 +381,20 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   snapshots_.Publish(std::move(snapshot));
   server_.SnapshotPublished();
   // Journals are kept for restarts; a journal dropped (a zone changed
-  // without a new serial, a whole-zone transfer) is removed.
+  // without a new serial) is removed. Secondary zones keep theirs as they
+  // save their copies (Secondaries::Save).
   if (state_->status().ok()) {
+    absl::flat_hash_set<absl::string_view> secondary;
+    for (const Snapshot* snapshot : {published.get(), previous.get()}) {
+      if (snapshot == nullptr) continue;
+      for (size_t i = 0; i < snapshot->zones.zones().size(); ++i) {
+        if (snapshot->zones.served(i).secondary != nullptr) {
+          secondary.insert(snapshot->zones.zones()[i]->apex());
+        }
+      }
+    }
     for (const auto& [apex, journal] : published->journals) {
+      if (secondary.contains(apex)) continue;
       if (previous != nullptr) {
         const auto it = previous->journals.find(apex);
         if (it != previous->journals.end() && it->second == journal) continue;
@@ -394,7 +406,9 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
     }
     if (previous != nullptr) {
       for (const auto& [apex, journal] : previous->journals) {
-        if (!published->journals.contains(apex)) RemoveJournal(*state_, apex);
+        if (!published->journals.contains(apex) && !secondary.contains(apex)) {
+          RemoveJournal(*state_, apex);
+        }
       }
     }
   }

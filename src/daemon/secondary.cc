@@ -23,6 +23,7 @@
 #include "dns/transfer.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
+#include "dns/zone_patch.h"
 #include "dns/zone_text.h"
 #include "sockets/tcp_client.h"
 
@@ -86,6 +87,36 @@ const char* KindName(dns::TransferReader::Result kind) {
   return "incomplete";
 }
 
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// `copy` with `steps` applied: in place when an overlay can hold them
+// (PatchZone), else rebuilt whole from text, which `text` then holds for
+// saving. `how` says which, and why.
+absl::StatusOr<std::shared_ptr<const dns::Zone>> ApplySteps(
+    std::shared_ptr<const dns::Zone> copy, const std::vector<const dns::ZoneDiff*>& steps,
+    const std::string& source, std::string* text, std::string* how) {
+  auto patched = dns::PatchZone(copy, steps);
+  if (patched.ok()) {
+    *how = "applied in place";
+    return std::shared_ptr<const dns::Zone>(*std::move(patched));
+  }
+  *how = absl::StrCat("rebuilt whole (", patched.status().message(), ")");
+  std::vector<dns::ZoneDiff> diffs;
+  for (const dns::ZoneDiff* step : steps) diffs.push_back(*step);
+  dns::ZoneTextWriter writer;
+  if (auto status = dns::ApplyDiffs(*copy, diffs, writer); !status.ok()) return status;
+  auto zone = dns::ParseZoneText(writer.text(), source, dns::NameToText(copy->apex()));
+  if (!zone.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the transferred zone fails our checks: ", zone.status().message()));
+  }
+  *text = std::move(writer.text());
+  return std::shared_ptr<const dns::Zone>(*std::move(zone));
+}
+
 }  // namespace
 
 struct Secondaries::Zone {
@@ -102,6 +133,9 @@ struct Secondaries::Zone {
   bool notified_again = false;  // a NOTIFY came during it
   // The steps IXFRs brought, for secondaries of ours that ask by IXFR.
   std::shared_ptr<const dns::Journal> journal;
+  // The serial of the copy saved as <zone>.zone: the journal leads on from
+  // it to the copy in force (steps applied in place are saved only there).
+  uint32_t saved_serial = 0;
   std::string last_transfer;  // what the last success brought
   std::string last_error;
 };
@@ -110,11 +144,16 @@ struct Secondaries::Outcome {
   absl::Status status;
   dns::TransferReader::Result kind = dns::TransferReader::Result::kPending;
   std::shared_ptr<const dns::Zone> zone;  // the new copy (AXFR, IXFR)
-  std::string text;                       // its text, for the state directory
-  std::vector<dns::ZoneDiff> diffs;       // IXFR: the steps, for our own journal
-  std::string from;                       // the primary's label
+  std::string text;  // its text, for the state directory; empty when applied in place
+  std::vector<dns::ZoneDiff> diffs;  // IXFR: the steps, for our own journal
+  std::string how;                   // IXFR: in place, or rebuilt and why
+  std::string from;                  // the primary's label
   size_t messages = 0, records = 0;
-  double seconds = 0;
+  double seconds = 0;   // the whole refresh
+  double apply_ms = 0;  // compiling or applying what came
+  // After Save: the journal leading to the new copy, and the saved serial.
+  std::shared_ptr<const dns::Journal> journal;
+  uint32_t saved_serial = 0;
 };
 
 Secondaries::Secondaries(const StateDir* state, std::function<void()> changed)
@@ -148,7 +187,25 @@ std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex,
     auto saved = dns::LoadZoneFile(path);
     if (saved.ok() && (*saved)->apex() == apex) {
       zone->copy = *std::move(saved);
-      zone->journal = ReadJournal(*state_, *zone->copy, journal_bytes);
+      zone->saved_serial = zone->copy->serial();
+      zone->journal = ReadJournalOnFrom(*state_, *zone->copy, journal_bytes);
+      if (zone->journal != nullptr && zone->journal->last_serial() != zone->copy->serial()) {
+        // Steps applied in place after the copy was saved.
+        std::string text, how;
+        auto ahead =
+            ApplySteps(zone->copy, zone->journal->From(zone->copy->serial()), path, &text, &how);
+        if (ahead.ok()) {
+          Log(absl::StrCat("secondary ", zone->name, ": the saved copy, serial ",
+                           zone->saved_serial, ", brought to serial ", (*ahead)->serial(),
+                           " by its journal (", how, ")"));
+          zone->copy = *std::move(ahead);
+        } else {
+          Log(absl::StrCat("secondary ", zone->name, ": the journal's steps from serial ",
+                           zone->saved_serial, " do not apply (", ahead.status().message(),
+                           "); serving the saved copy"));
+          zone->journal = nullptr;
+        }
+      }
       // The file's time is the last contact with a primary (a refresh
       // that finds nothing new touches it): expire counts from there.
       const int64_t age_ms = absl::ToUnixMillis(absl::Now()) -
@@ -307,8 +364,12 @@ void Secondaries::Run() {
     const std::vector<Primary> primaries = due->primaries;
     const std::shared_ptr<const dns::Zone> copy = due->copy;
     const std::shared_ptr<const dns::TsigKeyring> keyring = keyring_;
+    const std::shared_ptr<const dns::Journal> journal = due->journal;
+    const uint32_t saved_serial = due->saved_serial;
+    const size_t journal_bytes = journal_bytes_;
     lock.unlock();
     Outcome outcome = Refresh(apex, primaries, copy, keyring);
+    Save(apex, outcome, journal, saved_serial, journal_bytes);
     lock.lock();
     due->busy = false;
     const bool followed = std::any_of(zones_.begin(), zones_.end(),
@@ -332,12 +393,12 @@ Secondaries::Outcome Secondaries::Refresh(const std::string& apex,
     // IXFR when we hold a copy (RFC 1995); an IXFR the primary cannot
     // serve, or answers badly, falls back to AXFR.
     outcome = TransferFrom(apex, primary, copy != nullptr ? dns::type::kIxfr : dns::type::kAxfr,
-                           copy.get(), *keyring);
+                           copy, *keyring);
     if (!outcome.status.ok() && copy != nullptr && !absl::IsCancelled(outcome.status) &&
         !absl::IsUnavailable(outcome.status) && !absl::IsDeadlineExceeded(outcome.status)) {
       Log(absl::StrCat("secondary ", dns::NameToText(apex), ": IXFR from ", primary.label,
                        " failed (", outcome.status.message(), "); trying AXFR"));
-      outcome = TransferFrom(apex, primary, dns::type::kAxfr, copy.get(), *keyring);
+      outcome = TransferFrom(apex, primary, dns::type::kAxfr, copy, *keyring);
     }
     outcome.from = primary.label;
     outcome.seconds =
@@ -348,7 +409,8 @@ Secondaries::Outcome Secondaries::Refresh(const std::string& apex,
 }
 
 Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Primary& primary,
-                                               uint16_t qtype, const dns::Zone* copy,
+                                               uint16_t qtype,
+                                               const std::shared_ptr<const dns::Zone>& copy,
                                                const dns::TsigKeyring& keyring) {
   Outcome outcome;
   const auto fail = [&outcome](absl::Status status) {
@@ -397,24 +459,81 @@ Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Pr
   outcome.messages = reader.messages();
   outcome.records = reader.records();
   if (outcome.kind == dns::TransferReader::Result::kUpToDate) return fail(absl::OkStatus());
-  if (outcome.kind == dns::TransferReader::Result::kIncremental) {
-    if (auto status = dns::ApplyDiffs(*copy, reader.diffs(), text); !status.ok()) {
-      return fail(status);
-    }
-  }
   const std::string source = state_->FilePath(FileName(apex));
-  auto zone = dns::ParseZoneText(text.text(), source, dns::NameToText(apex));
-  if (!zone.ok()) {
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat("the transferred zone fails our checks: ", zone.status().message())));
+  const auto start = std::chrono::steady_clock::now();
+  if (outcome.kind == dns::TransferReader::Result::kIncremental) {
+    std::vector<const dns::ZoneDiff*> steps;
+    for (const dns::ZoneDiff& diff : reader.diffs()) steps.push_back(&diff);
+    auto zone = ApplySteps(copy, steps, source, &outcome.text, &outcome.how);
+    if (!zone.ok()) return fail(zone.status());
+    outcome.zone = *std::move(zone);
+    outcome.diffs = std::move(reader.diffs());
+  } else {
+    auto zone = dns::ParseZoneText(text.text(), source, dns::NameToText(apex));
+    if (!zone.ok()) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat("the transferred zone fails our checks: ", zone.status().message())));
+    }
+    outcome.zone = *std::move(zone);
+    outcome.text = std::move(text.text());
   }
-  if ((*zone)->apex() != apex || (*zone)->serial() != reader.serial()) {
+  outcome.apply_ms = MillisecondsSince(start);
+  if (outcome.zone->apex() != apex || outcome.zone->serial() != reader.serial()) {
+    outcome.zone = nullptr;
     return fail(absl::DataLossError("the transferred zone is not the one asked for"));
   }
-  outcome.zone = *std::move(zone);
-  outcome.text = std::move(text.text());
-  outcome.diffs = std::move(reader.diffs());
   return fail(absl::OkStatus());
+}
+
+void Secondaries::Save(const std::string& apex, Outcome& outcome,
+                       std::shared_ptr<const dns::Journal> journal, uint32_t saved_serial,
+                       size_t journal_bytes) const {
+  if (!outcome.status.ok() || state_ == nullptr) return;
+  const std::string name = dns::NameToText(apex);
+  const std::string file = FileName(apex);
+  const auto touch = [&] {
+    // The file's time records a contact with a primary (NewZone reads it back).
+    utimensat(AT_FDCWD, state_->FilePath(file).c_str(), nullptr, 0);
+  };
+  if (outcome.zone == nullptr) {
+    touch();
+    return;
+  }
+  if (outcome.kind != dns::TransferReader::Result::kIncremental) journal = nullptr;
+  for (dns::ZoneDiff& diff : outcome.diffs) {
+    journal = dns::Journal::Append(
+        journal.get(), std::make_shared<const dns::ZoneDiff>(std::move(diff)), journal_bytes);
+  }
+  outcome.journal = journal;
+  outcome.saved_serial = saved_serial;
+  const uint32_t serial = outcome.zone->serial();
+  // Saved before it is served: a restart must not find an older copy than
+  // the one that was answered from. Steps applied in place go to the
+  // journal only, as long as it leads on from the saved copy.
+  const bool journal_leads = journal != nullptr &&
+                             (saved_serial == serial || !journal->From(saved_serial).empty());
+  if (outcome.text.empty() && !journal_leads) {
+    dns::ZoneTextWriter writer;
+    if (auto status = writer.AddZone(*outcome.zone); !status.ok()) {
+      Log(absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
+    }
+    outcome.text = std::move(writer.text());
+  }
+  if (!outcome.text.empty()) {
+    if (auto status = state_->Write(file, outcome.text); !status.ok()) {
+      Log(absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
+    } else {
+      outcome.saved_serial = serial;
+    }
+    std::string().swap(outcome.text);
+  } else {
+    touch();
+  }
+  if (journal == nullptr) {
+    RemoveJournal(*state_, apex);
+  } else if (auto status = WriteJournal(*state_, apex, *journal); !status.ok()) {
+    Log(absl::StrCat("secondary ", name, ": the IXFR journal is not saved: ", status.message()));
+  }
 }
 
 void Secondaries::Finish(Zone& zone, Outcome outcome) {
@@ -438,32 +557,21 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     return;
   }
   zone.backoff_ms = kFirstRetryMs;
-  const std::string path = state_->FilePath(FileName(zone.apex));
   if (outcome.zone != nullptr) {
-    // Saved before it is served: a restart must not find an older copy
-    // than the one that was answered from.
-    if (auto status = state_->Write(FileName(zone.apex), outcome.text); !status.ok()) {
-      Log(absl::StrCat("secondary ", zone.name, ": the copy is not saved: ", status.message()));
-    }
     const bool incremental = outcome.kind == dns::TransferReader::Result::kIncremental;
     ++(incremental ? counters_.ixfr : counters_.axfr);
-    zone.last_transfer =
-        absl::StrCat(KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ",
-                     outcome.from, ": ", outcome.records, " records in ", outcome.messages,
-                     " messages, ", absl::StrFormat("%.3f", outcome.seconds), " s");
+    zone.last_transfer = absl::StrCat(
+        KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ", outcome.from, ": ",
+        outcome.records, " records in ", outcome.messages, " messages, ",
+        absl::StrFormat("%.1f ms; ", outcome.seconds * 1000), incremental ? outcome.how : "compiled",
+        absl::StrFormat(" in %.1f ms", outcome.apply_ms));
     Log(absl::StrCat("secondary ", zone.name, ": ", zone.last_transfer,
                      zone.copy != nullptr ? absl::StrCat(" (was ", zone.copy->serial(), ")") : ""));
     zone.copy = std::move(outcome.zone);
-    if (!incremental) zone.journal = nullptr;  // a whole zone: no way from older serials
-    for (dns::ZoneDiff& diff : outcome.diffs) {
-      zone.journal = dns::Journal::Append(zone.journal.get(),
-                                          std::make_shared<const dns::ZoneDiff>(std::move(diff)),
-                                          journal_bytes_);
-    }
+    zone.journal = std::move(outcome.journal);
+    zone.saved_serial = outcome.saved_serial;
   } else {
     ++counters_.up_to_date;
-    // The file's time records this contact (Configure reads it back).
-    utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
   }
   const SoaTimers timers = TimersOf(*zone.copy);
   zone.refresh_at = notified ? now : now + timers.refresh_ms;

@@ -84,7 +84,14 @@ class Secondaries {
                   std::shared_ptr<const dns::Zone> copy,
                   std::shared_ptr<const dns::TsigKeyring> keyring);
   Outcome TransferFrom(const std::string& apex, const Primary& primary, uint16_t qtype,
-                       const dns::Zone* copy, const dns::TsigKeyring& keyring);
+                       const std::shared_ptr<const dns::Zone>& copy,
+                       const dns::TsigKeyring& keyring);
+  // Keeps what a successful refresh brought in the state directory, off the
+  // lock, before it is served: the journal that leads to it (`journal`
+  // before, now with its steps) and the copy itself when it was compiled
+  // whole or the journal no longer leads on from `saved_serial`.
+  void Save(const std::string& apex, Outcome& outcome, std::shared_ptr<const dns::Journal> journal,
+            uint32_t saved_serial, size_t journal_bytes) const;
   void Finish(Zone& zone, Outcome outcome);
   std::string FileName(absl::string_view apex) const;
 

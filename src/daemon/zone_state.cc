@@ -22,9 +22,11 @@ std::string ZoneFileStem(absl::string_view apex) {
   return file;
 }
 
-std::shared_ptr<const dns::Journal> ReadJournal(const StateDir& state, const dns::Zone& zone,
-                                                size_t max_bytes) {
-  const std::string name = ZoneFileStem(zone.apex()) + ".ixfr";
+namespace {
+
+std::shared_ptr<const dns::Journal> ReadJournalFile(const StateDir& state, absl::string_view apex,
+                                                    size_t max_bytes) {
+  const std::string name = ZoneFileStem(apex) + ".ixfr";
   auto bytes = state.Read(name);
   if (!bytes.ok() || !bytes->has_value()) return nullptr;
   auto journal = dns::Journal::Parse(**bytes, max_bytes);
@@ -33,8 +35,26 @@ std::shared_ptr<const dns::Journal> ReadJournal(const StateDir& state, const dns
                      " ignored: ", journal.status().message()));
     return nullptr;
   }
-  if ((*journal)->last_serial() != zone.serial()) return nullptr;  // the zone moved on without it
   return *std::move(journal);
+}
+
+}  // namespace
+
+std::shared_ptr<const dns::Journal> ReadJournal(const StateDir& state, const dns::Zone& zone,
+                                                size_t max_bytes) {
+  auto journal = ReadJournalFile(state, zone.apex(), max_bytes);
+  if (journal == nullptr || journal->last_serial() != zone.serial()) return nullptr;
+  return journal;  // else the zone moved on without it
+}
+
+std::shared_ptr<const dns::Journal> ReadJournalOnFrom(const StateDir& state, const dns::Zone& zone,
+                                                      size_t max_bytes) {
+  auto journal = ReadJournalFile(state, zone.apex(), max_bytes);
+  if (journal == nullptr) return nullptr;
+  if (journal->last_serial() != zone.serial() && journal->From(zone.serial()).empty()) {
+    return nullptr;
+  }
+  return journal;
 }
 
 absl::Status WriteJournal(const StateDir& state, absl::string_view apex,

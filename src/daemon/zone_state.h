@@ -23,6 +23,12 @@ std::string ZoneFileStem(absl::string_view apex);
 std::shared_ptr<const dns::Journal> ReadJournal(const StateDir& state, const dns::Zone& zone,
                                                 size_t max_bytes);
 
+// The journal saved for `zone`, when it leads to the zone's serial or on
+// from it: a secondary saves its copy now and then and the IXFR steps it
+// applies in between (they bring the copy read back up to date).
+std::shared_ptr<const dns::Journal> ReadJournalOnFrom(const StateDir& state, const dns::Zone& zone,
+                                                      size_t max_bytes);
+
 absl::Status WriteJournal(const StateDir& state, absl::string_view apex,
                           const dns::Journal& journal);
 void RemoveJournal(const StateDir& state, absl::string_view apex);
