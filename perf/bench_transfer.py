@@ -13,9 +13,12 @@
           holding an N-name zone: from Knot's commit to the secondary
           answering, the secondary's own refresh and apply times (its log),
           and its peak RSS growth over the changes.
+- apply-from-agilityd: the same with an agilityd primary (zone file edit
+          and `agilityctl reload`), for zones too big for Knot here (20M).
 
 usage: bench_transfer.py [--names N] [--follow-names M] [--changes C] [--runs R]
                          [--apply-changes A] [axfr] [follow] [apply]
+                         [apply-from-agilityd]
 Everything listens on 127.0.0.1 and stops by itself.
 """
 import argparse
@@ -314,6 +317,92 @@ def bench_apply(args, d):
         stop(*processes)
 
 
+def bench_apply_from_agilityd(args, d):
+    """apply, with an agilityd primary: no Knot holding the zone, so that
+    --names can reach 20M. A change appends a record and bumps the serial
+    in place (the file is not rewritten), then `agilityctl reload`."""
+    secret = base64.b64encode(os.urandom(32)).decode()
+    zone = os.path.join(d, f"{APEX}.zone")
+    gen_zone(zone, args.names)
+    # A serial of fixed width, so that each change writes it in place.
+    with open(zone, "r+b") as f:
+        head = f.read(4096)
+        serial_at = head.index(b"@ SOA ns1 hostmaster 1 ") + len(b"@ SOA ns1 hostmaster ")
+    base_serial = 1000000
+    with open(zone, "r+b") as f:
+        text = f.read()
+    with open(zone, "wb") as f:
+        f.write(text[:serial_at] + str(base_serial).encode() + text[serial_at + 1:])
+    del text
+    primary_port, port = servers.free_port(), servers.free_port()
+    key = f'keys: {{xfr: {{algorithm: hmac-sha256, secret: "{secret}"}}}}\n'
+    primary, primary_config = agilityd(
+        d, "primary", primary_port,
+        key + f'remotes: {{s: {{address: "127.0.0.1:{port}", key: xfr}}}}\n'
+        f'zones: ["{zone}"]\n'
+        'transfer: {allow: [{prefix: 127.0.0.0/8, key: xfr}], notify: [s]}\n')
+    processes = [primary]
+    try:
+        started = time.monotonic()
+        if not wait(lambda: answers(primary_port, f"host1.{APEX}", "10.0.0.1"), 1800):
+            raise RuntimeError("the primary does not answer")
+        print(f"apply: the primary serves {args.names} names after "
+              f"{time.monotonic() - started:.1f} s")
+        secondary, _ = agilityd(d, "apply", port,
+                                key + f'remotes: {{p: {{address: "127.0.0.1:{primary_port}", '
+                                'key: xfr}}\n'
+                                f'zones: [{{name: {APEX}, primaries: [p]}}]\n')
+        processes.append(secondary)
+        started = time.monotonic()
+        if not wait(lambda: answers(port, f"host1.{APEX}", "10.0.0.1"), 1800):
+            raise RuntimeError("the secondary does not follow")
+        print(f"apply: first AXFR of {args.names} names served after "
+              f"{time.monotonic() - started:.1f} s")
+        time.sleep(2)
+        with open(f"/proc/{secondary.pid}/clear_refs", "w") as f:
+            f.write("5")
+        before = servers.peak_rss_mib(secondary.pid)
+        log_path = os.path.join(d, "apply", "agilityd.log")
+        reloads, after_primary, applies, refreshes, how = [], [], [], [], ""
+        for i in range(args.apply_changes):
+            with open(zone, "r+b") as f:
+                f.seek(serial_at)
+                f.write(str(base_serial + 1 + i).encode())
+                f.seek(0, os.SEEK_END)
+                f.write(f"applied{i} A 192.0.2.200\n".encode())
+            started = time.monotonic()
+            subprocess.run([AGILITYCTL, "-c", primary_config, "reload"], check=True,
+                           stdout=subprocess.DEVNULL)
+            if not wait(lambda: answers(primary_port, f"applied{i}.{APEX}", "192.0.2.200"), 1800):
+                raise RuntimeError("the primary did not reload")
+            primary_done = time.monotonic()
+            if not wait(lambda: answers(port, f"applied{i}.{APEX}", "192.0.2.200"), 600):
+                raise RuntimeError("the IXFR was not applied")
+            reloads.append((primary_done - started) * 1000)
+            after_primary.append((time.monotonic() - primary_done) * 1000)
+            with open(log_path) as f:
+                found = re.findall(r"IXFR of serial \d+ .*?, ([0-9.]+) ms; (.*?) in ([0-9.]+) ms",
+                                   f.read())
+            if len(found) != i + 1:
+                raise RuntimeError(f"expected {i + 1} IXFR log lines, found {len(found)}")
+            refreshes.append(float(found[-1][0]))
+            applies.append(float(found[-1][2]))
+            how = found[-1][1]
+        after = servers.peak_rss_mib(secondary.pid)
+        print(f"apply: {args.apply_changes} one-record IXFRs from an agilityd primary into "
+              f"{args.names} names ({how}):")
+        for label, values in (("the primary's reload to it answering", reloads),
+                              ("the primary answering to the secondary answering", after_primary),
+                              ("the secondary's refresh (SOA, IXFR, apply, save)", refreshes),
+                              ("applying the step", applies)):
+            print(f"  {label}: p50 {percentile(values, 0.5):.1f} ms, "
+                  f"p99 {percentile(values, 0.99):.1f} ms, max {max(values):.1f} ms")
+        print(f"  secondary RSS {before:.0f} MiB before, peak {after:.0f} MiB over the changes "
+              f"(+{after - before:.1f} MiB)")
+    finally:
+        stop(*processes)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--names", type=int, default=1000000)
@@ -326,7 +415,8 @@ def main():
     servers.ensure_ready()
     with tempfile.TemporaryDirectory(prefix="agility-bench-transfer-") as d:
         for which in args.which:
-            {"axfr": bench_axfr, "follow": bench_follow, "apply": bench_apply}[which](args, d)
+            {"axfr": bench_axfr, "follow": bench_follow, "apply": bench_apply,
+             "apply-from-agilityd": bench_apply_from_agilityd}[which](args, d)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@
 // message goes to dns::TransferReader until it fails or is done. A full
 // zone is turned into zone text and compiled; an incremental one is applied
 // to a fixed base zone (dns::ApplyDiffs) and compiled. What compiles must be
-// the zone asked for, at the serial the transfer announced.
+// the zone asked for, at the serial the transfer announced. An incremental
+// one is also applied in place (dns::PatchZone): where that succeeds, the
+// rebuild must too, and both must hold the same nodes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -17,6 +20,7 @@
 #include "dns/tsig.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
+#include "dns/zone_patch.h"
 #include "dns/zone_text.h"
 
 namespace {
@@ -33,13 +37,29 @@ www  A    192.0.2.11
 mail MX   10 www
 )";
 
-const dns::Zone& Base() {
-  static const dns::Zone* zone = [] {
+const std::shared_ptr<const dns::Zone>& SharedBase() {
+  static const auto* zone = [] {
     auto parsed = dns::ParseZoneText(kBase, "base", "example.net.");
     if (!parsed.ok()) std::abort();
-    return parsed->release();
+    return new std::shared_ptr<const dns::Zone>(*std::move(parsed));
   }();
   return *zone;
+}
+
+const dns::Zone& Base() { return *SharedBase(); }
+
+// Every node by name: flags (kHasChildren aside, which an overlay may keep
+// after the last child goes) and RRsets, byte for byte.
+std::map<std::string, std::string> Nodes(const dns::Zone& zone) {
+  std::map<std::string, std::string> nodes;
+  zone.ForEachNode([&nodes](const dns::NodeView& node) {
+    const auto* start = static_cast<const char*>(node.id());
+    const size_t header = 3 + node.name().size();
+    nodes[std::string(node.name())] =
+        static_cast<char>(node.flags() & ~dns::node_flag::kHasChildren) +
+        std::string(start + header, node.size() - header);
+  });
+  return nodes;
 }
 
 const dns::TsigKeyring& Keyring() {
@@ -98,12 +118,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!ixfr || reader.serial() != 1) Fail("up to date with another serial");
     return 0;
   }
+  std::unique_ptr<dns::Zone> patched;
   if (reader.result() == dns::TransferReader::Result::kIncremental) {
     if (!ixfr) Fail("an incremental answer to an AXFR");
-    if (!dns::ApplyDiffs(Base(), reader.diffs(), text).ok()) return 0;
+    std::vector<const dns::ZoneDiff*> steps;
+    for (const dns::ZoneDiff& diff : reader.diffs()) steps.push_back(&diff);
+    auto in_place = dns::PatchZone(SharedBase(), steps);
+    if (in_place.ok()) patched = *std::move(in_place);
+    if (!dns::ApplyDiffs(Base(), reader.diffs(), text).ok()) {
+      if (patched != nullptr) Fail("steps applied in place that do not apply");
+      return 0;
+    }
   }
   auto zone = dns::ParseZoneText(text.text(), "transferred", "example.net.");
-  if (!zone.ok()) return 0;
+  if (!zone.ok()) {
+    if (patched != nullptr) Fail("a zone changed in place that a rebuild refuses");
+    return 0;
+  }
+  if (patched != nullptr) {
+    if (patched->serial() != (*zone)->serial() || patched->name_count() != (*zone)->name_count() ||
+        patched->record_count() != (*zone)->record_count() || Nodes(*patched) != Nodes(**zone)) {
+      Fail("the zone changed in place differs from the rebuilt one");
+    }
+  }
   // The zone text starts with the transfer's SOA only for a full zone; an
   // applied IXFR ends at its last step's serial, which is the announced one.
   if ((*zone)->apex() != apex) Fail("the transferred zone has another apex");
