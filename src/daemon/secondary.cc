@@ -510,8 +510,8 @@ void Secondaries::Save(const std::string& apex, Outcome& outcome,
   // Saved before it is served: a restart must not find an older copy than
   // the one that was answered from. Steps applied in place go to the
   // journal only, as long as it leads on from the saved copy.
-  const bool journal_leads = journal != nullptr &&
-                             (saved_serial == serial || !journal->From(saved_serial).empty());
+  const bool journal_leads =
+      journal != nullptr && (saved_serial == serial || !journal->From(saved_serial).empty());
   if (outcome.text.empty() && !journal_leads) {
     dns::ZoneTextWriter writer;
     if (auto status = writer.AddZone(*outcome.zone); !status.ok()) {
@@ -563,8 +563,8 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     zone.last_transfer = absl::StrCat(
         KindName(outcome.kind), " of serial ", outcome.zone->serial(), " from ", outcome.from, ": ",
         outcome.records, " records in ", outcome.messages, " messages, ",
-        absl::StrFormat("%.1f ms; ", outcome.seconds * 1000), incremental ? outcome.how : "compiled",
-        absl::StrFormat(" in %.1f ms", outcome.apply_ms));
+        absl::StrFormat("%.1f ms; ", outcome.seconds * 1000),
+        incremental ? outcome.how : "compiled", absl::StrFormat(" in %.1f ms", outcome.apply_ms));
     Log(absl::StrCat("secondary ", zone.name, ": ", zone.last_transfer,
                      zone.copy != nullptr ? absl::StrCat(" (was ", zone.copy->serial(), ")") : ""));
     zone.copy = std::move(outcome.zone);

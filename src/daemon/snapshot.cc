@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -179,12 +180,21 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
                          " s (", static_cast<int64_t>(static_cast<double>(records) / seconds),
                          " records/s)"));
       };
-      auto zone = dns::LoadZoneFile(file, limits);
+      // A zone read before is changed in place when few names differ.
+      dns::ZoneDiff changes;
+      auto zone = it != loaded.end() ? dns::ReloadZoneFile(file, it->second, &changes, limits)
+                                     : dns::LoadZoneFile(file, limits);
       if (!zone.ok()) {
         errors.emplace_back(zone.status().message());
         continue;
       }
       (*zone)->set_load_seconds(absl::ToDoubleSeconds(absl::Now() - zone_start));
+      const bool in_place = (*zone)->base() != nullptr && it != loaded.end();
+      if (in_place) {
+        Log(absl::StrCat(file, ": ", changes.removed.size(), " records removed and ",
+                         changes.added.size(), " added (SOA included), applied in place in ",
+                         absl::StrFormat("%.1f", (*zone)->load_seconds() * 1000), " ms"));
+      }
       // The file's serial is the truth: secondaries see a change only by it.
       if (it != loaded.end() && !dns::SerialNewer((*zone)->serial(), it->second->serial())) {
         Log(absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
@@ -196,7 +206,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
         const auto journal = previous->journals.find(it->second->apex());
         snapshot->journals[std::string((*zone)->apex())] = dns::Journal::Append(
             journal != previous->journals.end() ? journal->second.get() : nullptr,
-            std::make_shared<const dns::ZoneDiff>(dns::DiffZones(*it->second, **zone)),
+            std::make_shared<const dns::ZoneDiff>(in_place ? std::move(changes)
+                                                           : dns::DiffZones(*it->second, **zone)),
             size_t{config.transfer.journal_mb} << 20);
       }
       // Served all the same, as Knot serves with its semantic checks off;

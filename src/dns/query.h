@@ -30,7 +30,7 @@ struct Query {
   bool dnssec_ok = false;  // the DO bit, echoed in our OPT (RFC 3225 §3)
   // RFC 9824 §5.1: the client takes NXDOMAIN with a compact denial.
   bool compact_ok = false;
-  bool nsid = false;  // asks for the server's identity (RFC 5001)
+  bool nsid = false;    // asks for the server's identity (RFC 5001)
   bool expire = false;  // asks how long the zone stays valid (RFC 7314)
   // IXFR (RFC 1995 §3): the serial of the SOA in the authority section.
   bool has_ixfr_serial = false;

@@ -135,18 +135,21 @@ ZoneBuilder::Groups ZoneBuilder::GroupByOwner() const {
   return groups;
 }
 
+size_t ZoneBuilder::NodeBytes(size_t g, const Groups& groups) const {
+  size_t bytes = 3 + Owner(static_cast<uint32_t>(g)).size();
+  uint16_t previous_type = 0;
+  for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
+    const Record& r = records_[groups.order[k]];
+    if (k == groups.start[g] || r.type != previous_type) bytes += RrsetView::kHeader;
+    previous_type = r.type;
+    bytes += 2 + RdataOf(r).size();
+  }
+  return bytes;
+}
+
 size_t ZoneBuilder::NodeBytes(const Groups& groups) const {
   size_t bytes = 0;
-  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
-    bytes += 3 + Owner(static_cast<uint32_t>(g)).size();
-    uint16_t previous_type = 0;
-    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
-      const Record& r = records_[groups.order[k]];
-      if (k == groups.start[g] || r.type != previous_type) bytes += RrsetView::kHeader;
-      previous_type = r.type;
-      bytes += 2 + RdataOf(r).size();
-    }
-  }
+  for (size_t g = 0; g + 1 < groups.start.size(); ++g) bytes += NodeBytes(g, groups);
   return bytes;
 }
 
@@ -622,6 +625,110 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
   if (arena.size() > kMaxOverlayBytes)
     return decline("the overlay is full (a rebuild compacts it)");
   if (auto status = FinishApex(*zone, soa_where); !status.ok()) return status;
+  return zone;
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<const Zone> current,
+                                                                ZoneDiff* diff) {
+  const auto decline = [](absl::string_view why) {
+    return absl::FailedPreconditionError(absl::StrCat("not applied in place: ", why));
+  };
+  if (current->is_signed() || !current->nsec_nodes_.empty() || current->has_nsec3()) {
+    return decline("the zone is signed");
+  }
+  errors_.clear();
+  const Record* soa = FindSoa();
+  if (soa == nullptr || !errors_.empty()) return decline("no single SOA");
+  if (OwnerOf(*soa) != current->apex()) return decline("the apex moved");
+
+  // Each name compiled apart and compared with the node it has now; the
+  // checks are those of Build, name by name.
+  Zone probe;
+  probe.apex_ = current->apex_;
+  const Groups groups = GroupByOwner();
+  std::vector<uint8_t> scratch;
+  std::vector<uint32_t> changed;  // group indexes
+  size_t changed_bytes = 0;
+  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+    const uint32_t* begin = groups.order.data() + groups.start[g];
+    const uint32_t* end = groups.order.data() + groups.start[g + 1];
+    scratch.resize(NodeBytes(g, groups));
+    size_t used = 0;
+    if (!WriteNode(begin, end, probe, nullptr, scratch.data(), used)) continue;
+    const NodeView now = current->Find(Owner(static_cast<uint32_t>(g)));
+    const NodeView next(scratch.data());
+    constexpr uint8_t kOwnFlags = node_flag::kApex | node_flag::kDelegation | node_flag::kWildcard;
+    const bool same =
+        now.valid() && now.rrset_count() > 0 && now.size() == used &&
+        (now.flags() & kOwnFlags) == next.flags() &&
+        std::memcmp(static_cast<const uint8_t*>(now.id()) + 1, scratch.data() + 1, used - 1) == 0;
+    if (same) continue;
+    changed.push_back(static_cast<uint32_t>(g));
+    changed_bytes += used;
+    if (changed_bytes > kMaxOverlayBytes) return decline("too many names changed");
+  }
+  if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  std::vector<std::string> deleted;
+  const auto owner_name = [this](uint32_t id) { return Owner(id); };
+  current->ForEachNode([&](const NodeView& node) {
+    if (node.rrset_count() == 0) return;
+    if (owner_ids_.Find(node.name(), NameTable::Hash(node.name()), owner_name) == nullptr) {
+      deleted.emplace_back(node.name());
+    }
+  });
+  if (deleted.size() > kMaxOverlayBytes / 64) return decline("too many names deleted");
+
+  // The changed names' records, for the overlay.
+  ZoneBuilder changes(source_);
+  std::vector<Input> inputs;
+  for (const uint32_t g : changed) {
+    for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
+      const Record& r = records_[groups.order[k]];
+      inputs.push_back({OwnerOf(r), RdataOf(r), files_[r.file], r.ttl, r.line, r.type});
+    }
+  }
+  changes.Add(inputs);
+  auto zone = changes.BuildOverlay(current, deleted);
+  if (!zone.ok() || diff == nullptr) return zone;
+
+  // What changed, record by record, the SOAs first (RFC 1995 §4).
+  diff->from_serial = current->serial();
+  diff->to_serial = (*zone)->serial();
+  diff->removed.clear();
+  diff->added.clear();
+  const auto records_of = [](const NodeView& node, std::vector<TransferRecord>& out) {
+    if (!node.valid()) return;
+    node.ForEachRrset([&](const RrsetView& rrset) {
+      const uint8_t* record = rrset.records();
+      for (uint16_t i = 0; i < rrset.count(); ++i) {
+        const uint16_t size = ReadU16(record);
+        out.push_back({std::string(node.name()), std::string(AsChars(record + 2, size)),
+                       rrset.ttl(), rrset.type()});
+        record += 2 + size;
+      }
+    });
+  };
+  const auto soa_first = [](std::vector<TransferRecord>& records) {
+    std::stable_partition(records.begin(), records.end(),
+                          [](const TransferRecord& r) { return r.type == type::kSoa; });
+  };
+  std::vector<TransferRecord> before, after;
+  for (const uint32_t g : changed) {
+    const std::string owner(Owner(g));
+    before.clear();
+    after.clear();
+    records_of(current->Find(owner), before);
+    records_of((*zone)->Find(owner), after);
+    for (const TransferRecord& r : before) {
+      if (std::find(after.begin(), after.end(), r) == after.end()) diff->removed.push_back(r);
+    }
+    for (const TransferRecord& r : after) {
+      if (std::find(before.begin(), before.end(), r) == before.end()) diff->added.push_back(r);
+    }
+  }
+  for (const std::string& name : deleted) records_of(current->Find(name), diff->removed);
+  soa_first(diff->removed);
+  soa_first(diff->added);
   return zone;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dns/name_table.h"
+#include "dns/transfer.h"
 #include "dns/zone.h"
 
 namespace agility::dns {
@@ -58,6 +59,14 @@ class ZoneBuilder {
   // zone is then what applies it.
   absl::StatusOr<std::unique_ptr<Zone>> BuildOverlay(std::shared_ptr<const Zone> current,
                                                      absl::Span<const std::string> deleted);
+  // The records of a zone file read again, against the zone it gave before:
+  // when few names differ, an overlay of those over `current` (as
+  // BuildOverlay), with `diff` (if given) set to what changed, record by
+  // record (for the IXFR journal). Each name is held to Build's checks.
+  // FailedPrecondition when the change is not one for an overlay; Build
+  // then compiles the zone whole, from the same records.
+  absl::StatusOr<std::unique_ptr<Zone>> BuildChanges(std::shared_ptr<const Zone> current,
+                                                     ZoneDiff* diff);
   // Past this, an overlay is compacted by a rebuild: each change copies
   // the overlay, so its size bounds a change's cost.
   static constexpr size_t kMaxOverlayBytes = size_t{2} << 20;
@@ -86,8 +95,9 @@ class ZoneBuilder {
     std::vector<uint32_t> order, start;
   };
   Groups GroupByOwner() const;
-  // The bytes the groups take as nodes (duplicates included).
+  // The bytes the groups take as nodes (duplicates included), or group g.
   size_t NodeBytes(const Groups& groups) const;
+  size_t NodeBytes(size_t g, const Groups& groups) const;
   // Writes one owner's records as a node at base + used, checking them;
   // false (nothing written) when the owner is outside the zone.
   bool WriteNode(const uint32_t* begin, const uint32_t* end, Zone& zone,

@@ -306,10 +306,14 @@ std::string OriginFromFileName(const std::string& path) {
   return base;
 }
 
+// `current`, when given, is what the text gave before: few names changed
+// become an overlay over it (and `diff` what changed).
 absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::string& source,
                                               absl::string_view origin,
                                               const ZoneFileLimits& limits,
-                                              std::vector<FileStamp> files) {
+                                              std::vector<FileStamp> files,
+                                              std::shared_ptr<const Zone> current = nullptr,
+                                              ZoneDiff* diff = nullptr) {
   ZoneBuilder builder(source);
   // About one record per 25 bytes of master file text.
   builder.Reserve(text.size() / 25 + 16);
@@ -327,6 +331,13 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
     files.insert(files.end(), reader.files().begin(), reader.files().end());
   }
   std::string().swap(text);  // the records are in the builder now
+  if (current != nullptr) {
+    auto overlay = builder.BuildChanges(std::move(current), diff);
+    if (overlay.ok()) {
+      (*overlay)->set_files(std::move(files));
+      return overlay;
+    }
+  }
   auto zone = builder.Build();
   if (zone.ok()) (*zone)->set_files(std::move(files));
   return zone;
@@ -360,13 +371,20 @@ absl::Status ScanZoneText(absl::string_view text, const std::string& source,
 
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
                                                    const ZoneFileLimits& limits) {
+  return ReloadZoneFile(path, nullptr, nullptr, limits);
+}
+
+absl::StatusOr<std::unique_ptr<Zone>> ReloadZoneFile(const std::string& path,
+                                                     std::shared_ptr<const Zone> current,
+                                                     ZoneDiff* diff, const ZoneFileLimits& limits) {
   // Stamped before reading: a write during the read makes the next reload
   // read the file again rather than miss the change.
   FileStamp stamp = StampFile(path);
   auto text = ReadFile(path);
   if (!text.ok())
     return absl::Status(text.status().code(), absl::StrCat(path, ":0: ", text.status().message()));
-  return Compile(*std::move(text), path, OriginFromFileName(path), limits, {std::move(stamp)});
+  return Compile(*std::move(text), path, OriginFromFileName(path), limits, {std::move(stamp)},
+                 std::move(current), diff);
 }
 
 }  // namespace agility::dns

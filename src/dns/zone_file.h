@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "dns/transfer.h"
 #include "dns/zone.h"
 
 namespace agility::dns {
@@ -31,6 +32,15 @@ struct ZoneFileLimits {
 // to 20 of them.
 absl::StatusOr<std::unique_ptr<Zone>> LoadZoneFile(const std::string& path,
                                                    const ZoneFileLimits& limits = {});
+
+// Reads `path` again for a reload. `current` is the zone it gave before:
+// when few names changed, the result is an overlay of those names over it
+// (ZoneBuilder::BuildChanges; Zone::base() is then set) and `diff` gets
+// what changed; otherwise the zone is compiled whole, as LoadZoneFile does.
+absl::StatusOr<std::unique_ptr<Zone>> ReloadZoneFile(const std::string& path,
+                                                     std::shared_ptr<const Zone> current,
+                                                     ZoneDiff* diff,
+                                                     const ZoneFileLimits& limits = {});
 
 // Compiles zone text held in memory; `source` names it in error messages (and
 // relative $INCLUDEs are found beside it) and `origin` is the initial $ORIGIN

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -242,6 +246,81 @@ TEST(ZonePatchTest, RandomStepsAgreeWithRebuilds) {
   RecordProperty("declined", declined_steps);
   RecordProperty("failed", failed_steps);
   std::printf("patched %d, declined %d, failed %d\n", patched_steps, declined_steps, failed_steps);
+}
+
+// A zone file read again: few changed names become an overlay over the
+// zone the file gave before, and the journal's step says what changed.
+class ReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/agility-reload-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    path_ = dir_ + "/example.net.zone";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(uint32_t serial, const std::string& records) {
+    std::ofstream(path_) << "$ORIGIN example.net.\n@ 300 SOA ns1 h " << serial
+                         << " 3600 600 86400 60\n@ 300 NS ns1\nns1 300 A 192.0.2.1\n"
+                         << records;
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(ReloadTest, FewChangedNamesAreAppliedInPlace) {
+  std::string hosts;
+  for (int i = 0; i < 500; ++i)
+    absl::StrAppend(&hosts, "host", i, " 300 A 10.0.", i / 256, ".", i % 256, "\n");
+  Write(1, hosts + "www 300 A 192.0.2.10\nold 300 A 192.0.2.20\nx.y 300 TXT \"t\"\n");
+  auto loaded = LoadZoneFile(path_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::shared_ptr<const Zone> before = *std::move(loaded);
+
+  Write(
+      2,
+      hosts +
+          "www 300 A 192.0.2.11\nwww 300 A 192.0.2.12\nx.y 60 TXT \"t\"\na.b.c 300 A 192.0.2.30\n");
+  ZoneDiff diff;
+  auto reloaded = ReloadZoneFile(path_, before, &diff);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->base(), before.get());
+  auto whole = LoadZoneFile(path_);
+  ASSERT_TRUE(whole.ok());
+  ExpectSameZone(**whole, **reloaded);
+  EXPECT_TRUE((*reloaded)->Unchanged());  // stamped as read
+
+  // The step: SOAs first, the changed records only.
+  EXPECT_EQ(diff.from_serial, 1u);
+  EXPECT_EQ(diff.to_serial, 2u);
+  ASSERT_FALSE(diff.removed.empty());
+  ASSERT_FALSE(diff.added.empty());
+  EXPECT_EQ(diff.removed[0].type, type::kSoa);
+  EXPECT_EQ(diff.added[0].type, type::kSoa);
+  EXPECT_EQ(diff.removed.size(), 4u);  // SOA, www A .10, old A, x.y TXT at 300
+  EXPECT_EQ(diff.added.size(), 5u);    // SOA, www A .11 and .12, x.y TXT at 60, a.b.c A
+  // It takes the old zone to the new one.
+  auto applied = PatchZone(before, {&diff});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ExpectSameZone(**whole, **applied);
+}
+
+TEST_F(ReloadTest, OtherChangesAreCompiledWhole) {
+  Write(1, "parent 300 A 192.0.2.1\nkid.parent 300 A 192.0.2.2\n");
+  auto loaded = LoadZoneFile(path_);
+  ASSERT_TRUE(loaded.ok());
+  const std::shared_ptr<const Zone> before = *std::move(loaded);
+  // A zone cut over an existing name.
+  Write(2, "parent 300 NS ns1\nkid.parent 300 A 192.0.2.2\n");
+  ZoneDiff diff;
+  auto reloaded = ReloadZoneFile(path_, before, &diff);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->base(), nullptr);
+  EXPECT_TRUE((*reloaded)->Find(Wire("kid.parent.example.net.")).flags() & node_flag::kBelowCut);
+  // Errors are the file's, with their lines, as a whole load gives them.
+  Write(3, "parent 300 A 192.0.2.1\nparent 300 CNAME kid.parent\n");
+  auto broken = ReloadZoneFile(path_, before, &diff);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_NE(std::string(broken.status().message()).find("example.net.zone:6:"), std::string::npos)
+      << broken.status();
 }
 
 }  // namespace
