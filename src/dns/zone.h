@@ -133,6 +133,14 @@ class Zone {
   NodeView NodeAt(uint32_t at) const {
     return at < base_end_ ? base_->NodeAt(at) : NodeView(arena_.data() + (at - base_end_));
   }
+  // The position of a node of this zone (the inverse of NodeAt).
+  uint32_t PositionOf(const NodeView& node) const {
+    const auto* p = static_cast<const uint8_t*>(node.id());
+    if (p >= arena_.data() && p < arena_.data() + arena_.size()) {
+      return base_end_ + static_cast<uint32_t>(p - arena_.data());
+    }
+    return base_->PositionOf(node);
+  }
   template <typename Fn>
   void ForEachNode(Fn&& fn) const {
     for (uint32_t at = FirstNode(); at < node_end(); at = NextNode(at)) fn(NodeAt(at));

@@ -649,13 +649,29 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<
   std::vector<uint8_t> scratch;
   std::vector<uint32_t> changed;  // group indexes
   size_t changed_bytes = 0;
+  size_t kept_names = 0;  // names the zone has now that the file still has
+  // The file's names mostly come in the order they came before, which is
+  // the order of the zone's nodes: walked side by side, the zone is read
+  // in memory order, and looked up only where the orders part.
+  uint32_t cursor = current->FirstNode();
   for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
     const uint32_t* begin = groups.order.data() + groups.start[g];
     const uint32_t* end = groups.order.data() + groups.start[g + 1];
     scratch.resize(NodeBytes(g, groups));
     size_t used = 0;
     if (!WriteNode(begin, end, probe, nullptr, scratch.data(), used)) continue;
-    const NodeView now = current->Find(Owner(static_cast<uint32_t>(g)));
+    const absl::string_view owner = Owner(static_cast<uint32_t>(g));
+    NodeView now;
+    if (cursor < current->node_end() && current->NodeAt(cursor).name() == owner) {
+      now = current->NodeAt(cursor);
+    } else {
+      now = current->Find(owner);
+      if (now.valid()) cursor = current->PositionOf(now);
+    }
+    if (now.valid()) {
+      cursor = current->NextNode(cursor);
+      if (now.rrset_count() > 0) ++kept_names;
+    }
     const NodeView next(scratch.data());
     constexpr uint8_t kOwnFlags = node_flag::kApex | node_flag::kDelegation | node_flag::kWildcard;
     const bool same =
@@ -668,14 +684,17 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<
     if (changed_bytes > kMaxOverlayBytes) return decline("too many names changed");
   }
   if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  // Names gone from the file: sought only when some are.
   std::vector<std::string> deleted;
   const auto owner_name = [this](uint32_t id) { return Owner(id); };
-  current->ForEachNode([&](const NodeView& node) {
-    if (node.rrset_count() == 0) return;
-    if (owner_ids_.Find(node.name(), NameTable::Hash(node.name()), owner_name) == nullptr) {
-      deleted.emplace_back(node.name());
-    }
-  });
+  if (kept_names != current->name_count()) {
+    current->ForEachNode([&](const NodeView& node) {
+      if (node.rrset_count() == 0) return;
+      if (owner_ids_.Find(node.name(), NameTable::Hash(node.name()), owner_name) == nullptr) {
+        deleted.emplace_back(node.name());
+      }
+    });
+  }
   if (deleted.size() > kMaxOverlayBytes / 64) return decline("too many names deleted");
 
   // The changed names' records, for the overlay.
