@@ -86,6 +86,15 @@ void AddSecondaries(const std::vector<SecondaryCopy>& secondaries, Snapshot& sna
   }
 }
 
+// The copy `secondaries` serve for `apex`, or nullptr.
+const dns::Zone* SecondaryCopyOf(const std::vector<SecondaryCopy>& secondaries,
+                                 absl::string_view apex) {
+  for (const SecondaryCopy& copy : secondaries) {
+    if (copy.zone->apex() == apex) return copy.zone.get();
+  }
+  return nullptr;
+}
+
 // Reads the keys of each zone `dnssec:` names. A zone signed ahead keeps
 // its own signatures and signs only pool answers with them, so its DNSKEY
 // RRset must hold every key that signs.
@@ -285,6 +294,28 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
   }
   AddSecondaries(secondaries, *snapshot, errors);
   for (auto& [apex, zone_keys] : keys) {
+    // The DNSKEY RRset takes the SOA's TTL (ZoneKeys::Load): a secondary
+    // copy with another one than the copy before (the placeholder's, at
+    // first) reads its keys again.
+    if (const dns::Zone* now = SecondaryCopyOf(secondaries, apex); now != nullptr) {
+      const dns::Zone* before = nullptr;
+      for (size_t i = 0; i < base.zones.zones().size(); ++i) {
+        if (base.zones.zones()[i]->apex() == apex) before = base.zones.zones()[i].get();
+      }
+      const uint32_t ttl = now->apex_node().Find(dns::type::kSoa).ttl();
+      if (before == nullptr || before->apex_node().Find(dns::type::kSoa).ttl() != ttl) {
+        for (const config::DnssecZone& entry : snapshot->config.dnssec) {
+          if (entry.apex != apex) continue;
+          auto reloaded = dns::ZoneKeys::Load(entry.apex, entry.keys, ttl);
+          if (reloaded.ok()) {
+            zone_keys = *std::move(reloaded);
+          } else {
+            Log(absl::StrCat("the keys of ", dns::NameToText(apex),
+                             " were not read again: ", reloaded.status().message()));
+          }
+        }
+      }
+    }
     if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {
       errors.emplace_back(status.message());
     }

@@ -154,8 +154,15 @@ class KnotPrimaryTest(unittest.TestCase):
         policy = ('pools: {edge: "127.77.0.0/24"}\n'
                   f'policies: [{{name: edge, match: ["*.wp.{APEX}"], ipv4: edge}}]\n'
                   'transfer: {allow: [{prefix: 127.0.0.0/8, key: xfr}]}\n')
+        # Secondary "b" signs its answers online with keys of its own.
+        keys = os.path.join(d, "keys-b")
+        os.makedirs(keys)
+        for flags in (["-k"], []):
+            subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", *flags, APEX], cwd=keys,
+                           check=True, capture_output=True)
         cls.secondaries = [Agilityd(d, "a", cls.knot_port, cls.secret, policy),
-                           Agilityd(d, "b", cls.knot_port, cls.secret)]
+                           Agilityd(d, "b", cls.knot_port, cls.secret,
+                                    f'dnssec: {{{APEX}: {{keys: "{keys}"}}}}\n')]
         cls.knot_conf = os.path.join(d, "knot.conf")
         remotes = "".join(f"  - id: s{i}\n    address: 127.0.0.1@{s.port}\n    key: xfr\n"
                           for i, s in enumerate(cls.secondaries))
@@ -255,6 +262,18 @@ class KnotPrimaryTest(unittest.TestCase):
                       a.text_log())
         self.assertEqual(short(a.port, f"new.{APEX}"), ["192.0.2.77"])
         self.assertEqual(status(dig(a.port, f"www.{APEX}")), "NXDOMAIN")
+
+    def test_1c_online_signed_secondary_publishes_its_keys(self):
+        # The DNSKEY RRset takes the SOA's TTL: the transferred zone's, not
+        # the placeholder's it was served from before the first transfer.
+        b = self.secondaries[1]
+        out = dig(b.port, APEX, "DNSKEY", "+dnssec", "+noall", "+answer")
+        dnskeys = [line.split() for line in out.splitlines() if "\tDNSKEY\t" in line]
+        self.assertEqual(len(dnskeys), 2, out)
+        self.assertTrue(all(fields[1] == "300" for fields in dnskeys), out)
+        self.assertIn("\tRRSIG\tDNSKEY ", out)
+        self.assertIn("\tRRSIG\tA ", dig(b.port, f"ns1.{APEX}", "A", "+dnssec", "+noall",
+                                          "+answer"))
 
     def test_1b_edns_expire_tells_what_is_left(self):
         # RFC 7314: a secondary says how long its copy stays valid (SOA
