@@ -337,6 +337,10 @@ std::string Daemon::MetricsText() const {
            static_cast<double>(t.transfers_out));
   m.Sample("agility_transfers_out_total", {{"result", "refused"}},
            static_cast<double>(t.transfers_refused));
+  m.Family("agility_transfers_out_ixfr_total", "counter",
+           "Of the transfers sent, those answered with the journal's differences (IXFR).");
+  m.Sample("agility_transfers_out_ixfr_total", {},
+           static_cast<double>(t.transfers_out_incremental));
   const Secondaries::Counters c = secondaries_->counters();
   m.Family("agility_transfers_in_total", "counter",
            "Refreshes of secondary zones by outcome: a full zone (axfr), changes (ixfr), "

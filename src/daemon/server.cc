@@ -193,12 +193,14 @@ class Worker final : public sockets::PacketHandler {
         if (!diffs.empty() && diffs.back()->to_serial != served->zone->serial()) diffs.clear();
       }
     }
+    const bool incremental = !diffs.empty();
     auto stream = std::make_unique<TransferStream>(snapshot_, *served->zone, query, q, tsig,
                                                    std::move(diffs));
     const size_t first = stream->Next(out);
     if (first == 0) return 0;
     stream_ = std::move(stream);
     stats_.transfers_out.Add();
+    if (incremental) stats_.transfers_out_incremental.Add();
     stats_.queries[1][RcodeSlot(0)][QtypeSlot(q.qtype)].Add();
     return first;
   }
@@ -394,6 +396,7 @@ ServerTotals Server::Totals() const {
     t.send_drops += s.send_drops.Get();
     t.transfers_out += s.transfers_out.Get();
     t.transfers_refused += s.transfers_refused.Get();
+    t.transfers_out_incremental += s.transfers_out_incremental.Get();
     t.rate_limited_dropped += s.rate_limited_dropped.Get();
     t.rate_limited_slipped += s.rate_limited_slipped.Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();

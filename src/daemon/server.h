@@ -42,6 +42,7 @@ struct WorkerStats {
   Counter truncated;
   Counter send_drops;                                  // UDP responses the kernel did not take
   Counter transfers_out, transfers_refused;            // AXFR/IXFR over TCP
+  Counter transfers_out_incremental;                   // of those sent, from the journal
   Counter rate_limited_dropped, rate_limited_slipped;  // Response Rate Limiting
   sockets::TcpCounters tcp;  // connections rejected, timeouts, read pauses
 };
@@ -50,7 +51,7 @@ struct ServerTotals {
   uint64_t queries[2][kRcodeSlots][kQtypeSlots] = {};
   uint64_t dropped[2] = {};
   uint64_t pool_answers = 0, truncated = 0, send_drops = 0;
-  uint64_t transfers_out = 0, transfers_refused = 0;
+  uint64_t transfers_out = 0, transfers_refused = 0, transfers_out_incremental = 0;
   // Online signing (dns::OnlineSigner), all workers.
   uint64_t signatures_made = 0, signing_failures = 0;
   uint64_t signature_cache_hits = 0, signature_cache_misses = 0, signature_cache_evictions = 0;

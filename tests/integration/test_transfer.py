@@ -84,10 +84,11 @@ def wait_for(condition, what, timeout=30):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def metric(ctl_config, name, labels):
+def metric(ctl_config, name, labels=None):
     out = subprocess.run([AGILITYCTL, "-c", ctl_config, "stats"], capture_output=True, text=True,
                          timeout=10).stdout
-    found = re.search(re.escape(name + "{" + labels + "}") + r" (\S+)", out)
+    sample = name if labels is None else name + "{" + labels + "}"
+    found = re.search("^" + re.escape(sample) + r" (\S+)", out, re.M)
     return float(found.group(1)) if found else None
 
 
@@ -609,6 +610,7 @@ zone:
 
     def test_2_a_reload_reaches_every_secondary(self):
         before = metric(self.config, "agility_transfers_out_total", 'result="sent"')
+        incremental_before = metric(self.config, "agility_transfers_out_ixfr_total")
         self.write_zone(2, "192.0.2.99")
         out = subprocess.run([AGILITYCTL, "-c", self.config, "reload"], capture_output=True,
                              text=True, timeout=60)
@@ -623,6 +625,9 @@ zone:
         self.assertIn("IXFR of serial 2", self.secondary.text_log())
         self.assertGreaterEqual(
             metric(self.config, "agility_transfers_out_total", 'result="sent"'), before + 3)
+        # Knot, NSD and agilityd each asked by IXFR and got the journal's step.
+        self.assertGreaterEqual(metric(self.config, "agility_transfers_out_ixfr_total"),
+                                incremental_before + 3)
 
     def test_2b_edns_expire_of_a_primary_is_its_soa_expire(self):
         self.assertIn("EXPIRE: 86400", dig(self.port, "example.org", "SOA", "+expire"))

@@ -16,6 +16,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "dns/name.h"
+#include "dns/query.h"
+#include "dns/transfer_out.h"
 #include "dns/wire.h"
 #include "dns/zone_file.h"
 #include "dns/zone_text.h"
@@ -130,6 +132,38 @@ TEST(ZonePatchTest, ChangesNamesOverTheCompiledZone) {
   auto second_rebuilt = Rebuild(*first, more);
   ASSERT_TRUE(second_rebuilt.ok());
   ExpectSameZone(**second_rebuilt, **second);
+}
+
+// An AXFR of an overlay sends the zone as changed: base nodes the overlay
+// replaces or deletes are left out, its own nodes are sent.
+TEST(ZonePatchTest, AxfrOfAnOverlaySendsTheChangedZone) {
+  std::string hosts;
+  for (int i = 0; i < 3000; ++i) absl::StrAppend(&hosts, "h", i, " 300 A 198.51.100.1\n");
+  const auto base = Load(hosts);
+  const TransferRecord h7 = {Wire("h7.example.net."), std::string("\xc6\x33\x64\x01", 4), 300,
+                             type::kA};  // 198.51.100.1
+  const std::vector<ZoneDiff> diffs = {{1, 2, {Soa(1), h7}, {Soa(2), A("h8.", 9), A("x.y.z.", 1)}}};
+  auto patched = Patch(base, diffs);
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  uint8_t query[512];
+  const size_t query_size =
+      WriteTransferQuery(Wire("example.net."), type::kAxfr, 7, {}, 0, nullptr, query, 512);
+  Query q;
+  ASSERT_EQ(ParseQuery(query, query_size, q), QueryStatus::kOk);
+  TransferWriter writer(**patched, query, q, std::nullopt, {});
+  ZoneTextWriter received;
+  TransferReader reader(Wire("example.net."), type::kAxfr, 7, std::nullopt, nullptr,
+                        [&](const TransferRecord& r) { return received.Add(r); });
+  std::vector<uint8_t> out(kMaxMessageSize);
+  while (const size_t size = writer.Next(out.data())) {
+    ASSERT_TRUE(reader.Read(out.data(), size).ok());
+  }
+  ASSERT_TRUE(reader.done());
+  auto copy = ParseZoneText(received.text(), "copy", "example.net.");
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  auto rebuilt = Rebuild(*base, diffs);
+  ASSERT_TRUE(rebuilt.ok());
+  ExpectSameZone(**rebuilt, **copy);
 }
 
 TEST(ZonePatchTest, DeclinesWhatAnOverlayCannotHold) {
