@@ -63,7 +63,7 @@ class Parser {
 
   void ParseServer(const YAML::Node& node, ServerConfig& server);
   void ParseZones(const YAML::Node& node, Config& config);
-  void ParseSecondary(const YAML::Node& node, Config& config);
+  void ParseSecondary(const YAML::Node& node, Config& config, bool catalog = false);
   void ParseRemotes(const YAML::Node& node, Config& config);
   void ParseTransfer(const YAML::Node& node, Config& config);
   // Every remote a secondary names exists, with a key that does.
@@ -337,16 +337,24 @@ void Parser::ParseZones(const YAML::Node& node, Config& config) {
   }
 }
 
-void Parser::ParseSecondary(const YAML::Node& node, Config& config) {
-  if (!CheckMap(node, "a secondary zone", {"name", "primaries"})) return;
-  SecondaryZone zone;
-  zone.line = Line(node);
-  std::string name;
-  if (!node["name"] || !node["primaries"]) {
-    Error(node, "a secondary zone needs name and primaries (a list of remotes)");
+void Parser::ParseSecondary(const YAML::Node& node, Config& config, bool catalog) {
+  const char* what = catalog ? "a catalog" : "a secondary zone";
+  if (catalog ? !CheckMap(node, what, {"name", "primaries", "max_zones"})
+              : !CheckMap(node, what, {"name", "primaries"})) {
     return;
   }
-  if (!String(node["name"], "zones[].name", &name)) return;
+  SecondaryZone zone;
+  zone.line = Line(node);
+  zone.catalog = catalog;
+  std::string name;
+  if (!node["name"] || !node["primaries"]) {
+    Error(node, absl::StrCat(what, " needs name and primaries (a list of remotes)"));
+    return;
+  }
+  if (!String(node["name"], catalog ? "catalogs[].name" : "zones[].name", &name)) return;
+  if (const YAML::Node max = node["max_zones"]) {
+    if (!Integer(max, "max_zones", 1, 10000000, &zone.max_zones)) return;
+  }
   const auto apex = dns::NameFromText(name);
   if (!apex.ok()) {
     Error(node["name"], absl::StrCat("zone '", name, "': ", apex.status().message()));
@@ -889,7 +897,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(root, "the configuration",
            {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "dnssec", "keys", "remotes", "transfer"});
+            "rate_limit", "dnssec", "keys", "remotes", "transfer", "catalogs"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -898,6 +906,13 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     config.server.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   if (const YAML::Node zones = root["zones"]) ParseZones(zones, config);
+  if (const YAML::Node catalogs = root["catalogs"]) {
+    if (!catalogs.IsSequence()) {
+      Error(catalogs, "catalogs must be a list of {name, primaries, max_zones}");
+    } else {
+      for (const auto& item : catalogs) ParseSecondary(item, config, /*catalog=*/true);
+    }
+  }
   if (config.zones.empty() && config.secondaries.empty()) {
     Error(root["zones"] ? root["zones"] : root, "no zones configured");
   }

@@ -54,10 +54,14 @@ struct Remote {
   int line = 0;
 };
 
-// A zone served as a secondary: `zones: - {name: NAME, primaries: [REMOTE]}`.
+// A zone served as a secondary: `zones: - {name: NAME, primaries: [REMOTE]}`;
+// or a catalog zone (RFC 9432): `catalogs: - {name, primaries, max_zones}`,
+// whose member zones are served as secondaries from the same primaries.
 struct SecondaryZone {
   std::string apex;                    // lowercase wire
   std::vector<std::string> primaries;  // `remotes:` names, in the order tried
+  bool catalog = false;
+  size_t max_zones = 100000;  // a catalog's members at most
   int line = 0;
   bool operator==(const SecondaryZone&) const = default;
 };

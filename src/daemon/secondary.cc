@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -19,6 +20,7 @@
 #include "daemon/log.h"
 #include "daemon/snapshot.h"
 #include "daemon/zone_state.h"
+#include "dns/catalog.h"
 #include "dns/name.h"
 #include "dns/transfer.h"
 #include "dns/wire.h"
@@ -138,6 +140,11 @@ struct Secondaries::Zone {
   uint32_t saved_serial = 0;
   std::string last_transfer;  // what the last success brought
   std::string last_error;
+  // A catalog zone (RFC 9432): its member zones are followed too, from the
+  // catalog's primaries.
+  bool catalog = false;
+  size_t max_zones = 0;
+  std::string member_of;  // a member zone: its catalog's apex; else empty
 };
 
 struct Secondaries::Outcome {
@@ -255,6 +262,9 @@ void Secondaries::Configure(const config::Config& config) {
       zone = it != added.end() && it->second != nullptr ? std::move(it->second)
                                                         : NewZone(wanted.apex, journal_bytes);
     }
+    zone->catalog = wanted.catalog;
+    zone->max_zones = wanted.max_zones;
+    zone->member_of.clear();
     zone->primaries.clear();
     for (const std::string& name : wanted.primaries) {
       const config::Remote* remote = config::FindRemote(config, name);
@@ -270,6 +280,14 @@ void Secondaries::Configure(const config::Config& config) {
     }
     kept.push_back(std::move(zone));
   }
+  // Members of catalogs still followed stay; ApplyCatalog sorts them out.
+  for (auto& member : zones_) {
+    if (member == nullptr || member->member_of.empty()) continue;
+    const bool catalog_kept = std::any_of(kept.begin(), kept.end(), [&](const auto& zone) {
+      return zone->catalog && zone->apex == member->member_of;
+    });
+    if (catalog_kept) kept.push_back(std::move(member));
+  }
   for (const auto& dropped : zones_) {
     if (dropped != nullptr && !dropped->busy) {
       Log(absl::StrCat("secondary ", dropped->name, ": no longer followed"));
@@ -280,6 +298,64 @@ void Secondaries::Configure(const config::Config& config) {
     if (dropped != nullptr && dropped->busy) orphans_.push_back(std::move(dropped));
   }
   zones_ = std::move(kept);
+  std::vector<Zone*> catalogs;
+  for (const auto& zone : zones_) {
+    if (zone->catalog) catalogs.push_back(zone.get());
+  }
+  for (Zone* catalog : catalogs) ApplyCatalog(*catalog);
+  wake_.notify_one();
+}
+
+void Secondaries::ApplyCatalog(Zone& catalog) {
+  if (catalog.copy == nullptr) return;  // nothing listed yet
+  std::vector<std::string> wanted;
+  {
+    auto members = dns::ReadCatalog(*catalog.copy, catalog.max_zones);
+    if (!members.ok()) {
+      // A broken catalog changes nothing.
+      Log(absl::StrCat(members.status().message(), "; the members in force stay"));
+      for (const auto& zone : zones_) {
+        if (zone->member_of == catalog.apex) wanted.push_back(zone->apex);
+      }
+    } else {
+      for (const std::string& note : members->notes) Log(note);
+      wanted = std::move(members->zones);
+    }
+  }
+  const absl::flat_hash_set<std::string> listed(wanted.begin(), wanted.end());
+  // Members no longer listed stop being served, and their state goes.
+  for (auto& zone : zones_) {
+    if (zone->member_of != catalog.apex || listed.contains(zone->apex)) continue;
+    Log(absl::StrCat("catalog ", catalog.name, ": member ", zone->name,
+                     " removed; no longer served, its state deleted"));
+    if (state_ != nullptr && state_->status().ok()) {
+      unlink(state_->FilePath(FileName(zone->apex)).c_str());
+      RemoveJournal(*state_, zone->apex);
+    }
+    if (zone->busy) orphans_.push_back(std::move(zone));
+    zone = nullptr;
+  }
+  std::erase(zones_, nullptr);
+  absl::flat_hash_map<std::string, Zone*> followed;
+  for (const auto& zone : zones_) followed[zone->apex] = zone.get();
+  for (const std::string& apex : wanted) {
+    const auto it = followed.find(apex);
+    if (it != followed.end()) {
+      if (it->second->member_of == catalog.apex) {
+        it->second->primaries = catalog.primaries;
+      } else {
+        Log(absl::StrCat("catalog ", catalog.name, ": member ", dns::NameToText(apex),
+                         " is already followed otherwise; left out"));
+      }
+      continue;
+    }
+    auto member = NewZone(apex, journal_bytes_);
+    member->member_of = catalog.apex;
+    member->primaries = catalog.primaries;
+    Log(absl::StrCat("catalog ", catalog.name, ": member ", member->name, " added"));
+    followed[apex] = member.get();
+    zones_.push_back(std::move(member));
+  }
   wake_.notify_one();
 }
 
@@ -287,8 +363,8 @@ std::vector<SecondaryCopy> Secondaries::Copies() const {
   std::lock_guard lock(mutex_);
   std::vector<SecondaryCopy> copies;
   for (const auto& zone : zones_) {
-    copies.push_back(
-        {zone->copy != nullptr ? zone->copy : zone->placeholder, zone->state, zone->journal});
+    copies.push_back({zone->copy != nullptr ? zone->copy : zone->placeholder, zone->state,
+                      zone->journal, !zone->member_of.empty()});
   }
   return copies;
 }
@@ -557,7 +633,8 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     return;
   }
   zone.backoff_ms = kFirstRetryMs;
-  if (outcome.zone != nullptr) {
+  const bool new_copy = outcome.zone != nullptr;
+  if (new_copy) {
     const bool incremental = outcome.kind == dns::TransferReader::Result::kIncremental;
     ++(incremental ? counters_.ixfr : counters_.axfr);
     zone.last_transfer = absl::StrCat(
@@ -573,6 +650,7 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
   } else {
     ++counters_.up_to_date;
   }
+  if (zone.catalog && new_copy) ApplyCatalog(zone);
   const SoaTimers timers = TimersOf(*zone.copy);
   zone.refresh_at = notified ? now : now + timers.refresh_ms;
   zone.expire_at = now + timers.expire_ms;

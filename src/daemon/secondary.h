@@ -93,6 +93,10 @@ class Secondaries {
   void Save(const std::string& apex, Outcome& outcome, std::shared_ptr<const dns::Journal> journal,
             uint32_t saved_serial, size_t journal_bytes) const;
   void Finish(Zone& zone, Outcome outcome);
+  // Follows the members `catalog`'s copy lists (RFC 9432), under the lock:
+  // new ones are added (refreshed at once), those gone are dropped with
+  // their state. A broken catalog changes nothing.
+  void ApplyCatalog(Zone& catalog);
   std::string FileName(absl::string_view apex) const;
 
   const StateDir* state_;

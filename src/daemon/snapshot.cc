@@ -75,7 +75,12 @@ void AddSecondaries(const std::vector<SecondaryCopy>& secondaries, Snapshot& sna
                     std::vector<std::string>& errors) {
   for (const SecondaryCopy& copy : secondaries) {
     if (auto status = snapshot.zones.Add(copy.zone, copy.state.get()); !status.ok()) {
-      errors.emplace_back(status.message());
+      if (!copy.from_catalog) {
+        errors.emplace_back(status.message());
+      } else {
+        Log(absl::StrCat("catalog member left out: ", status.message()));
+      }
+      continue;
     }
     snapshot.secondary_states.push_back(copy.state);
     if (copy.journal != nullptr) {

@@ -41,6 +41,9 @@ struct SecondaryCopy {
   std::shared_ptr<const dns::Zone> zone;
   std::shared_ptr<const dns::SecondaryState> state;
   std::shared_ptr<const dns::Journal> journal;  // IXFR steps received; may be null
+  // A catalog's member: a zone another source serves already is left out
+  // (logged), rather than failing the whole set.
+  bool from_catalog = false;
 };
 
 struct Snapshot {

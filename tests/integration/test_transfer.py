@@ -407,6 +407,118 @@ class CuttingPrimary(threading.Thread):
         self.sock.close()
 
 
+class CatalogTest(unittest.TestCase):
+    """A catalog zone (RFC 9432) on Knot lists member zones; an agilityd
+    secondary of the catalog follows the members it lists."""
+
+    CATALOG = "catalog.invalid"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-catalog-")
+        d = cls.tmp.name
+        cls.secret = base64.b64encode(os.urandom(32)).decode()
+        cls.knot_port = servers.free_port()
+        zones = [(APEX, ZONE)]
+        for member in ("member1.test", "member2.test"):
+            zones.append((member, f"$ORIGIN {member}.\n$TTL 300\n"
+                                  f"@ SOA ns1 hostmaster 1 {SOA_TIMERS}\n@ NS ns1\n"
+                                  "ns1 A 192.0.2.1\nwww A 192.0.2.50\n"))
+        # member1 is listed, with a change-of-ownership property agilityd
+        # does not honour; member2 is served by Knot but not listed yet.
+        zones.append((cls.CATALOG, f"$ORIGIN {cls.CATALOG}.\n$TTL 0\n"
+                                   f"@ SOA invalid. invalid. 1 {SOA_TIMERS}\n@ NS invalid.\n"
+                                   'version TXT "2"\n'
+                                   "m1.zones PTR member1.test.\n"
+                                   "coo.m1.zones PTR other.invalid.\n"))
+        paths = []
+        for name, text in zones:
+            path = os.path.join(d, f"{name}.zone")
+            with open(path, "w") as f:
+                f.write(text)
+            paths.append((name, path))
+        cls.knot_conf = os.path.join(d, "knot.conf")
+        servers.write_knot_conf(
+            cls.knot_conf, d, cls.knot_port, paths,
+            sections=(f"key:\n  - id: xfr\n    algorithm: hmac-sha256\n    secret: {cls.secret}\n"
+                      "remote:\n  - id: s\n    address: 127.0.0.1@PORT\n    key: xfr\n"
+                      "acl:\n  - id: xfr\n    address: 127.0.0.0/8\n    key: xfr\n"
+                      "    action: transfer\n"),
+            zone_settings="    notify: [s]\n    acl: xfr\n")
+        cls.secondary = Agilityd(d, "s", cls.knot_port, cls.secret,
+                                 f"catalogs: [{{name: {cls.CATALOG}, primaries: [hidden]}}]\n")
+        with open(cls.knot_conf) as f:
+            conf = f.read().replace("PORT", str(cls.secondary.port))
+        with open(cls.knot_conf, "w") as f:
+            f.write(conf)
+        cls.knot_log = open(os.path.join(d, "knot.log"), "a")
+        cls.knot = subprocess.Popen(["knotd", "-c", cls.knot_conf], stdout=cls.knot_log,
+                                    stderr=cls.knot_log)
+        wait_for(lambda: servers.ask(cls.knot_port, f"www.{APEX}"), "knotd")
+        cls.secondary.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.knot.terminate()
+        cls.knot.wait(timeout=20)
+        cls.knot_log.close()
+        cls.secondary.stop()
+        cls.tmp.cleanup()
+
+    def knotc(self, *args):
+        out = subprocess.run(["knotc", "-c", self.knot_conf, *args], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def change_catalog(self, *edits):
+        self.knotc("zone-begin", self.CATALOG)
+        for edit in edits:
+            self.knotc(edit[0], self.CATALOG, *edit[1:])
+        self.knotc("zone-commit", self.CATALOG)
+
+    def serves(self, member):
+        return short(self.secondary.port, f"www.{member}") == ["192.0.2.50"]
+
+    def state_file(self, member):
+        return os.path.join(self.secondary.dir, "state", f"{member}.zone")
+
+    def test_1_members_come_and_go_with_the_catalog(self):
+        s = self.secondary
+        wait_for(lambda: self.serves("member1.test"), "the listed member")
+        self.assertFalse(self.serves("member2.test"))
+        self.assertEqual(status(dig(s.port, "www.member2.test")), "REFUSED")
+        self.assertIn("change-of-ownership (coo) properties not honoured", s.text_log())
+        # A member added to the catalog is served within 2 s of Knot's commit
+        # (its NOTIFY, the catalog's IXFR, then the member's AXFR).
+        started = time.monotonic()
+        self.change_catalog(("zone-set", "m2.zones", "0", "PTR", "member2.test."))
+        wait_for(lambda: self.serves("member2.test"), "the added member", 10)
+        self.assertLess(time.monotonic() - started, 2.0)
+        self.assertIn("member member2.test. added", s.text_log())
+        self.assertTrue(os.path.exists(self.state_file("member2.test")))
+        # A member removed stops being served, and its state goes.
+        self.change_catalog(("zone-unset", "m1.zones", "PTR"),
+                            ("zone-unset", "coo.m1.zones", "PTR"))
+        wait_for(lambda: status(dig(s.port, "www.member1.test")) == "REFUSED", "the removal")
+        self.assertIn("member member1.test. removed", s.text_log())
+        self.assertFalse(os.path.exists(self.state_file("member1.test")))
+        self.assertTrue(self.serves("member2.test"))
+
+    def test_2_a_broken_catalog_changes_nothing(self):
+        s = self.secondary
+        wait_for(lambda: self.serves("member2.test"), "member2")
+        # Without its version record the catalog is broken (RFC 9432 §4.2.1);
+        # the member it would drop stays.
+        self.change_catalog(("zone-unset", "version", "TXT"),
+                            ("zone-unset", "m2.zones", "PTR"))
+        wait_for(lambda: "no version.catalog.invalid. TXT" in s.text_log(), "the broken catalog")
+        self.assertTrue(self.serves("member2.test"))
+        # Mended, it applies again.
+        self.change_catalog(("zone-set", "version", "0", "TXT", '"2"'))
+        wait_for(lambda: status(dig(s.port, "www.member2.test")) == "REFUSED", "the mended catalog")
+
+
+
 class CutTransferTest(unittest.TestCase):
     def test_a_cut_transfer_leaves_the_old_zone_serving(self):
         with tempfile.TemporaryDirectory(prefix="agility-cut-") as d:

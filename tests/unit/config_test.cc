@@ -100,6 +100,19 @@ TEST(ConfigTest, RemotesAndSecondaryZones) {
   EXPECT_EQ(config->secondaries[0].line, 8);
 }
 
+TEST(ConfigTest, Catalogs) {
+  auto config = ParseConfig(
+      "remotes:\n  hidden: {address: \"127.0.0.1:5300\"}\n"
+      "catalogs:\n  - {name: catalog.invalid, primaries: [hidden], max_zones: 500}\n"
+      "server: {state_dir: /var/lib/agility}\n",
+      "/etc/agility/c.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->secondaries.size(), 1u);
+  EXPECT_TRUE(config->secondaries[0].catalog);
+  EXPECT_EQ(config->secondaries[0].max_zones, 500u);
+  EXPECT_EQ(config->secondaries[0].primaries, (std::vector<std::string>{"hidden"}));
+}
+
 struct BadCase {
   const char* yaml;
   const char* where;    // expected "file:line:" prefix of the error
@@ -134,6 +147,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "bad.yaml:5:", "zone 'A.example.' is listed twice (line 4)"},
         BadCase{"zones:\n  - {name: a.example}\n",
                 "bad.yaml:2:", "a secondary zone needs name and primaries"},
+        BadCase{"catalogs:\n  - {name: c.invalid, primaries: [nowhere]}\n",
+                "bad.yaml:2:", "primary 'nowhere' is not defined under remotes:"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1\"}\n"
+                "catalogs:\n  - {name: c.invalid, primaries: [p], max_zones: 0}\n",
+                "bad.yaml:4:", "max_zones must be an integer in 1..10000000"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1\"}\n"
+                "catalogs:\n  - {name: c.invalid, primaries: [p], coo: x}\n",
+                "bad.yaml:4:", "unknown key 'coo' in a catalog"},
+        BadCase{"remotes:\n  p: {address: \"127.0.0.1\"}\n"
+                "zones:\n  - {name: c.invalid, primaries: [p]}\n"
+                "catalogs:\n  - {name: c.invalid, primaries: [p]}\n",
+                "bad.yaml:6:", "zone 'c.invalid' is listed twice (line 4)"},
         BadCase{"zones:\n  - {name: a.example, primaries: [], notify: x}\n",
                 "bad.yaml:2:", "unknown key 'notify' in a secondary zone"},
         BadCase{"zones: [a]\nkeys:\n  xfr: {algorithm: hmac-md4, secret: AAAA}\n",
