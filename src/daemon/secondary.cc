@@ -145,6 +145,7 @@ struct Secondaries::Zone {
   bool catalog = false;
   size_t max_zones = 0;
   std::string member_of;  // a member zone: its catalog's apex; else empty
+  bool removed = false;   // dropped by its catalog: its state goes
 };
 
 struct Secondaries::Outcome {
@@ -328,11 +329,9 @@ void Secondaries::ApplyCatalog(Zone& catalog) {
     if (zone->member_of != catalog.apex || listed.contains(zone->apex)) continue;
     Log(absl::StrCat("catalog ", catalog.name, ": member ", zone->name,
                      " removed; no longer served, its state deleted"));
-    if (state_ != nullptr && state_->status().ok()) {
-      unlink(state_->FilePath(FileName(zone->apex)).c_str());
-      RemoveJournal(*state_, zone->apex);
-    }
-    if (zone->busy) orphans_.push_back(std::move(zone));
+    zone->removed = true;
+    RemoveState(zone->apex);
+    if (zone->busy) orphans_.push_back(std::move(zone));  // Run removes what it saves
     zone = nullptr;
   }
   std::erase(zones_, nullptr);
@@ -357,6 +356,12 @@ void Secondaries::ApplyCatalog(Zone& catalog) {
     zones_.push_back(std::move(member));
   }
   wake_.notify_one();
+}
+
+void Secondaries::RemoveState(const std::string& apex) const {
+  if (state_ == nullptr || !state_->status().ok()) return;
+  unlink(state_->FilePath(FileName(apex)).c_str());
+  RemoveJournal(*state_, apex);
 }
 
 std::vector<SecondaryCopy> Secondaries::Copies() const {
@@ -453,6 +458,7 @@ void Secondaries::Run() {
     if (followed) {
       Finish(*due, std::move(outcome));
     } else {
+      if (due->removed) RemoveState(due->apex);
       std::erase_if(orphans_, [due](const auto& zone) { return zone.get() == due; });
     }
   }

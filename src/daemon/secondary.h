@@ -97,6 +97,8 @@ class Secondaries {
   // new ones are added (refreshed at once), those gone are dropped with
   // their state. A broken catalog changes nothing.
   void ApplyCatalog(Zone& catalog);
+  // Deletes a zone's copy and journal from the state directory.
+  void RemoveState(const std::string& apex) const;
   std::string FileName(absl::string_view apex) const;
 
   const StateDir* state_;
