@@ -1,5 +1,7 @@
 #include "dns/generic_rdata.h"
 
+#include "dns/wire.h"
+
 // Neither library declares C linkage for C++.
 extern "C" {
 #include <libknot/descriptor.h>
@@ -65,7 +67,39 @@ absl::Status CheckWithLdns(uint16_t type, absl::string_view rdata) {
 
 }  // namespace
 
+absl::Status CheckDumpable(uint16_t rrtype, absl::string_view rdata) {
+  const auto short_data = [rrtype] {
+    return absl::InvalidArgumentError(absl::StrCat(rrtype == type::kNsec3 ? "NSEC3" : "NSEC3PARAM",
+                                                   " data shorter than its salt and hash"));
+  };
+  switch (rrtype) {
+    case type::kNsec3:
+    case type::kNsec3Param: {
+      // Algorithm, flags, iterations, then the salt after its length.
+      if (rdata.size() < 5) return short_data();
+      const size_t after_salt = 5 + static_cast<uint8_t>(rdata[4]);
+      if (rdata.size() < after_salt) return short_data();
+      if (rrtype == type::kNsec3Param) return absl::OkStatus();
+      // The next hashed owner after its length; the type bitmap follows.
+      if (rdata.size() < after_salt + 1 ||
+          rdata.size() < after_salt + 1 + static_cast<uint8_t>(rdata[after_salt])) {
+        return short_data();
+      }
+      return absl::OkStatus();
+    }
+    case type::kTsig:
+    case 249:  // TKEY
+      return absl::InvalidArgumentError("a TSIG or TKEY record, which no zone holds");
+    default:
+      return absl::OkStatus();
+  }
+}
+
 absl::Status CheckGenericRdata(uint16_t type, absl::string_view rdata) {
+  if (auto status = CheckDumpable(type, rdata); !status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RFC 3597 data is not valid for its type (", status.message(), ")"));
+  }
   const knot_rdata_descriptor_t* descriptor = knot_get_rdata_descriptor(type);
   if (descriptor == nullptr || descriptor->type_name == nullptr) {
     return CheckWithLdns(type, rdata);

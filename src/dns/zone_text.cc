@@ -1,5 +1,7 @@
 #include "dns/zone_text.h"
 
+#include "dns/generic_rdata.h"
+
 extern "C" {
 #include <libknot/consts.h>
 #include <libknot/descriptor.h>
@@ -65,6 +67,10 @@ absl::Status ZoneTextWriter::Add(absl::string_view owner, uint16_t type, uint32_
                                  absl::string_view rdata) {
   static const knot_dump_style_t style = TextStyle();
   if (rdata.size() > UINT16_MAX) return absl::DataLossError("RDATA over 65535 octets");
+  if (auto status = CheckDumpable(type, rdata); !status.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("a record of '", NameToText(owner), "': ", status.message()));
+  }
   knot_rrset_t rrset;
   knot_rrset_init(&rrset, reinterpret_cast<knot_dname_t*>(const_cast<char*>(owner.data())), type,
                   KNOT_CLASS_IN, ttl);

@@ -218,6 +218,18 @@ TEST(ZoneTextWriterTest, RefusesDataInvalidForItsType) {
   EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kA, 300, "\x01\x02").ok());
   EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNs, 300, "\x05zz").ok());
   EXPECT_TRUE(text.Add(Wire("a.example.net."), 65280, 300, "anything").ok());
+  // Salt and hash lengths past the data (libknot 3.2's dumper would read on).
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNsec3, 300, "\x03ns2\xc0\x0c").ok());
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNsec3, 300,
+                        std::string("\x01\x00\x00\x0a\x00\x14\x01", 7))
+                   .ok());
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kNsec3Param, 300,
+                        std::string("\x01\x00\x00\x0a\x08\xab", 6))
+                   .ok());
+  EXPECT_TRUE(text.Add(Wire("a.example.net."), type::kNsec3Param, 300,
+                       std::string("\x01\x00\x00\x0a\x01\xab", 6))
+                  .ok());
+  EXPECT_FALSE(text.Add(Wire("a.example.net."), type::kTsig, 300, "x").ok());
 }
 
 TEST(JournalTest, DiffsOfZoneFilesChainAndApply) {
