@@ -6,7 +6,6 @@
 #include <cstdio>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -384,17 +383,22 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   // without a new serial) is removed. Secondary zones keep theirs as they
   // save their copies (Secondaries::Save).
   if (state_->status().ok()) {
-    absl::flat_hash_set<absl::string_view> secondary;
-    for (const Snapshot* snapshot : {published.get(), previous.get()}) {
-      if (snapshot == nullptr) continue;
-      for (size_t i = 0; i < snapshot->zones.zones().size(); ++i) {
-        if (snapshot->zones.served(i).secondary != nullptr) {
-          secondary.insert(snapshot->zones.zones()[i]->apex());
+    // Asked per journal, not per zone: thousands of catalog members may
+    // be served, and a snapshot is published after each of their transfers.
+    const auto secondary = [&](absl::string_view apex) {
+      for (const Snapshot* snapshot : {published.get(), previous.get()}) {
+        if (snapshot == nullptr) continue;
+        dns::LabelOffsets labels;
+        dns::ComputeLabelOffsets(apex, labels);
+        const dns::ServedZone* served = snapshot->zones.FindBest(apex, labels);
+        if (served != nullptr && served->zone->apex() == apex && served->secondary != nullptr) {
+          return true;
         }
       }
-    }
+      return false;
+    };
     for (const auto& [apex, journal] : published->journals) {
-      if (secondary.contains(apex)) continue;
+      if (secondary(apex)) continue;
       if (previous != nullptr) {
         const auto it = previous->journals.find(apex);
         if (it != previous->journals.end() && it->second == journal) continue;
@@ -406,7 +410,7 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
     }
     if (previous != nullptr) {
       for (const auto& [apex, journal] : previous->journals) {
-        if (!published->journals.contains(apex) && !secondary.contains(apex)) {
+        if (!published->journals.contains(apex) && !secondary(apex)) {
           RemoveJournal(*state_, apex);
         }
       }
@@ -414,6 +418,7 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   }
   // A new serial (or a zone served anew) is announced to transfer.notify,
   // once published: a secondary that asks at once must get the new zone.
+  if (published->config.transfer.notify.empty()) return;
   absl::flat_hash_map<absl::string_view, uint32_t> serials;
   if (previous != nullptr) {
     for (const auto& zone : previous->zones.zones()) serials[zone->apex()] = zone->serial();
