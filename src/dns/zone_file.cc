@@ -207,6 +207,11 @@ void Reader::Scan(absl::string_view text, const std::string& file, const std::st
         if (scanner->error.fatal) return;
         break;
       case ZS_STATE_INCLUDE:
+        // libzscanner leaves an $INCLUDE's call frame on its stack when it
+        // hands the include to us (it jumps back to its main machine without
+        // returning); 16 of them overflow the stack it copies onto the C
+        // stack. Back in its main machine, no frame is live.
+        scanner->top = 0;
         Include(*scanner, file, depth);
         break;
       case ZS_STATE_EOF:

@@ -127,6 +127,20 @@ TEST_F(ZoneFileTest, OriginFromFileNameAndInclude) {
   EXPECT_TRUE((*zone)->Find(Wire("after.example.org")).valid());
 }
 
+// libzscanner leaves a call frame per $INCLUDE it hands over; more than its
+// 16-frame stack smashed the C stack until Reader::Scan cleared them.
+TEST_F(ZoneFileTest, ManyIncludesLoad) {
+  std::string text(kHead);
+  for (int i = 0; i < 40; ++i) {
+    Write("h" + std::to_string(i) + ".inc", "h" + std::to_string(i) + " A 192.0.2.9\n");
+    text += "$INCLUDE h" + std::to_string(i) + ".inc\n";
+  }
+  auto zone = LoadZoneFile(Write("example.org.zone", text));
+  ASSERT_TRUE(zone.ok()) << zone.status();
+  EXPECT_TRUE((*zone)->Find(Wire("h39.example.org")).valid());
+  EXPECT_EQ((*zone)->files().size(), 41u);
+}
+
 TEST_F(ZoneFileTest, IncludeLoopIsBounded) {
   const std::string path =
       Write("loop.example.zone", std::string(kHead) + "$INCLUDE loop.example.zone\n");
