@@ -120,6 +120,17 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def last_ixfr(log_path, count):
+    """The secondary's own account of its last IXFR, the count-th: the whole
+    refresh (ms), how the steps were applied, and applying them (ms)."""
+    with open(log_path) as f:
+        found = re.findall(r"IXFR of serial \d+ .*?, ([0-9.]+) ms; (.*?) in ([0-9.]+) ms",
+                           f.read())
+    if len(found) != count:
+        raise RuntimeError(f"expected {count} IXFR log lines, found {len(found)}")
+    return float(found[-1][0]), found[-1][1], float(found[-1][2])
+
+
 def bench_axfr(args, d):
     zone = os.path.join(d, f"{APEX}.zone")
     gen_zone(zone, args.names)
@@ -293,15 +304,9 @@ def bench_apply(args, d):
             totals.append((time.monotonic() - started) * 1000)
             knot_times.append((primary_done - started) * 1000)
             after_knot.append((time.monotonic() - primary_done) * 1000)
-            # The secondary's own account: the whole refresh, and applying.
-            with open(log_path) as f:
-                found = re.findall(r"IXFR of serial \d+ .*?, ([0-9.]+) ms; (.*?) in ([0-9.]+) ms",
-                                   f.read())
-            if len(found) != i + 1:
-                raise RuntimeError(f"expected {i + 1} IXFR log lines, found {len(found)}")
-            refreshes.append(float(found[-1][0]))
-            applies.append(float(found[-1][2]))
-            how = found[-1][1]
+            refresh_ms, how, apply_ms = last_ixfr(log_path, i + 1)
+            refreshes.append(refresh_ms)
+            applies.append(apply_ms)
         after = servers.peak_rss_mib(secondary.pid)
         print(f"apply: {args.apply_changes} one-record IXFRs into {args.names} names ({how}):")
         for label, values in (("Knot's commit to the secondary answering", totals),
@@ -380,14 +385,9 @@ def bench_apply_from_agilityd(args, d):
                 raise RuntimeError("the IXFR was not applied")
             reloads.append((primary_done - started) * 1000)
             after_primary.append((time.monotonic() - primary_done) * 1000)
-            with open(log_path) as f:
-                found = re.findall(r"IXFR of serial \d+ .*?, ([0-9.]+) ms; (.*?) in ([0-9.]+) ms",
-                                   f.read())
-            if len(found) != i + 1:
-                raise RuntimeError(f"expected {i + 1} IXFR log lines, found {len(found)}")
-            refreshes.append(float(found[-1][0]))
-            applies.append(float(found[-1][2]))
-            how = found[-1][1]
+            refresh_ms, how, apply_ms = last_ixfr(log_path, i + 1)
+            refreshes.append(refresh_ms)
+            applies.append(apply_ms)
         after = servers.peak_rss_mib(secondary.pid)
         print(f"apply: {args.apply_changes} one-record IXFRs from an agilityd primary into "
               f"{args.names} names ({how}):")

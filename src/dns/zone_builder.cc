@@ -471,15 +471,22 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   return zone;
 }
 
+absl::Status ZoneBuilder::Decline(absl::string_view why) {
+  return absl::FailedPreconditionError(absl::StrCat("not applied in place: ", why));
+}
+
+absl::Status ZoneBuilder::OverlayPossible(const Zone& current) {
+  // Signed zones keep NSEC chains and hash orders an overlay does not mend.
+  if (current.is_signed() || !current.nsec_nodes_.empty() || current.has_nsec3()) {
+    return Decline("the zone is signed");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
     std::shared_ptr<const Zone> current, absl::Span<const std::string> deleted) {
-  const auto decline = [](absl::string_view why) {
-    return absl::FailedPreconditionError(absl::StrCat("not applied in place: ", why));
-  };
-  // Signed zones keep NSEC chains and hash orders an overlay does not mend.
-  if (current->is_signed() || !current->nsec_nodes_.empty() || current->has_nsec3()) {
-    return decline("the zone is signed");
-  }
+  if (auto status = OverlayPossible(*current); !status.ok()) return status;
+  const auto decline = &ZoneBuilder::Decline;
   errors_.clear();
   const Record* soa = FindSoa();
   const std::string soa_where = soa != nullptr ? Where(*soa) : absl::StrCat(source_, ":1");
@@ -630,12 +637,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
 
 absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<const Zone> current,
                                                                 ZoneDiff* diff) {
-  const auto decline = [](absl::string_view why) {
-    return absl::FailedPreconditionError(absl::StrCat("not applied in place: ", why));
-  };
-  if (current->is_signed() || !current->nsec_nodes_.empty() || current->has_nsec3()) {
-    return decline("the zone is signed");
-  }
+  if (auto status = OverlayPossible(*current); !status.ok()) return status;
+  const auto decline = &ZoneBuilder::Decline;
   errors_.clear();
   const Record* soa = FindSoa();
   if (soa == nullptr || !errors_.empty()) return decline("no single SOA");

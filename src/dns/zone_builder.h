@@ -107,6 +107,10 @@ class ZoneBuilder {
   // The zone's apex node, serial and negative TTL, from its SOA.
   absl::Status FinishApex(Zone& zone, const std::string& soa_where);
   void Fail(const Record& r, absl::string_view message);
+  // FailedPrecondition: the change is not one for an overlay, and why.
+  static absl::Status Decline(absl::string_view why);
+  // OK unless `current` is of a kind no overlay goes over (a signed zone).
+  static absl::Status OverlayPossible(const Zone& current);
   // Index into files_; records come file by file ($INCLUDE aside).
   uint16_t FileIndex(absl::string_view file);
   std::string Where(const Record& r) const;
