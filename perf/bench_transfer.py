@@ -131,6 +131,20 @@ def last_ixfr(log_path, count):
     return float(found[-1][0]), found[-1][1], float(found[-1][2])
 
 
+def first_copy_served(secondary, port, names, timeout):
+    """Waits for the secondary's first AXFR to be served, then resets its
+    peak RSS (Linux sets VmHWM to the current RSS): the RSS it returns is
+    where the changes' peak is measured from."""
+    started = time.monotonic()
+    if not wait(lambda: answers(port, f"host1.{APEX}", "10.0.0.1"), timeout):
+        raise RuntimeError("the secondary does not follow")
+    print(f"apply: first AXFR of {names} names served after {time.monotonic() - started:.1f} s")
+    time.sleep(2)
+    with open(f"/proc/{secondary.pid}/clear_refs", "w") as f:
+        f.write("5")
+    return servers.peak_rss_mib(secondary.pid)
+
+
 def bench_axfr(args, d):
     zone = os.path.join(d, f"{APEX}.zone")
     gen_zone(zone, args.names)
@@ -277,16 +291,7 @@ def bench_apply(args, d):
                                 f'remotes: {{p: {{address: "127.0.0.1:{knot_port}", key: xfr}}}}\n'
                                 f'zones: [{{name: {APEX}, primaries: [p]}}]\n')
         processes.append(secondary)
-        started = time.monotonic()
-        if not wait(lambda: answers(port, f"host1.{APEX}", "10.0.0.1"), 600):
-            raise RuntimeError("the secondary does not follow")
-        print(f"apply: first AXFR of {args.names} names served after "
-              f"{time.monotonic() - started:.1f} s")
-        time.sleep(2)
-        # The peak from here on: Linux resets VmHWM to the current RSS.
-        with open(f"/proc/{secondary.pid}/clear_refs", "w") as f:
-            f.write("5")
-        before = servers.peak_rss_mib(secondary.pid)
+        before = first_copy_served(secondary, port, args.names, 600)
         knotc = ["knotc", "-c", os.path.join(knot_dir, "knot.conf")]
         log_path = os.path.join(d, "apply", "agilityd.log")
         totals, knot_times, after_knot, applies, refreshes = [], [], [], [], []
@@ -358,15 +363,7 @@ def bench_apply_from_agilityd(args, d):
                                 'key: xfr}}\n'
                                 f'zones: [{{name: {APEX}, primaries: [p]}}]\n')
         processes.append(secondary)
-        started = time.monotonic()
-        if not wait(lambda: answers(port, f"host1.{APEX}", "10.0.0.1"), 1800):
-            raise RuntimeError("the secondary does not follow")
-        print(f"apply: first AXFR of {args.names} names served after "
-              f"{time.monotonic() - started:.1f} s")
-        time.sleep(2)
-        with open(f"/proc/{secondary.pid}/clear_refs", "w") as f:
-            f.write("5")
-        before = servers.peak_rss_mib(secondary.pid)
+        before = first_copy_served(secondary, port, args.names, 1800)
         log_path = os.path.join(d, "apply", "agilityd.log")
         reloads, after_primary, applies, refreshes, how = [], [], [], [], ""
         for i in range(args.apply_changes):

@@ -140,7 +140,23 @@ zones:
         return metric(self.config, "agility_transfers_in_total", f'kind="{kind}"') or 0
 
 
-class KnotPrimaryTest(unittest.TestCase):
+class KnotControl:
+    """knotc against the class's Knot (cls.knot_conf), for test classes."""
+
+    def knotc(self, *args):
+        out = subprocess.run(["knotc", "-c", self.knot_conf, *args], capture_output=True,
+                             text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    def knot_change(self, zone, *edits):
+        """One transaction on `zone`: each edit is a knotc command line."""
+        self.knotc("zone-begin", zone)
+        for edit in edits:
+            self.knotc(*edit)
+        self.knotc("zone-commit", zone)
+
+
+class KnotPrimaryTest(KnotControl, unittest.TestCase):
     """Knot primary, two agilityd secondaries, TSIG on."""
 
     @classmethod
@@ -200,16 +216,8 @@ class KnotPrimaryTest(unittest.TestCase):
             secondary.stop()
         cls.tmp.cleanup()
 
-    def knotc(self, *args):
-        out = subprocess.run(["knotc", "-c", self.knot_conf, *args], capture_output=True,
-                             text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-
     def change(self, *edits):
-        self.knotc("zone-begin", APEX)
-        for edit in edits:
-            self.knotc(*edit)
-        self.knotc("zone-commit", APEX)
+        self.knot_change(APEX, *edits)
 
     def serial(self, port):
         answer = short(port, APEX, "SOA")
@@ -407,7 +415,7 @@ class CuttingPrimary(threading.Thread):
         self.sock.close()
 
 
-class CatalogTest(unittest.TestCase):
+class CatalogTest(KnotControl, unittest.TestCase):
     """A catalog zone (RFC 9432) on Knot lists member zones; an agilityd
     secondary of the catalog follows the members it lists."""
 
@@ -465,16 +473,8 @@ class CatalogTest(unittest.TestCase):
         cls.secondary.stop()
         cls.tmp.cleanup()
 
-    def knotc(self, *args):
-        out = subprocess.run(["knotc", "-c", self.knot_conf, *args], capture_output=True,
-                             text=True, timeout=30)
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-
     def change_catalog(self, *edits):
-        self.knotc("zone-begin", self.CATALOG)
-        for edit in edits:
-            self.knotc(edit[0], self.CATALOG, *edit[1:])
-        self.knotc("zone-commit", self.CATALOG)
+        self.knot_change(self.CATALOG, *[(edit[0], self.CATALOG, *edit[1:]) for edit in edits])
 
     def serves(self, member):
         return short(self.secondary.port, f"www.{member}") == ["192.0.2.50"]

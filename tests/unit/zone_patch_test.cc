@@ -21,22 +21,13 @@
 #include "dns/wire.h"
 #include "dns/zone_file.h"
 #include "dns/zone_text.h"
+#include "transfer_records.h"
 
 namespace agility::dns {
 namespace {
 
-std::string Wire(const std::string& text) { return *NameFromText(text); }
-std::string U32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-
-TransferRecord Soa(uint32_t serial) {
-  return {Wire("example.net."),
-          Wire("ns1.example.net.") + Wire("h.example.net.") + U32(serial) + U32(3600) + U32(600) +
-              U32(86400) + U32(60),
-          300, type::kSoa};
-}
+using testing::Soa;
+using testing::Wire;
 TransferRecord A(const std::string& owner, uint8_t last, uint32_t ttl = 300) {
   return {Wire(owner + "example.net."), std::string("\xc0\x00\x02", 3) + static_cast<char>(last),
           ttl, type::kA};
