@@ -284,6 +284,21 @@ class KnotPrimaryTest(KnotControl, unittest.TestCase):
         self.assertIn("\tRRSIG\tA ", dig(b.port, f"ns1.{APEX}", "A", "+dnssec", "+noall",
                                           "+answer"))
 
+    def test_1d_sigkill_while_following_leaves_a_usable_copy(self):
+        # SIGKILL as a change arrives (the refresh may be under way, or the
+        # copy and journal half written): the restart serves a whole copy,
+        # the old serial or the new, then follows the primary.
+        a = self.secondaries[0]
+        before = self.serial(a.port)
+        self.change(("zone-set", APEX, "killed", "300", "A", "192.0.2.88"))
+        a.stop(kill=True)
+        a.start()
+        wait_for(lambda: self.serial(a.port) is not None, "the restarted secondary")
+        self.assertGreaterEqual(self.serial(a.port), before)
+        self.assertNotIn("is not usable", a.text_log())
+        self.assertNotIn("do not apply", a.text_log())
+        wait_for(lambda: short(a.port, f"killed.{APEX}") == ["192.0.2.88"], "the change")
+
     def test_1b_edns_expire_tells_what_is_left(self):
         # RFC 7314: a secondary says how long its copy stays valid (SOA
         # expire 12 s, refreshed every 2 s).
