@@ -38,19 +38,23 @@ bool IsPlainName(absl::string_view name) {
 
 class Parser {
  public:
-  explicit Parser(const std::string& path)
-      : path_(path), dir_(std::filesystem::path(path).parent_path()) {}
+  explicit Parser(const std::string& path, std::function<std::string(int line)> place = nullptr)
+      : path_(path), dir_(std::filesystem::path(path).parent_path()), place_(std::move(place)) {}
 
   absl::StatusOr<Config> Parse(const std::string& yaml);
+  absl::Status ParsePolicySections(const std::string& yaml, Config& config);
 
  private:
   void Error(const YAML::Node& node, absl::string_view message) {
     Error(node.IsDefined() ? node.Mark().line + 1 : 0, message);
   }
   void Error(int line, absl::string_view message) {
-    if (errors_.size() < kMaxErrors)
-      errors_.push_back(absl::StrCat(path_, ":", line, ": ", message));
+    if (errors_.size() >= kMaxErrors) return;
+    errors_.push_back(place_ ? absl::StrCat(place_(line), ": ", message)
+                             : absl::StrCat(path_, ":", line, ": ", message));
   }
+  // Where `line` is, for a message about another place.
+  std::string At(int line) const { return place_ ? place_(line) : absl::StrCat("line ", line); }
   int Line(const YAML::Node& node) const { return node.Mark().line + 1; }
 
   // Checks that `node` is a map whose keys are all in `allowed`.
@@ -63,7 +67,9 @@ class Parser {
 
   void ParseServer(const YAML::Node& node, ServerConfig& server);
   void ParseZones(const YAML::Node& node, Config& config);
-  void ParseSecondary(const YAML::Node& node, Config& config, bool catalog = false);
+  enum class Followed { kZone, kCatalog, kPolicy };
+  void ParseSecondary(const YAML::Node& node, Config& config, Followed kind = Followed::kZone);
+  void ParsePolicyZone(const YAML::Node& node, Config& config);
   void ParseRemotes(const YAML::Node& node, Config& config);
   void ParseTransfer(const YAML::Node& node, Config& config);
   // Every remote a secondary names exists, with a key that does.
@@ -87,6 +93,7 @@ class Parser {
 
   std::string path_;
   std::filesystem::path dir_;
+  std::function<std::string(int line)> place_;  // null: "path:line"
   std::vector<std::string> errors_;
 };
 
@@ -337,30 +344,43 @@ void Parser::ParseZones(const YAML::Node& node, Config& config) {
   }
 }
 
-void Parser::ParseSecondary(const YAML::Node& node, Config& config, bool catalog) {
-  const char* what = catalog ? "a catalog" : "a secondary zone";
-  if (catalog ? !CheckMap(node, what, {"name", "primaries", "max_zones"})
-              : !CheckMap(node, what, {"name", "primaries"})) {
+void Parser::ParseSecondary(const YAML::Node& node, Config& config, Followed kind) {
+  const bool catalog = kind == Followed::kCatalog;
+  const char* what = catalog                     ? "a catalog"
+                     : kind == Followed::kPolicy ? "policy_from"
+                                                 : "a secondary zone";
+  const char* name_key = kind == Followed::kPolicy ? "zone" : "name";
+  if (catalog                     ? !CheckMap(node, what, {"name", "primaries", "max_zones"})
+      : kind == Followed::kPolicy ? !CheckMap(node, what, {"zone", "primaries"})
+                                  : !CheckMap(node, what, {"name", "primaries"})) {
     return;
   }
   SecondaryZone zone;
   zone.line = Line(node);
   zone.catalog = catalog;
+  zone.policy = kind == Followed::kPolicy;
   std::string name;
-  if (!node["name"] || !node["primaries"]) {
-    Error(node, absl::StrCat(what, " needs name and primaries (a list of remotes)"));
+  if (!node[name_key] || !node["primaries"]) {
+    Error(node, absl::StrCat(what, " needs ", name_key, " and primaries (a list of remotes)"));
     return;
   }
-  if (!String(node["name"], catalog ? "catalogs[].name" : "zones[].name", &name)) return;
+  if (!String(node[name_key],
+              catalog                     ? "catalogs[].name"
+              : kind == Followed::kPolicy ? "policy_from.zone"
+                                          : "zones[].name",
+              &name)) {
+    return;
+  }
   if (const YAML::Node max = node["max_zones"]) {
     if (!Integer(max, "max_zones", 1, 10000000, &zone.max_zones)) return;
   }
   const auto apex = dns::NameFromText(name);
   if (!apex.ok()) {
-    Error(node["name"], absl::StrCat("zone '", name, "': ", apex.status().message()));
+    Error(node[name_key], absl::StrCat("zone '", name, "': ", apex.status().message()));
     return;
   }
   zone.apex = *apex;
+  if (zone.policy) config.policy_from = zone.apex;
   for (const auto& existing : config.secondaries) {
     if (existing.apex == zone.apex) {
       Error(node, absl::StrCat("zone '", name, "' is listed twice (line ", existing.line, ")"));
@@ -377,6 +397,22 @@ void Parser::ParseSecondary(const YAML::Node& node, Config& config, bool catalog
     if (String(primary, "a primary", &remote)) zone.primaries.push_back(remote);
   }
   config.secondaries.push_back(std::move(zone));
+}
+
+void Parser::ParsePolicyZone(const YAML::Node& node, Config& config) {
+  if (!CheckMap(node, "policy_zone", {"name"})) return;
+  std::string name;
+  if (!node["name"]) {
+    Error(node, "policy_zone needs a name (the zone that publishes pools and policies)");
+    return;
+  }
+  if (!String(node["name"], "policy_zone.name", &name)) return;
+  const auto apex = dns::NameFromText(name);
+  if (!apex.ok()) {
+    Error(node["name"], absl::StrCat("policy_zone '", name, "': ", apex.status().message()));
+    return;
+  }
+  config.policy_zone = PolicyZoneConfig{*apex, Line(node)};
 }
 
 void Parser::ParseRemotes(const YAML::Node& node, Config& config) {
@@ -513,7 +549,7 @@ void Parser::ParsePools(const YAML::Node& node, std::vector<PoolConfig>& pools) 
     pool.name = entry.first.Scalar();
     pool.line = Line(entry.first);
     if (!IsPlainName(pool.name) || pool.name.size() > 63) {
-      Error(entry.first,
+      Error(pool.line,
             absl::StrCat("pool name '", pool.name, "': 1 to 63 letters, digits, '.', '_' or '-'"));
       continue;
     }
@@ -607,7 +643,7 @@ bool Parser::ParsePoolPrefixes(const YAML::Node& node, const std::string& label,
       const PoolPrefix& later = a.line > b.line ? a : b;
       const PoolPrefix& earlier = a.line > b.line ? b : a;
       Error(later.line, absl::StrCat(label, ": ", later.prefix.ToString(), " overlaps ",
-                                     earlier.prefix.ToString(), " (line ", earlier.line, ")"));
+                                     earlier.prefix.ToString(), " (", At(earlier.line), ")"));
     }
   }
   return errors_.size() == errors;
@@ -895,9 +931,10 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
-  CheckMap(root, "the configuration",
-           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "dnssec", "keys", "remotes", "transfer", "catalogs"});
+  CheckMap(
+      root, "the configuration",
+      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit",
+       "dnssec", "keys", "remotes", "transfer", "catalogs", "policy_zone", "policy_from"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -910,10 +947,27 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     if (!catalogs.IsSequence()) {
       Error(catalogs, "catalogs must be a list of {name, primaries, max_zones}");
     } else {
-      for (const auto& item : catalogs) ParseSecondary(item, config, /*catalog=*/true);
+      for (const auto& item : catalogs) ParseSecondary(item, config, Followed::kCatalog);
     }
   }
-  if (config.zones.empty() && config.secondaries.empty()) {
+  if (const YAML::Node policy_zone = root["policy_zone"]) ParsePolicyZone(policy_zone, config);
+  if (const YAML::Node policy_from = root["policy_from"]) {
+    ParseSecondary(policy_from, config, Followed::kPolicy);
+    // One source of truth per node: the fleet's, or this file's.
+    for (const char* local : {"pools", "policies"}) {
+      if (root[local]) {
+        Error(root[local], absl::StrCat(local,
+                                        " and policy_from exclude each other: pools and "
+                                        "policies come from the policy zone"));
+      }
+    }
+    if (root["policy_zone"]) {
+      Error(root["policy_zone"],
+            "policy_zone and policy_from exclude each other: a node that takes its policy "
+            "from a zone serves that zone, and passes it on, as a secondary");
+    }
+  }
+  if (config.zones.empty() && config.secondaries.empty() && !config.policy_zone) {
     Error(root["zones"] ? root["zones"] : root, "no zones configured");
   }
   if (const YAML::Node pools = root["pools"]) ParsePools(pools, config.pools);
@@ -934,7 +988,40 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   return config;
 }
 
+absl::Status Parser::ParsePolicySections(const std::string& yaml, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(At(e.mark.line + 1), ": YAML syntax error: ", e.msg));
+  }
+  Config next = config;
+  next.pools.clear();
+  next.policies.clear();
+  if (root.IsMap()) {
+    CheckMap(root, "a policy", {"pools", "policies"});
+    if (const YAML::Node pools = root["pools"]) ParsePools(pools, next.pools);
+    if (const YAML::Node policies = root["policies"]) {
+      ParsePolicies(policies, next.pools, next.policies);
+    }
+  } else if (!root.IsNull()) {
+    Error(1, "a policy must be a mapping of pools and policies");
+  }
+  CheckLabels(next);
+  if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
+  config.pools = std::move(next.pools);
+  config.policies = std::move(next.policies);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ParsePolicySections(const std::string& yaml,
+                                 const std::function<std::string(int line)>& place,
+                                 Config& config) {
+  return Parser(config.path, place).ParsePolicySections(yaml, config);
+}
 
 const Remote* FindRemote(const Config& config, absl::string_view name) {
   for (const Remote& remote : config.remotes) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,7 @@ struct SecondaryZone {
   std::vector<std::string> primaries;  // `remotes:` names, in the order tried
   bool catalog = false;
   size_t max_zones = 100000;  // a catalog's members at most
+  bool policy = false;        // `policy_from:`: the zone pools and policies come from
   int line = 0;
   bool operator==(const SecondaryZone&) const = default;
 };
@@ -174,6 +176,14 @@ struct TransferConfig {
   int line = 0;
 };
 
+// `policy_zone: {name}`: this server's pools and policies, weights in
+// force included, published as a zone (config/policy_zone.h) for the
+// secondaries of a fleet to take them from.
+struct PolicyZoneConfig {
+  std::string apex;  // lowercase wire
+  int line = 0;
+};
+
 struct Config {
   std::string path;
   ServerConfig server;
@@ -189,6 +199,11 @@ struct Config {
   RateLimitSettings rate_limit;
   std::vector<DnssecZone> dnssec;
   std::vector<TsigKey> keys;
+  std::optional<PolicyZoneConfig> policy_zone;
+  // `policy_from: {zone, primaries}`: the apex (lowercase wire) of the zone
+  // pools and policies are taken from instead of this file; it is followed
+  // as a secondary zone (SecondaryZone::policy). Empty: from this file.
+  std::string policy_from;
 };
 
 // The remote named `name`, or nullptr.
@@ -202,5 +217,13 @@ absl::StatusOr<std::string> ReadControlPath(const std::string& path);
 
 // Parses YAML text; `path` names it in errors and anchors relative paths.
 absl::StatusOr<Config> ParseConfig(const std::string& yaml, const std::string& path);
+
+// Reads YAML text holding only `pools:` and `policies:` (what a policy zone
+// says, config/policy_zone.h) into `config`, checked exactly as those
+// sections of a configuration file are, against `config`'s services and
+// listen addresses. `place(line)` names where a line of `yaml` came from in
+// errors. On failure `config` is unchanged.
+absl::Status ParsePolicySections(const std::string& yaml,
+                                 const std::function<std::string(int line)>& place, Config& config);
 
 }  // namespace agility::config
