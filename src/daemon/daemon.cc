@@ -14,6 +14,8 @@
 #include "daemon/log.h"
 #include "daemon/privileges.h"
 #include "daemon/zone_state.h"
+#include "dns/zone_file.h"
+#include "dns/zone_text.h"
 
 namespace agility::daemon {
 namespace {
@@ -27,17 +29,6 @@ int Fail(const absl::Status& status) {
 }
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
-
-// The weights a table is serving, by WeightKey.
-policy::LiveWeights TableWeights(const policy::Table& table) {
-  policy::LiveWeights weights;
-  for (const policy::Pool& pool : table.pools()) {
-    for (const policy::SubPrefix& part : pool.parts()) {
-      weights[policy::WeightKey(pool.name(), part.prefix)] = part.weight;
-    }
-  }
-  return weights;
-}
 
 }  // namespace
 
@@ -86,8 +77,27 @@ int Daemon::Run() {
       std::make_unique<Secondaries>(state_.get(), [this] { uv_async_send(&secondaries_changed_); });
   secondaries_->Configure(*config);
   notifier_.Configure(*config);
-  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, nullptr, &live,
-                             secondaries_->Copies());
+  // The policy zone this node published before it stopped: the same serial
+  // when its policy is the same, and IXFR from it when not.
+  Snapshot published_before;
+  if (config->policy_zone && state_->status().ok()) {
+    const std::string apex = config->policy_zone->apex;
+    if (auto text = state_->Read(ZoneFileStem(apex) + ".zone"); text.ok() && text->has_value()) {
+      auto zone = dns::ParseZoneText(**text, state_->FilePath(ZoneFileStem(apex) + ".zone"),
+                                     dns::NameToText(apex));
+      if (zone.ok() && (*zone)->apex() == apex) {
+        std::shared_ptr<const dns::Zone> saved = *std::move(zone);
+        if (auto journal =
+                ReadJournal(*state_, *saved, size_t{config->transfer.journal_mb} << 20)) {
+          published_before.journals[apex] = std::move(journal);
+        }
+        if (!published_before.zones.Add(std::move(saved)).ok()) published_before.zones = {};
+      }
+    }
+  }
+  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers,
+                             published_before.zones.zones().empty() ? nullptr : &published_before,
+                             &live, secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
   // Zone files' journals from before the restart, where they still lead to
   // the file's serial (secondary zones read theirs with their copies).
@@ -301,41 +311,46 @@ void Daemon::Reload(ControlServer::Reply reply) {
       });
 }
 
+absl::Status Daemon::Adopt(std::shared_ptr<Snapshot> snapshot, std::vector<std::string>& cleared) {
+  // The newest intent wins: an override whose YAML weight changed goes.
+  policy::WeightOverrides kept_overrides = overrides_;
+  cleared = kept_overrides.Reconcile(snapshot->config);
+  auto reweighed = Reweighed(*snapshot, kept_overrides);
+  if (!reweighed.ok()) return reweighed.status();
+  if (*reweighed != nullptr) snapshot = *std::move(reweighed);
+  // Steering first: a policy that cannot be steered keeps the old snapshot.
+  if (auto status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever); !status.ok()) {
+    return status;
+  }
+  notifier_.Configure(snapshot->config);
+  overrides_ = std::move(kept_overrides);
+  if (!cleared.empty()) PersistOverrides();
+  Publish(std::move(snapshot));
+  return absl::OkStatus();
+}
+
 void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
   reloading_ = false;
   absl::Status status = job->result.status();
   std::string body;
   std::vector<std::string> cleared;
+  if (status.ok()) status = Adopt(*std::move(job->result), cleared);
   if (status.ok()) {
-    // The newest intent wins: an override whose YAML weight changed goes.
-    policy::WeightOverrides kept_overrides = overrides_;
-    cleared = kept_overrides.Reconcile((*job->result)->config);
-    std::shared_ptr<Snapshot> snapshot = *std::move(job->result);
-    auto reweighed = Reweighed(*snapshot, kept_overrides);
-    status = reweighed.status();
-    if (status.ok() && *reweighed != nullptr) snapshot = *std::move(reweighed);
-    // Steering first: a reload that cannot be steered keeps the old snapshot.
-    if (status.ok()) status = steering_.Sync(*snapshot, sockets::SkLookup::Gaps::kNever);
-    if (status.ok()) {
-      notifier_.Configure(snapshot->config);
-      overrides_ = std::move(kept_overrides);
-      if (!cleared.empty()) PersistOverrides();
-      Publish(snapshot);
-      body = Summary(*snapshot);
-      for (const std::string& line : cleared) absl::StrAppend(&body, line, "\n");
-      // Sockets, workers and their limits are set up once, at start.
-      std::vector<absl::string_view> kept;
-      if (!(snapshot->config.server == running_server_)) kept.push_back("server");
-      if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
-      if (!snapshot->config.sk_lookup.SameAttachment(running_sk_lookup_)) {
-        kept.push_back("sk_lookup");
-      }
-      if (!kept.empty()) {
-        absl::StrAppend(&body, "note: the changed ", absl::StrJoin(kept, " and "),
-                        " settings take effect at the next restart; the running ones stay\n");
-      }
-      Log(absl::StrCat("reloaded: ", body));
+    const auto snapshot = snapshots_.Get();
+    body = Summary(*snapshot);
+    for (const std::string& line : cleared) absl::StrAppend(&body, line, "\n");
+    // Sockets, workers and their limits are set up once, at start.
+    std::vector<absl::string_view> kept;
+    if (!(snapshot->config.server == running_server_)) kept.push_back("server");
+    if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
+    if (!snapshot->config.sk_lookup.SameAttachment(running_sk_lookup_)) {
+      kept.push_back("sk_lookup");
     }
+    if (!kept.empty()) {
+      absl::StrAppend(&body, "note: the changed ", absl::StrJoin(kept, " and "),
+                      " settings take effect at the next restart; the running ones stay\n");
+    }
+    Log(absl::StrCat("reloaded: ", body));
   }
   if (!status.ok()) {
     Log(absl::StrCat("reload failed, still serving generation ", generation_, ":\n",
@@ -369,6 +384,30 @@ void Daemon::PublishSecondaries() {
   if (!next.ok()) {
     Log(absl::StrCat("secondary zones not published: ", next.status().message()));
     return;
+  }
+  if (!(*next)->config.policy_from.empty()) {
+    // A new copy of the policy zone: pools and policies change with it, in
+    // the same snapshot, drains and all.
+    auto with_policy = WithPolicyFrom(**next, running_server_.workers);
+    if (!with_policy.ok()) {
+      Log(absl::StrCat("policy zone not applied: ", with_policy.status().message()));
+    } else if (*with_policy != nullptr) {
+      const PolicySource& source = (*with_policy)->policy_source;
+      if (source.serial == (*next)->policy_source.serial) {
+        Publish(*std::move(with_policy));  // refused: the status says why
+        return;
+      }
+      std::vector<std::string> cleared;
+      const uint32_t serial = source.serial;
+      if (auto status = Adopt(*std::move(with_policy), cleared); !status.ok()) {
+        Log(absl::StrCat("policy zone serial ", serial, " not applied: ", status.message()));
+      } else {
+        Log(absl::StrCat("policy zone ", dns::NameToText((*next)->config.policy_from), " serial ",
+                         serial, " in force: ", Summary(*snapshots_.Get())));
+        for (const std::string& line : cleared) Log(line);
+        return;
+      }
+    }
   }
   Publish(*std::move(next));
 }
@@ -415,6 +454,7 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
         }
       }
     }
+    if (published->config.policy_zone) SavePolicyZone(*published, previous.get());
   }
   // A new serial (or a zone served anew) is announced to transfer.notify,
   // once published: a secondary that asks at once must get the new zone.
@@ -433,6 +473,19 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
       notifier_.Announce(zone->apex(), dns::AsChars(soa.records() + 2, dns::ReadU16(soa.records())),
                          soa.ttl());
     }
+  }
+}
+
+void Daemon::SavePolicyZone(const Snapshot& published, const Snapshot* previous) const {
+  const std::string& apex = published.config.policy_zone->apex;
+  const auto zone = ZoneAt(published.zones, apex);
+  if (zone == nullptr || (previous != nullptr && ZoneAt(previous->zones, apex) == zone)) return;
+  dns::ZoneTextWriter text;
+  absl::Status status = text.AddZone(*zone);
+  if (status.ok()) status = state_->Write(ZoneFileStem(apex) + ".zone", text.text());
+  if (!status.ok()) {
+    Log(absl::StrCat("policy zone ", dns::NameToText(apex),
+                     " not kept for restarts: ", status.message()));
   }
 }
 

@@ -44,6 +44,12 @@ class Daemon {
   // Parses and validates off the loop thread, then publishes on it.
   void Reload(ControlServer::Reply reply);
   void FinishReload(std::unique_ptr<ReloadJob> job);
+  // Publishes a snapshot with a new policy (a reload, a policy zone's new
+  // copy): weight overrides reconciled with it, steering synced first (its
+  // drains too). A failure changes nothing.
+  absl::Status Adopt(std::shared_ptr<Snapshot> snapshot, std::vector<std::string>& cleared);
+  // Keeps the policy zone `published` serves, when new, for restarts.
+  void SavePolicyZone(const Snapshot& published, const Snapshot* previous) const;
   // Gives `snapshot` the next generation and hands it to the workers.
   void Publish(std::shared_ptr<Snapshot> snapshot);
   // `snapshot` with the weights `overrides` set now; null when it already

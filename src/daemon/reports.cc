@@ -10,6 +10,19 @@ namespace {
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+// The zone pools and policies are published as or taken from, if any.
+std::string PolicyZoneOf(const Snapshot& snapshot) {
+  if (snapshot.config.policy_zone) return snapshot.config.policy_zone->apex;
+  return snapshot.config.policy_from;
+}
+
+// The serial of the policy zone in force: published, or read.
+uint32_t PolicySerial(const Snapshot& snapshot) {
+  if (!snapshot.config.policy_from.empty()) return snapshot.policy_source.serial;
+  const auto zone = ZoneAt(snapshot.zones, PolicyZoneOf(snapshot));
+  return zone != nullptr ? zone->serial() : 0;
+}
+
 }  // namespace
 
 std::string Daemon::StatusText() const {
@@ -25,6 +38,26 @@ std::string Daemon::StatusText() const {
     absl::StrAppend(&out, " ", RcodeSlotName(r), " ", t.Rcode(r));
   }
   absl::StrAppend(&out, "\nreloads ok ", reloads_.succeeded, " failed ", reloads_.failed, "\n");
+  if (const std::string zone = PolicyZoneOf(*snapshot); !zone.empty()) {
+    const PolicySource& source = snapshot->policy_source;
+    if (snapshot->config.policy_zone) {
+      absl::StrAppend(&out, "policy published as zone ", dns::NameToText(zone), " serial ",
+                      PolicySerial(*snapshot), "\n");
+    } else if (source.serial == 0) {
+      absl::StrAppend(&out, "policy from zone ", dns::NameToText(zone),
+                      ": none yet (no copy read), no pools or policies\n");
+    } else {
+      absl::StrAppend(
+          &out, "policy from zone ", dns::NameToText(zone), " serial ", source.serial,
+          ", in force for ",
+          absl::FormatDuration(absl::Trunc(absl::Now() - source.applied_at, absl::Seconds(1))),
+          "\n");
+    }
+    if (source.rejected_serial != 0) {
+      absl::StrAppend(&out, "policy zone serial ", source.rejected_serial, " refused (",
+                      source.rejected, " refused in all): ", source.rejected_why, "\n");
+    }
+  }
   if (!snapshot->config.dnssec.empty()) {
     absl::StrAppend(&out, "online signatures made ", t.signatures_made, ", cache hits ",
                     t.signature_cache_hits, " misses ", t.signature_cache_misses, " evictions ",
@@ -65,6 +98,24 @@ std::string Daemon::StatusJson() const {
       .String(state_->path())
       .Key("state_dir_ok")
       .Bool(state_->status().ok());
+  if (const std::string zone = PolicyZoneOf(*snapshot); !zone.empty()) {
+    const PolicySource& source = snapshot->policy_source;
+    json.Key("policy")
+        .BeginObject()
+        .Key("zone")
+        .String(dns::NameToText(zone))
+        .Key("role")
+        .String(snapshot->config.policy_zone ? "published" : "followed")
+        .Key("serial")
+        .Value(PolicySerial(*snapshot))
+        .Key("refused")
+        .Value(source.rejected)
+        .Key("refused_serial")
+        .Value(source.rejected_serial)
+        .Key("refused_why")
+        .String(source.rejected_why)
+        .EndObject();
+  }
   json.Key("zones").BeginArray();
   for (const auto& zone : snapshot->zones.zones()) {
     json.BeginObject()
@@ -155,6 +206,18 @@ std::string Daemon::MetricsText() const {
   for (int x = 0; x < 2; ++x) {
     m.Sample("agility_queries_dropped_total", {{"transport", kTransports[x]}},
              static_cast<double>(t.dropped[x]));
+  }
+  if (const std::string zone = PolicyZoneOf(*snapshot); !zone.empty()) {
+    m.Family("agility_policy_serial", "gauge",
+             "Serial of the policy zone whose pools and policies are in force (published or "
+             "followed); 0: none yet.");
+    m.Sample("agility_policy_serial", {{"zone", dns::NameToText(zone)}},
+             static_cast<double>(PolicySerial(*snapshot)));
+    m.Family("agility_policy_zone_refused_total", "counter",
+             "Copies of the policy zone refused (their pools and policies would be refused as "
+             "YAML); the policy in force stays.");
+    m.Sample("agility_policy_zone_refused_total", {{"zone", dns::NameToText(zone)}},
+             static_cast<double>(snapshot->policy_source.rejected));
   }
   m.Family("agility_truncated_total", "counter", "UDP answers sent with TC=1.");
   m.Sample("agility_truncated_total", static_cast<double>(t.truncated));

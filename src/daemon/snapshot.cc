@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "config/policy_zone.h"
 #include "daemon/log.h"
 #include "dns/name.h"
 #include "dns/transfer.h"
@@ -147,7 +149,120 @@ void LoadKeys(const config::Config& config, dns::ZoneSet& zones, std::vector<std
   }
 }
 
+// The next serial of a zone agilityd writes: the time, as Knot's unixtime
+// serial policy, or one past the last when the time is not newer.
+uint32_t NextSerial(uint32_t last) {
+  const auto now = static_cast<uint32_t>(absl::ToUnixSeconds(absl::Now()));
+  return dns::SerialNewer(now, last) ? now : last + 1;
+}
+
+// Adds to `snapshot` the policy zone of `config` (policy_zone:), with the
+// weights `table` serves: `before` (the zone published so far, may be null)
+// again when nothing changed, else the zone with the next serial, and what
+// changed appended to `journal` for IXFR.
+absl::Status AddPolicyZone(const config::Config& config, const policy::Table& table,
+                           std::shared_ptr<const dns::Zone> before,
+                           std::shared_ptr<const dns::Journal> journal, Snapshot& snapshot) {
+  config::Config published;
+  published.path = config.path;
+  published.policy_zone = config.policy_zone;
+  published.pools = config.pools;
+  published.policies = config.policies;
+  const policy::LiveWeights weights = TableWeights(table);
+  for (config::PoolConfig& pool : published.pools) {
+    for (config::PoolPrefix& part : pool.prefixes) {
+      const auto it = weights.find(policy::WeightKey(pool.name, part.prefix));
+      if (it != weights.end()) part.weight = it->second;
+    }
+  }
+  const std::string& apex = config.policy_zone->apex;
+  if (before != nullptr && before->apex() != apex) before = nullptr;
+  auto text =
+      config::PolicyZoneText(published, NextSerial(before != nullptr ? before->serial() : 0));
+  if (!text.ok()) return text.status();
+  auto zone = dns::ParseZoneText(
+      *text, absl::StrCat(config.path, ":", config.policy_zone->line, ": policy_zone"),
+      dns::NameToText(apex));
+  if (!zone.ok()) return zone.status();
+  std::shared_ptr<const dns::Zone> served = *std::move(zone);
+  if (before != nullptr) {
+    dns::ZoneDiff diff = dns::DiffZones(*before, *served);
+    if (diff.removed.size() <= 1 && diff.added.size() <= 1) {
+      served = before;  // the SOA alone: nothing to announce
+    } else if (!config.transfer.allow.empty()) {
+      journal = dns::Journal::Append(journal.get(),
+                                     std::make_shared<const dns::ZoneDiff>(std::move(diff)),
+                                     size_t{config.transfer.journal_mb} << 20);
+    } else {
+      journal = nullptr;
+    }
+  } else {
+    journal = nullptr;
+  }
+  if (journal != nullptr) {
+    snapshot.journals[apex] = std::move(journal);
+  } else {
+    snapshot.journals.erase(apex);
+  }
+  return snapshot.zones.Add(std::move(served));
+}
+
+// Reads `config`'s pools and policies from the copy of the policy_from zone
+// that `zones` serves. A copy refused, or none yet, leaves the policy of
+// `previous` (when it came from the same zone); `source` says which.
+void ApplyPolicyFrom(config::Config& config, const dns::ZoneSet& zones, const Snapshot* previous,
+                     PolicySource& source) {
+  const bool same_source =
+      previous != nullptr && previous->config.policy_from == config.policy_from;
+  source = same_source ? previous->policy_source : PolicySource();
+  auto keep_previous = [&] {
+    if (same_source && source.serial != 0) {
+      config.pools = previous->config.pools;
+      config.policies = previous->config.policies;
+    }
+  };
+  const auto copy = ZoneAt(zones, config.policy_from);
+  if (copy == nullptr || copy->serial() == 0) {  // awaiting its first transfer
+    keep_previous();
+    return;
+  }
+  if (same_source && copy->serial() == source.rejected_serial) {
+    keep_previous();
+    return;
+  }
+  if (auto status = config::ReadPolicyZone(*copy, config); !status.ok()) {
+    source.rejected_serial = copy->serial();
+    source.rejected_why = std::string(status.message());
+    ++source.rejected;
+    Log(absl::StrCat("policy zone refused; ",
+                     source.serial != 0 ? absl::StrCat("serial ", source.serial, " stays in force")
+                                        : std::string("no pools or policies yet"),
+                     ":\n", status.message()));
+    keep_previous();
+    return;
+  }
+  source.serial = copy->serial();
+  source.applied_at = absl::Now();
+}
+
 }  // namespace
+
+policy::LiveWeights TableWeights(const policy::Table& table) {
+  policy::LiveWeights weights;
+  for (const policy::Pool& pool : table.pools()) {
+    for (const policy::SubPrefix& part : pool.parts()) {
+      weights[policy::WeightKey(pool.name(), part.prefix)] = part.weight;
+    }
+  }
+  return weights;
+}
+
+std::shared_ptr<const dns::Zone> ZoneAt(const dns::ZoneSet& zones, absl::string_view apex) {
+  for (const auto& zone : zones.zones()) {
+    if (zone->apex() == apex) return zone;
+  }
+  return nullptr;
+}
 
 absl::StatusOr<std::shared_ptr<const dns::TsigKeyring>> BuildKeyring(const config::Config& config) {
   std::vector<dns::TsigKeySpec> specs;
@@ -234,11 +349,29 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
     }
   }
   AddSecondaries(secondaries, *snapshot, errors);
-  LoadKeys(config, snapshot->zones, errors);
-  CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
+  if (!config.policy_from.empty()) {
+    ApplyPolicyFrom(config, snapshot->zones, previous, snapshot->policy_source);
+  }
   auto table = policy::Table::Build(config, workers,
                                     previous != nullptr ? previous->table.get() : nullptr, live);
   if (!table.ok()) errors.emplace_back(table.status().message());
+  if (table.ok() && config.policy_zone) {
+    const std::string& apex = config.policy_zone->apex;
+    std::shared_ptr<const dns::Journal> journal;
+    if (previous != nullptr) {
+      if (const auto it = previous->journals.find(apex); it != previous->journals.end()) {
+        journal = it->second;
+      }
+    }
+    if (auto status = AddPolicyZone(config, **table,
+                                    previous != nullptr ? ZoneAt(previous->zones, apex) : nullptr,
+                                    std::move(journal), *snapshot);
+        !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+  }
+  LoadKeys(config, snapshot->zones, errors);
+  CheckPoliciesOutsideSignedZones(config, snapshot->zones, errors);
   auto bindings = sockets::BindingsFromConfig(config);
   if (!bindings.ok()) errors.emplace_back(bindings.status().message());
   auto keyring = BuildKeyring(config);
@@ -269,7 +402,26 @@ std::shared_ptr<Snapshot> SharedCopy(const Snapshot& base) {
   snapshot->loaded_at = base.loaded_at;
   snapshot->load_duration = base.load_duration;
   snapshot->zones_reused = base.zones_reused;
+  snapshot->policy_source = base.policy_source;
   return snapshot;
+}
+
+// Adds `base`'s zones to `snapshot`, but those `left_out` names (by index);
+// returns the online keys of all of them, by apex, for SetKeys once their
+// replacements are in.
+absl::flat_hash_map<std::string, std::shared_ptr<const dns::ZoneKeys>> CopyZones(
+    const Snapshot& base, const std::function<bool(size_t)>& left_out, Snapshot& snapshot,
+    std::vector<std::string>& errors) {
+  absl::flat_hash_map<std::string, std::shared_ptr<const dns::ZoneKeys>> keys;
+  for (size_t i = 0; i < base.zones.zones().size(); ++i) {
+    const auto& zone = base.zones.zones()[i];
+    if (base.zones.served(i).keys != nullptr) keys[zone->apex()] = base.zones.SharedKeysOf(*zone);
+    if (left_out(i)) continue;
+    if (auto status = snapshot.zones.Add(zone, base.zones.served(i).secondary); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+  }
+  return keys;
 }
 
 }  // namespace
@@ -280,6 +432,56 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   if (!table.ok()) return table.status();
   auto snapshot = SharedCopy(base);
   snapshot->table = *std::move(table);
+  if (!base.config.policy_zone) return snapshot;
+  // The policy zone publishes the weights in force.
+  const std::string& apex = base.config.policy_zone->apex;
+  snapshot->zones = dns::ZoneSet();
+  std::vector<std::string> errors;
+  auto keys = CopyZones(
+      base, [&](size_t i) { return base.zones.zones()[i]->apex() == apex; }, *snapshot, errors);
+  const auto journal = base.journals.find(apex);
+  if (auto status =
+          AddPolicyZone(base.config, *snapshot->table, ZoneAt(base.zones, apex),
+                        journal != base.journals.end() ? journal->second : nullptr, *snapshot);
+      !status.ok()) {
+    errors.emplace_back(status.message());
+  }
+  for (auto& [zone_apex, zone_keys] : keys) {
+    if (auto status = snapshot->zones.SetKeys(zone_keys); !status.ok()) {
+      errors.emplace_back(status.message());
+    }
+  }
+  if (!errors.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+  return snapshot;
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> WithPolicyFrom(const Snapshot& base, int workers) {
+  const auto copy = ZoneAt(base.zones, base.config.policy_from);
+  if (copy == nullptr || copy->serial() == 0 || copy->serial() == base.policy_source.serial ||
+      copy->serial() == base.policy_source.rejected_serial) {
+    return nullptr;
+  }
+  auto snapshot = SharedCopy(base);
+  ApplyPolicyFrom(snapshot->config, snapshot->zones, &base, snapshot->policy_source);
+  if (snapshot->policy_source.serial != copy->serial()) return snapshot;  // refused: says why
+  std::vector<std::string> errors;
+  auto table = policy::Table::Build(snapshot->config, workers, base.table.get());
+  if (!table.ok()) errors.emplace_back(table.status().message());
+  auto bindings = sockets::BindingsFromConfig(snapshot->config);
+  if (!bindings.ok()) errors.emplace_back(bindings.status().message());
+  CheckPoliciesOutsideSignedZones(snapshot->config, snapshot->zones, errors);
+  if (!errors.empty()) {
+    // Refused as a reload of the same policy in YAML would be.
+    auto refused = SharedCopy(base);
+    refused->policy_source.rejected_serial = copy->serial();
+    refused->policy_source.rejected_why = absl::StrJoin(errors, "\n");
+    ++refused->policy_source.rejected;
+    Log(absl::StrCat("policy zone serial ", copy->serial(), " refused:\n",
+                     refused->policy_source.rejected_why));
+    return refused;
+  }
+  snapshot->table = *std::move(table);
+  snapshot->bindings = *std::move(bindings);
   return snapshot;
 }
 
@@ -289,14 +491,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
   snapshot->zones = dns::ZoneSet();
   snapshot->secondary_states.clear();
   std::vector<std::string> errors;
-  absl::flat_hash_map<std::string, std::shared_ptr<const dns::ZoneKeys>> keys;
-  for (size_t i = 0; i < base.zones.zones().size(); ++i) {
-    const auto& zone = base.zones.zones()[i];
-    if (base.zones.served(i).keys != nullptr) keys[zone->apex()] = base.zones.SharedKeysOf(*zone);
-    if (base.zones.served(i).secondary != nullptr) continue;
-    if (auto status = snapshot->zones.Add(zone); !status.ok())
-      errors.emplace_back(status.message());
-  }
+  auto keys = CopyZones(
+      base, [&](size_t i) { return base.zones.served(i).secondary != nullptr; }, *snapshot, errors);
   AddSecondaries(secondaries, *snapshot, errors);
   for (auto& [apex, zone_keys] : keys) {
     // The DNSKEY RRset takes the SOA's TTL (ZoneKeys::Load): a secondary

@@ -46,6 +46,18 @@ struct SecondaryCopy {
   bool from_catalog = false;
 };
 
+// Where a node's pools and policies come from when `policy_from:` names a
+// zone: the serial of the copy they were read from, and the last copy
+// refused (config::ReadPolicyZone says why).
+struct PolicySource {
+  uint32_t serial = 0;  // 0: none read yet (no pools, no policies)
+  absl::Time applied_at = absl::InfinitePast();
+  uint32_t rejected_serial = 0;
+  std::string rejected_why;
+  uint64_t rejected = 0;  // copies refused since the start
+  bool operator==(const PolicySource&) const = default;
+};
+
 struct Snapshot {
   LiveSnapshots live;
   uint64_t generation = 0;
@@ -62,6 +74,7 @@ struct Snapshot {
   absl::Time loaded_at;
   absl::Duration load_duration;
   size_t zones_reused = 0;
+  PolicySource policy_source;  // `policy_from:` only
 };
 
 // Loads every zone the config names (files, or directories of *.zone) and
@@ -86,9 +99,23 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
 absl::StatusOr<std::shared_ptr<const dns::TsigKeyring>> BuildKeyring(const config::Config& config);
 
 // `base` with other live weights: zones and bindings shared or copied, the
-// policy table rebuilt cheaply (Table::Reweighted). For shifts and ramps.
+// policy table rebuilt cheaply (Table::Reweighted). For shifts and ramps;
+// the policy zone, if any, publishes the new weights.
 absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int workers,
                                                       const policy::LiveWeights& live);
+
+// `base` with the pools and policies of the policy zone's copy it serves
+// now (`policy_from:`), when that copy is not the one read before: the
+// policy table and bindings rebuilt, zones shared. A copy that is refused
+// leaves the policy in force and says why in `policy_source`. Null when
+// there is nothing new to read.
+absl::StatusOr<std::shared_ptr<Snapshot>> WithPolicyFrom(const Snapshot& base, int workers);
+
+// The weights a table is serving, by WeightKey.
+policy::LiveWeights TableWeights(const policy::Table& table);
+
+// The zone of `zones` whose apex is `apex`, or null.
+std::shared_ptr<const dns::Zone> ZoneAt(const dns::ZoneSet& zones, absl::string_view apex);
 
 // A short multi-line summary: zones, names, policies, pools.
 std::string Summary(const Snapshot& snapshot);
