@@ -49,9 +49,8 @@ std::string Daemon::StatusText() const {
     } else {
       absl::StrAppend(
           &out, "policy from zone ", dns::NameToText(zone), " serial ", source.serial,
-          ", in force for ",
-          absl::FormatDuration(absl::Trunc(absl::Now() - source.applied_at, absl::Seconds(1))),
-          "\n");
+          ", in force since ",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", source.applied_at, absl::UTCTimeZone()), "\n");
     }
     if (source.rejected_serial != 0) {
       absl::StrAppend(&out, "policy zone serial ", source.rejected_serial, " refused (",

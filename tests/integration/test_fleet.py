@@ -107,13 +107,19 @@ zones: ["{self.zone}"]
                  f"{self.name}'s control socket")
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+        """Stops the node; fails unless it exits cleanly (a sanitizer's
+        report at exit, a leak, fails the run)."""
+        code = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            code = self.process.wait(timeout=20)
         if os.path.exists(os.path.join(self.dir, "control.sock")):
             os.unlink(os.path.join(self.dir, "control.sock"))
         if self.log is not None:
             self.log.close()
+        if code not in (None, 0):
+            raise AssertionError(f"{self.name} exited with {code}:\n{self.text_log()[-3000:]}")
 
     def ctl(self, *args):
         out = subprocess.run([AGILITYCTL, "-c", self.config, *args], capture_output=True,
@@ -189,8 +195,14 @@ class FleetCase(unittest.TestCase):
 
     @classmethod
     def stop_all(cls):
+        failures = []
         for node in cls.nodes():
-            node.stop()
+            try:
+                node.stop()
+            except AssertionError as e:
+                failures.append(str(e))
+        if failures:
+            raise AssertionError("\n".join(failures))
 
 
 class FleetTest(FleetCase):
@@ -216,8 +228,10 @@ class FleetTest(FleetCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.stop_all()
-        cls.tmp.cleanup()
+        try:
+            cls.stop_all()
+        finally:
+            cls.tmp.cleanup()
 
     def test_1_a_pool_change_reaches_every_node_within_a_second(self):
         for node in self.nodes():
@@ -330,8 +344,10 @@ class KnotRelayTest(KnotControl, FleetCase):
         cls.knot.terminate()
         cls.knot.wait(timeout=20)
         cls.knot_log.close()
-        cls.stop_all()
-        cls.tmp.cleanup()
+        try:
+            cls.stop_all()
+        finally:
+            cls.tmp.cleanup()
 
     def serves(self, node, member):
         return [str(a) for a in node.answers(f"www.{member}")] == ["192.0.2.50"]
@@ -412,8 +428,10 @@ old.0.pools APL 1:{OLD}
         cls.knot.terminate()
         cls.knot.wait(timeout=20)
         cls.knot_log.close()
-        cls.stop_all()
-        cls.tmp.cleanup()
+        try:
+            cls.stop_all()
+        finally:
+            cls.tmp.cleanup()
 
     def refused(self, node):
         return node.status_json()["policy"]["refused"]
