@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "config/policy_zone.h"
 #include "daemon/log.h"
 #include "daemon/privileges.h"
 #include "daemon/zone_state.h"
@@ -21,6 +22,9 @@ namespace agility::daemon {
 namespace {
 
 constexpr char kWeightsFile[] = "weights";
+// Beside a followed policy zone's copy, the copy whose policy was last
+// accepted: what a restart serves should the copy be refused.
+constexpr char kAcceptedPolicySuffix[] = ".accepted.zone";
 constexpr uint64_t kTickMs = 500;
 
 int Fail(const absl::Status& status) {
@@ -77,27 +81,9 @@ int Daemon::Run() {
       std::make_unique<Secondaries>(state_.get(), [this] { uv_async_send(&secondaries_changed_); });
   secondaries_->Configure(*config);
   notifier_.Configure(*config);
-  // The policy zone this node published before it stopped: the same serial
-  // when its policy is the same, and IXFR from it when not.
-  Snapshot published_before;
-  if (config->policy_zone && state_->status().ok()) {
-    const std::string apex = config->policy_zone->apex;
-    if (auto text = state_->Read(ZoneFileStem(apex) + ".zone"); text.ok() && text->has_value()) {
-      auto zone = dns::ParseZoneText(**text, state_->FilePath(ZoneFileStem(apex) + ".zone"),
-                                     dns::NameToText(apex));
-      if (zone.ok() && (*zone)->apex() == apex) {
-        std::shared_ptr<const dns::Zone> saved = *std::move(zone);
-        if (auto journal =
-                ReadJournal(*state_, *saved, size_t{config->transfer.journal_mb} << 20)) {
-          published_before.journals[apex] = std::move(journal);
-        }
-        if (!published_before.zones.Add(std::move(saved)).ok()) published_before.zones = {};
-      }
-    }
-  }
-  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers,
-                             published_before.zones.zones().empty() ? nullptr : &published_before,
-                             &live, secondaries_->Copies());
+  const std::unique_ptr<Snapshot> before = PolicyBeforeStart(*config);
+  auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, before.get(), &live,
+                             secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
   // Zone files' journals from before the restart, where they still lead to
   // the file's serial (secondary zones read theirs with their copies).
@@ -454,7 +440,9 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
         }
       }
     }
-    if (published->config.policy_zone) SavePolicyZone(*published, previous.get());
+    if (published->config.policy_zone || !published->config.policy_from.empty()) {
+      SavePolicyZone(*published, previous.get());
+    }
   }
   // A new serial (or a zone served anew) is announced to transfer.notify,
   // once published: a secondary that asks at once must get the new zone.
@@ -476,13 +464,59 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   }
 }
 
+std::unique_ptr<Snapshot> Daemon::PolicyBeforeStart(const config::Config& config) const {
+  const bool primary = config.policy_zone.has_value();
+  if ((!primary && config.policy_from.empty()) || !state_->status().ok()) return nullptr;
+  const std::string apex = primary ? config.policy_zone->apex : config.policy_from;
+  const std::string file = ZoneFileStem(apex) + (primary ? ".zone" : kAcceptedPolicySuffix);
+  auto text = state_->Read(file);
+  if (!text.ok() || !text->has_value()) return nullptr;
+  auto zone = dns::ParseZoneText(**text, state_->FilePath(file), dns::NameToText(apex));
+  if (!zone.ok() || (*zone)->apex() != apex) return nullptr;
+  auto before = std::make_unique<Snapshot>();
+  if (primary) {
+    // The same serial when the policy is the same, and IXFR from it when not.
+    if (auto journal = ReadJournal(*state_, **zone, size_t{config.transfer.journal_mb} << 20)) {
+      before->journals[apex] = std::move(journal);
+    }
+    if (!before->zones.Add(*std::move(zone)).ok()) return nullptr;
+    return before;
+  }
+  // The policy to keep should the copy saved beside it be refused.
+  before->config = config;
+  if (auto status = config::ReadPolicyZone(**zone, before->config); !status.ok()) {
+    Log(absl::StrCat("the last policy accepted (", state_->FilePath(file),
+                     ") is refused now: ", status.message()));
+    return nullptr;
+  }
+  before->policy_source.serial = (*zone)->serial();
+  before->policy_source.applied_at = absl::Now();
+  return before;
+}
+
 void Daemon::SavePolicyZone(const Snapshot& published, const Snapshot* previous) const {
-  const std::string& apex = published.config.policy_zone->apex;
+  const bool primary = published.config.policy_zone.has_value();
+  const std::string& apex =
+      primary ? published.config.policy_zone->apex : published.config.policy_from;
   const auto zone = ZoneAt(published.zones, apex);
-  if (zone == nullptr || (previous != nullptr && ZoneAt(previous->zones, apex) == zone)) return;
+  if (zone == nullptr) return;
+  if (primary) {
+    if (previous != nullptr && ZoneAt(previous->zones, apex) == zone) return;
+  } else {
+    // The copy whose policy is in force, once per new one.
+    const uint32_t serial = published.policy_source.serial;
+    if (serial == 0 || zone->serial() != serial) return;
+    if (previous != nullptr && previous->config.policy_from == apex &&
+        previous->policy_source.serial == serial) {
+      return;
+    }
+  }
   dns::ZoneTextWriter text;
   absl::Status status = text.AddZone(*zone);
-  if (status.ok()) status = state_->Write(ZoneFileStem(apex) + ".zone", text.text());
+  if (status.ok()) {
+    status = state_->Write(ZoneFileStem(apex) + (primary ? ".zone" : kAcceptedPolicySuffix),
+                           text.text());
+  }
   if (!status.ok()) {
     Log(absl::StrCat("policy zone ", dns::NameToText(apex),
                      " not kept for restarts: ", status.message()));

@@ -48,8 +48,12 @@ class Daemon {
   // copy): weight overrides reconciled with it, steering synced first (its
   // drains too). A failure changes nothing.
   absl::Status Adopt(std::shared_ptr<Snapshot> snapshot, std::vector<std::string>& cleared);
-  // Keeps the policy zone `published` serves, when new, for restarts.
+  // Keeps for restarts the policy zone `published` publishes, when new, or
+  // the copy of the followed one whose policy it accepted.
   void SavePolicyZone(const Snapshot& published, const Snapshot* previous) const;
+  // What those saved say, as the snapshot "before" the first (null: none):
+  // the published zone and its journal, or the policy last accepted.
+  std::unique_ptr<Snapshot> PolicyBeforeStart(const config::Config& config) const;
   // Gives `snapshot` the next generation and hands it to the workers.
   void Publish(std::shared_ptr<Snapshot> snapshot);
   // `snapshot` with the weights `overrides` set now; null when it already

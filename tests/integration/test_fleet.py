@@ -17,7 +17,8 @@
 - BrokenPolicyZoneTest: Knot is the primary of a policy zone written by hand
   in the layout (config/policy_zone.h). A change that would be refused as
   YAML (an overlapping prefix) is refused on both secondaries, counted and
-  logged, and the policy in force keeps answering; mended, it applies.
+  logged, and the policy in force keeps answering, through a restart too;
+  mended, it applies.
 
 Every node steers its pools with sk_lookup (drains are steering state), so
 the suite runs in a network namespace of its own:
@@ -454,6 +455,13 @@ old.0.pools APL 1:{OLD}
             self.assertIn("policy zone refused", node.text_log())
             self.assertIn(f'agility_policy_zone_refused_total{{zone="{POLICY_ZONE}."}} 1',
                           node.ctl("stats"))
+        # A restart keeps the policy last accepted, not the refused copy.
+        restarted = self.secondaries[0]
+        restarted.stop()
+        restarted.start()
+        self.assertTrue(restarted.answers_only_from(OLD, queries=20))
+        self.assertEqual(self.refused(restarted), 1)
+        self.assertIn("overlaps", restarted.status_json()["policy"]["refused_why"])
         # Mended, the change applies everywhere.
         self.knot_change(POLICY_ZONE, ("zone-unset", POLICY_ZONE, "wide.0.pools", "APL"))
         for node in self.secondaries:
