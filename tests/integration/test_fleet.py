@@ -7,7 +7,8 @@
   reload`) is answered from the new pool by all three within 1 s, and the old
   prefix drains on all three; a live `agilityctl shift` on the primary
   reaches both secondaries; their status says where the policy came from and
-  its serial; a restarted primary publishes the same serial.
+  its serial; a restarted primary publishes the same serial; answers during
+  a change pair the old pool with the old TTL or the new with the new.
 - KnotRelayTest: the same with Knot DNS between the primary and the
   secondaries, carrying the policy zone unchanged (within 1 s plus the
   second Knot always waits before it notifies); Knot is also the primary
@@ -31,9 +32,12 @@ AGILITYD and AGILITYCTL name the binaries (default build/).
 import ipaddress
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -279,6 +283,44 @@ class FleetTest(FleetCase):
         self.primary.stop()
         self.primary.start()
         self.assertEqual(self.primary.status_json()["policy"]["serial"], serial)
+
+
+    def test_5_a_query_sees_the_old_policy_or_the_new_one(self):
+        """Pool and TTL change together; answers that pair one's pool with
+        the other's TTL would be a mix."""
+        node = self.secondaries[0]
+        self.change_pool([(OLD, 1)], [OLD])
+        seen = set()
+        stop = threading.Event()
+
+        def ask():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.5)
+                while not stop.is_set():
+                    try:
+                        s.sendto(servers.a_query(WWW, 1), ("127.0.0.1", node.port))
+                        reply = s.recv(4096)
+                    except OSError:
+                        continue
+                    # One A record, its owner compressed (2), then type,
+                    # class, TTL, length and address.
+                    if struct.unpack("!H", reply[6:8])[0] == 1:
+                        at = len(reply) - 16
+                        ttl, = struct.unpack("!I", reply[at + 6:at + 10])
+                        address = ipaddress.ip_address(reply[at + 12:at + 16])
+                        seen.add((address in OLD, address in NEW, ttl))
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            self.primary.write(self.primary_body +
+                               policy_yaml([(NEW, 1)]).replace("ttl: 30", "ttl: 31"))
+            self.primary.ctl("reload")
+            wait_for(lambda: (False, True, 31) in seen, "answers of the new policy")
+        finally:
+            stop.set()
+            asker.join()
+        self.assertEqual(seen, {(True, False, 30), (False, True, 31)})
 
 
 class KnotRelayTest(KnotControl, FleetCase):
