@@ -6,6 +6,10 @@
 // responses are checked like the responder harness's. Names at and below
 // pool.example.com are answered from pools (policies), the rest from the zone.
 //
+// Every zone is also read as a policy zone (config/policy_zone.h), as a node
+// with policy_from reads its copy: refused or read, and what is read builds a
+// policy table, and is written and read back the same.
+//
 // The source is "<temporary directory>/fuzz.zone", so relative $INCLUDEs
 // resolve inside a directory of our own, which holds "a.inc" (two records)
 // and "loop.inc" (includes itself, to reach the depth limit).
@@ -14,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -22,6 +27,7 @@
 
 #include "absl/strings/string_view.h"
 #include "config/config.h"
+#include "config/policy_zone.h"
 #include "dns/name.h"
 #include "dns/zone_file.h"
 #include "dns/zone_set.h"
@@ -43,10 +49,65 @@ policies:
   - {name: exact, match: ["pool.example.com"], ipv4: one}
 )";
 
+// A node taking its policy from example.com. (the harness's origin).
+constexpr char kPolicyFrom[] = R"(
+server: {listen: ["127.0.0.1:5353"]}
+services: {edge: {}}
+remotes: {p: {address: 127.0.0.1}}
+policy_from: {zone: example.com, primaries: [p]}
+)";
+
 struct Fixture {
   std::string source;  // <dir>/fuzz.zone
   std::unique_ptr<policy::Table> table;
+  config::Config policy_from;
 };
+
+// Pools and policies in a form to compare (match patterns as a set: a TXT
+// RRset has no order).
+std::string PolicyText(const config::Config& config) {
+  std::string out;
+  for (const config::PoolConfig& pool : config.pools) {
+    out += "pool " + pool.name;
+    for (const config::PoolPrefix& part : pool.prefixes) {
+      out += " " + part.prefix.ToString() + "=" + std::to_string(part.weight);
+    }
+    out += "\n";
+  }
+  for (const config::PolicyConfig& policy : config.policies) {
+    std::vector<std::string> match = policy.match;
+    std::sort(match.begin(), match.end());
+    out += "policy " + policy.name + " " + std::to_string(policy.ipv4_pool) + " " +
+           std::to_string(policy.ipv6_pool) + " " + std::to_string(policy.ttl) + " " +
+           policy.service + " " + std::to_string(policy.ports.size()) + " " +
+           std::to_string(policy.protocols.size());
+    for (const std::string& pattern : match) out += " " + pattern;
+    out += "\n";
+  }
+  return out;
+}
+
+void CheckPolicyZone(const Fixture& f, const dns::Zone& zone) {
+  config::Config read = f.policy_from;
+  const absl::Status status = config::ReadPolicyZone(zone, read);
+  if (fuzz::Verbose()) {
+    std::fprintf(stderr, "policy zone: %s\n",
+                 status.ok() ? "read" : std::string(status.message()).substr(0, 200).c_str());
+  }
+  if (!status.ok()) {
+    FUZZ_CHECK(read.pools.empty() && read.policies.empty(), "a refused policy zone changed it");
+    return;
+  }
+  FUZZ_CHECK(policy::Table::Build(read, 1).ok(), "a policy zone read, its table refused");
+  read.policy_zone = config::PolicyZoneConfig{std::string(zone.apex()), 1};
+  auto text = config::PolicyZoneText(read, 2);
+  if (!text.ok()) return;  // a value too long for a TXT string of its own
+  auto written = dns::ParseZoneText(*text, "written", dns::NameToText(zone.apex()));
+  FUZZ_CHECK(written.ok(), "a policy zone written does not compile");
+  config::Config again = f.policy_from;
+  FUZZ_CHECK(config::ReadPolicyZone(**written, again).ok(), "a policy zone written is refused");
+  FUZZ_CHECK(PolicyText(again) == PolicyText(read), "a policy zone reads back otherwise");
+}
 
 const Fixture& GetFixture() {
   static const Fixture* fixture = [] {
@@ -64,6 +125,9 @@ const Fixture& GetFixture() {
     auto table = policy::Table::Build(*config, 1);
     if (!table.ok()) std::abort();
     f->table = std::move(*table);
+    auto policy_from = config::ParseConfig(kPolicyFrom, "/tmp/fuzz-policy.yaml");
+    if (!policy_from.ok()) std::abort();
+    f->policy_from = *std::move(policy_from);
     return f;
   }();
   return *fixture;
@@ -126,6 +190,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string apex(compiled->apex());
   dns::ZoneSet zones;
   FUZZ_CHECK(zones.Add(compiled).ok(), "ZoneSet::Add failed for a single zone");
+  CheckPolicyZone(f, *compiled);
 
   std::vector<std::string> names = {apex, std::string("\x07nothere") + apex,
                                     std::string("\x01x\x04wild") + apex};
