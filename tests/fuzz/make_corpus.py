@@ -8,7 +8,8 @@ corpus/responder/  DNS queries in wire form (no TCP length prefix): names of
                    EDNS (sizes, versions, options), odd classes and opcodes, and
                    malformed headers and questions.
 corpus/zone/       zones/*.zone, the harness zones, and variants: directives,
-                   parentheses, generic records, many types, and broken ones.
+                   parentheses, generic records, many types, a policy zone, and
+                   broken ones.
 corpus/zone_syntax/ each line of tests/data/zone_syntax/cases.txt in a zone,
                    and the zone variants without $INCLUDE.
 corpus/config/     config/*.yaml and variants of every section, plus broken ones.
@@ -342,6 +343,21 @@ UPPER A 192.0.2.3
     "broken_directive": ZONE_HEAD + "$BOGUS 1\n$TTL abc\n$ORIGIN notabsolute\n",
     "broken_two_soa": ZONE_HEAD + "@ SOA ns2 hm 2 2 3 4 5\n",
     "empty": "",
+    # A policy zone (config/policy_zone.h), layout 1, at the harness's origin.
+    "policy_zone": """$TTL 60
+@ SOA @ hostmaster 1 60 10 1209600 60
+@ NS @
+version TXT "1"
+0.pools TXT "name=web4"
+127-77-0-0-24.0.pools APL 1:127.77.0.0/24
+127-77-0-0-24.0.pools TXT "weight=3"
+127-77-1-0-24.0.pools APL 1:127.77.1.0/24
+1.pools TXT "name=web6"
+x.1.pools APL 2:fd00:77::/44
+0.policies TXT "name=web" "match=*.example.com" "match=www.example.com" "ipv4=web4" "ipv6=web6" "ttl=30"
+1.policies TXT "name=edge" "match=edge.example.net" "ipv4=web4" "service=edge" "ports=443" "protocols=tcp"
+1.1.policies TXT "match=more.example.net" "ports=8443"
+""",
 }
 
 
