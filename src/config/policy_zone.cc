@@ -149,13 +149,13 @@ bool IsListKey(absl::string_view key) {
 // {"k": "v", "list": ["a", "b"]} on one line, keys in the order first seen.
 std::string YamlFlowMap(const std::vector<std::pair<std::string, std::string>>& pairs) {
   std::vector<std::pair<std::string, std::vector<std::string>>> entries;
-  for (const auto& [key, value] : pairs) {
+  for (const auto& pair : pairs) {
     auto it = std::find_if(entries.begin(), entries.end(),
-                           [&](const auto& entry) { return entry.first == key; });
-    if (it == entries.end() || !IsListKey(key)) {
-      entries.push_back({key, {value}});
+                           [&](const auto& entry) { return entry.first == pair.first; });
+    if (it == entries.end() || !IsListKey(pair.first)) {
+      entries.push_back({pair.first, {pair.second}});
     } else {
-      it->second.push_back(value);
+      it->second.push_back(pair.second);
     }
   }
   std::vector<std::string> parts;
