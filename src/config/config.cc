@@ -69,7 +69,7 @@ class Parser {
   void ParseZones(const YAML::Node& node, Config& config);
   enum class Followed { kZone, kCatalog, kPolicy };
   void ParseSecondary(const YAML::Node& node, Config& config, Followed kind = Followed::kZone);
-  void ParsePolicyZone(const YAML::Node& node, Config& config);
+  void ParseWrittenZone(const YAML::Node& node, const char* key, std::optional<WrittenZone>& out);
   void ParseRemotes(const YAML::Node& node, Config& config);
   void ParseTransfer(const YAML::Node& node, Config& config);
   // Every remote a secondary names exists, with a key that does.
@@ -399,20 +399,21 @@ void Parser::ParseSecondary(const YAML::Node& node, Config& config, Followed kin
   config.secondaries.push_back(std::move(zone));
 }
 
-void Parser::ParsePolicyZone(const YAML::Node& node, Config& config) {
-  if (!CheckMap(node, "policy_zone", {"name"})) return;
+void Parser::ParseWrittenZone(const YAML::Node& node, const char* key,
+                              std::optional<WrittenZone>& out) {
+  if (!CheckMap(node, key, {"name"})) return;
   std::string name;
   if (!node["name"]) {
-    Error(node, "policy_zone needs a name (the zone that publishes pools and policies)");
+    Error(node, absl::StrCat(key, " needs a name (the zone agilityd writes and serves)"));
     return;
   }
-  if (!String(node["name"], "policy_zone.name", &name)) return;
+  if (!String(node["name"], absl::StrCat(key, ".name"), &name)) return;
   const auto apex = dns::NameFromText(name);
   if (!apex.ok()) {
-    Error(node["name"], absl::StrCat("policy_zone '", name, "': ", apex.status().message()));
+    Error(node["name"], absl::StrCat(key, " '", name, "': ", apex.status().message()));
     return;
   }
-  config.policy_zone = PolicyZoneConfig{*apex, Line(node)};
+  out = WrittenZone{*apex, Line(node)};
 }
 
 void Parser::ParseRemotes(const YAML::Node& node, Config& config) {
@@ -931,10 +932,10 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ":1: the configuration must be a YAML mapping"));
   }
-  CheckMap(
-      root, "the configuration",
-      {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings", "rate_limit",
-       "dnssec", "keys", "remotes", "transfer", "catalogs", "policy_zone", "policy_from"});
+  CheckMap(root, "the configuration",
+           {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
+            "rate_limit", "dnssec", "keys", "remotes", "transfer", "catalogs", "policy_zone",
+            "policy_from", "catalog_zone"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -950,7 +951,16 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
       for (const auto& item : catalogs) ParseSecondary(item, config, Followed::kCatalog);
     }
   }
-  if (const YAML::Node policy_zone = root["policy_zone"]) ParsePolicyZone(policy_zone, config);
+  if (const YAML::Node policy_zone = root["policy_zone"]) {
+    ParseWrittenZone(policy_zone, "policy_zone", config.policy_zone);
+  }
+  if (const YAML::Node catalog_zone = root["catalog_zone"]) {
+    ParseWrittenZone(catalog_zone, "catalog_zone", config.catalog_zone);
+    if (config.catalog_zone && config.policy_zone &&
+        config.catalog_zone->apex == config.policy_zone->apex) {
+      Error(catalog_zone, "catalog_zone and policy_zone name the same zone");
+    }
+  }
   if (const YAML::Node policy_from = root["policy_from"]) {
     ParseSecondary(policy_from, config, Followed::kPolicy);
     // One source of truth per node: the fleet's, or this file's.
@@ -967,7 +977,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
             "from a zone serves that zone, and passes it on, as a secondary");
     }
   }
-  if (config.zones.empty() && config.secondaries.empty() && !config.policy_zone) {
+  if (config.zones.empty() && config.secondaries.empty() && WrittenZones(config).empty()) {
     Error(root["zones"] ? root["zones"] : root, "no zones configured");
   }
   if (const YAML::Node pools = root["pools"]) ParsePools(pools, config.pools);
@@ -1021,6 +1031,14 @@ absl::Status ParsePolicySections(const std::string& yaml,
                                  const std::function<std::string(int line)>& place,
                                  Config& config) {
   return Parser(config.path, place).ParsePolicySections(yaml, config);
+}
+
+std::vector<std::string> WrittenZones(const Config& config) {
+  std::vector<std::string> apexes;
+  for (const auto* zone : {&config.policy_zone, &config.catalog_zone}) {
+    if (zone->has_value()) apexes.push_back((*zone)->apex);
+  }
+  return apexes;
 }
 
 const Remote* FindRemote(const Config& config, absl::string_view name) {

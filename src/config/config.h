@@ -176,10 +176,13 @@ struct TransferConfig {
   int line = 0;
 };
 
-// `policy_zone: {name}`: this server's pools and policies, weights in
-// force included, published as a zone (config/policy_zone.h) for the
-// secondaries of a fleet to take them from.
-struct PolicyZoneConfig {
+// A zone agilityd writes itself and serves as a primary:
+// - `policy_zone: {name}`: this server's pools and policies, weights in
+//   force included (config/policy_zone.h), for the secondaries of a fleet to
+//   take them from;
+// - `catalog_zone: {name}`: a catalog (RFC 9432) of the zones it serves
+//   from files (dns/catalog.h), for secondaries to follow.
+struct WrittenZone {
   std::string apex;  // lowercase wire
   int line = 0;
 };
@@ -199,12 +202,16 @@ struct Config {
   RateLimitSettings rate_limit;
   std::vector<DnssecZone> dnssec;
   std::vector<TsigKey> keys;
-  std::optional<PolicyZoneConfig> policy_zone;
+  std::optional<WrittenZone> policy_zone;
+  std::optional<WrittenZone> catalog_zone;
   // `policy_from: {zone, primaries}`: the apex (lowercase wire) of the zone
   // pools and policies are taken from instead of this file; it is followed
   // as a secondary zone (SecondaryZone::policy). Empty: from this file.
   std::string policy_from;
 };
+
+// The apexes of the zones `config` has agilityd write (WrittenZone).
+std::vector<std::string> WrittenZones(const Config& config);
 
 // The remote named `name`, or nullptr.
 const Remote* FindRemote(const Config& config, absl::string_view name);

@@ -81,7 +81,7 @@ int Daemon::Run() {
       std::make_unique<Secondaries>(state_.get(), [this] { uv_async_send(&secondaries_changed_); });
   secondaries_->Configure(*config);
   notifier_.Configure(*config);
-  const std::unique_ptr<Snapshot> before = PolicyBeforeStart(*config);
+  const std::unique_ptr<Snapshot> before = StateBeforeStart(*config);
   auto loaded = LoadSnapshot(*std::move(config), 0, running_server_.workers, before.get(), &live,
                              secondaries_->Copies());
   if (!loaded.ok()) return Fail(loaded.status());
@@ -440,9 +440,7 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
         }
       }
     }
-    if (published->config.policy_zone || !published->config.policy_from.empty()) {
-      SavePolicyZone(*published, previous.get());
-    }
+    SaveWrittenZones(*published, previous.get());
   }
   // A new serial (or a zone served anew) is announced to transfer.notify,
   // once published: a secondary that asks at once must get the new zone.
@@ -464,62 +462,78 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
   }
 }
 
-std::unique_ptr<Snapshot> Daemon::PolicyBeforeStart(const config::Config& config) const {
-  const bool primary = config.policy_zone.has_value();
-  if ((!primary && config.policy_from.empty()) || !state_->status().ok()) return nullptr;
-  const std::string apex = primary ? config.policy_zone->apex : config.policy_from;
-  const std::string file = ZoneFileStem(apex) + (primary ? ".zone" : kAcceptedPolicySuffix);
+std::unique_ptr<Snapshot> Daemon::StateBeforeStart(const config::Config& config) const {
+  if (!state_->status().ok()) return nullptr;
+  auto before = std::make_unique<Snapshot>();
+  bool found = false;
+  // Each zone agilityd writes, as published last: the same serial when it
+  // says the same, and IXFR from it when not.
+  for (const std::string& apex : config::WrittenZones(config)) {
+    auto zone = ReadSavedZone(apex, ".zone");
+    if (zone == nullptr) continue;
+    if (auto journal = ReadJournal(*state_, *zone, size_t{config.transfer.journal_mb} << 20)) {
+      before->journals[apex] = std::move(journal);
+    }
+    found |= before->zones.Add(std::move(zone)).ok();
+  }
+  // The policy to keep should the copy of the followed policy zone be refused.
+  if (!config.policy_from.empty()) {
+    if (auto zone = ReadSavedZone(config.policy_from, kAcceptedPolicySuffix)) {
+      before->config = config;
+      if (auto status = config::ReadPolicyZone(*zone, before->config); status.ok()) {
+        before->policy_source.serial = zone->serial();
+        before->policy_source.applied_at = absl::Now();
+        found = true;
+      } else {
+        Log(absl::StrCat("the last policy accepted (", zone->source(),
+                         ") is refused now: ", status.message()));
+        before->config = config::Config();
+      }
+    }
+  }
+  return found ? std::move(before) : nullptr;
+}
+
+std::shared_ptr<const dns::Zone> Daemon::ReadSavedZone(const std::string& apex,
+                                                       const char* suffix) const {
+  const std::string file = ZoneFileStem(apex) + suffix;
   auto text = state_->Read(file);
   if (!text.ok() || !text->has_value()) return nullptr;
   auto zone = dns::ParseZoneText(**text, state_->FilePath(file), dns::NameToText(apex));
-  if (!zone.ok() || (*zone)->apex() != apex) return nullptr;
-  auto before = std::make_unique<Snapshot>();
-  if (primary) {
-    // The same serial when the policy is the same, and IXFR from it when not.
-    if (auto journal = ReadJournal(*state_, **zone, size_t{config.transfer.journal_mb} << 20)) {
-      before->journals[apex] = std::move(journal);
-    }
-    if (!before->zones.Add(*std::move(zone)).ok()) return nullptr;
-    return before;
-  }
-  // The policy to keep should the copy saved beside it be refused.
-  before->config = config;
-  if (auto status = config::ReadPolicyZone(**zone, before->config); !status.ok()) {
-    Log(absl::StrCat("the last policy accepted (", state_->FilePath(file),
-                     ") is refused now: ", status.message()));
+  if (!zone.ok() || (*zone)->apex() != apex) {
+    Log(absl::StrCat(state_->FilePath(file),
+                     " ignored: ", zone.ok() ? "another zone" : zone.status().message()));
     return nullptr;
   }
-  before->policy_source.serial = (*zone)->serial();
-  before->policy_source.applied_at = absl::Now();
-  return before;
+  return *std::move(zone);
 }
 
-void Daemon::SavePolicyZone(const Snapshot& published, const Snapshot* previous) const {
-  const bool primary = published.config.policy_zone.has_value();
-  const std::string& apex =
-      primary ? published.config.policy_zone->apex : published.config.policy_from;
-  const auto zone = ZoneAt(published.zones, apex);
-  if (zone == nullptr) return;
-  if (primary) {
-    if (previous != nullptr && ZoneAt(previous->zones, apex) == zone) return;
-  } else {
-    // The copy whose policy is in force, once per new one.
-    const uint32_t serial = published.policy_source.serial;
-    if (serial == 0 || zone->serial() != serial) return;
-    if (previous != nullptr && previous->config.policy_from == apex &&
-        previous->policy_source.serial == serial) {
-      return;
+void Daemon::SaveWrittenZones(const Snapshot& published, const Snapshot* previous) const {
+  std::vector<std::pair<std::string, const char*>> files;
+  for (const std::string& apex : config::WrittenZones(published.config)) {
+    const auto zone = ZoneAt(published.zones, apex);
+    if (zone != nullptr && (previous == nullptr || ZoneAt(previous->zones, apex) != zone)) {
+      files.emplace_back(apex, ".zone");
     }
   }
-  dns::ZoneTextWriter text;
-  absl::Status status = text.AddZone(*zone);
-  if (status.ok()) {
-    status = state_->Write(ZoneFileStem(apex) + (primary ? ".zone" : kAcceptedPolicySuffix),
-                           text.text());
+  // The copy of the followed policy zone whose policy is in force, once per
+  // new one.
+  const std::string& followed = published.config.policy_from;
+  const uint32_t serial = published.policy_source.serial;
+  const auto copy = followed.empty() ? nullptr : ZoneAt(published.zones, followed);
+  if (copy != nullptr && serial != 0 && copy->serial() == serial &&
+      (previous == nullptr || previous->config.policy_from != followed ||
+       previous->policy_source.serial != serial)) {
+    files.emplace_back(followed, kAcceptedPolicySuffix);
   }
-  if (!status.ok()) {
-    Log(absl::StrCat("policy zone ", dns::NameToText(apex),
-                     " not kept for restarts: ", status.message()));
+  for (const auto& [apex, suffix] : files) {
+    dns::ZoneTextWriter text;
+    absl::Status status = text.AddZone(*ZoneAt(published.zones, apex));
+    if (status.ok()) status = state_->Write(ZoneFileStem(apex) + suffix, text.text());
+    if (!status.ok()) {
+      Log(absl::StrCat("zone ", dns::NameToText(apex),
+                       " not kept for restarts: ", status.message()));
+    }
   }
 }
 

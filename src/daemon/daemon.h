@@ -48,12 +48,15 @@ class Daemon {
   // copy): weight overrides reconciled with it, steering synced first (its
   // drains too). A failure changes nothing.
   absl::Status Adopt(std::shared_ptr<Snapshot> snapshot, std::vector<std::string>& cleared);
-  // Keeps for restarts the policy zone `published` publishes, when new, or
-  // the copy of the followed one whose policy it accepted.
-  void SavePolicyZone(const Snapshot& published, const Snapshot* previous) const;
+  // Keeps for restarts the zones agilityd writes (policy_zone,
+  // catalog_zone) that `published` serves anew, and the copy of a followed
+  // policy zone whose policy it accepted.
+  void SaveWrittenZones(const Snapshot& published, const Snapshot* previous) const;
   // What those saved say, as the snapshot "before" the first (null: none):
-  // the published zone and its journal, or the policy last accepted.
-  std::unique_ptr<Snapshot> PolicyBeforeStart(const config::Config& config) const;
+  // the zones written and their journals, and the policy last accepted.
+  std::unique_ptr<Snapshot> StateBeforeStart(const config::Config& config) const;
+  // A zone kept in the state directory as <zone><suffix>, or null.
+  std::shared_ptr<const dns::Zone> ReadSavedZone(const std::string& apex, const char* suffix) const;
   // Gives `snapshot` the next generation and hands it to the workers.
   void Publish(std::shared_ptr<Snapshot> snapshot);
   // `snapshot` with the weights `overrides` set now; null when it already

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "config/policy_zone.h"
 #include "daemon/log.h"
+#include "dns/catalog.h"
 #include "dns/name.h"
 #include "dns/transfer.h"
 #include "dns/zone_file.h"
@@ -156,33 +157,21 @@ uint32_t NextSerial(uint32_t last) {
   return dns::SerialNewer(now, last) ? now : last + 1;
 }
 
-// Adds to `snapshot` the policy zone of `config` (policy_zone:), with the
-// weights `table` serves: `before` (the zone published so far, may be null)
-// again when nothing changed, else the zone with the next serial, and what
-// changed appended to `journal` for IXFR.
-absl::Status AddPolicyZone(const config::Config& config, const policy::Table& table,
-                           std::shared_ptr<const dns::Zone> before,
-                           std::shared_ptr<const dns::Journal> journal, Snapshot& snapshot) {
-  config::Config published;
-  published.path = config.path;
-  published.policy_zone = config.policy_zone;
-  published.pools = config.pools;
-  published.policies = config.policies;
-  const policy::LiveWeights weights = TableWeights(table);
-  for (config::PoolConfig& pool : published.pools) {
-    for (config::PoolPrefix& part : pool.prefixes) {
-      const auto it = weights.find(policy::WeightKey(pool.name, part.prefix));
-      if (it != weights.end()) part.weight = it->second;
-    }
-  }
-  const std::string& apex = config.policy_zone->apex;
+// Adds to `snapshot` the zone at `apex` that agilityd writes (WrittenZone),
+// `text(serial)` compiled: `before` (the zone published so far, may be null)
+// again when nothing but the serial would change, else the zone with the
+// next serial, and what changed appended to `journal` for IXFR.
+absl::Status AddWrittenZone(const config::Config& config, const config::WrittenZone& written,
+                            absl::string_view key,
+                            const std::function<absl::StatusOr<std::string>(uint32_t)>& text,
+                            std::shared_ptr<const dns::Zone> before,
+                            std::shared_ptr<const dns::Journal> journal, Snapshot& snapshot) {
+  const std::string& apex = written.apex;
   if (before != nullptr && before->apex() != apex) before = nullptr;
-  auto text =
-      config::PolicyZoneText(published, NextSerial(before != nullptr ? before->serial() : 0));
-  if (!text.ok()) return text.status();
+  auto zone_text = text(NextSerial(before != nullptr ? before->serial() : 0));
+  if (!zone_text.ok()) return zone_text.status();
   auto zone = dns::ParseZoneText(
-      *text, absl::StrCat(config.path, ":", config.policy_zone->line, ": policy_zone"),
-      dns::NameToText(apex));
+      *zone_text, absl::StrCat(config.path, ":", written.line, ": ", key), dns::NameToText(apex));
   if (!zone.ok()) return zone.status();
   std::shared_ptr<const dns::Zone> served = *std::move(zone);
   if (before != nullptr) {
@@ -205,6 +194,61 @@ absl::Status AddPolicyZone(const config::Config& config, const policy::Table& ta
     snapshot.journals.erase(apex);
   }
   return snapshot.zones.Add(std::move(served));
+}
+
+// The journal `snapshot` (may be null) keeps for `apex`, or null.
+std::shared_ptr<const dns::Journal> JournalOf(const Snapshot* snapshot, const std::string& apex) {
+  if (snapshot == nullptr) return nullptr;
+  const auto it = snapshot->journals.find(apex);
+  return it != snapshot->journals.end() ? it->second : nullptr;
+}
+
+// The policy zone of `config` (policy_zone:), with the weights `table`
+// serves, after `previous`'s.
+absl::Status AddPolicyZone(const config::Config& config, const policy::Table& table,
+                           const Snapshot* previous, Snapshot& snapshot) {
+  config::Config published;
+  published.path = config.path;
+  published.policy_zone = config.policy_zone;
+  published.pools = config.pools;
+  published.policies = config.policies;
+  const policy::LiveWeights weights = TableWeights(table);
+  for (config::PoolConfig& pool : published.pools) {
+    for (config::PoolPrefix& part : pool.prefixes) {
+      const auto it = weights.find(policy::WeightKey(pool.name, part.prefix));
+      if (it != weights.end()) part.weight = it->second;
+    }
+  }
+  const std::string& apex = config.policy_zone->apex;
+  return AddWrittenZone(
+      config, *config.policy_zone, "policy_zone",
+      [&](uint32_t serial) { return config::PolicyZoneText(published, serial); },
+      previous != nullptr ? ZoneAt(previous->zones, apex) : nullptr, JournalOf(previous, apex),
+      snapshot);
+}
+
+// The catalog of `config` (catalog_zone:): every zone `snapshot` serves from
+// a file, after `previous`'s catalog.
+absl::Status AddCatalogZone(const config::Config& config, const Snapshot* previous,
+                            Snapshot& snapshot) {
+  const std::vector<std::string> written = config::WrittenZones(config);
+  std::vector<std::string> members;
+  for (size_t i = 0; i < snapshot.zones.zones().size(); ++i) {
+    const std::string apex(snapshot.zones.zones()[i]->apex());
+    if (snapshot.zones.served(i).secondary != nullptr ||
+        std::find(written.begin(), written.end(), apex) != written.end()) {
+      continue;
+    }
+    members.push_back(apex);
+  }
+  const std::string& apex = config.catalog_zone->apex;
+  return AddWrittenZone(
+      config, *config.catalog_zone, "catalog_zone",
+      [&](uint32_t serial) -> absl::StatusOr<std::string> {
+        return dns::CatalogZoneText(apex, members, serial);
+      },
+      previous != nullptr ? ZoneAt(previous->zones, apex) : nullptr, JournalOf(previous, apex),
+      snapshot);
 }
 
 // Reads `config`'s pools and policies from the copy of the policy_from zone
@@ -356,17 +400,12 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
                                     previous != nullptr ? previous->table.get() : nullptr, live);
   if (!table.ok()) errors.emplace_back(table.status().message());
   if (table.ok() && config.policy_zone) {
-    const std::string& apex = config.policy_zone->apex;
-    std::shared_ptr<const dns::Journal> journal;
-    if (previous != nullptr) {
-      if (const auto it = previous->journals.find(apex); it != previous->journals.end()) {
-        journal = it->second;
-      }
+    if (auto status = AddPolicyZone(config, **table, previous, *snapshot); !status.ok()) {
+      errors.emplace_back(status.message());
     }
-    if (auto status = AddPolicyZone(config, **table,
-                                    previous != nullptr ? ZoneAt(previous->zones, apex) : nullptr,
-                                    std::move(journal), *snapshot);
-        !status.ok()) {
+  }
+  if (config.catalog_zone) {
+    if (auto status = AddCatalogZone(config, previous, *snapshot); !status.ok()) {
       errors.emplace_back(status.message());
     }
   }
@@ -439,11 +478,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithWeights(const Snapshot& base, int 
   std::vector<std::string> errors;
   auto keys = CopyZones(
       base, [&](size_t i) { return base.zones.zones()[i]->apex() == apex; }, *snapshot, errors);
-  const auto journal = base.journals.find(apex);
-  if (auto status =
-          AddPolicyZone(base.config, *snapshot->table, ZoneAt(base.zones, apex),
-                        journal != base.journals.end() ? journal->second : nullptr, *snapshot);
-      !status.ok()) {
+  if (auto status = AddPolicyZone(base.config, *snapshot->table, &base, *snapshot); !status.ok()) {
     errors.emplace_back(status.message());
   }
   for (auto& [zone_apex, zone_keys] : keys) {

@@ -1,6 +1,9 @@
 #include "dns/catalog.h"
 
+#include <openssl/evp.h>
+
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "dns/name.h"
@@ -85,6 +88,26 @@ absl::StatusOr<CatalogMembers> ReadCatalog(const Zone& catalog, size_t max_zones
         absl::StrCat(where, group, " group properties ignored: every member is served alike"));
   }
   return members;
+}
+
+std::string CatalogZoneText(absl::string_view apex, const std::vector<std::string>& members,
+                            uint32_t serial) {
+  const std::string origin = NameToText(apex);
+  std::string out = absl::StrCat("$ORIGIN ", origin, "\n@ 0 SOA invalid. invalid. ", serial,
+                                 " 60 10 1209600 0\n@ 0 NS invalid.\nversion 0 TXT \"2\"\n");
+  for (size_t i = 0; i < members.size(); ++i) {
+    std::string lower = members[i];
+    for (char& c : lower) c = static_cast<char>(AsciiLower(static_cast<uint8_t>(c)));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    // Should OpenSSL fail, the label is still unique, if not stable.
+    const std::string label =
+        EVP_Digest(lower.data(), lower.size(), digest, &size, EVP_sha1(), nullptr) == 1
+            ? absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size))
+            : absl::StrCat("m", i);
+    absl::StrAppend(&out, label, ".zones 0 PTR ", NameToText(lower), "\n");
+  }
+  return out;
 }
 
 }  // namespace agility::dns

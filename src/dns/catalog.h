@@ -1,9 +1,10 @@
-// Catalog zones (RFC 9432), as a consumer: which member zones a catalog
-// lists. The catalog is an ordinary zone, transferred as secondaries are;
-// this reads its member list. No I/O.
+// Catalog zones (RFC 9432): which member zones a catalog lists, as a
+// consumer reads it, and the catalog a producer writes. The catalog is an
+// ordinary zone, transferred as secondaries are. No I/O.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,12 @@ struct CatalogMembers {
 // §4.2.1), or more than `max_zones` members. A member node with other than
 // one PTR record, or a zone listed twice, is left out with a note (§4.2).
 absl::StatusOr<CatalogMembers> ReadCatalog(const Zone& catalog, size_t max_zones);
+
+// The zone text of a catalog at `apex` (lowercase wire) with `serial`
+// listing `members` (wire): version "2", and one PTR per member whose
+// unique label is the SHA-1 of the member's name (as Knot DNS writes them),
+// so that a member keeps its label however the list changes.
+std::string CatalogZoneText(absl::string_view apex, const std::vector<std::string>& members,
+                            uint32_t serial);
 
 }  // namespace agility::dns

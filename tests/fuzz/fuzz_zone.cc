@@ -99,7 +99,7 @@ void CheckPolicyZone(const Fixture& f, const dns::Zone& zone) {
     return;
   }
   FUZZ_CHECK(policy::Table::Build(read, 1).ok(), "a policy zone read, its table refused");
-  read.policy_zone = config::PolicyZoneConfig{std::string(zone.apex()), 1};
+  read.policy_zone = config::WrittenZone{std::string(zone.apex()), 1};
   auto text = config::PolicyZoneText(read, 2);
   if (!text.ok()) return;  // a value too long for a TXT string of its own
   auto written = dns::ParseZoneText(*text, "written", dns::NameToText(zone.apex()));

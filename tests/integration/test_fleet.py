@@ -8,7 +8,10 @@
   prefix drains on all three; a live `agilityctl shift` on the primary
   reaches both secondaries; their status says where the policy came from and
   its serial; a restarted primary publishes the same serial; answers during
-  a change pair the old pool with the old TTL or the new with the new.
+  a change pair the old pool with the old TTL or the new with the new. The
+  primary's catalog (`catalog_zone:`) lists its zones: the secondaries serve
+  them with none of their own, and a zone file added on the primary is
+  served by both within 1 s of the reload, and gone when removed.
 - KnotRelayTest: the same with Knot DNS between the primary and the
   secondaries, carrying the policy zone unchanged (within 1 s plus the
   second Knot always waits before it notifies); Knot is also the primary
@@ -49,6 +52,7 @@ from test_transfer import AGILITYCTL, AGILITYD, KnotControl, dig, status, wait_f
 BPFFS = os.environ.get("AGILITY_BPFFS", "")
 APEX = "fleet.example"
 POLICY_ZONE = "policy.fleet.example"
+CATALOG = "catalog.fleet.example"
 WWW = f"www.{APEX}"
 OLD = ipaddress.ip_network("127.91.0.0/24")
 NEW = ipaddress.ip_network("127.91.1.0/24")
@@ -72,6 +76,10 @@ def policy_yaml(prefixes):
             "ports: [443]}\n")
 
 
+def serves(node, member):
+    return [str(a) for a in node.answers(f"www.{member}")] == ["192.0.2.50"]
+
+
 def member_zone(member):
     return (f"$ORIGIN {member}.\n$TTL 300\n@ SOA ns1 hostmaster 1 60 10 1209600 60\n@ NS ns1\n"
             "ns1 A 192.0.2.1\nwww A 192.0.2.50\n")
@@ -92,7 +100,10 @@ class Node:
         self.process = None
         self.log = None
 
-    def write(self, body):
+    def write(self, body, zones=None):
+        """The configuration: `body` after the node's own settings, and
+        `zones` (default: the node's copy of fleet.example)."""
+        zones = [self.zone] if zones is None else zones
         with open(self.config, "w") as f:
             f.write(f"""server:
   listen: ["127.0.0.1:{self.port}"]
@@ -101,7 +112,7 @@ class Node:
   state_dir: "{self.dir}/state"
 sk_lookup: {{required: true, pin: "{BPFFS}/{self.name}", drain_grace_s: 60}}
 services: {{edge: {{}}}}
-zones: ["{self.zone}"]
+{f"zones: {json.dumps(zones)}" if zones else ""}
 {body}""")
 
     def start(self):
@@ -177,8 +188,10 @@ class FleetCase(unittest.TestCase):
     def nodes(cls):
         return ([cls.primary] if cls.primary else []) + list(cls.secondaries)
 
+    primary_zones = None
+
     def write_primary(self, prefixes):
-        self.primary.write(self.primary_body + policy_yaml(prefixes))
+        self.primary.write(self.primary_body + policy_yaml(prefixes), self.primary_zones)
 
     def change_pool(self, prefixes, new_networks):
         """Edits the primary's YAML and reloads it; returns the seconds until
@@ -218,15 +231,24 @@ class FleetTest(FleetCase):
         ports = [servers.free_port() for _ in range(3)]
         cls.primary = Node(cls.tmp.name, "primary", ports[0])
         cls.secondaries = [Node(cls.tmp.name, f"s{i}", ports[i]) for i in (1, 2)]
+        # The primary's zones are listed in its catalog: the secondaries
+        # follow the catalog and have no zone of their own.
+        cls.members = os.path.join(cls.tmp.name, "members")
+        os.makedirs(cls.members)
+        with open(os.path.join(cls.members, "member1.test.zone"), "w") as f:
+            f.write(member_zone("member1.test"))
+        cls.primary_zones = [cls.primary.zone, cls.members]
         cls.primary_body = (
             f"policy_zone: {{name: {POLICY_ZONE}}}\n"
+            f"catalog_zone: {{name: {CATALOG}}}\n"
             f"remotes: {{s1: {{address: '127.0.0.1:{ports[1]}'}}, "
             f"s2: {{address: '127.0.0.1:{ports[2]}'}}}}\n"
             "transfer: {allow: [{prefix: 127.0.0.0/8}], notify: [s1, s2]}\n")
-        cls.primary.write(cls.primary_body + policy_yaml([(OLD, 1)]))
+        cls.primary.write(cls.primary_body + policy_yaml([(OLD, 1)]), cls.primary_zones)
         for node in cls.secondaries:
             node.write(f"remotes: {{primary: {{address: '127.0.0.1:{ports[0]}'}}}}\n"
-                       f"policy_from: {{zone: {POLICY_ZONE}, primaries: [primary]}}\n")
+                       f"policy_from: {{zone: {POLICY_ZONE}, primaries: [primary]}}\n"
+                       f"catalogs: [{{name: {CATALOG}, primaries: [primary]}}]\n", zones=[])
         cls.primary.start()
         for node in cls.secondaries:
             node.start()
@@ -314,13 +336,38 @@ class FleetTest(FleetCase):
         asker.start()
         try:
             self.primary.write(self.primary_body +
-                               policy_yaml([(NEW, 1)]).replace("ttl: 30", "ttl: 31"))
+                               policy_yaml([(NEW, 1)]).replace("ttl: 30", "ttl: 31"),
+                               self.primary_zones)
             self.primary.ctl("reload")
             wait_for(lambda: (False, True, 31) in seen, "answers of the new policy")
         finally:
             stop.set()
             asker.join()
         self.assertEqual(seen, {(True, False, 30), (False, True, 31)})
+
+
+    def test_6_a_zone_added_on_the_primary_reaches_the_fleet(self):
+        """The primary's catalog_zone lists the zones it serves from files."""
+        for node in self.secondaries:
+            wait_for(lambda: serves(node, "member1.test"), f"{node.name} serving member1")
+        added = os.path.join(self.members, "member2.test.zone")
+        with open(added, "w") as f:
+            f.write(member_zone("member2.test"))
+        started = time.monotonic()
+        self.primary.ctl("reload")
+        wait_for(lambda: all(serves(n, "member2.test") for n in self.secondaries),
+                 "the added zone on both secondaries", timeout=10)
+        self.assertLess(time.monotonic() - started, 1.0)
+        catalog = dig(self.primary.port, CATALOG, "AXFR")
+        self.assertRegex(catalog, r'version\.catalog\.fleet\.example\.\s+0\s+IN\s+TXT\s+"2"')
+        self.assertRegex(catalog, r"[0-9a-f]{40}\.zones\.catalog\.fleet\.example\.\s+0\s+IN\s+"
+                                  r"PTR\s+member2\.test\.")
+        os.unlink(added)
+        self.primary.ctl("reload")
+        wait_for(lambda: all(status(dig(n.port, "www.member2.test")) == "REFUSED"
+                             for n in self.secondaries), "the removed zone gone everywhere")
+        for node in self.secondaries:
+            self.assertTrue(serves(node, "member1.test"))
 
 
 class KnotRelayTest(KnotControl, FleetCase):
@@ -392,9 +439,6 @@ class KnotRelayTest(KnotControl, FleetCase):
         finally:
             cls.tmp.cleanup()
 
-    def serves(self, node, member):
-        return [str(a) for a in node.answers(f"www.{member}")] == ["192.0.2.50"]
-
     def change_catalog(self, *edits):
         self.knot_change(self.CATALOG, *[(edit[0], self.CATALOG, *edit[1:]) for edit in edits])
 
@@ -411,18 +455,18 @@ class KnotRelayTest(KnotControl, FleetCase):
 
     def test_2_catalog_members_come_and_go_on_every_secondary(self):
         for node in self.secondaries:
-            wait_for(lambda: self.serves(node, "member1.test"), f"{node.name} serving member1")
-            self.assertFalse(self.serves(node, "member2.test"))
+            wait_for(lambda: serves(node, "member1.test"), f"{node.name} serving member1")
+            self.assertFalse(serves(node, "member2.test"))
         started = time.monotonic()
         self.change_catalog(("zone-set", "m2.zones", "0", "PTR", "member2.test."))
-        wait_for(lambda: all(self.serves(n, "member2.test") for n in self.secondaries),
+        wait_for(lambda: all(serves(n, "member2.test") for n in self.secondaries),
                  "the added member on both secondaries", timeout=10)
         self.assertLess(time.monotonic() - started, 2.0)
         self.change_catalog(("zone-unset", "m1.zones", "PTR"))
         wait_for(lambda: all(status(dig(n.port, "www.member1.test")) == "REFUSED"
                              for n in self.secondaries), "the removed member gone everywhere")
         for node in self.secondaries:
-            self.assertTrue(self.serves(node, "member2.test"))
+            self.assertTrue(serves(node, "member2.test"))
 
 
 class BrokenPolicyZoneTest(KnotControl, FleetCase):

@@ -62,5 +62,24 @@ TEST(CatalogTest, LeavesOutBadMembersWithANote) {
   EXPECT_THAT(members->notes[4], HasSubstr("group properties ignored"));
 }
 
+TEST(CatalogTest, WhatAProducerWritesAConsumerReads) {
+  const std::vector<std::string> members = {Wire("two.example."), Wire("One.Example.")};
+  const std::string text = CatalogZoneText(Wire("catalog.invalid."), members, 7);
+  auto zone = ParseZoneText(text, "catalog", "catalog.invalid.");
+  ASSERT_TRUE(zone.ok()) << zone.status() << "\n" << text;
+  EXPECT_EQ((*zone)->serial(), 7u);
+  auto read = ReadCatalog(**zone, 10);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_THAT(read->zones,
+              ::testing::UnorderedElementsAre(Wire("two.example."), Wire("one.example.")));
+  EXPECT_TRUE(read->notes.empty());
+  // A member's label is the SHA-1 of its name in wire form, lowercase,
+  // whatever else the list holds.
+  const std::string label = "6fcee748254915d6e0058b4813616296cbd9dbcc.zones 0 PTR one.example.\n";
+  EXPECT_THAT(text, HasSubstr(label));
+  EXPECT_THAT(CatalogZoneText(Wire("catalog.invalid."), {Wire("one.example.")}, 8),
+              HasSubstr(label));
+}
+
 }  // namespace
 }  // namespace agility::dns

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "dns/name.h"
 #include "dns/zone_file.h"
 
 namespace agility::config {
@@ -220,6 +221,22 @@ TEST(PolicyZoneTest, PolicyFromExcludesLocalPolicy) {
   ASSERT_EQ(config.secondaries.size(), 1u);
   EXPECT_TRUE(config.secondaries[0].policy);
   EXPECT_EQ(config.policy_from, config.secondaries[0].apex);
+}
+
+TEST(PolicyZoneTest, ZonesAgilitydWritesAreNamedOnce) {
+  const std::string head = "server: {listen: [\"127.0.0.1:5300\"]}\n";
+  const Config both =
+      Parse(head + "policy_zone: {name: p.example}\ncatalog_zone: {name: c.example}\n");
+  EXPECT_EQ(WrittenZones(both), (std::vector<std::string>{*dns::NameFromText("p.example"),
+                                                          *dns::NameFromText("c.example")}));
+  auto same = ParseConfig(
+      head + "policy_zone: {name: p.example}\ncatalog_zone: {name: p.example}\n", "test.yaml");
+  ASSERT_FALSE(same.ok());
+  EXPECT_THAT(std::string(same.status().message()), HasSubstr("test.yaml:3: catalog_zone and "
+                                                              "policy_zone name the same zone"));
+  auto unnamed = ParseConfig(head + "catalog_zone: {nom: c.example}\n", "test.yaml");
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_THAT(std::string(unnamed.status().message()), HasSubstr("unknown key 'nom'"));
 }
 
 }  // namespace
