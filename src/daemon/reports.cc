@@ -257,12 +257,18 @@ std::string Daemon::MetricsText() const {
   m.Family("agility_tcp_connections", "gauge", "TCP connections open, all workers.");
   m.Sample("agility_tcp_connections", static_cast<double>(t.tcp_connections));
   m.Family("agility_tcp_connections_rejected_total", "counter",
-           "TCP connections accepted and reset at once: over server.tcp_max_connections "
-           "(limit=\"total\") or server.tcp_max_connections_per_client (limit=\"per_client\").");
+           "TCP connections accepted and reset at once: over server.tcp_max_connections with "
+           "no connection of the worker to evict (limit=\"total\") or over "
+           "server.tcp_max_connections_per_client (limit=\"per_client\").");
   m.Sample("agility_tcp_connections_rejected_total", {{"limit", "total"}},
            static_cast<double>(t.tcp_rejected_total));
   m.Sample("agility_tcp_connections_rejected_total", {{"limit", "per_client"}},
            static_cast<double>(t.tcp_rejected_per_client));
+  m.Family("agility_tcp_connections_evicted_total", "counter",
+           "TCP connections reset to make room for a new one at server.tcp_max_connections: "
+           "the worker's one longest without progress (a query answered or answers taken, "
+           "its accept at first).");
+  m.Sample("agility_tcp_connections_evicted_total", static_cast<double>(t.tcp_evicted));
   m.Family("agility_tcp_timeouts_total", "counter",
            "TCP connections closed by a timer: idle between queries, query not complete within "
            "server.tcp_query_timeout_ms, or write (answers not taken by the client).");

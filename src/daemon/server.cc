@@ -400,6 +400,7 @@ ServerTotals Server::Totals() const {
     t.rate_limited_dropped += s.rate_limited_dropped.Get();
     t.rate_limited_slipped += s.rate_limited_slipped.Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();
+    t.tcp_evicted += s.tcp.evicted.Get();
     t.tcp_rejected_per_client += s.tcp.rejected_per_client.Get();
     for (int k = 0; k < sockets::kTcpTimeoutKinds; ++k)
       t.tcp_timeouts[k] += s.tcp.timeouts[k].Get();

@@ -60,6 +60,7 @@ struct ServerTotals {
   bool query_filter = false;  // server.udp_queries_per_address is set
   uint64_t query_filter_passed = 0, query_filter_dropped = 0;
   uint64_t tcp_rejected_total = 0;                        // over tcp_max_connections
+  uint64_t tcp_evicted = 0;                               // closed to make room
   uint64_t tcp_rejected_per_client = 0;                   // over tcp_max_connections_per_client
   uint64_t tcp_timeouts[sockets::kTcpTimeoutKinds] = {};  // by sockets::TcpTimeout
   uint64_t tcp_read_pauses = 0;

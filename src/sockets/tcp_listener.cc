@@ -34,7 +34,24 @@ struct TcpListener::Connection {
   bool paused = false;  // reading stopped for back-pressure
   bool eof = false;     // the client is done sending; close once drained
   bool closing = false;
+  Connection* older = nullptr;  // in TcpListener::connections_
+  Connection* newer = nullptr;
 };
+
+void TcpListener::List::Append(Connection* c) {
+  c->older = newest;
+  c->newer = nullptr;
+  (newest != nullptr ? newest->newer : oldest) = c;
+  newest = c;
+  ++size;
+}
+
+void TcpListener::List::Remove(Connection* c) {
+  (c->older != nullptr ? c->older->newer : oldest) = c->newer;
+  (c->newer != nullptr ? c->newer->older : newest) = c->older;
+  c->older = c->newer = nullptr;
+  --size;
+}
 
 namespace {
 
@@ -112,8 +129,9 @@ TcpListener::TcpListener(uv_loop_t* loop, int fd, const TcpOptions& options,
 
 TcpListener::~TcpListener() {
   // Connections still open here belong to a loop that is gone.
-  for (Connection* c : connections_) {
-    if (c->admitted) admission_.Release(c->client);
+  while (Connection* c = connections_.oldest) {
+    connections_.Remove(c);
+    admission_.Release(c->client);
     delete c;
   }
 }
@@ -129,8 +147,7 @@ void TcpListener::Close() {
   if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&server_))) {
     uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);  // closes fd_
   }
-  std::vector<Connection*> open(connections_.begin(), connections_.end());
-  for (Connection* c : open) CloseConnection(*c);
+  while (connections_.oldest != nullptr) CloseConnection(*connections_.oldest);
 }
 
 void TcpListener::OnConnection(uv_stream_t* server, int status) {
@@ -162,7 +179,13 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   }
   c->client = TcpAdmission::ClientOf(peer);
   c->peer = peer;
-  switch (self->admission_.Admit(c->client)) {
+  TcpAdmission::Verdict verdict = self->admission_.Admit(c->client);
+  // Full: the connection that has gone longest without progress makes room
+  // (again, should another worker take the place first).
+  while (verdict == TcpAdmission::Verdict::kTooMany && self->Evict()) {
+    verdict = self->admission_.Admit(c->client);
+  }
+  switch (verdict) {
     case TcpAdmission::Verdict::kTooMany:
       self->counters_.rejected_total.Add();
       self->CloseConnection(*c, /*reset=*/true);
@@ -175,7 +198,7 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
       c->admitted = true;
       break;
   }
-  self->connections_.insert(c);
+  self->connections_.Append(c);
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c->stream), &TcpListener::OnAlloc,
                     &TcpListener::OnRead) != 0) {
     self->CloseConnection(*c);
@@ -216,6 +239,7 @@ void TcpListener::OnRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*b
     self->CloseConnection(*c);
     return;
   }
+  if (answered) self->Progressed(*c);
   self->ArmTimer(*c, answered);
 }
 
@@ -326,6 +350,7 @@ void TcpListener::OnWritten(uv_write_t* req, int status) {
     self->CloseConnection(*c);
     return;
   }
+  self->Progressed(*c);  // the client took answers
   if (self->Unsent(*c) == 0) {
     Trim(c->writing);
     Trim(c->queued);
@@ -388,12 +413,27 @@ void TcpListener::OnTimer(uv_timer_t* timer) {
 void TcpListener::CloseConnection(Connection& c, bool reset) {
   if (c.closing) return;
   c.closing = true;
-  connections_.erase(&c);
-  if (c.admitted) admission_.Release(c.client);
+  if (c.admitted) {
+    connections_.Remove(&c);
+    admission_.Release(c.client);
+  }
   if (!reset || uv_tcp_close_reset(&c.stream, &TcpListener::OnHandleClosed) != 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(&c.stream), &TcpListener::OnHandleClosed);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&c.timer), &TcpListener::OnHandleClosed);
+}
+
+void TcpListener::Progressed(Connection& c) {
+  connections_.Remove(&c);
+  connections_.Append(&c);
+}
+
+bool TcpListener::Evict() {
+  Connection* victim = connections_.oldest;
+  if (victim == nullptr) return false;
+  counters_.evicted.Add();
+  CloseConnection(*victim, /*reset=*/true);
+  return true;
 }
 
 void TcpListener::OnHandleClosed(uv_handle_t* handle) {

@@ -2,8 +2,12 @@
 // several queries per connection answered in order, and the defences against
 // clients that abuse TCP:
 //   - connection limits, global and per client address, shared by every
-//     listener of every worker (TcpAdmission); a connection over a limit is
-//     accepted and reset at once, so the kernel backlog never fills;
+//     listener of every worker (TcpAdmission). At the global limit a new
+//     connection takes the place of the listener's connection that has gone
+//     longest without progress (a query answered, answers taken; its accept
+//     at first), so that held connections cannot lock clients out;
+//     a connection over its client's limit, or one with no place to take,
+//     is accepted and reset at once, so the kernel backlog never fills;
 //   - an idle timeout between queries, and a query timeout: a message whose
 //     first byte has arrived must be complete within it (slow-loris);
 //   - back-pressure: when a connection's unsent responses reach
@@ -24,7 +28,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "sockets/packet_handler.h"
 #include "util/counter.h"
 
@@ -47,7 +50,8 @@ inline constexpr int kTcpTimeoutKinds = 3;
 
 // Per-worker counters of the TCP defences; written by the worker only.
 struct TcpCounters {
-  Counter rejected_total;       // over tcp_max_connections
+  Counter rejected_total;       // over tcp_max_connections, nothing to evict
+  Counter evicted;              // closed to make room at tcp_max_connections
   Counter rejected_per_client;  // over tcp_max_connections_per_client
   Counter timeouts[kTcpTimeoutKinds];
   Counter read_pauses;  // reading stopped for back-pressure
@@ -97,7 +101,7 @@ class TcpListener {
   int Start();
   // Closes the listening socket and every open connection.
   void Close();
-  size_t connection_count() const { return connections_.size(); }
+  size_t connection_count() const { return connections_.size; }
 
  private:
   struct Connection;
@@ -124,6 +128,21 @@ class TcpListener {
   void ArmTimer(Connection& c, bool new_message);
   // `reset` aborts with RST (SO_LINGER 0) instead of an orderly FIN.
   void CloseConnection(Connection& c, bool reset = false);
+  // Records progress: `c` answered a query or the client took answers.
+  void Progressed(Connection& c);
+  // Closes the connection that has gone longest without progress to make
+  // room for a new one; false when the listener holds none.
+  bool Evict();
+
+  // Connections in the order they last made progress, oldest first,
+  // threaded through the connections themselves (O(1) to move or evict).
+  struct List {
+    Connection* oldest = nullptr;
+    Connection* newest = nullptr;
+    size_t size = 0;
+    void Append(Connection* c);
+    void Remove(Connection* c);
+  };
 
   uv_loop_t* loop_;
   int fd_;
@@ -133,7 +152,7 @@ class TcpListener {
   PacketHandler& handler_;
   uv_tcp_t server_;
   std::vector<uint8_t> out_;  // 2-byte length + largest message
-  absl::flat_hash_set<Connection*> connections_;
+  List connections_;
 };
 
 }  // namespace agility::sockets

@@ -17,11 +17,14 @@ relative to this file). Needs `dig` (bind9-dnsutils) on PATH and Linux
 
 import json
 import os
+import random
+import resource
 import select
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import urllib.request
@@ -63,12 +66,12 @@ www  IN A   192.0.2.80
 """ + "".join(f'big  IN TXT "{text}"\n' for text in BIG_TXT)
 
 
-def yaml_config(port, metrics_port, control, **server):
+def yaml_config(port, metrics_port, control, workers=2, **server):
     """Values are written as JSON, which is valid YAML."""
     lines = [
         "server:",
         f"  listen: {json.dumps([f'127.0.0.1:{port}'])}",
-        "  workers: 2",
+        f"  workers: {workers}",
         f"  control: {json.dumps(control)}",
         f"  metrics: {json.dumps(f'127.0.0.1:{metrics_port}')}",
     ]
@@ -202,9 +205,9 @@ def vm_rss_kib(pid):
 # dig and /metrics
 # --------------------------------------------------------------------------
 
-class HostileClientTests(test_agilityd.ServerTestCase):
+class HostileCase(test_agilityd.ServerTestCase):
     """One agilityd with small TCP limits (started and stopped by the shared
-    ServerTestCase), attacked test by test."""
+    ServerTestCase), attacked test by test; the helpers."""
     ZONES = {"example.com.zone": ZONE}
 
     @classmethod
@@ -269,6 +272,9 @@ class HostileClientTests(test_agilityd.ServerTestCase):
             self.assertIn("192.0.2.80", done.stdout)
             self.assertLess(elapsed, PROMPT, f"dig {extra} took {elapsed:.3f} s")
 
+
+
+class HostileClientTests(HostileCase):
     # -- configuration ---------------------------------------------------------
 
     def test_limits_are_range_checked(self):
@@ -309,26 +315,24 @@ class HostileClientTests(test_agilityd.ServerTestCase):
         self.wait_for_connections(0)
         tcp_query(self.connect("127.0.0.2"))
 
-    def test_connections_over_the_global_limit_are_closed(self):
-        # Five clients at the per-client limit fill the global one; a sixth is
-        # turned away although it is within its own limit.
-        conns = [self.attempt(f"127.0.0.{10 + i // MAX_PER_CLIENT}")
-                 for i in range(MAX_CONNECTIONS + MAX_PER_CLIENT)]
-        closed = closed_among(conns, 0.5)
+    def test_at_the_global_limit_new_connections_take_idle_places(self):
+        # Five clients at the per-client limit fill the global one, and send
+        # nothing; a sixth, within its own limit, is not turned away: each of
+        # its connections takes the place of one that made no progress.
+        held = [self.attempt(f"127.0.0.{10 + i // MAX_PER_CLIENT}") for i in range(MAX_CONNECTIONS)]
+        self.wait_for_connections(MAX_CONNECTIONS)
+        newcomers = [self.connect("127.0.0.15") for _ in range(MAX_PER_CLIENT)]
+        closed = closed_among(held, 0.5)
         self.assertEqual(len(closed), MAX_PER_CLIENT,
-                         f"{len(closed)} of {len(conns)} connections closed")
+                         f"{len(closed)} of {len(held)} held connections closed")
         self.assertEqual(self.connections(), MAX_CONNECTIONS)
-        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="total"),
-                         MAX_PER_CLIENT)
+        self.assertEqual(self.delta("agility_tcp_connections_evicted_total"), MAX_PER_CLIENT)
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="total"), 0)
         self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="per_client"),
                          0)
-        self.assertPrompt(tcp=False)  # UDP is unaffected while TCP is full
-        admitted = [s for s in conns if s not in closed]
-        for i, s in enumerate(admitted):
+        for i, s in enumerate(newcomers):
             tcp_query(s, qid=i)
-        admitted[0].close()
-        self.wait_for_connections(MAX_CONNECTIONS - 1)
-        self.assertPrompt()  # a free place serves TCP again
+        self.assertPrompt()  # and a seventh, from 127.0.0.1
 
     # -- timeouts --------------------------------------------------------------
 
@@ -448,6 +452,112 @@ class HostileClientTests(test_agilityd.ServerTestCase):
               f"VmRSS then {vm_rss_kib(pid)} kB", end=" ")
         tcp_query(s)  # and the connection is still usable
         self.assertPrompt()
+
+
+class TcpEvictionTests(HostileCase):
+    """One worker, so that which connection makes room is known: the one that
+    has gone longest without progress."""
+
+    @classmethod
+    def config_text(cls):
+        cls.metrics_port = free_port()
+        return yaml_config(cls.port, cls.metrics_port, cls.control, workers=1, **LIMITS)
+
+    def test_a_full_table_evicts_those_without_a_query_first(self):
+        held = [self.connect(f"127.0.0.{20 + i // MAX_PER_CLIENT}") for i in range(MAX_CONNECTIONS)]
+        self.wait_for_connections(MAX_CONNECTIONS)
+        served = held[:MAX_CONNECTIONS // 2]
+        for i, s in enumerate(served):
+            tcp_query(s, qid=i)
+        # Five newcomers: five of the connections that never asked anything
+        # make room, the oldest first.
+        newcomers = [self.connect("127.0.0.30") for _ in range(MAX_PER_CLIENT)]
+        unserved = held[MAX_CONNECTIONS // 2:]
+        self.assertEqual(closed_among(unserved, 0.5), unserved[:MAX_PER_CLIENT])
+        self.assertEqual(closed_among(served, 0.1), [])
+        # Then the least recently served: all but the first two served ones
+        # ask again, and the newcomers are served.
+        for i, s in enumerate(served[2:] + newcomers):
+            tcp_query(s, qid=i)
+        unserved_left = unserved[MAX_PER_CLIENT:]
+        later = [self.connect(f"127.0.0.{31 + i // MAX_PER_CLIENT}")
+                 for i in range(MAX_PER_CLIENT + 2)]
+        self.assertEqual(closed_among(unserved_left, 0.5), unserved_left)
+        self.assertEqual(closed_among(served, 0.5), served[:2])
+        for i, s in enumerate(later):
+            tcp_query(s, qid=i)
+        self.assertEqual(self.delta("agility_tcp_connections_evicted_total"),
+                         2 * MAX_PER_CLIENT + 2)
+
+
+class TcpExhaustionTests(HostileCase):
+    """The defaults (tcp_max_connections 1000, two workers) against thousands
+    of connections from as many addresses, held and dribbling: a client from
+    another address is answered at its first try, promptly."""
+
+    EXHAUSTION_PROMPT = 0.3  # seconds, connect to answer
+
+    @classmethod
+    def config_text(cls):
+        cls.metrics_port = free_port()
+        return yaml_config(cls.port, cls.metrics_port, cls.control)
+
+    def hold(self, count):
+        """`count` connections from as many addresses in 127.1.0.0/16; the
+        ones reset on the way (evicted) are kept too, they cost nothing."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < count + 512:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, count + 4096), hard))
+        held = []
+        for i in range(count):
+            try:
+                held.append(self.connect(f"127.1.{i // 250}.{i % 250 + 1}"))
+            except (ConnectionResetError, ConnectionRefusedError):
+                pass
+        return held
+
+    def dribble(self, held, stop):
+        """A byte now and then on held connections, never a whole query."""
+        rng = random.Random(7)
+        while not stop.is_set():
+            for s in rng.sample(held, min(50, len(held))):
+                try:
+                    s.send(b"\x00")
+                except OSError:
+                    pass
+            stop.wait(0.05)
+
+    def assert_answered_at_first_try(self, count):
+        rss_before = vm_rss_kib(self.server.process.pid)
+        held = self.hold(count)
+        stop = threading.Event()
+        dribbler = threading.Thread(target=self.dribble, args=(held, stop))
+        dribbler.start()
+        try:
+            self.wait_for_connections(1000, timeout=10)
+            started = time.monotonic()
+            s = self.connect("127.2.0.1")
+            tcp_query(s)
+            elapsed = time.monotonic() - started
+        finally:
+            stop.set()
+            dribbler.join()
+        print(f"{count} held: answered in {elapsed * 1000:.1f} ms", file=sys.stderr)
+        self.assertLess(elapsed, self.EXHAUSTION_PROMPT,
+                        f"answered in {elapsed:.3f} s with {count} connections held")
+        self.assertGreaterEqual(self.delta("agility_tcp_connections_evicted_total"), count - 1000)
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="total"), 0)
+        # The table stayed at its limit: memory too.
+        self.assertLess(vm_rss_kib(self.server.process.pid) - rss_before, 64 * 1024)
+        for held_socket in held:
+            held_socket.close()
+        self.sockets = [s]
+
+    def test_1500_held_connections_do_not_lock_a_client_out(self):
+        self.assert_answered_at_first_try(1500)
+
+    def test_10000_held_connections_do_not_lock_a_client_out(self):
+        self.assert_answered_at_first_try(10000)
 
 
 if __name__ == "__main__":
