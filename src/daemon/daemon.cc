@@ -1,8 +1,10 @@
 #include "daemon/daemon.h"
 
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 
 #include "absl/container/flat_hash_map.h"
@@ -33,6 +35,13 @@ int Fail(const absl::Status& status) {
 }
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// Tells systemd (Type=notify) where the service stands; nothing outside it.
+void NotifySystemd(const std::string& state) {
+  if (const int rc = sd_notify(0, state.c_str()); rc < 0) {
+    Log(absl::StrCat("sd_notify: ", std::strerror(-rc)));
+  }
+}
 
 }  // namespace
 
@@ -180,6 +189,8 @@ int Daemon::Run() {
   secondaries_->Start();
   notifier_.Start();
   Log(absl::StrCat("control socket ", server_config.control));
+  // Zones loaded, sockets answering, steering and control up.
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving generation ", generation_));
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
   Log("stopped");
@@ -198,6 +209,7 @@ void Daemon::OnSignal(uv_signal_t* handle, int signum) {
 }
 
 void Daemon::Shutdown() {
+  NotifySystemd("STOPPING=1");
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
   secondaries_->Stop();
   notifier_.Stop();
@@ -264,6 +276,7 @@ void Daemon::Reload(ControlServer::Reply reply) {
   }
   reloading_ = true;
   reload_again_ = false;
+  NotifySystemd("RELOADING=1");
   auto* job = new ReloadJob;
   job->daemon = this;
   job->path = config_path_;
@@ -343,6 +356,8 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
                      status.message()));
     secondaries_->Configure(snapshots_.Get()->config);
   }
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving generation ", generation_,
+                             status.ok() ? "" : " (the last reload failed)"));
   reloads_.last_ok = status.ok();
   ++(status.ok() ? reloads_.succeeded : reloads_.failed);
   reloads_.last_at = absl::Now();

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Installed as a Debian daemon is (issue 13): `meson install` into a scratch
+root, then what it put there.
+
+- agilityd in sbin, agilityctl in bin, both with --version; the man pages
+  agilityd(8), agilityctl(8) and agility.yaml(5) render without warnings; the
+  sysusers.d entry for the agility user.
+- agilityd.service passes `systemd-analyze verify` (its paths pointed at the
+  scratch root, where the binaries are).
+- The installed example configuration passes `agilityd --check` and is
+  served: agilityd from the scratch root answers from the example's pool.
+  Only what the unit provides is pointed elsewhere: the listen port, the
+  control socket (RuntimeDirectory), the state directory (StateDirectory)
+  and the bpffs pin.
+- systemd's notify protocol (Type=notify): READY=1 only once DNS is answered
+  and the control socket is up, RELOADING=1 then READY=1 around a reload,
+  STOPPING=1 at the end.
+
+Runs in a network namespace of its own (tests/integration/netns_run.sh): the
+example configuration steers its pools with sk_lookup.
+
+    tests/integration/netns_run.sh python3 tests/integration/test_install.py -v
+
+AGILITY_BUILD_ROOT names the meson build directory (default build/).
+"""
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+import servers  # noqa: E402
+
+BUILD = os.path.abspath(os.environ.get("AGILITY_BUILD_ROOT", os.path.join(ROOT, "build")))
+BPFFS = os.environ.get("AGILITY_BPFFS", "")
+PREFIX = "/usr/local"  # meson's default, as configured by scripts/build
+POOL4 = ipaddress.ip_network("127.77.0.0/20")
+
+
+def wait_for(condition, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class InstallTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not BPFFS or os.environ.get("AGILITY_NETNS") != "1":
+            raise RuntimeError("run through tests/integration/netns_run.sh: the installed "
+                               "example steers with sk_lookup")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-install-")
+        cls.dest = os.path.join(cls.tmp.name, "root")
+        done = subprocess.run(["meson", "install", "-C", BUILD, "--no-rebuild", "--destdir",
+                               cls.dest], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"meson install failed:\n{done.stdout}{done.stderr}")
+        cls.agilityd = cls.installed("sbin/agilityd")
+        cls.agilityctl = cls.installed("bin/agilityctl")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    @classmethod
+    def installed(cls, path):
+        return os.path.join(cls.dest, PREFIX.lstrip("/"), path)
+
+    def example_config(self):
+        """The installed /etc/agility, copied, with what the unit provides
+        pointed into the test's directory."""
+        etc = os.path.join(self.tmp.name, "etc-agility")
+        shutil.rmtree(etc, ignore_errors=True)
+        shutil.copytree(self.installed("etc/agility"), etc)
+        path = os.path.join(etc, "agility.yaml")
+        with open(path) as f:
+            text = f.read()
+        self.port = servers.free_port()
+        self.control = os.path.join(self.tmp.name, "control.sock")
+        for key, value in [("listen", f'["127.0.0.1:{self.port}"]'),
+                           ("control", self.control),
+                           ("state_dir", os.path.join(self.tmp.name, "state")),
+                           ("pin", os.path.join(BPFFS, "install"))]:
+            text, count = re.subn(rf"^(\s*{key}:) [^#\n]*", rf"\g<1> {value} ", text, flags=re.M)
+            self.assertEqual(count, 1, f"{key} in the installed example")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def start(self, config, **env):
+        """agilityd from the scratch root, its log in the test's directory."""
+        with open(os.path.join(self.tmp.name, "agilityd.log"), "w") as log:
+            return subprocess.Popen([self.agilityd, "-c", config], stdout=log, stderr=log,
+                                    env={**os.environ, **env})
+
+    def log(self):
+        with open(os.path.join(self.tmp.name, "agilityd.log")) as f:
+            return f.read()
+
+    def test_binaries_and_man_pages(self):
+        for binary in (self.agilityd, self.agilityctl):
+            done = subprocess.run([binary, "--version"], capture_output=True, text=True)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertRegex(done.stdout, r"^agility\w* \d+\.\d+\.\d+")
+        for page in ("man8/agilityd.8", "man8/agilityctl.8", "man5/agility.yaml.5"):
+            path = self.installed(f"share/man/{page}")
+            done = subprocess.run(["groff", "-man", "-ww", "-z", path], capture_output=True,
+                                  text=True)
+            self.assertEqual((done.returncode, done.stderr), (0, ""), page)
+            rendered = subprocess.run(["man", "-l", path], capture_output=True, text=True,
+                                      env={**os.environ, "MANPAGER": "cat", "MANWIDTH": "80"})
+            self.assertIn("SEE ALSO", rendered.stdout, page)
+        with open(self.installed("lib/sysusers.d/agility.conf")) as f:
+            self.assertRegex(f.read(), r"(?m)^u agility - ")
+
+    def test_the_unit_verifies(self):
+        with open(self.installed("lib/systemd/system/agilityd.service")) as f:
+            unit = f.read()
+        self.assertIn("Type=notify", unit)
+        self.assertIn(f"ExecStart={PREFIX}/sbin/agilityd -c {PREFIX}/etc/agility/agility.yaml",
+                      unit)
+        # Its commands, where they are in the scratch root.
+        local = os.path.join(self.tmp.name, "agilityd.service")
+        with open(local, "w") as f:
+            f.write(unit.replace(f"{PREFIX}/", os.path.join(self.dest, PREFIX.lstrip("/")) + "/"))
+        done = subprocess.run(["systemd-analyze", "verify", "--man=no", local],
+                              capture_output=True, text=True)
+        self.assertEqual((done.returncode, done.stdout + done.stderr), (0, ""))
+
+    def test_the_installed_example_is_served(self):
+        config = self.example_config()
+        done = subprocess.run([self.agilityd, "-c", config, "--check"], capture_output=True,
+                              text=True)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        process = self.start(config)
+        try:
+            answers = wait_for(lambda: servers.a_records(self.port, "www.example.com"),
+                               "an answer")
+            self.assertTrue(all(ipaddress.ip_address(a) in POOL4 for a in answers), answers)
+        finally:
+            process.terminate()
+            self.assertEqual(process.wait(timeout=20), 0, self.log())
+
+    def test_systemd_is_told_when_it_is_ready(self):
+        config = self.example_config()
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify_path = os.path.join(self.tmp.name, "notify.sock")
+        notify.bind(notify_path)
+        notify.settimeout(20)
+        process = self.start(config, NOTIFY_SOCKET=notify_path)
+        try:
+            ready = notify.recv(4096).decode()
+            self.assertIn("READY=1", ready)
+            # Told only once serving: DNS and the control socket answer now.
+            self.assertTrue(servers.a_records(self.port, "www.example.com"))
+            self.assertTrue(os.path.exists(self.control))
+            done = subprocess.run([self.agilityctl, "-s", self.control, "reload"],
+                                  capture_output=True, text=True)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("RELOADING=1", notify.recv(4096).decode())
+            self.assertIn("READY=1", notify.recv(4096).decode())
+            process.terminate()
+            self.assertIn("STOPPING=1", notify.recv(4096).decode())
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            self.assertEqual(process.wait(timeout=20), 0, self.log())
+            notify.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
