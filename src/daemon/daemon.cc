@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
@@ -39,7 +39,7 @@ int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 // Tells systemd (Type=notify) where the service stands; nothing outside it.
 void NotifySystemd(const std::string& state) {
   if (const int rc = sd_notify(0, state.c_str()); rc < 0) {
-    Log(absl::StrCat("sd_notify: ", std::strerror(-rc)));
+    Log(LogLevel::kWarning, absl::StrCat("sd_notify: ", std::strerror(-rc)));
   }
 }
 
@@ -81,7 +81,8 @@ int Daemon::Run() {
     if (parsed.ok()) {
       overrides_ = *std::move(parsed);
     } else {
-      Log(absl::StrCat("ignoring weight overrides: ", parsed.status().message()));
+      Log(LogLevel::kWarning,
+          absl::StrCat("ignoring weight overrides: ", parsed.status().message()));
     }
   }
   for (const std::string& line : overrides_.Reconcile(*config)) Log(line);
@@ -352,8 +353,8 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
     Log(absl::StrCat("reloaded: ", body));
   }
   if (!status.ok()) {
-    Log(absl::StrCat("reload failed, still serving generation ", generation_, ":\n",
-                     status.message()));
+    Log(LogLevel::kError, absl::StrCat("reload failed, still serving generation ", generation_,
+                                       ":\n", status.message()));
     secondaries_->Configure(snapshots_.Get()->config);
   }
   NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving generation ", generation_,
@@ -383,7 +384,8 @@ void Daemon::PublishSecondaries() {
   secondaries_pending_ = false;
   auto next = WithSecondaries(*snapshots_.Get(), secondaries_->Copies());
   if (!next.ok()) {
-    Log(absl::StrCat("secondary zones not published: ", next.status().message()));
+    Log(LogLevel::kWarning,
+        absl::StrCat("secondary zones not published: ", next.status().message()));
     return;
   }
   if (!(*next)->config.policy_from.empty()) {
@@ -391,7 +393,8 @@ void Daemon::PublishSecondaries() {
     // the same snapshot, drains and all.
     auto with_policy = WithPolicyFrom(**next, running_server_.workers);
     if (!with_policy.ok()) {
-      Log(absl::StrCat("policy zone not applied: ", with_policy.status().message()));
+      Log(LogLevel::kWarning,
+          absl::StrCat("policy zone not applied: ", with_policy.status().message()));
     } else if (*with_policy != nullptr) {
       const PolicySource& source = (*with_policy)->policy_source;
       if (source.serial == (*next)->policy_source.serial) {
@@ -401,7 +404,8 @@ void Daemon::PublishSecondaries() {
       std::vector<std::string> cleared;
       const uint32_t serial = source.serial;
       if (auto status = Adopt(*std::move(with_policy), cleared); !status.ok()) {
-        Log(absl::StrCat("policy zone serial ", serial, " not applied: ", status.message()));
+        Log(LogLevel::kWarning,
+            absl::StrCat("policy zone serial ", serial, " not applied: ", status.message()));
       } else {
         Log(absl::StrCat("policy zone ", dns::NameToText((*next)->config.policy_from), " serial ",
                          serial, " in force: ", Summary(*snapshots_.Get())));
@@ -444,8 +448,8 @@ void Daemon::Publish(std::shared_ptr<Snapshot> snapshot) {
         if (it != previous->journals.end() && it->second == journal) continue;
       }
       if (auto status = WriteJournal(*state_, apex, *journal); !status.ok()) {
-        Log(absl::StrCat("IXFR journal of ", dns::NameToText(apex),
-                         " not kept: ", status.message()));
+        Log(LogLevel::kWarning, absl::StrCat("IXFR journal of ", dns::NameToText(apex),
+                                             " not kept: ", status.message()));
       }
     }
     if (previous != nullptr) {
@@ -500,8 +504,8 @@ std::unique_ptr<Snapshot> Daemon::StateBeforeStart(const config::Config& config)
         before->policy_source.applied_at = absl::Now();
         found = true;
       } else {
-        Log(absl::StrCat("the last policy accepted (", zone->source(),
-                         ") is refused now: ", status.message()));
+        Log(LogLevel::kWarning, absl::StrCat("the last policy accepted (", zone->source(),
+                                             ") is refused now: ", status.message()));
         before->config = config::Config();
       }
     }
@@ -546,8 +550,8 @@ void Daemon::SaveWrittenZones(const Snapshot& published, const Snapshot* previou
     absl::Status status = text.AddZone(*ZoneAt(published.zones, apex));
     if (status.ok()) status = state_->Write(ZoneFileStem(apex) + suffix, text.text());
     if (!status.ok()) {
-      Log(absl::StrCat("zone ", dns::NameToText(apex),
-                       " not kept for restarts: ", status.message()));
+      Log(LogLevel::kWarning, absl::StrCat("zone ", dns::NameToText(apex),
+                                           " not kept for restarts: ", status.message()));
     }
   }
 }
@@ -566,7 +570,7 @@ void Daemon::OnTick(uv_timer_t* timer) {
   if (!self->reloading_ && !self->overrides_.overrides().empty()) {
     auto next = self->Reweighed(*current, self->overrides_);
     if (!next.ok()) {
-      Log(absl::StrCat("weights not applied: ", next.status().message()));
+      Log(LogLevel::kWarning, absl::StrCat("weights not applied: ", next.status().message()));
     } else if (*next != nullptr) {
       self->Publish(*std::move(next));
     }
@@ -576,7 +580,7 @@ void Daemon::OnTick(uv_timer_t* timer) {
 
 void Daemon::PersistOverrides() {
   if (auto status = state_->Write(kWeightsFile, overrides_.Serialize()); !status.ok()) {
-    Log(absl::StrCat("weight overrides not persisted: ", status.message()));
+    Log(LogLevel::kWarning, absl::StrCat("weight overrides not persisted: ", status.message()));
   }
 }
 

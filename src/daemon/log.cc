@@ -1,17 +1,56 @@
 #include "daemon/log.h"
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace agility::daemon {
+namespace {
 
-void Log(absl::string_view line) {
-  const std::string text =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-                   " agilityd: ", line, "\n");
+std::atomic<int> threshold{static_cast<int>(LogLevel::kInfo)};
+
+// Read once: systemd sets it for the whole life of the process.
+bool ToJournal() {
+  static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  return journal;
+}
+
+}  // namespace
+
+std::optional<LogLevel> ParseLogLevel(absl::string_view name) {
+  if (name == "error") return LogLevel::kError;
+  if (name == "warning") return LogLevel::kWarning;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "debug") return LogLevel::kDebug;
+  return std::nullopt;
+}
+
+void SetLogLevel(LogLevel level) {
+  threshold.store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
+void Log(LogLevel level, absl::string_view line) {
+  if (static_cast<int>(level) > threshold.load(std::memory_order_relaxed)) return;
+  std::string text;
+  if (ToJournal()) {
+    // journald splits on newlines: each line of a long message keeps the level.
+    for (absl::string_view rest = line; !rest.empty();) {
+      const size_t end = rest.find('\n');
+      absl::StrAppend(&text, "<", static_cast<int>(level), ">", rest.substr(0, end), "\n");
+      rest = end == absl::string_view::npos ? absl::string_view() : rest.substr(end + 1);
+    }
+  } else {
+    const char* label = level == LogLevel::kError     ? "error: "
+                        : level == LogLevel::kWarning ? "warning: "
+                                                      : "";
+    text = absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+                        " agilityd: ", label, line, "\n");
+  }
   // One fwrite per line keeps concurrent lines whole.
   std::fwrite(text.data(), 1, text.size(), stderr);
 }

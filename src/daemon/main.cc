@@ -6,16 +6,19 @@
 #include <string>
 
 #include "daemon/daemon.h"
+#include "daemon/log.h"
 #include "daemon/secondary.h"
 #include "daemon/snapshot.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: agilityd [-c FILE] [--check] [--version]\n"
-    "  -c, --config FILE  configuration (default config/agility.yaml)\n"
-    "      --check        load and validate configuration and zones, print a summary, exit\n"
-    "  -V, --version      print the version and exit\n";
+    "usage: agilityd [-c FILE] [--check] [--log-level LEVEL] [--version]\n"
+    "  -c, --config FILE      configuration (default config/agility.yaml)\n"
+    "      --check            load and validate configuration and zones, print a summary, "
+    "exit\n"
+    "      --log-level LEVEL  error, warning, info (the default) or debug\n"
+    "  -V, --version          print the version and exit\n";
 
 int Check(const std::string& config) {
   auto parsed = agility::config::LoadConfig(config);
@@ -58,6 +61,7 @@ int main(int argc, char** argv) {
                                     {"check", no_argument, nullptr, 'k'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {"version", no_argument, nullptr, 'V'},
+                                    {"log-level", required_argument, nullptr, 'l'},
                                     {nullptr, 0, nullptr, 0}};
   for (int opt; (opt = getopt_long(argc, argv, "c:hV", kOptions, nullptr)) != -1;) {
     switch (opt) {
@@ -67,6 +71,13 @@ int main(int argc, char** argv) {
       case 'k':
         check = true;
         break;
+      case 'l':
+        if (const auto level = agility::daemon::ParseLogLevel(optarg)) {
+          agility::daemon::SetLogLevel(*level);
+          break;
+        }
+        std::fprintf(stderr, "--log-level %s: error, warning, info or debug\n", optarg);
+        return 2;
       case 'h':
         std::fputs(kUsage, stdout);
         return 0;

@@ -158,7 +158,8 @@ void Notifier::Receive(Pending& p) {
   const uint8_t rcode = reply[3] & 0xf;
   if (p.tsig != nullptr) {
     if (auto status = p.tsig->CheckResponse(reply, static_cast<size_t>(n)); !status.ok()) {
-      Log(absl::StrCat("NOTIFY of ", dns::NameToText(p.apex), " to ", p.target.label,
+      Log(LogLevel::kWarning,
+          absl::StrCat("NOTIFY of ", dns::NameToText(p.apex), " to ", p.target.label,
                        ": the answer's TSIG fails (", status.message(), ")"));
       return;
     }
@@ -166,7 +167,8 @@ void Notifier::Receive(Pending& p) {
   p.done = true;
   ++counters_.acknowledged;
   if (rcode != dns::rcode::kNoError) {
-    Log(absl::StrCat("NOTIFY of ", dns::NameToText(p.apex), " serial ", p.serial, " to ",
+    Log(LogLevel::kWarning,
+        absl::StrCat("NOTIFY of ", dns::NameToText(p.apex), " serial ", p.serial, " to ",
                      p.target.label, ": answered with rcode ", rcode));
   }
 }
@@ -183,14 +185,15 @@ void Notifier::Run() {
       }
       if (p->attempts >= kMaxAttempts) {
         ++counters_.given_up;
-        Log(absl::StrCat("NOTIFY of ", dns::NameToText(p->apex), " serial ", p->serial, " to ",
+        Log(LogLevel::kWarning,
+            absl::StrCat("NOTIFY of ", dns::NameToText(p->apex), " serial ", p->serial, " to ",
                          p->target.label, ": no answer after ", p->attempts, " tries"));
         p->done = true;
         continue;
       }
       if (!Send(*p)) {
-        Log(absl::StrCat("NOTIFY of ", dns::NameToText(p->apex), " to ", p->target.label,
-                         ": cannot send"));
+        Log(LogLevel::kWarning, absl::StrCat("NOTIFY of ", dns::NameToText(p->apex), " to ",
+                                             p->target.label, ": cannot send"));
       }
       p->next_at = now + (kFirstRetryMs << std::min(p->attempts - 1, 16));
       next = std::min(next, p->next_at);

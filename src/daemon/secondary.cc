@@ -208,7 +208,8 @@ std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex,
                            " by its journal (", how, ")"));
           zone->copy = *std::move(ahead);
         } else {
-          Log(absl::StrCat("secondary ", zone->name, ": the journal's steps from serial ",
+          Log(LogLevel::kWarning,
+              absl::StrCat("secondary ", zone->name, ": the journal's steps from serial ",
                            zone->saved_serial, " do not apply (", ahead.status().message(),
                            "); serving the saved copy"));
           zone->journal = nullptr;
@@ -225,7 +226,8 @@ std::unique_ptr<Secondaries::Zone> Secondaries::NewZone(const std::string& apex,
                        zone->copy->serial(), zone->state->unavailable.load() ? " (expired)" : "",
                        ", from ", path));
     } else {
-      Log(absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
+      Log(LogLevel::kWarning,
+          absl::StrCat("secondary ", zone->name, ": the saved copy is not usable: ",
                        saved.ok() ? "another zone" : saved.status().message()));
     }
   }
@@ -424,7 +426,8 @@ void Secondaries::Run() {
     for (const auto& zone : zones_) {
       if (zone->copy != nullptr && zone->expire_at <= now && !zone->state->unavailable.load()) {
         zone->state->unavailable.store(true);
-        Log(absl::StrCat("secondary ", zone->name,
+        Log(LogLevel::kWarning,
+            absl::StrCat("secondary ", zone->name,
                          ": expired (no primary reached within the "
                          "SOA expire); answering SERVFAIL until a transfer succeeds"));
       }
@@ -478,7 +481,8 @@ Secondaries::Outcome Secondaries::Refresh(const std::string& apex,
                            copy, *keyring);
     if (!outcome.status.ok() && copy != nullptr && !absl::IsCancelled(outcome.status) &&
         !absl::IsUnavailable(outcome.status) && !absl::IsDeadlineExceeded(outcome.status)) {
-      Log(absl::StrCat("secondary ", dns::NameToText(apex), ": IXFR from ", primary.label,
+      Log(LogLevel::kWarning,
+          absl::StrCat("secondary ", dns::NameToText(apex), ": IXFR from ", primary.label,
                        " failed (", outcome.status.message(), "); trying AXFR"));
       outcome = TransferFrom(apex, primary, dns::type::kAxfr, copy, *keyring);
     }
@@ -597,13 +601,15 @@ void Secondaries::Save(const std::string& apex, Outcome& outcome,
   if (outcome.text.empty() && !journal_leads) {
     dns::ZoneTextWriter writer;
     if (auto status = writer.AddZone(*outcome.zone); !status.ok()) {
-      Log(absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
+      Log(LogLevel::kWarning,
+          absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
     }
     outcome.text = std::move(writer.text());
   }
   if (!outcome.text.empty()) {
     if (auto status = state_->Write(file, outcome.text); !status.ok()) {
-      Log(absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
+      Log(LogLevel::kWarning,
+          absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
     } else {
       outcome.saved_serial = serial;
     }
@@ -614,7 +620,8 @@ void Secondaries::Save(const std::string& apex, Outcome& outcome,
   if (journal == nullptr) {
     RemoveJournal(*state_, apex);
   } else if (auto status = WriteJournal(*state_, apex, *journal); !status.ok()) {
-    Log(absl::StrCat("secondary ", name, ": the IXFR journal is not saved: ", status.message()));
+    Log(LogLevel::kWarning,
+        absl::StrCat("secondary ", name, ": the IXFR journal is not saved: ", status.message()));
   }
 }
 
@@ -627,7 +634,8 @@ void Secondaries::Finish(Zone& zone, Outcome outcome) {
     zone.last_error =
         absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()),
                      " from ", outcome.from, ": ", outcome.status.message());
-    Log(absl::StrCat("secondary ", zone.name,
+    Log(LogLevel::kWarning,
+        absl::StrCat("secondary ", zone.name,
                      ": refresh failed, the copy in force stays: ", zone.last_error));
     if (zone.copy != nullptr) {
       zone.refresh_at = now + TimersOf(*zone.copy).retry_ms;

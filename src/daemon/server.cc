@@ -308,7 +308,8 @@ void RaiseDescriptorLimit(const config::ServerConfig& config) {
   limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
   if (limit.rlim_cur > previous) setrlimit(RLIMIT_NOFILE, &limit);
   if (limit.rlim_cur < wanted) {
-    Log(absl::StrCat("warning: open file limit ", limit.rlim_cur, " is below the ", wanted,
+    Log(LogLevel::kWarning,
+        absl::StrCat("warning: open file limit ", limit.rlim_cur, " is below the ", wanted,
                      " that server.tcp_max_connections ", config.tcp_max_connections,
                      " needs; connections beyond it are closed unanswered"));
   }

@@ -81,7 +81,7 @@ void AddSecondaries(const std::vector<SecondaryCopy>& secondaries, Snapshot& sna
       if (!copy.from_catalog) {
         errors.emplace_back(status.message());
       } else {
-        Log(absl::StrCat("catalog member left out: ", status.message()));
+        Log(LogLevel::kWarning, absl::StrCat("catalog member left out: ", status.message()));
       }
       continue;
     }
@@ -278,7 +278,8 @@ void ApplyPolicyFrom(config::Config& config, const dns::ZoneSet& zones, const Sn
     source.rejected_serial = copy->serial();
     source.rejected_why = std::string(status.message());
     ++source.rejected;
-    Log(absl::StrCat("policy zone refused; ",
+    Log(LogLevel::kWarning,
+        absl::StrCat("policy zone refused; ",
                      source.serial != 0 ? absl::StrCat("serial ", source.serial, " stays in force")
                                         : std::string("no pools or policies yet"),
                      ":\n", status.message()));
@@ -370,7 +371,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       }
       // The file's serial is the truth: secondaries see a change only by it.
       if (it != loaded.end() && !dns::SerialNewer((*zone)->serial(), it->second->serial())) {
-        Log(absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
+        Log(LogLevel::kWarning,
+            absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
                          " is not newer than ", it->second->serial(),
                          ": secondaries will not transfer the change"));
       } else if (it != loaded.end() && !config.transfer.allow.empty() &&
@@ -385,8 +387,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       }
       // Served all the same, as Knot serves with its semantic checks off;
       // `agilityd --check` fails on the errors.
-      for (const std::string& error : (*zone)->dnssec_errors()) Log("DNSSEC: " + error);
-      for (const std::string& warning : (*zone)->dnssec_warnings()) Log("DNSSEC: " + warning);
+      for (const std::string& error : (*zone)->dnssec_errors())
+        Log(LogLevel::kWarning, "DNSSEC: " + error);
+      for (const std::string& warning : (*zone)->dnssec_warnings())
+        Log(LogLevel::kWarning, "DNSSEC: " + warning);
       if (auto status = snapshot->zones.Add(std::move(*zone)); !status.ok()) {
         errors.emplace_back(status.message());
       }
@@ -511,8 +515,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithPolicyFrom(const Snapshot& base, i
     refused->policy_source.rejected_serial = copy->serial();
     refused->policy_source.rejected_why = absl::StrJoin(errors, "\n");
     ++refused->policy_source.rejected;
-    Log(absl::StrCat("policy zone serial ", copy->serial(), " refused:\n",
-                     refused->policy_source.rejected_why));
+    Log(LogLevel::kWarning, absl::StrCat("policy zone serial ", copy->serial(), " refused:\n",
+                                         refused->policy_source.rejected_why));
     return refused;
   }
   snapshot->table = *std::move(table);
@@ -546,7 +550,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithSecondaries(
           if (reloaded.ok()) {
             zone_keys = *std::move(reloaded);
           } else {
-            Log(absl::StrCat("the keys of ", dns::NameToText(apex),
+            Log(LogLevel::kWarning,
+                absl::StrCat("the keys of ", dns::NameToText(apex),
                              " were not read again: ", reloaded.status().message()));
           }
         }

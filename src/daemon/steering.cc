@@ -34,8 +34,8 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
           absl::StrCat("sk_lookup is required (sk_lookup.required) but unavailable: ",
                        attached.status().message()));
     }
-    Log(absl::StrCat("sk_lookup unavailable, serving DNS without steering: ",
-                     attached.status().message()));
+    Log(LogLevel::kWarning, absl::StrCat("sk_lookup unavailable, serving DNS without steering: ",
+                                         attached.status().message()));
     return absl::OkStatus();
   }
   sk_lookup_ = std::move(*attached);
@@ -47,7 +47,8 @@ absl::Status Steering::Start(const Snapshot& snapshot, const std::vector<int>& d
   if (!status.ok()) {
     if (config.required) return status;
     // The pinned bindings keep steering as they were; a reload tries again.
-    Log(absl::StrCat("sk_lookup not brought up to date, serving DNS anyway: ", status.message()));
+    Log(LogLevel::kWarning,
+        absl::StrCat("sk_lookup not brought up to date, serving DNS anyway: ", status.message()));
     return absl::OkStatus();
   }
   Log(absl::StrCat("sk_lookup attached, ", snapshot.bindings.size(), " bindings pinned in ",
@@ -61,18 +62,20 @@ void Steering::LoadDrains(const std::string& pin) {
   const std::string path = state_->FilePath(kDrainsFile);
   auto text = state_->Read(kDrainsFile);
   if (!text.ok()) {
-    Log(absl::StrCat("ignoring the steering state: ", text.status().message()));
+    Log(LogLevel::kWarning, absl::StrCat("ignoring the steering state: ", text.status().message()));
     return;
   }
   if (!text->has_value()) return;
   const std::string header = absl::StrCat("# pin ", pin, "\n");
   if (!absl::StartsWith(**text, header)) {
-    Log(absl::StrCat("ignoring ", path, ": it belongs to another sk_lookup.pin"));
+    Log(LogLevel::kWarning,
+        absl::StrCat("ignoring ", path, ": it belongs to another sk_lookup.pin"));
     return;
   }
   auto drains = sockets::Drains::Parse(**text, path);
   if (!drains.ok()) {
-    Log(absl::StrCat("ignoring the steering state: ", drains.status().message()));
+    Log(LogLevel::kWarning,
+        absl::StrCat("ignoring the steering state: ", drains.status().message()));
     return;
   }
   drains_ = *std::move(drains);
@@ -107,7 +110,8 @@ void Steering::ExpireDrains(const Snapshot& snapshot) {
   next.Expire(NowSeconds());
   const size_t before = drains_.Draining(snapshot.bindings).size();
   if (auto status = Apply(snapshot, next, sockets::SkLookup::Gaps::kNever); !status.ok()) {
-    Log(absl::StrCat("sk_lookup: ending drains failed, trying again: ", status.message()));
+    Log(LogLevel::kWarning,
+        absl::StrCat("sk_lookup: ending drains failed, trying again: ", status.message()));
     return;
   }
   Log(absl::StrCat("sk_lookup: ", before - drains_.Draining(snapshot.bindings).size(),
@@ -134,7 +138,8 @@ absl::Status Steering::Apply(const Snapshot& snapshot, const sockets::Drains& dr
     if (auto status = state_->Write(
             kDrainsFile, absl::StrCat("# pin ", sk_lookup_->pin_dir(), "\n", drains_.Serialize()));
         !status.ok()) {
-      Log(absl::StrCat("sk_lookup: drains not persisted (they end with this process): ",
+      Log(LogLevel::kWarning,
+          absl::StrCat("sk_lookup: drains not persisted (they end with this process): ",
                        status.message()));
     }
   }

@@ -31,8 +31,8 @@ std::shared_ptr<const dns::Journal> ReadJournalFile(const StateDir& state, absl:
   if (!bytes.ok() || !bytes->has_value()) return nullptr;
   auto journal = dns::Journal::Parse(**bytes, max_bytes);
   if (!journal.ok()) {
-    Log(absl::StrCat("IXFR journal ", state.FilePath(name),
-                     " ignored: ", journal.status().message()));
+    Log(LogLevel::kWarning, absl::StrCat("IXFR journal ", state.FilePath(name),
+                                         " ignored: ", journal.status().message()));
     return nullptr;
   }
   return *std::move(journal);

@@ -12,6 +12,8 @@ root, then what it put there.
   Only what the unit provides is pointed elsewhere: the listen port, the
   control socket (RuntimeDirectory), the state directory (StateDirectory)
   and the bpffs pin.
+- Logs for the journal (JOURNAL_STREAM set): "<priority>text" lines, and
+  --log-level drops those below it.
 - systemd's notify protocol (Type=notify): READY=1 only once DNS is answered
   and the control socket is up, RELOADING=1 then READY=1 around a reload,
   STOPPING=1 at the end.
@@ -99,10 +101,10 @@ class InstallTest(unittest.TestCase):
             f.write(text)
         return path
 
-    def start(self, config, **env):
+    def start(self, config, *args, **env):
         """agilityd from the scratch root, its log in the test's directory."""
         with open(os.path.join(self.tmp.name, "agilityd.log"), "w") as log:
-            return subprocess.Popen([self.agilityd, "-c", config], stdout=log, stderr=log,
+            return subprocess.Popen([self.agilityd, "-c", config, *args], stdout=log, stderr=log,
                                     env={**os.environ, **env})
 
     def log(self):
@@ -152,6 +154,29 @@ class InstallTest(unittest.TestCase):
         finally:
             process.terminate()
             self.assertEqual(process.wait(timeout=20), 0, self.log())
+
+    def test_logs_for_the_journal_by_level(self):
+        config = self.example_config()
+        for level, expect_info in (("info", True), ("warning", False)):
+            with self.subTest(level=level):
+                process = self.start(config, "--log-level", level, JOURNAL_STREAM="8:1234")
+                try:
+                    wait_for(lambda: servers.a_records(self.port, "www.example.com"), "an answer")
+                    wait_for(lambda: os.path.exists(self.control), "the control socket")
+                finally:
+                    process.terminate()
+                    self.assertEqual(process.wait(timeout=20), 0, self.log())
+                lines = self.log().splitlines()
+                # journald's form: "<priority>text", no timestamp of ours.
+                self.assertTrue(all(re.match(r"<[0-7]>", line) for line in lines), lines)
+                self.assertEqual(f"<6>control socket {self.control}" in lines, expect_info,
+                                 lines)
+                if not expect_info:
+                    self.assertTrue(all(int(line[1]) <= 4 for line in lines), lines)
+        done = subprocess.run([self.agilityd, "--log-level", "chatty", "-c", config],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("--log-level chatty: error, warning, info or debug", done.stderr)
 
     def test_systemd_is_told_when_it_is_ready(self):
         config = self.example_config()
