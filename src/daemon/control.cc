@@ -98,9 +98,14 @@ absl::Status ControlServer::Listen(const std::string& path) {
     return absl::UnavailableError(
         absl::StrCat("cannot watch control socket ", path, ": ", uv_strerror(rc)));
   }
+  if (const int rc = uv_timer_init(loop_, &tick_); rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+    close(fd_);
+    fd_ = -1;
+    return absl::UnavailableError(absl::StrCat("control socket timer: ", uv_strerror(rc)));
+  }
   uv_poll_start(&poll_, UV_READABLE, &ControlServer::OnAcceptable);
   accepting_ = true;
-  uv_timer_init(loop_, &tick_);
   uv_timer_start(&tick_, &ControlServer::OnTick, 1000, 1000);
   return absl::OkStatus();
 }
@@ -157,9 +162,13 @@ void ControlServer::OnAcceptable(uv_poll_t* poll, int status, int /*events*/) {
     client->owner = self;
     client->fd = fd;
     client->accepted_ms = uv_now(self->loop_);
-    self->clients_.insert(client);
     client->poll.data = client;
-    uv_poll_init(self->loop_, &client->poll, fd);
+    if (uv_poll_init(self->loop_, &client->poll, fd) != 0) {
+      close(fd);
+      delete client;
+      continue;
+    }
+    self->clients_.insert(client);
     uv_poll_start(&client->poll, UV_READABLE, &ControlServer::OnClientEvent);
   }
 }

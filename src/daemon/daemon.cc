@@ -174,6 +174,11 @@ int Daemon::Run() {
       Log(absl::StrCat("running as ", server_config.user, " with CAP_BPF and CAP_NET_ADMIN"));
     }
   }
+  if (status.ok()) {
+    if (const int rc = uv_timer_init(&loop_, &tick_); rc != 0) {
+      status = absl::UnavailableError(absl::StrCat("timer: ", uv_strerror(rc)));
+    }
+  }
   if (!status.ok()) {
     server_.Stop();
     uv_close(reinterpret_cast<uv_handle_t*>(&secondaries_changed_), nullptr);
@@ -184,7 +189,6 @@ int Daemon::Run() {
     uv_loop_close(&loop_);
     return Fail(status);
   }
-  uv_timer_init(&loop_, &tick_);
   tick_.data = this;
   uv_timer_start(&tick_, &Daemon::OnTick, kTickMs, kTickMs);
   secondaries_->Start();

@@ -77,7 +77,10 @@ absl::Status MetricsServer::Listen(const sockets::Endpoint& endpoint) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", endpoint.ToString(), ": ", uv_strerror(rc)));
   }
-  uv_timer_init(loop_, &sweep_);
+  if (rc = uv_timer_init(loop_, &sweep_); rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&server_), nullptr);
+    return absl::UnavailableError(absl::StrCat("metrics timer: ", uv_strerror(rc)));
+  }
   uv_timer_start(&sweep_, &MetricsServer::OnSweep, 1000, 1000);
   listening_ = true;
   return absl::OkStatus();

@@ -155,14 +155,18 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto* c = new Connection;
   c->owner = self;
-  // uv_tcp_init fails only without descriptors (and uv_timer_init never):
-  // the connection then waits in the backlog for the next try.
+  // uv_tcp_init fails only without descriptors: the connection then waits
+  // in the backlog for the next try.
   if (uv_tcp_init(self->loop_, &c->stream) != 0) {
     delete c;
     return;
   }
-  uv_timer_init(self->loop_, &c->timer);
   c->stream.data = c;
+  if (uv_timer_init(self->loop_, &c->timer) != 0) {
+    c->open_handles = 1;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->stream), &TcpListener::OnHandleClosed);
+    return;
+  }
   c->timer.data = c;
   c->write_req.data = c;
   // Always accept, even over a limit: a connection left in the backlog would
