@@ -18,6 +18,11 @@ root, then what it put there.
   and the control socket is up, RELOADING=1 then READY=1 around a reload,
   STOPPING=1 at the end.
 
+PackageTest (with AGILITY_PACKAGE=1, `meson test package`, plain build only:
+it compiles the whole tree again): dpkg-buildpackage builds the .deb, lintian
+finds no error in it, and unpacked in a scratch root it creates its user and
+serves its example configuration.
+
 Runs in a network namespace of its own (tests/integration/netns_run.sh): the
 example configuration steers its pools with sk_lookup.
 
@@ -57,6 +62,28 @@ def wait_for(condition, what, timeout=10):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def example_config(test, installed_etc, directory):
+    """The installed /etc/agility, copied into `directory`, with what the
+    unit provides pointed there too; sets test.port and test.control."""
+    etc = os.path.join(directory, "etc-agility")
+    shutil.rmtree(etc, ignore_errors=True)
+    shutil.copytree(installed_etc, etc)
+    path = os.path.join(etc, "agility.yaml")
+    with open(path) as f:
+        text = f.read()
+    test.port = servers.free_port()
+    test.control = os.path.join(directory, "control.sock")
+    for key, value in [("listen", f'["127.0.0.1:{test.port}"]'),
+                       ("control", test.control),
+                       ("state_dir", os.path.join(directory, "state")),
+                       ("pin", os.path.join(BPFFS, os.path.basename(directory)))]:
+        text, count = re.subn(rf"^(\s*{key}:) [^#\n]*", rf"\g<1> {value} ", text, flags=re.M)
+        test.assertEqual(count, 1, f"{key} in the installed example")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 class InstallTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -81,25 +108,7 @@ class InstallTest(unittest.TestCase):
         return os.path.join(cls.dest, PREFIX.lstrip("/"), path)
 
     def example_config(self):
-        """The installed /etc/agility, copied, with what the unit provides
-        pointed into the test's directory."""
-        etc = os.path.join(self.tmp.name, "etc-agility")
-        shutil.rmtree(etc, ignore_errors=True)
-        shutil.copytree(self.installed("etc/agility"), etc)
-        path = os.path.join(etc, "agility.yaml")
-        with open(path) as f:
-            text = f.read()
-        self.port = servers.free_port()
-        self.control = os.path.join(self.tmp.name, "control.sock")
-        for key, value in [("listen", f'["127.0.0.1:{self.port}"]'),
-                           ("control", self.control),
-                           ("state_dir", os.path.join(self.tmp.name, "state")),
-                           ("pin", os.path.join(BPFFS, "install"))]:
-            text, count = re.subn(rf"^(\s*{key}:) [^#\n]*", rf"\g<1> {value} ", text, flags=re.M)
-            self.assertEqual(count, 1, f"{key} in the installed example")
-        with open(path, "w") as f:
-            f.write(text)
-        return path
+        return example_config(self, self.installed("etc/agility"), self.tmp.name)
 
     def start(self, config, *args, **env):
         """agilityd from the scratch root, its log in the test's directory."""
@@ -203,6 +212,77 @@ class InstallTest(unittest.TestCase):
                 process.terminate()
             self.assertEqual(process.wait(timeout=20), 0, self.log())
             notify.close()
+
+
+@unittest.skipUnless(os.environ.get("AGILITY_PACKAGE") == "1",
+                     "the package is built by `meson test package` (plain build only)")
+class PackageTest(unittest.TestCase):
+    """dpkg-buildpackage builds agility_*.deb from the tracked tree; lintian
+    finds no error in it; unpacked in a scratch root, its agility user is
+    created by systemd-sysusers and its example configuration is served."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="agility-package-")
+        source = os.path.join(cls.tmp.name, "agility")
+        os.makedirs(source)
+        files = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True,
+                               check=True).stdout
+        subprocess.run(f"tar --null -T - -cf - | tar -C {source} -xf -", shell=True, cwd=ROOT,
+                       input=files, check=True)
+        cls.build = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=source,
+                                   capture_output=True, text=True, timeout=1800)
+        debs = [f for f in os.listdir(cls.tmp.name) if re.fullmatch(r"agility_[^_]+_\w+\.deb", f)]
+        cls.deb = os.path.join(cls.tmp.name, debs[0]) if len(debs) == 1 else None
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        self.assertEqual(self.build.returncode, 0, self.build.stdout[-3000:] + self.build.stderr)
+        self.assertIsNotNone(self.deb, os.listdir(self.tmp.name))
+
+    def test_lintian_finds_no_error(self):
+        done = subprocess.run(["lintian", "--no-tag-display-limit", self.deb],
+                              capture_output=True, text=True)
+        errors = [line for line in done.stdout.splitlines() if line.startswith("E:")]
+        self.assertEqual(errors, [], done.stdout)
+
+    def test_unpacked_it_is_served(self):
+        root = os.path.join(self.tmp.name, "root")
+        subprocess.run(["dpkg", "-x", self.deb, root], check=True)
+        for path in ("usr/sbin/agilityd", "usr/bin/agilityctl", "lib/systemd/system/agilityd.service",
+                     "usr/share/man/man8/agilityd.8.gz", "usr/share/man/man5/agility.yaml.5.gz",
+                     "etc/agility/agility.yaml", "etc/agility/zones/example.com.zone"):
+            self.assertTrue(os.path.exists(os.path.join(root, path)), path)
+        # The postinst creates the user with systemd-sysusers: so does this.
+        control = os.path.join(self.tmp.name, "control")
+        subprocess.run(["dpkg-deb", "-e", self.deb, control], check=True)
+        with open(os.path.join(control, "postinst")) as f:
+            self.assertIn("systemd-sysusers", f.read())
+        with open(os.path.join(control, "conffiles")) as f:
+            self.assertIn("/etc/agility/agility.yaml", f.read())
+        os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+        done = subprocess.run(["systemd-sysusers", f"--root={root}",
+                               os.path.join(root, "usr/lib/sysusers.d/agility.conf")],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(os.path.join(root, "etc/passwd")) as f:
+            self.assertRegex(f.read(), r"(?m)^agility:x:\d+:\d+:")
+        config = example_config(self, os.path.join(root, "etc/agility"), self.tmp.name)
+        agilityd = os.path.join(root, "usr/sbin/agilityd")
+        done = subprocess.run([agilityd, "-c", config, "--check"], capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        with open(os.path.join(self.tmp.name, "agilityd.log"), "w") as log:
+            process = subprocess.Popen([agilityd, "-c", config], stdout=log, stderr=log)
+        try:
+            answers = wait_for(lambda: servers.a_records(self.port, "www.example.com"),
+                               "an answer")
+            self.assertTrue(all(ipaddress.ip_address(a) in POOL4 for a in answers), answers)
+        finally:
+            process.terminate()
+            self.assertEqual(process.wait(timeout=20), 0)
 
 
 if __name__ == "__main__":
