@@ -17,6 +17,7 @@
 #include "dns/zone_set.h"
 #include "dns_check.h"
 #include "policy/table.h"
+#include "responder_fixture.h"
 #include "test_keys.h"
 
 namespace {
@@ -26,65 +27,7 @@ using namespace agility;
 // The zone of tests/unit/responder_test.cc: CNAME chains and loops,
 // wildcards, a delegation with glue, SRV/MX additional data, policies below
 // cdn and v4; "big" makes answers that only fit over TCP or large EDNS.
-constexpr char kZone[] = R"($ORIGIN example.com.
-$TTL 3600
-@         SOA   ns1 hostmaster 42 7200 3600 1209600 300
-@         NS    ns1
-@         NS    ns2.elsewhere.net.
-@         MX    10 mail
-ns1       A     192.0.2.1
-mail      A     192.0.2.25
-mail      AAAA  2001:db8::25
-plain     A     192.0.2.10
-plain     AAAA  2001:db8::10
-plain     TXT   "plain text"
-txtonly   TXT   "hello"
-alias     CNAME plain
-chain1    CNAME chain2
-chain2    CNAME plain
-loop1     CNAME loop2
-loop2     CNAME loop1
-outside   CNAME www.example.net.
-dangling  CNAME missing
-a.b.c     A     192.0.2.30
-*.wild    A     192.0.2.99
-*.wild    TXT   "wild"
-sub       NS    ns.sub
-sub       NS    ns.other.net.
-ns.sub    A     192.0.2.53
-sub       DS    12345 8 2 49FD46E6C4B45C55D4AC69CBD3CD34AC1AFE51DE5B4A0C8A2B9C5E2D1F0A3B4C
-_sip._udp SRV   0 5 5060 mail
-cdn       A     192.0.2.79
-www.cdn   A     192.0.2.80
-special.cdn A   192.0.2.81
-x.deep.cdn A    192.0.2.82
-txt.cdn   TXT   "only text"
-cname.cdn CNAME plain
-*.w.cdn   A     192.0.2.83
-to-cdn    CNAME www.cdn
-to-sub    CNAME host.sub
-host.v4   A     192.0.2.44
-host.v4   AAAA  2001:db8::44
-c1 CNAME c2
-c2 CNAME c3
-c3 CNAME c4
-c4 CNAME c5
-c5 CNAME c6
-c6 CNAME c7
-c7 CNAME c8
-c8 CNAME c9
-c9 CNAME c10
-c10 CNAME www.cdn
-ptr       PTR   plain.example.com.
-hinfo     HINFO "PC" "Linux"
-many      NS    ns1
-many      NS    ns.sub
-many      MX    20 mail
-many      MX    30 host.v4
-many      MX    40 MAIL
-many      SRV   0 0 443 www.cdn
-many      SRV   0 0 8443 www.cdn
-)";
+constexpr const char* kZone = fixtures::kResponderZone;
 
 // Two signed zones (placeholder signatures: the responder does not verify
 // them), so that queries with DO meet RRSIGs, NSEC and NSEC3 proofs.
@@ -112,20 +55,9 @@ std::string Nsec3ZoneText() {
          "8123456789abcdefghijklmnopqrstuv NSEC3 1 0 2 abcd 0123456789abcdefghijklmnopqrstuv A\n";
 }
 
-constexpr char kConfig[] = R"(
-zones: [fuzz.zone]
-pools:
-  v4a: 127.77.0.0/20
-  v4b: 127.78.1.0/24
-  v4c: 127.79.0.1/32
-  v6: "fd00:77::/44"
-policies:
-  - {name: cdn, match: ["*.cdn.example.com"], ipv4: v4a, ipv6: v6, ttl: 60}
-  - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
-  - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
-  - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
-  - {name: online, match: ["*.pool.online.example"], ipv4: v4b, ipv6: v6}
-)";
+const std::string kConfig =
+    std::string("zones: [fuzz.zone]\n") + fixtures::kResponderPolicies +
+    "  - {name: online, match: [\"*.pool.online.example\"], ipv4: v4b, ipv6: v6}\n";
 
 // Signed online with a KSK and a ZSK made at start: compact denials,
 // wildcards, a delegation, a DS, and pool answers signed per draw.

@@ -249,7 +249,7 @@ def responder_corpus():
 # --------------------------------------------------------------------------
 # Zones
 
-RESPONDER_ZONE = open(os.path.join(HERE, "fuzz_responder.cc")).read()
+RESPONDER_ZONE = open(os.path.join(HERE, "..", "unit", "responder_fixture.h")).read()
 RESPONDER_ZONE = RESPONDER_ZONE[RESPONDER_ZONE.index('R"(') + 3:RESPONDER_ZONE.index(')";')]
 
 ZONE_HEAD = """$ORIGIN example.com.

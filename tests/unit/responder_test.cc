@@ -13,6 +13,7 @@
 #include "dns/zone_file.h"
 #include "policy/table.h"
 #include "query_builder.h"
+#include "responder_fixture.h"
 
 namespace agility::dns {
 namespace {
@@ -25,64 +26,9 @@ using testing::QueryOptions;
 using testing::SectionText;
 using ::testing::UnorderedElementsAre;
 
-constexpr char kZone[] = R"($ORIGIN example.com.
-$TTL 3600
-@         SOA   ns1 hostmaster 42 7200 3600 1209600 300
-@         NS    ns1
-@         NS    ns2.elsewhere.net.
-@         MX    10 mail
-ns1       A     192.0.2.1
-mail      A     192.0.2.25
-mail      AAAA  2001:db8::25
-plain     A     192.0.2.10
-plain     AAAA  2001:db8::10
-plain     TXT   "plain text"
-txtonly   TXT   "hello"
-alias     CNAME plain
-chain1    CNAME chain2
-chain2    CNAME plain
-loop1     CNAME loop2
-loop2     CNAME loop1
-outside   CNAME www.example.net.
-dangling  CNAME missing
-a.b.c     A     192.0.2.30
-*.wild    A     192.0.2.99
-*.wild    TXT   "wild"
-sub       NS    ns.sub
-sub       NS    ns.other.net.
-ns.sub    A     192.0.2.53
-_sip._udp SRV   0 5 5060 mail
-_sip._tcp SRV   0 5 5060 mail
-_sip._tcp SRV   10 5 5061 MAIL
-_sip._tcp SRV   20 5 5062 ns1
-_web._tcp SRV   0 0 443 www.cdn
-_web._tcp SRV   0 0 8443 www.cdn
-cdn       A     192.0.2.79
-www.cdn   A     192.0.2.80
-special.cdn A   192.0.2.81
-x.deep.cdn A    192.0.2.82
-txt.cdn   TXT   "only text"
-cname.cdn CNAME plain
-*.w.cdn   A     192.0.2.83
-to-cdn    CNAME www.cdn
-to-sub    CNAME host.sub
-host.v4   A     192.0.2.44
-host.v4   AAAA  2001:db8::44
-)";
+constexpr const char* kZone = fixtures::kResponderZone;
 
-constexpr char kConfig[] = R"(
-zones: [test.zone]
-pools:
-  v4a: 127.77.0.0/20
-  v4b: 127.78.1.0/24
-  v4c: 127.79.0.1/32
-  v6: "fd00:77::/44"
-policies:
-  - {name: cdn, match: ["*.cdn.example.com"], ipv4: v4a, ipv6: v6, ttl: 60}
-  - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
-  - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
-  - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
-)";
+const std::string kConfig = std::string("zones: [test.zone]\n") + fixtures::kResponderPolicies;
 
 std::string BigTxtZone() {
   std::string zone = kZone;
