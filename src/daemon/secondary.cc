@@ -451,9 +451,12 @@ void Secondaries::Run() {
     const std::shared_ptr<const dns::Journal> journal = due->journal;
     const uint32_t saved_serial = due->saved_serial;
     const size_t journal_bytes = journal_bytes_;
+    // A catalog's members come and go by the thousand, and a lost copy is
+    // transferred again: theirs are written without fsync.
+    const bool synced = due->member_of.empty();
     lock.unlock();
     Outcome outcome = Refresh(apex, primaries, copy, keyring);
-    Save(apex, outcome, journal, saved_serial, journal_bytes);
+    Save(apex, outcome, journal, saved_serial, journal_bytes, synced);
     lock.lock();
     due->busy = false;
     const bool followed = std::any_of(zones_.begin(), zones_.end(),
@@ -573,7 +576,7 @@ Secondaries::Outcome Secondaries::TransferFrom(const std::string& apex, const Pr
 
 void Secondaries::Save(const std::string& apex, Outcome& outcome,
                        std::shared_ptr<const dns::Journal> journal, uint32_t saved_serial,
-                       size_t journal_bytes) const {
+                       size_t journal_bytes, bool synced) const {
   if (!outcome.status.ok() || state_ == nullptr) return;
   const std::string name = dns::NameToText(apex);
   const std::string file = FileName(apex);
@@ -607,7 +610,7 @@ void Secondaries::Save(const std::string& apex, Outcome& outcome,
     outcome.text = std::move(writer.text());
   }
   if (!outcome.text.empty()) {
-    if (auto status = state_->Write(file, outcome.text); !status.ok()) {
+    if (auto status = state_->Write(file, outcome.text, synced); !status.ok()) {
       Log(LogLevel::kWarning,
           absl::StrCat("secondary ", name, ": the copy is not saved: ", status.message()));
     } else {
@@ -619,7 +622,7 @@ void Secondaries::Save(const std::string& apex, Outcome& outcome,
   }
   if (journal == nullptr) {
     RemoveJournal(*state_, apex);
-  } else if (auto status = WriteJournal(*state_, apex, *journal); !status.ok()) {
+  } else if (auto status = WriteJournal(*state_, apex, *journal, synced); !status.ok()) {
     Log(LogLevel::kWarning,
         absl::StrCat("secondary ", name, ": the IXFR journal is not saved: ", status.message()));
   }

@@ -89,9 +89,10 @@ class Secondaries {
   // Keeps what a successful refresh brought in the state directory, off the
   // lock, before it is served: the journal that leads to it (`journal`
   // before, now with its steps) and the copy itself when it was compiled
-  // whole or the journal no longer leads on from `saved_serial`.
+  // whole or the journal no longer leads on from `saved_serial`. Unsynced
+  // (`synced` false) for catalog members.
   void Save(const std::string& apex, Outcome& outcome, std::shared_ptr<const dns::Journal> journal,
-            uint32_t saved_serial, size_t journal_bytes) const;
+            uint32_t saved_serial, size_t journal_bytes, bool synced) const;
   void Finish(Zone& zone, Outcome outcome);
   // Follows the members `catalog`'s copy lists (RFC 9432), under the lock:
   // new ones are added (refreshed at once), those gone are dropped with

@@ -35,7 +35,7 @@ StateDir::StateDir(std::string path) : path_(std::move(path)) {
   }
 }
 
-absl::Status StateDir::Write(const std::string& name, const std::string& text) const {
+absl::Status StateDir::Write(const std::string& name, const std::string& text, bool synced) const {
   if (!status_.ok()) return status_;
   const std::string target = FilePath(name);
   const std::string temporary = target + ".tmp";
@@ -53,7 +53,7 @@ absl::Status StateDir::Write(const std::string& name, const std::string& text) c
     }
     written += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0) {
+  if (synced && fsync(fd) != 0) {
     const absl::Status failed = Errno(absl::StrCat("fsync ", temporary));
     close(fd);
     unlink(temporary.c_str());
@@ -65,13 +65,14 @@ absl::Status StateDir::Write(const std::string& name, const std::string& text) c
     unlink(temporary.c_str());
     return failed;
   }
+  if (!synced) return absl::OkStatus();
   // The rename itself must reach the disk before we rely on it.
   const int dir = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    fsync(dir);
-    close(dir);
-  }
-  return absl::OkStatus();
+  if (dir < 0) return Errno(absl::StrCat("open ", path_));
+  const bool failed = fsync(dir) != 0;
+  const absl::Status status = failed ? Errno(absl::StrCat("fsync ", path_)) : absl::OkStatus();
+  close(dir);
+  return status;
 }
 
 absl::StatusOr<std::optional<std::string>> StateDir::Read(const std::string& name) const {

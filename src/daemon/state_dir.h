@@ -21,7 +21,9 @@ class StateDir {
   const std::string& path() const { return path_; }
   const absl::Status& status() const { return status_; }
 
-  absl::Status Write(const std::string& name, const std::string& text) const;
+  // `synced` false skips the fsyncs: for what can be fetched again should a
+  // power cut leave it empty (readers check what they read).
+  absl::Status Write(const std::string& name, const std::string& text, bool synced = true) const;
   // nullopt when the file does not exist.
   absl::StatusOr<std::optional<std::string>> Read(const std::string& name) const;
   std::string FilePath(const std::string& name) const { return path_ + "/" + name; }

@@ -58,8 +58,8 @@ std::shared_ptr<const dns::Journal> ReadJournalOnFrom(const StateDir& state, con
 }
 
 absl::Status WriteJournal(const StateDir& state, absl::string_view apex,
-                          const dns::Journal& journal) {
-  return state.Write(ZoneFileStem(apex) + ".ixfr", journal.Serialize());
+                          const dns::Journal& journal, bool synced) {
+  return state.Write(ZoneFileStem(apex) + ".ixfr", journal.Serialize(), synced);
 }
 
 void RemoveJournal(const StateDir& state, absl::string_view apex) {

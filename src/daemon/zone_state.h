@@ -30,7 +30,7 @@ std::shared_ptr<const dns::Journal> ReadJournalOnFrom(const StateDir& state, con
                                                       size_t max_bytes);
 
 absl::Status WriteJournal(const StateDir& state, absl::string_view apex,
-                          const dns::Journal& journal);
+                          const dns::Journal& journal, bool synced = true);
 void RemoveJournal(const StateDir& state, absl::string_view apex);
 
 }  // namespace agility::daemon
