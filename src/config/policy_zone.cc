@@ -276,6 +276,12 @@ absl::Status ReadPolicyZone(const dns::Zone& zone, Config& config) {
   };
   std::map<std::string, ReadPolicy, LabelOrder> policies;
   zone.ForEachNode([&](const dns::NodeView& node) {
+    // A signed policy zone's NSEC3 records have owners of their own.
+    bool denial_only = node.rrset_count() > 0;
+    node.ForEachRrset([&](const dns::RrsetView& rrset) {
+      denial_only &= rrset.type() == dns::type::kNsec3 || rrset.type() == dns::type::kRrsig;
+    });
+    if (denial_only) return;
     const std::string owner = dns::NameToText(node.name());
     const std::vector<std::string> labels = LabelsBelow(node.name(), apex);
     const std::string under = labels.empty() ? "" : absl::AsciiStrToLower(labels.back());

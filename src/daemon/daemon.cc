@@ -410,6 +410,11 @@ void Daemon::PublishSecondaries() {
       if (auto status = Adopt(*std::move(with_policy), cleared); !status.ok()) {
         Log(LogLevel::kWarning,
             absl::StrCat("policy zone serial ", serial, " not applied: ", status.message()));
+        // Not tried again before a new copy; the status says why.
+        PolicySource& refused = (*next)->policy_source;
+        refused.rejected_serial = serial;
+        refused.rejected_why = std::string(status.message());
+        ++refused.rejected;
       } else {
         Log(absl::StrCat("policy zone ", dns::NameToText((*next)->config.policy_from), " serial ",
                          serial, " in force: ", Summary(*snapshots_.Get())));

@@ -1,5 +1,8 @@
 #include "daemon/log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -14,9 +17,17 @@ namespace {
 
 std::atomic<int> threshold{static_cast<int>(LogLevel::kInfo)};
 
-// Read once: systemd sets it for the whole life of the process.
+// systemd names the journal's stream in JOURNAL_STREAM ("device:inode");
+// a child of a service inherits the variable with another stderr, so the
+// two are compared (systemd.exec(5)). Read once.
 bool ToJournal() {
-  static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  static const bool journal = [] {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    struct stat err;
+    unsigned long long device = 0, inode = 0;
+    return stream != nullptr && std::sscanf(stream, "%llu:%llu", &device, &inode) == 2 &&
+           fstat(STDERR_FILENO, &err) == 0 && err.st_dev == device && err.st_ino == inode;
+  }();
   return journal;
 }
 

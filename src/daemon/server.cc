@@ -309,7 +309,7 @@ void RaiseDescriptorLimit(const config::ServerConfig& config) {
   if (limit.rlim_cur > previous) setrlimit(RLIMIT_NOFILE, &limit);
   if (limit.rlim_cur < wanted) {
     Log(LogLevel::kWarning,
-        absl::StrCat("warning: open file limit ", limit.rlim_cur, " is below the ", wanted,
+        absl::StrCat("open file limit ", limit.rlim_cur, " is below the ", wanted,
                      " that server.tcp_max_connections ", config.tcp_max_connections,
                      " needs; connections beyond it are closed unanswered"));
   }

@@ -49,7 +49,11 @@ absl::StatusOr<std::vector<std::string>> ExpandZoneSource(const config::ZoneSour
 void CheckPoliciesOutsideSignedZones(const config::Config& config, const dns::ZoneSet& zones,
                                      std::vector<std::string>& errors) {
   for (const auto& zone : zones.zones()) {
-    if (!zone->is_signed() || zones.KeysOf(*zone) != nullptr) continue;
+    // Keys configured are keys loaded, or LoadKeys says why not.
+    const bool keyed =
+        std::any_of(config.dnssec.begin(), config.dnssec.end(),
+                    [&](const config::DnssecZone& entry) { return entry.apex == zone->apex(); });
+    if (!zone->is_signed() || keyed) continue;
     for (const config::PolicyConfig& policy : config.policies) {
       for (const std::string& pattern : policy.match) {
         absl::string_view base = pattern;
@@ -253,9 +257,11 @@ absl::Status AddCatalogZone(const config::Config& config, const Snapshot* previo
 
 // Reads `config`'s pools and policies from the copy of the policy_from zone
 // that `zones` serves. A copy refused, or none yet, leaves the policy of
-// `previous` (when it came from the same zone); `source` says which.
+// `previous` (when it came from the same zone); `source` says which. A copy
+// refused before is read again only with `again` (a reload: local settings
+// it was checked against may have changed).
 void ApplyPolicyFrom(config::Config& config, const dns::ZoneSet& zones, const Snapshot* previous,
-                     PolicySource& source) {
+                     PolicySource& source, bool again) {
   const bool same_source =
       previous != nullptr && previous->config.policy_from == config.policy_from;
   source = same_source ? previous->policy_source : PolicySource();
@@ -270,7 +276,7 @@ void ApplyPolicyFrom(config::Config& config, const dns::ZoneSet& zones, const Sn
     keep_previous();
     return;
   }
-  if (same_source && copy->serial() == source.rejected_serial) {
+  if (same_source && copy->serial() == source.rejected_serial && !again) {
     keep_previous();
     return;
   }
@@ -288,6 +294,39 @@ void ApplyPolicyFrom(config::Config& config, const dns::ZoneSet& zones, const Sn
   }
   source.serial = copy->serial();
   source.applied_at = absl::Now();
+}
+
+// What would keep a policy read from the policy zone from being served, as a
+// reload of the same YAML would be refused: its table, its bindings, pool
+// answers in a zone signed ahead without keys.
+std::vector<std::string> PolicyErrors(const config::Config& config, const dns::ZoneSet& zones,
+                                      int workers, const policy::Table* previous) {
+  std::vector<std::string> errors;
+  if (auto table = policy::Table::Build(config, workers, previous); !table.ok()) {
+    errors.emplace_back(table.status().message());
+  }
+  if (auto bindings = sockets::BindingsFromConfig(config); !bindings.ok()) {
+    errors.emplace_back(bindings.status().message());
+  }
+  CheckPoliciesOutsideSignedZones(config, zones, errors);
+  return errors;
+}
+
+// Refuses the copy just read into `config` for `errors`: the policy of
+// `previous` (from the same zone), or none, stays.
+void RefusePolicy(config::Config& config, const Snapshot* previous, PolicySource& source,
+                  const std::vector<std::string>& errors) {
+  const bool same_source =
+      previous != nullptr && previous->config.policy_from == config.policy_from;
+  source.rejected_serial = source.serial;
+  source.rejected_why = absl::StrJoin(errors, "\n");
+  ++source.rejected;
+  source.serial = same_source ? previous->policy_source.serial : 0;
+  source.applied_at = same_source ? previous->policy_source.applied_at : absl::InfinitePast();
+  config.pools = same_source ? previous->config.pools : std::vector<config::PoolConfig>();
+  config.policies = same_source ? previous->config.policies : std::vector<config::PolicyConfig>();
+  Log(LogLevel::kWarning, absl::StrCat("policy zone serial ", source.rejected_serial, " refused:\n",
+                                       source.rejected_why));
 }
 
 }  // namespace
@@ -372,9 +411,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
       // The file's serial is the truth: secondaries see a change only by it.
       if (it != loaded.end() && !dns::SerialNewer((*zone)->serial(), it->second->serial())) {
         Log(LogLevel::kWarning,
-            absl::StrCat("warning: ", file, " changed but its serial ", (*zone)->serial(),
-                         " is not newer than ", it->second->serial(),
-                         ": secondaries will not transfer the change"));
+            absl::StrCat(file, " changed but its serial ", (*zone)->serial(), " is not newer than ",
+                         it->second->serial(), ": secondaries will not transfer the change"));
       } else if (it != loaded.end() && !config.transfer.allow.empty() &&
                  (*zone)->apex() == it->second->apex()) {
         // What changed, for secondaries that ask by IXFR.
@@ -398,7 +436,17 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
   }
   AddSecondaries(secondaries, *snapshot, errors);
   if (!config.policy_from.empty()) {
-    ApplyPolicyFrom(config, snapshot->zones, previous, snapshot->policy_source);
+    PolicySource& source = snapshot->policy_source;
+    ApplyPolicyFrom(config, snapshot->zones, previous, source, /*again=*/true);
+    const bool read_now =
+        source.serial != 0 &&
+        (previous == nullptr || previous->config.policy_from != config.policy_from ||
+         previous->policy_source.serial != source.serial);
+    if (read_now) {
+      const auto errors = PolicyErrors(config, snapshot->zones, workers,
+                                       previous != nullptr ? previous->table.get() : nullptr);
+      if (!errors.empty()) RefusePolicy(config, previous, source, errors);
+    }
   }
   auto table = policy::Table::Build(config, workers,
                                     previous != nullptr ? previous->table.get() : nullptr, live);
@@ -501,24 +549,19 @@ absl::StatusOr<std::shared_ptr<Snapshot>> WithPolicyFrom(const Snapshot& base, i
     return nullptr;
   }
   auto snapshot = SharedCopy(base);
-  ApplyPolicyFrom(snapshot->config, snapshot->zones, &base, snapshot->policy_source);
+  ApplyPolicyFrom(snapshot->config, snapshot->zones, &base, snapshot->policy_source,
+                  /*again=*/false);
   if (snapshot->policy_source.serial != copy->serial()) return snapshot;  // refused: says why
-  std::vector<std::string> errors;
-  auto table = policy::Table::Build(snapshot->config, workers, base.table.get());
-  if (!table.ok()) errors.emplace_back(table.status().message());
-  auto bindings = sockets::BindingsFromConfig(snapshot->config);
-  if (!bindings.ok()) errors.emplace_back(bindings.status().message());
-  CheckPoliciesOutsideSignedZones(snapshot->config, snapshot->zones, errors);
-  if (!errors.empty()) {
-    // Refused as a reload of the same policy in YAML would be.
-    auto refused = SharedCopy(base);
-    refused->policy_source.rejected_serial = copy->serial();
-    refused->policy_source.rejected_why = absl::StrJoin(errors, "\n");
-    ++refused->policy_source.rejected;
-    Log(LogLevel::kWarning, absl::StrCat("policy zone serial ", copy->serial(), " refused:\n",
-                                         refused->policy_source.rejected_why));
-    return refused;
+  if (const auto errors =
+          PolicyErrors(snapshot->config, snapshot->zones, workers, base.table.get());
+      !errors.empty()) {
+    RefusePolicy(snapshot->config, &base, snapshot->policy_source, errors);
+    return snapshot;
   }
+  auto table = policy::Table::Build(snapshot->config, workers, base.table.get());
+  if (!table.ok()) return table.status();
+  auto bindings = sockets::BindingsFromConfig(snapshot->config);
+  if (!bindings.ok()) return bindings.status();
   snapshot->table = *std::move(table);
   snapshot->bindings = *std::move(bindings);
   return snapshot;

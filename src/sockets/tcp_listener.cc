@@ -86,6 +86,12 @@ TcpAdmission::Verdict TcpAdmission::Admit(const Client& client) {
   return Verdict::kTooManyFromClient;
 }
 
+bool TcpAdmission::ClientHasRoom(const Client& client) {
+  std::lock_guard lock(mutex_);
+  const auto it = per_client_.find(client);
+  return it == per_client_.end() || it->second < max_per_client_;
+}
+
 void TcpAdmission::Release(const Client& client) {
   {
     std::lock_guard lock(mutex_);
@@ -155,26 +161,24 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   if (status < 0) return;
   auto* c = new Connection;
   c->owner = self;
-  // uv_tcp_init fails only without descriptors: the connection then waits
-  // in the backlog for the next try.
+  // uv_tcp_init creates no socket and cannot fail; libuv has accepted the
+  // connection already and waits for uv_accept before it accepts more.
   if (uv_tcp_init(self->loop_, &c->stream) != 0) {
     delete c;
     return;
   }
   c->stream.data = c;
-  if (uv_timer_init(self->loop_, &c->timer) != 0) {
+  // Always accept, even over a limit: a connection left in the backlog would
+  // hold it for the client's whole connect timeout. Until the timer is up,
+  // the stream is the connection's only handle.
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->stream)) != 0 ||
+      uv_timer_init(self->loop_, &c->timer) != 0) {
     c->open_handles = 1;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->stream), &TcpListener::OnHandleClosed);
     return;
   }
   c->timer.data = c;
   c->write_req.data = c;
-  // Always accept, even over a limit: a connection left in the backlog would
-  // hold it for the client's whole connect timeout.
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->stream)) != 0) {
-    self->CloseConnection(*c);
-    return;
-  }
   sockaddr_storage peer{};
   int peer_size = sizeof(peer);
   if (uv_tcp_getpeername(&c->stream, reinterpret_cast<sockaddr*>(&peer), &peer_size) != 0) {
@@ -185,9 +189,15 @@ void TcpListener::OnConnection(uv_stream_t* server, int status) {
   c->peer = peer;
   TcpAdmission::Verdict verdict = self->admission_.Admit(c->client);
   // Full: the connection that has gone longest without progress makes room
-  // (again, should another worker take the place first).
-  while (verdict == TcpAdmission::Verdict::kTooMany && self->Evict()) {
-    verdict = self->admission_.Admit(c->client);
+  // (again, should another worker take the place first), for a client within
+  // its own limit only.
+  if (verdict == TcpAdmission::Verdict::kTooMany) {
+    if (!self->admission_.ClientHasRoom(c->client)) {
+      verdict = TcpAdmission::Verdict::kTooManyFromClient;
+    }
+    while (verdict == TcpAdmission::Verdict::kTooMany && self->Evict()) {
+      verdict = self->admission_.Admit(c->client);
+    }
   }
   switch (verdict) {
     case TcpAdmission::Verdict::kTooMany:

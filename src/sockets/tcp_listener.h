@@ -73,6 +73,9 @@ class TcpAdmission {
   // On kAdmitted the caller must call Release(client) when the connection ends.
   Verdict Admit(const Client& client);
   void Release(const Client& client);
+  // Whether `client` is below its own limit (a new connection of it would
+  // be admitted were there room overall).
+  bool ClientHasRoom(const Client& client);
   // Connections admitted and not yet released, over all workers.
   int64_t open() const { return open_.load(std::memory_order_relaxed); }
 

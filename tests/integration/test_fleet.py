@@ -555,6 +555,33 @@ old.0.pools APL 1:{OLD}
             wait_for(lambda: str(OLD) in node.draining(), f"{node.name} draining {OLD}")
             self.assertEqual(self.refused(node), 1)
 
+    def test_b_a_copy_refused_for_local_reasons_is_read_again_on_reload(self):
+        """A policy steering to a service a node does not declare is refused
+        there; once the node declares it, a reload reads the same copy."""
+        for node in self.secondaries:
+            wait_for(lambda: node.answers_only_from(NEW), f"{node.name} answering from {NEW}")
+        before = [self.refused(node) for node in self.secondaries]
+        self.knot_change(POLICY_ZONE,
+                         ("zone-unset", POLICY_ZONE, "0.policies", "TXT"),
+                         ("zone-set", POLICY_ZONE, "0.policies", "60", "TXT",
+                          f'"name=web" "match={WWW}" "ipv4=web4" "ttl=30" "service=proxy" '
+                          '"ports=443"'),
+                         ("zone-set", POLICY_ZONE, "other.0.pools", "60", "APL", f"1:{OTHER}"))
+        for node, count in zip(self.secondaries, before):
+            wait_for(lambda: self.refused(node) == count + 1, f"{node.name} refusing")
+            self.assertIn("service 'proxy' is not declared under services",
+                          node.status_json()["policy"]["refused_why"])
+            self.assertTrue(node.answers_only_from(NEW, queries=10))
+        node = self.secondaries[0]
+        with open(node.config) as f:
+            config = f.read()
+        with open(node.config, "w") as f:
+            f.write(config.replace("services: {edge: {}}", "services: {edge: {}, proxy: {}}"))
+        node.ctl("reload")
+        wait_for(lambda: any(a in OTHER for _ in range(20) for a in node.answers()),
+                 "the copy read again after the reload")
+        self.assertTrue(self.secondaries[1].answers_only_from(NEW, queries=10))
+
 
 if __name__ == "__main__":
     unittest.main()

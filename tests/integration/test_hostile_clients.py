@@ -490,6 +490,17 @@ class TcpEvictionTests(HostileCase):
                          2 * MAX_PER_CLIENT + 2)
 
 
+    def test_a_client_at_its_own_limit_evicts_nobody(self):
+        held = [self.connect(f"127.0.0.{40 + i // MAX_PER_CLIENT}") for i in range(MAX_CONNECTIONS)]
+        self.wait_for_connections(MAX_CONNECTIONS)
+        over = self.attempt("127.0.0.40")  # over its own limit: reset
+        self.assertEqual(len(closed_among([over], 0.5)), 1)
+        self.assertEqual(closed_among(held, 0.3), [])
+        self.assertEqual(self.delta("agility_tcp_connections_evicted_total"), 0)
+        self.assertEqual(self.delta("agility_tcp_connections_rejected_total", limit="per_client"),
+                         1)
+
+
 class TcpExhaustionTests(HostileCase):
     """The defaults (tcp_max_connections 1000, two workers) against thousands
     of connections from as many addresses, held and dribbling: a client from

@@ -110,9 +110,14 @@ class InstallTest(unittest.TestCase):
     def example_config(self):
         return example_config(self, self.installed("etc/agility"), self.tmp.name)
 
-    def start(self, config, *args, **env):
-        """agilityd from the scratch root, its log in the test's directory."""
+    def start(self, config, *args, journal=False, **env):
+        """agilityd from the scratch root, its log in the test's directory;
+        with `journal`, as systemd names that file when it is the journal's
+        stream (JOURNAL_STREAM: device and inode of stderr)."""
         with open(os.path.join(self.tmp.name, "agilityd.log"), "w") as log:
+            if journal:
+                st = os.fstat(log.fileno())
+                env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
             return subprocess.Popen([self.agilityd, "-c", config, *args], stdout=log, stderr=log,
                                     env={**os.environ, **env})
 
@@ -168,7 +173,7 @@ class InstallTest(unittest.TestCase):
         config = self.example_config()
         for level, expect_info in (("info", True), ("warning", False)):
             with self.subTest(level=level):
-                process = self.start(config, "--log-level", level, JOURNAL_STREAM="8:1234")
+                process = self.start(config, "--log-level", level, journal=True)
                 try:
                     wait_for(lambda: servers.a_records(self.port, "www.example.com"), "an answer")
                     wait_for(lambda: os.path.exists(self.control), "the control socket")
@@ -182,6 +187,15 @@ class InstallTest(unittest.TestCase):
                                  lines)
                 if not expect_info:
                     self.assertTrue(all(int(line[1]) <= 4 for line in lines), lines)
+        # A JOURNAL_STREAM that is not stderr (inherited by a child): lines
+        # with a timestamp.
+        process = self.start(config, JOURNAL_STREAM="8:1234")
+        try:
+            wait_for(lambda: os.path.exists(self.control), "the control socket")
+        finally:
+            process.terminate()
+            self.assertEqual(process.wait(timeout=20), 0, self.log())
+        self.assertRegex(self.log(), r"^\d{4}-\d\d-\d\dT[\d:.]+Z agilityd: ")
         done = subprocess.run([self.agilityd, "--log-level", "chatty", "-c", config],
                               capture_output=True, text=True)
         self.assertEqual(done.returncode, 2)

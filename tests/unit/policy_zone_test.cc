@@ -201,6 +201,16 @@ TEST(PolicyZoneTest, WhatYamlRefusesTheZoneRefuses) {
     ASSERT_EQ(config.pools.size(), 1u) << c.zone;
     EXPECT_EQ(config.pools[0].name, "kept");
   }
+  // The same records, well formed, are read; signed with NSEC3 too.
+  Config signed_config = Parse(kSecondary);
+  const absl::Status signed_status =
+      Read(HandWritten(pool + prefix + policy +
+                       "@ NSEC3PARAM 1 0 0 -\n"
+                       "b4um86eghhds6nea196smvmlo4ors995 NSEC3 1 0 0 - "
+                       "c4um86eghhds6nea196smvmlo4ors995 A\n"),
+           signed_config);
+  EXPECT_TRUE(signed_status.ok()) << signed_status;
+  EXPECT_EQ(signed_config.pools.size(), 1u);
   // The same records, well formed, are read.
   Config config = Parse(kSecondary);
   ASSERT_TRUE(Read(HandWritten(pool + prefix + policy), config).ok());
