@@ -15,10 +15,10 @@
 // and "loop.inc" (includes itself, to reach the depth limit).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
