@@ -370,7 +370,30 @@ class FleetTest(FleetCase):
             self.assertTrue(serves(node, "member1.test"))
 
 
-class KnotRelayTest(KnotControl, FleetCase):
+class KnotFleetCase(KnotControl, FleetCase):
+    """A fleet with knotd (cls.knot_conf) in it."""
+
+    @classmethod
+    def start_knot(cls, port):
+        """Starts knotd; returns once it serves the policy zone."""
+        cls.knot_log = open(os.path.join(cls.tmp.name, "knot.log"), "a")
+        cls.knot = subprocess.Popen(["knotd", "-c", cls.knot_conf], stdout=cls.knot_log,
+                                    stderr=cls.knot_log)
+        wait_for(lambda: "NOERROR" == status(dig(port, POLICY_ZONE, "SOA")),
+                 "knotd serving the policy zone")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.knot.terminate()
+        cls.knot.wait(timeout=20)
+        cls.knot_log.close()
+        try:
+            cls.stop_all()
+        finally:
+            cls.tmp.cleanup()
+
+
+class KnotRelayTest(KnotFleetCase):
     """agilityd primary -> Knot DNS -> two agilityd secondaries; Knot is also
     the primary of a catalog both secondaries follow."""
 
@@ -420,24 +443,9 @@ class KnotRelayTest(KnotControl, FleetCase):
                     "    master: agility\n    notify: [s1, s2]\n    acl: fleet\n"
                     "    journal-content: changes\n")
         cls.primary.start()
-        cls.knot_log = open(os.path.join(d, "knot.log"), "a")
-        cls.knot = subprocess.Popen(["knotd", "-c", cls.knot_conf], stdout=cls.knot_log,
-                                    stderr=cls.knot_log)
-        cls.knot_port = knot_port
-        wait_for(lambda: "NOERROR" == status(dig(knot_port, POLICY_ZONE, "SOA")),
-                 "Knot holding the policy zone")
+        cls.start_knot(knot_port)
         for node in cls.secondaries:
             node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.knot.terminate()
-        cls.knot.wait(timeout=20)
-        cls.knot_log.close()
-        try:
-            cls.stop_all()
-        finally:
-            cls.tmp.cleanup()
 
     def change_catalog(self, *edits):
         self.knot_change(self.CATALOG, *[(edit[0], self.CATALOG, *edit[1:]) for edit in edits])
@@ -469,7 +477,7 @@ class KnotRelayTest(KnotControl, FleetCase):
             self.assertTrue(serves(node, "member2.test"))
 
 
-class BrokenPolicyZoneTest(KnotControl, FleetCase):
+class BrokenPolicyZoneTest(KnotFleetCase):
     """Knot is the primary of a policy zone written by hand; two agilityd
     secondaries follow it."""
 
@@ -503,22 +511,9 @@ old.0.pools APL 1:{OLD}
                       f"  - id: s2\n    address: 127.0.0.1@{ports[2]}\n"
                       "acl:\n  - id: fleet\n    address: 127.0.0.0/8\n    action: transfer\n"),
             zone_settings="    notify: [s1, s2]\n    acl: fleet\n")
-        cls.knot_log = open(os.path.join(d, "knot.log"), "a")
-        cls.knot = subprocess.Popen(["knotd", "-c", cls.knot_conf], stdout=cls.knot_log,
-                                    stderr=cls.knot_log)
-        wait_for(lambda: "NOERROR" == status(dig(knot_port, POLICY_ZONE, "SOA")), "knotd")
+        cls.start_knot(knot_port)
         for node in cls.secondaries:
             node.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.knot.terminate()
-        cls.knot.wait(timeout=20)
-        cls.knot_log.close()
-        try:
-            cls.stop_all()
-        finally:
-            cls.tmp.cleanup()
 
     def refused(self, node):
         return node.status_json()["policy"]["refused"]

@@ -38,28 +38,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "perf"))
 import servers  # noqa: E402
+from test_transfer import wait_for  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("AGILITY_BUILD_ROOT", os.path.join(ROOT, "build")))
 BPFFS = os.environ.get("AGILITY_BPFFS", "")
 PREFIX = "/usr/local"  # meson's default, as configured by scripts/build
 POOL4 = ipaddress.ip_network("127.77.0.0/20")
-
-
-def wait_for(condition, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def example_config(test, installed_etc, directory):
