@@ -110,7 +110,6 @@ struct ReadNode {
 
 struct ReadPool {
   ReadNode node;
-  bool seen = false;
   std::vector<ReadNode> prefixes;
 };
 
@@ -347,7 +346,6 @@ absl::Status ReadPolicyZone(const dns::Zone& zone, Config& config) {
     });
     if (kind == kPool) {
       ReadPool& pool = pools[labels[0]];
-      pool.seen = true;
       pool.node = std::move(read);
     } else if (kind == kPrefix) {
       if (!has_apl) {
@@ -362,7 +360,9 @@ absl::Status ReadPolicyZone(const dns::Zone& zone, Config& config) {
     }
   });
   // The YAML the configuration would hold, one record's worth per line, so
-  // that the parser's line numbers lead back to owners.
+  // that the parser's line numbers lead back to owners. ForEachNode visits
+  // empty non-terminals too: a pool or policy with nodes below it always has
+  // its own node, and owner, if only without name=.
   std::vector<std::string> line_owners;
   std::string yaml;
   auto line = [&](const std::string& owner, absl::string_view text) {
@@ -371,11 +371,6 @@ absl::Status ReadPolicyZone(const dns::Zone& zone, Config& config) {
   };
   line(absl::StrCat("pools.", dns::NameToText(apex)), pools.empty() ? "pools: {}" : "pools:");
   for (const auto& [label, pool] : pools) {
-    if (!pool.seen) {
-      error(pool.prefixes.front().owner,
-            absl::StrCat("pool ", label, " has prefixes and no name (no ", label, ".pools node)"));
-      continue;
-    }
     std::string name;
     int names = 0;
     for (const auto& [key, value] : pool.node.pairs) {
@@ -399,11 +394,6 @@ absl::Status ReadPolicyZone(const dns::Zone& zone, Config& config) {
   line(absl::StrCat("policies.", dns::NameToText(apex)),
        policies.empty() ? "policies: []" : "policies:");
   for (auto& [label, policy] : policies) {
-    if (policy.node.owner.empty()) {
-      error(absl::StrCat(label, ".policies.", dns::NameToText(apex)),
-            "a policy's continuation without the policy");
-      continue;
-    }
     for (auto& [part, pairs] : policy.parts) {
       policy.node.pairs.insert(policy.node.pairs.end(), pairs.begin(), pairs.end());
     }

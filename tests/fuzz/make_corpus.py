@@ -249,8 +249,11 @@ def responder_corpus():
 # --------------------------------------------------------------------------
 # Zones
 
-RESPONDER_ZONE = open(os.path.join(HERE, "..", "unit", "responder_fixture.h")).read()
-RESPONDER_ZONE = RESPONDER_ZONE[RESPONDER_ZONE.index('R"(') + 3:RESPONDER_ZONE.index(')";')]
+# The responder's zone and policies, as tests/unit/responder_fixture.h holds
+# them: its two raw strings, in order.
+RESPONDER_ZONE, RESPONDER_POLICIES = (
+    text.split(')";')[0] for text in
+    open(os.path.join(HERE, "..", "unit", "responder_fixture.h")).read().split('R"(')[1:3])
 
 ZONE_HEAD = """$ORIGIN example.com.
 $TTL 3600
@@ -393,19 +396,7 @@ def zone_syntax_corpus():
 # Configurations
 
 CONFIG_VARIANTS = {
-    "responder_harness": """
-zones: [fuzz.zone]
-pools:
-  v4a: 127.77.0.0/20
-  v4b: 127.78.1.0/24
-  v4c: 127.79.0.1/32
-  v6: "fd00:77::/44"
-policies:
-  - {name: cdn, match: ["*.cdn.example.com"], ipv4: v4a, ipv6: v6, ttl: 60}
-  - {name: special, match: ["special.cdn.example.com"], ipv4: v4c, ttl: 30}
-  - {name: deep, match: ["*.deep.cdn.example.com"], ipv4: v4b, ttl: 45}
-  - {name: v4only, match: ["*.v4.example.com"], ipv4: v4a}
-""",
+    "responder_harness": "\nzones: [fuzz.zone]\n" + RESPONDER_POLICIES,
     "full_schema": """server:
   listen: ["127.0.0.1:5353", "[::1]:5353"]
   workers: 2

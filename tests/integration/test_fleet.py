@@ -47,7 +47,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
 import servers  # noqa: E402
-from test_transfer import AGILITYCTL, AGILITYD, KnotControl, dig, status, wait_for  # noqa: E402
+from test_transfer import (AGILITYCTL, Agilityd, KnotControl, dig, status,  # noqa: E402
+                           wait_for)
 
 BPFFS = os.environ.get("AGILITY_BPFFS", "")
 APEX = "fleet.example"
@@ -85,10 +86,11 @@ def member_zone(member):
             "ns1 A 192.0.2.1\nwww A 192.0.2.50\n")
 
 
-class Node:
-    """One agilityd of the fleet, steering with sk_lookup."""
+class Node(Agilityd):
+    """One agilityd of the fleet, steering with sk_lookup; started, stopped
+    and its log read as test_transfer's agilityd nodes are."""
 
-    def __init__(self, directory, name, port):
+    def __init__(self, directory, name, port):  # not Agilityd's: write() makes the config
         self.name = name
         self.dir = os.path.join(directory, name)
         os.makedirs(self.dir)
@@ -115,27 +117,15 @@ services: {{edge: {{}}}}
 {f"zones: {json.dumps(zones)}" if zones else ""}
 {body}""")
 
-    def start(self):
-        self.log = open(os.path.join(self.dir, "agilityd.log"), "a")
-        self.process = subprocess.Popen([AGILITYD, "-c", self.config], stdout=self.log,
-                                        stderr=self.log)
-        wait_for(lambda: os.path.exists(os.path.join(self.dir, "control.sock")),
-                 f"{self.name}'s control socket")
-
     def stop(self):
-        """Stops the node; fails unless it exits cleanly (a sanitizer's
-        report at exit, a leak, fails the run)."""
-        code = None
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-            code = self.process.wait(timeout=20)
-        if os.path.exists(os.path.join(self.dir, "control.sock")):
-            os.unlink(os.path.join(self.dir, "control.sock"))
-        if self.log is not None:
-            self.log.close()
-        if code not in (None, 0):
-            raise AssertionError(f"{self.name} exited with {code}:\n{self.text_log()[-3000:]}")
+        """Stops the node (test_transfer.Agilityd.stop); fails unless it
+        exits cleanly (a sanitizer's report at exit, a leak, fails the run)."""
+        if self.process is None:
+            return
+        super().stop()
+        if self.process.returncode != 0:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n"
+                                 f"{self.text_log()[-3000:]}")
 
     def ctl(self, *args):
         out = subprocess.run([AGILITYCTL, "-c", self.config, *args], capture_output=True,
@@ -147,10 +137,6 @@ services: {{edge: {{}}}}
 
     def status_json(self):
         return json.loads(self.ctl("status", "--json"))
-
-    def text_log(self):
-        with open(os.path.join(self.dir, "agilityd.log")) as f:
-            return f.read()
 
     def answers(self, name=WWW):
         return [ipaddress.ip_address(a) for a in servers.a_records(self.port, name)]

@@ -74,6 +74,23 @@ def example_config(test, installed_etc, directory):
     return path
 
 
+def assert_serves_example(test, agilityd, config, directory):
+    """`agilityd --check` passes on the example `config`, then agilityd
+    serves it (answers from its pool) and stops cleanly."""
+    done = subprocess.run([agilityd, "-c", config, "--check"], capture_output=True, text=True)
+    test.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+    log_path = os.path.join(directory, "agilityd.log")
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([agilityd, "-c", config], stdout=log, stderr=log)
+    try:
+        answers = wait_for(lambda: servers.a_records(test.port, "www.example.com"), "an answer")
+        test.assertTrue(all(ipaddress.ip_address(a) in POOL4 for a in answers), answers)
+    finally:
+        process.terminate()
+        with open(log_path) as log:
+            test.assertEqual(process.wait(timeout=20), 0, log.read())
+
+
 class InstallTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -146,18 +163,7 @@ class InstallTest(unittest.TestCase):
         self.assertEqual((done.returncode, done.stdout + done.stderr), (0, ""))
 
     def test_the_installed_example_is_served(self):
-        config = self.example_config()
-        done = subprocess.run([self.agilityd, "-c", config, "--check"], capture_output=True,
-                              text=True)
-        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        process = self.start(config)
-        try:
-            answers = wait_for(lambda: servers.a_records(self.port, "www.example.com"),
-                               "an answer")
-            self.assertTrue(all(ipaddress.ip_address(a) in POOL4 for a in answers), answers)
-        finally:
-            process.terminate()
-            self.assertEqual(process.wait(timeout=20), 0, self.log())
+        assert_serves_example(self, self.agilityd, self.example_config(), self.tmp.name)
 
     def test_logs_for_the_journal_by_level(self):
         config = self.example_config()
@@ -275,18 +281,7 @@ class PackageTest(unittest.TestCase):
         with open(os.path.join(root, "etc/passwd")) as f:
             self.assertRegex(f.read(), r"(?m)^agility:x:\d+:\d+:")
         config = example_config(self, os.path.join(root, "etc/agility"), self.tmp.name)
-        agilityd = os.path.join(root, "usr/sbin/agilityd")
-        done = subprocess.run([agilityd, "-c", config, "--check"], capture_output=True, text=True)
-        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
-        with open(os.path.join(self.tmp.name, "agilityd.log"), "w") as log:
-            process = subprocess.Popen([agilityd, "-c", config], stdout=log, stderr=log)
-        try:
-            answers = wait_for(lambda: servers.a_records(self.port, "www.example.com"),
-                               "an answer")
-            self.assertTrue(all(ipaddress.ip_address(a) in POOL4 for a in answers), answers)
-        finally:
-            process.terminate()
-            self.assertEqual(process.wait(timeout=20), 0)
+        assert_serves_example(self, os.path.join(root, "usr/sbin/agilityd"), config, self.tmp.name)
 
 
 if __name__ == "__main__":

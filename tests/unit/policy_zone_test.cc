@@ -188,6 +188,8 @@ TEST(PolicyZoneTest, WhatYamlRefusesTheZoneRefuses) {
       {HandWritten(pool + prefix + policy + "www TXT \"name=x\"\n"), "not a name of policy layout"},
       {HandWritten(pool + prefix + policy + "0.pools A 192.0.2.1\n"), "type 1 is not part"},
       {HandWritten("a.0.pools APL 1:127.77.0.0/24\n" + policy), "a pool needs name="},
+      {HandWritten(pool + prefix + "1.0.policies TXT \"match=a.example\" \"ipv4=web4\"\n"),
+       "0.policies.policy.agility.example.: a policy needs a name"},
       {HandWritten(pool + "1.pools TXT \"name=web4\"\nb.1.pools APL 1:127.78.0.0/24\n" + prefix +
                    policy),
        "pool 'web4' is defined twice"},
