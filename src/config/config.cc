@@ -81,6 +81,7 @@ class Parser {
                      std::vector<PolicyConfig>& policies);
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
   void ParseRateLimit(const YAML::Node& node, RateLimitSettings& rate_limit);
+  void ParseCookies(const YAML::Node& node, CookieSettings& cookies);
   void ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones);
   void ParseKeys(const YAML::Node& node, std::vector<TsigKey>& keys);
   void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
@@ -808,6 +809,26 @@ void Parser::ParseRateLimit(const YAML::Node& node, RateLimitSettings& rrl) {
   }
 }
 
+void Parser::ParseCookies(const YAML::Node& node, CookieSettings& cookies) {
+  cookies.enabled = true;
+  if (node.IsNull() || !CheckMap(node, "cookies", {"secrets"})) return;
+  const YAML::Node secrets = node["secrets"];
+  if (!secrets) return;
+  if (!secrets.IsSequence()) {
+    Error(secrets, "cookies.secrets must be a list of secrets, the one in use first");
+    return;
+  }
+  for (const auto& item : secrets) {
+    dns::CookieSecret secret;
+    if (!item.IsScalar() || !dns::ParseCookieSecret(item.Scalar(), &secret)) {
+      // The value itself is never repeated in a message.
+      Error(item, "a cookie secret is 32 hexadecimal digits (16 octets, RFC 9018)");
+      continue;
+    }
+    cookies.secrets.push_back(secret);
+  }
+}
+
 void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services) {
   if (!node.IsMap()) {
     Error(node, "services must be a mapping of label to settings ({} for none)");
@@ -934,8 +955,8 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(root, "the configuration",
            {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "dnssec", "keys", "remotes", "transfer", "catalogs", "policy_zone",
-            "policy_from", "catalog_zone"});
+            "rate_limit", "cookies", "dnssec", "keys", "remotes", "transfer", "catalogs",
+            "policy_zone", "policy_from", "catalog_zone"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
     config.server.listen.push_back(*sockets::Endpoint::Parse("127.0.0.1:5353"));
@@ -986,6 +1007,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
   if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
+  if (const YAML::Node cookies = root["cookies"]) ParseCookies(cookies, config.cookies);
   if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
   if (const YAML::Node keys = root["keys"]) ParseKeys(keys, config.keys);
   if (const YAML::Node remotes = root["remotes"]) ParseRemotes(remotes, config);

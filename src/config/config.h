@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dns/cookies.h"
 #include "dns/rate_limiter.h"
 #include "policy/prefix.h"
 #include "sockets/endpoint.h"
@@ -146,6 +147,15 @@ struct RateLimitSettings {
   bool operator==(const RateLimitSettings&) const = default;
 };
 
+// DNS cookies (RFC 7873, 9018), off without `cookies:`. `secrets` (32 hex
+// digits each): the first makes server cookies, all are accepted; a fleet
+// shares them. None given: one random secret for the life of the process.
+struct CookieSettings {
+  bool enabled = false;
+  std::vector<dns::CookieSecret> secrets;
+  bool operator==(const CookieSettings&) const = default;
+};
+
 // A TSIG key (RFC 8945): `keys: {NAME: {algorithm: hmac-sha256, secret: B64}}`.
 struct TsigKey {
   std::string name;  // presentation form, as written
@@ -200,6 +210,7 @@ struct Config {
   std::vector<ServiceConfig> services;
   std::vector<BindingConfig> bindings;
   RateLimitSettings rate_limit;
+  CookieSettings cookies;
   std::vector<DnssecZone> dnssec;
   std::vector<TsigKey> keys;
   std::optional<WrittenZone> policy_zone;

@@ -244,6 +244,15 @@ std::string Daemon::MetricsText() const {
            static_cast<double>(t.rate_limited_dropped));
   m.Sample("agility_rate_limited_total", {{"action", "slipped"}},
            static_cast<double>(t.rate_limited_slipped));
+  m.Sample("agility_rate_limited_total", {{"action", "badcookie"}},
+           static_cast<double>(t.rate_limited_bad_cookie));
+  m.Family("agility_cookies_total", "counter",
+           "Queries with a DNS COOKIE option (cookies: on), by whether they carried a valid "
+           "server cookie, which exempts them from rate limiting.");
+  m.Sample("agility_cookies_total", {{"server_cookie", "valid"}},
+           static_cast<double>(t.cookies[1]));
+  m.Sample("agility_cookies_total", {{"server_cookie", "absent_or_invalid"}},
+           static_cast<double>(t.cookies[0]));
   if (t.query_filter) {
     m.Family("agility_udp_query_filter_total", "counter",
              "UDP queries seen by the per-destination-address eBPF filter, by verdict.");

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -209,8 +211,13 @@ class Worker final : public sockets::PacketHandler {
                 uint8_t* out) {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
-    const size_t response = dns::Respond(query, size, transport, snapshot_->zones, drawer, options_,
-                                         out, &info, &signer_, snapshot_->keyring.get());
+    std::optional<dns::CookieContext> cookies;
+    if (snapshot_->cookies != nullptr) {
+      cookies.emplace(*snapshot_->cookies, client, static_cast<uint32_t>(time(nullptr)));
+    }
+    const size_t response =
+        dns::Respond(query, size, transport, snapshot_->zones, drawer, options_, out, &info,
+                     &signer_, snapshot_->keyring.get(), cookies ? &*cookies : nullptr);
     const int tcp = transport == dns::Transport::kTcp ? 1 : 0;
     if (response == 0) {
       stats_.dropped[tcp].Add();
@@ -219,11 +226,23 @@ class Worker final : public sockets::PacketHandler {
     stats_.queries[tcp][RcodeSlot(info.rcode)][QtypeSlot(info.qtype)].Add();
     if (info.pool_answer) stats_.pool_answers.Add();
     if (info.truncated) stats_.truncated.Add();
-    if (rate_limiter_ != nullptr && transport == dns::Transport::kUdp) {
+    if (info.cookie != dns::CookieCheck::kNone) {
+      stats_.cookies[info.cookie == dns::CookieCheck::kValid ? 1 : 0].Add();
+    }
+    // A valid server cookie proves the source address, as TCP does: such
+    // clients are not rate limited (RFC 7873 §5.3).
+    if (rate_limiter_ != nullptr && transport == dns::Transport::kUdp &&
+        info.cookie != dns::CookieCheck::kValid) {
       switch (rate_limiter_->Check(client, info.kind, info.RateLimitName(), uv_now(&loop_))) {
         case dns::RateLimiter::Verdict::kSend:
           break;
         case dns::RateLimiter::Verdict::kSlip:
+          // A client that knows cookies learns ours and comes back with
+          // it; others are sent to TCP.
+          if (info.cookie == dns::CookieCheck::kClientOnly) {
+            stats_.rate_limited_bad_cookie.Add();
+            return dns::BadCookie(out, info, options_.max_udp_size);
+          }
           stats_.rate_limited_slipped.Add();
           return dns::Truncate(out, info);
         case dns::RateLimiter::Verdict::kDrop:
@@ -400,6 +419,8 @@ ServerTotals Server::Totals() const {
     t.transfers_out_incremental += s.transfers_out_incremental.Get();
     t.rate_limited_dropped += s.rate_limited_dropped.Get();
     t.rate_limited_slipped += s.rate_limited_slipped.Get();
+    t.rate_limited_bad_cookie += s.rate_limited_bad_cookie.Get();
+    for (int valid = 0; valid < 2; ++valid) t.cookies[valid] += s.cookies[valid].Get();
     t.tcp_rejected_total += s.tcp.rejected_total.Get();
     t.tcp_evicted += s.tcp.evicted.Get();
     t.tcp_rejected_per_client += s.tcp.rejected_per_client.Get();

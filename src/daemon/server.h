@@ -44,6 +44,8 @@ struct WorkerStats {
   Counter transfers_out, transfers_refused;            // AXFR/IXFR over TCP
   Counter transfers_out_incremental;                   // of those sent, from the journal
   Counter rate_limited_dropped, rate_limited_slipped;  // Response Rate Limiting
+  Counter rate_limited_bad_cookie;                     // limited, and sent BADCOOKIE instead of TC
+  Counter cookies[2];        // queries with a COOKIE: [no valid server cookie, valid]
   sockets::TcpCounters tcp;  // connections rejected, timeouts, read pauses
 };
 
@@ -56,7 +58,8 @@ struct ServerTotals {
   uint64_t signatures_made = 0, signing_failures = 0;
   uint64_t signature_cache_hits = 0, signature_cache_misses = 0, signature_cache_evictions = 0;
   uint64_t signature_cache_bytes = 0, signature_cache_capacity = 0;
-  uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0;
+  uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0, rate_limited_bad_cookie = 0;
+  uint64_t cookies[2] = {};   // as WorkerStats::cookies
   bool query_filter = false;  // server.udp_queries_per_address is set
   uint64_t query_filter_passed = 0, query_filter_dropped = 0;
   uint64_t tcp_rejected_total = 0;                        // over tcp_max_connections

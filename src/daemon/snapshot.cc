@@ -1,5 +1,7 @@
 #include "daemon/snapshot.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <functional>
@@ -329,6 +331,31 @@ void RefusePolicy(config::Config& config, const Snapshot* previous, PolicySource
                                        source.rejected_why));
 }
 
+// The cookie secrets in force; unchanged settings keep the previous ones,
+// so a reload keeps clients' cookies valid. Without configured secrets, one
+// random secret serves for the life of the process.
+std::shared_ptr<const dns::CookieSecrets> CookieSecretsFor(const config::CookieSettings& settings,
+                                                           const Snapshot* previous) {
+  if (!settings.enabled) return nullptr;
+  if (previous != nullptr && previous->cookies != nullptr && previous->config.cookies == settings) {
+    return previous->cookies;
+  }
+  auto secrets = std::make_shared<dns::CookieSecrets>();
+  secrets->secrets = settings.secrets;
+  if (secrets->secrets.empty()) {
+    static const dns::CookieSecret random = [] {
+      dns::CookieSecret secret{};
+      // From the kernel's pool; it cannot fall short for 16 octets (getrandom(2)).
+      if (getrandom(secret.data(), secret.size(), 0) != static_cast<ssize_t>(secret.size())) {
+        Log(LogLevel::kError, "getrandom failed: cookies have a weak secret");
+      }
+      return secret;
+    }();
+    secrets->secrets.push_back(random);
+  }
+  return secrets;
+}
+
 }  // namespace
 
 policy::LiveWeights TableWeights(const policy::Table& table) {
@@ -471,6 +498,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshot(
   snapshot->table = std::move(*table);
   snapshot->bindings = std::move(*bindings);
   snapshot->keyring = std::move(*keyring);
+  snapshot->cookies = CookieSecretsFor(config.cookies, previous);
   snapshot->config = std::move(config);
   snapshot->loaded_at = absl::Now();
   snapshot->load_duration = snapshot->loaded_at - start;
@@ -487,6 +515,7 @@ std::shared_ptr<Snapshot> SharedCopy(const Snapshot& base) {
   snapshot->zones = base.zones;
   snapshot->secondary_states = base.secondary_states;
   snapshot->keyring = base.keyring;
+  snapshot->cookies = base.cookies;
   snapshot->journals = base.journals;
   snapshot->table = base.table;
   snapshot->bindings = base.bindings;

@@ -65,7 +65,8 @@ struct Snapshot {
   dns::ZoneSet zones;
   // Shared by snapshots that differ only in secondary zones' copies.
   std::shared_ptr<policy::Table> table;
-  std::shared_ptr<const dns::TsigKeyring> keyring;  // config `keys:`
+  std::shared_ptr<const dns::TsigKeyring> keyring;    // config `keys:`
+  std::shared_ptr<const dns::CookieSecrets> cookies;  // config `cookies:`; null: off
   // Zone file changes, by apex, for IXFR out (transfer.allow set).
   absl::flat_hash_map<std::string, std::shared_ptr<const dns::Journal>> journals;
   std::vector<sockets::Binding> bindings;  // what sk_lookup steers

@@ -1,5 +1,8 @@
 #include "dns/query.h"
 
+#include <algorithm>
+
+#include "dns/cookies.h"
 #include "dns/name.h"
 
 namespace agility::dns {
@@ -25,17 +28,26 @@ size_t TsigMacSizeOffset(const uint8_t* rdata, size_t size) {
   return size - other_at - 2 == ReadU16(rdata + other_at) ? mac_size_at : 0;
 }
 
-// The options of an OPT record must tile its RDATA exactly (RFC 6891 §6.1.2).
-// Notes in `q` the options we answer.
-bool ReadOptions(const uint8_t* rdata, size_t size, Query& q) {
+// The options of an OPT record (RDATA at `rdata_at` in `packet`) must tile
+// its RDATA exactly (RFC 6891 §6.1.2). Notes in `q` the options we answer.
+bool ReadOptions(const uint8_t* packet, size_t rdata_at, size_t size, Query& q) {
+  const uint8_t* rdata = packet + rdata_at;
   size_t pos = 0;
   while (pos < size) {
     if (size - pos < 4) return false;
+    const uint16_t code = ReadU16(rdata + pos);
     const size_t length = ReadU16(rdata + pos + 2);
     if (size - pos - 4 < length) return false;
     // RFC 5001 §2.3: a request's NSID option is empty.
-    if (ReadU16(rdata + pos) == edns_option::kNsid && length == 0) q.nsid = true;
-    if (ReadU16(rdata + pos) == edns_option::kExpire && length == 0) q.expire = true;
+    if (code == edns_option::kNsid && length == 0) q.nsid = true;
+    if (code == edns_option::kExpire && length == 0) q.expire = true;
+    if (code == edns_option::kCookie) {
+      const bool sound = length == kClientCookieSize ||
+                         (length >= kClientCookieSize + 8 && length <= kClientCookieSize + 32);
+      q.cookie_malformed = q.cookie_malformed || !sound || q.cookie_at != 0;
+      q.cookie_at = rdata_at + pos + 4;
+      q.cookie_size = static_cast<uint8_t>(std::min<size_t>(length, UINT8_MAX));
+    }
     pos += 4 + length;
   }
   return true;
@@ -71,7 +83,7 @@ bool ParseRecords(const uint8_t* packet, size_t size, size_t pos, size_t before_
     if (type == type::kOpt && i >= before_additional) {
       // One OPT, owned by the root (RFC 6891 §6.1.1).
       if (q.edns || packet[owner] != 0) return false;
-      if (!ReadOptions(packet + pos + 10, rdlength, q)) return false;
+      if (!ReadOptions(packet, pos + 10, rdlength, q)) return false;
       q.edns = true;
       q.udp_size = ReadU16(packet + pos + 2);
       q.edns_version = packet[pos + 5];
@@ -95,6 +107,13 @@ QueryStatus ParseQuery(const uint8_t* packet, size_t size, Query& q) {
   const uint16_t ancount = ReadU16(packet + 6);
   const uint16_t nscount = ReadU16(packet + 8);
   const uint16_t arcount = ReadU16(packet + 10);
+  if (qdcount == 0 && query_opcode && ancount == 0 && nscount == 0) {
+    if (!ParseRecords(packet, size, kHeaderSize, 0, arcount, q)) {
+      q.edns = false;
+      return QueryStatus::kFormErr;
+    }
+    return QueryStatus::kNoQuestion;
+  }
   if (qdcount != 1) return error;
   if (query_opcode && ancount != 0) return QueryStatus::kFormErr;
   const size_t pos = ReadQuestionName(packet, size, kHeaderSize, q.qname, &q.qname_size);

@@ -15,6 +15,9 @@ enum class QueryStatus {
   kDrop,     // QR set, or shorter than a header: no reply at all
   kFormErr,  // malformed
   kNotImp,   // an opcode other than QUERY
+  // A QUERY with no question and sound records: how a client asks for a
+  // server cookie alone (RFC 7873 §5.4) when it carries one; else FORMERR.
+  kNoQuestion,
 };
 
 struct Query {
@@ -32,6 +35,12 @@ struct Query {
   bool compact_ok = false;
   bool nsid = false;    // asks for the server's identity (RFC 5001)
   bool expire = false;  // asks how long the zone stays valid (RFC 7314)
+  // The COOKIE option's data (RFC 7873 §4): offset in the packet, 0 for
+  // none, and size. A size other than 8 or 16 to 40, or a second option,
+  // is malformed: FORMERR from a server that does cookies (§5.2.2).
+  size_t cookie_at = 0;
+  uint8_t cookie_size = 0;
+  bool cookie_malformed = false;
   // IXFR (RFC 1995 §3): the serial of the SOA in the authority section.
   bool has_ixfr_serial = false;
   uint32_t ixfr_serial = 0;

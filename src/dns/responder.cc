@@ -448,10 +448,48 @@ size_t NsidSize(const Query& q, const ResponderOptions& options) {
   return q.nsid && !options.identity.empty() ? 4 + options.identity.size() : 0;
 }
 
-// The EDNS options our OPT may carry: NSID, and EXPIRE (RFC 7314) when asked.
-size_t OptionsSize(const Query& q, const ResponderOptions& options) {
-  return NsidSize(q, options) + (q.expire ? 8 : 0);
+constexpr size_t kCookieOptionSize = 4 + kClientCookieSize + kServerCookieSize;
+
+// The EDNS options our OPT may carry: NSID, EXPIRE (RFC 7314) when asked,
+// and our COOKIE when the query had one and cookies are on.
+size_t OptionsSize(const Query& q, const ResponderOptions& options, bool cookie) {
+  return NsidSize(q, options) + (q.expire ? 8 : 0) + (cookie ? kCookieOptionSize : 0);
 }
+
+// Appends our OPT at `at` in `out`, with its options; room was kept for
+// them. `expire` < 0: none. Returns the new size.
+size_t WriteOpt(uint8_t* out, size_t at, uint16_t udp_size, uint32_t ttl, absl::string_view nsid,
+                int64_t expire, const ResponseInfo& info) {
+  out[at] = 0;  // root owner
+  WriteU16(out + at + 1, type::kOpt);
+  WriteU16(out + at + 3, udp_size);
+  WriteU32(out + at + 5, ttl);
+  const size_t rdlength_at = at + 9;
+  at += kOptSize;
+  if (!nsid.empty()) {  // RFC 5001 §2.3
+    WriteU16(out + at, edns_option::kNsid);
+    WriteU16(out + at + 2, static_cast<uint16_t>(nsid.size()));
+    std::memcpy(out + at + 4, nsid.data(), nsid.size());
+    at += 4 + nsid.size();
+  }
+  if (expire >= 0) {
+    WriteU16(out + at, edns_option::kExpire);
+    WriteU16(out + at + 2, 4);
+    WriteU32(out + at + 4, static_cast<uint32_t>(std::min<int64_t>(expire, UINT32_MAX)));
+    at += 8;
+  }
+  if (info.cookie != CookieCheck::kNone) {
+    WriteU16(out + at, edns_option::kCookie);
+    WriteU16(out + at + 2, sizeof(info.cookie_reply));
+    std::memcpy(out + at + 4, info.cookie_reply, sizeof(info.cookie_reply));
+    at += kCookieOptionSize;
+  }
+  WriteU16(out + rdlength_at, static_cast<uint16_t>(at - rdlength_at - 2));
+  return at;
+}
+
+// The OPT TTL of an extended rcode (RFC 6891 §6.1.3): its upper eight bits.
+constexpr uint32_t ExtendedRcodeTtl(uint16_t rc) { return static_cast<uint32_t>(rc >> 4) << 24; }
 
 size_t HeaderOnly(const uint8_t* query, uint16_t flags, uint8_t rcode, uint8_t* out) {
   std::memcpy(out, query, 2);
@@ -514,16 +552,17 @@ struct Response {
 
 // Stage 1: what the query itself decides, before any zone is read. Returns
 // false when the reply is already decided.
-[[gnu::always_inline]] inline bool CheckQuery(Response& r, QueryStatus parsed) {
+[[gnu::always_inline]] inline bool CheckQuery(Response& r, QueryStatus parsed,
+                                              bool malformed_cookie) {
   const Query& q = r.q;
-  if (parsed == QueryStatus::kFormErr) {
+  if (parsed == QueryStatus::kFormErr || malformed_cookie) {
     r.rc = rcode::kFormErr;
   } else if (q.tsig_owner != 0 && (r.tsig == nullptr || r.tsig->error != 0)) {
     r.rc = rcode::kNotAuth;  // RFC 8945 §5.2: the TSIG error goes at the end
   } else if (parsed == QueryStatus::kNotImp) {
     r.rc = rcode::kNotImp;
   } else if (q.edns && q.edns_version > 0) {
-    r.opt_ttl |= static_cast<uint32_t>(rcode::kBadVers >> 4) << 24;  // RFC 6891 §6.1.3
+    r.opt_ttl |= ExtendedRcodeTtl(rcode::kBadVers);
     r.info->rcode = static_cast<uint8_t>(rcode::kBadVers);
   } else if (q.qclass != rr_class::kIn && q.qclass != rr_class::kAny && q.qclass != rr_class::kCh) {
     r.rc = rcode::kRefused;  // class IN is served, "*" matches it; CH tells who we are
@@ -904,26 +943,8 @@ struct Response {
   const Query& q = r.q;
   size_t size = r.w.size();
   if (q.edns) {
-    out[size] = 0;  // root owner
-    WriteU16(out + size + 1, type::kOpt);
-    WriteU16(out + size + 3, options.max_udp_size);
-    WriteU32(out + size + 5, r.opt_ttl);
-    const size_t nsid = NsidSize(q, options);
-    const size_t expire = r.expire >= 0 ? 8 : 0;
-    WriteU16(out + size + 9, static_cast<uint16_t>(nsid + expire));
-    size += kOptSize;
-    if (nsid > 0) {  // RFC 5001 §2.3; room was kept for it
-      WriteU16(out + size, edns_option::kNsid);
-      WriteU16(out + size + 2, static_cast<uint16_t>(options.identity.size()));
-      std::memcpy(out + size + 4, options.identity.data(), options.identity.size());
-      size += nsid;
-    }
-    if (expire > 0) {  // room was kept for it too
-      WriteU16(out + size, edns_option::kExpire);
-      WriteU16(out + size + 2, 4);
-      WriteU32(out + size + 4, static_cast<uint32_t>(std::min<int64_t>(r.expire, UINT32_MAX)));
-      size += expire;
-    }
+    const absl::string_view nsid = NsidSize(q, options) > 0 ? options.identity : "";
+    size = WriteOpt(out, size, options.max_udp_size, r.opt_ttl, nsid, r.expire, *r.info);
     ++r.counts[kAdditional];
   }
   // RFC 8945 §5.3: a response to a verified request is signed, and so is
@@ -967,7 +988,8 @@ struct Response {
 
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
-               ResponseInfo* info, OnlineSigner* signer, const TsigKeyring* keyring) {
+               ResponseInfo* info, OnlineSigner* signer, const TsigKeyring* keyring,
+               const CookieContext* cookies) {
   Query q;
   const QueryStatus parsed = ParseQuery(query, query_size, q);
   if (parsed == QueryStatus::kDrop) return 0;
@@ -978,6 +1000,20 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   const uint16_t base_flags =
       flag::kQr | opcode | (opcode == 0 ? q.flags & (flag::kRd | flag::kCd) : 0);
   info->qtype = q.qtype;
+  // RFC 7873: with cookies on, a sound COOKIE option is answered with ours.
+  const bool cookie = cookies != nullptr && q.edns && q.cookie_at != 0;
+  if (cookie && !q.cookie_malformed) {
+    info->cookie = CheckCookie(cookies->secrets, query + q.cookie_at, q.cookie_size,
+                               cookies->client, cookies->now, info->cookie_reply);
+  }
+  if (parsed == QueryStatus::kNoQuestion && info->cookie != CookieCheck::kNone) {
+    // §5.4: a query for a server cookie alone: NOERROR and our cookie.
+    HeaderOnly(query, base_flags, rcode::kNoError, out);
+    WriteU16(out + 10, 1);
+    info->rcode = rcode::kNoError;
+    return WriteOpt(out, kHeaderSize, options.max_udp_size, q.dnssec_ok ? edns_flag::kDo : 0, "",
+                    -1, *info);
+  }
   if (q.question_end == 0) {
     info->rcode = parsed == QueryStatus::kNotImp ? rcode::kNotImp : rcode::kFormErr;
     return HeaderOnly(query, base_flags, info->rcode, out);
@@ -994,7 +1030,11 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   const bool checked = q.tsig_owner != 0 && keyring != nullptr && parsed != QueryStatus::kFormErr;
   if (checked) tsig = CheckTsig(query, query_size, q.tsig_owner, q.tsig_rdata, *keyring);
   const size_t tsig_space = checked && tsig.key != nullptr ? TsigSpace(*tsig.key) : 0;
-  MessageWriter w(out, limit - (q.edns ? kOptSize + OptionsSize(q, options) : 0) - tsig_space);
+  MessageWriter w(
+      out,
+      limit -
+          (q.edns ? kOptSize + OptionsSize(q, options, info->cookie != CookieCheck::kNone) : 0) -
+          tsig_space);
   w.Append(query, q.question_end);
   w.RememberName(kHeaderSize);
   info->question_end = q.question_end;
@@ -1002,7 +1042,7 @@ size_t Respond(const uint8_t* query, size_t query_size, Transport transport, con
   Response r(q, w, info, base_flags);
   if (checked) r.tsig = &tsig;
   if (q.dnssec_ok) r.opt_ttl = edns_flag::kDo | (q.compact_ok ? edns_flag::kCo : 0);
-  const bool answerable = CheckQuery(r, parsed);
+  const bool answerable = CheckQuery(r, parsed, cookie && q.cookie_malformed);
   if (answerable && q.qclass == rr_class::kCh) {
     AnswerChaos(r, options);
   } else if (answerable && SelectZone(r, zones, signer)) {
@@ -1089,6 +1129,17 @@ size_t Truncate(uint8_t* response, const ResponseInfo& info) {
   WriteU16(response + 2, ReadU16(response + 2) | flag::kTc);
   std::memset(response + 6, 0, 6);
   return info.question_end;
+}
+
+size_t BadCookie(uint8_t* response, const ResponseInfo& info, uint16_t udp_size) {
+  const size_t question_end = std::max(info.question_end, kHeaderSize);
+  const uint16_t kept =
+      ReadU16(response + 2) & (flag::kQr | flag::kOpcodeMask | flag::kRd | flag::kCd);
+  WriteU16(response + 2, kept | (rcode::kBadCookie & flag::kRcodeMask));
+  std::memset(response + 6, 0, 6);
+  WriteU16(response + 10, 1);
+  return WriteOpt(response, question_end, udp_size, ExtendedRcodeTtl(rcode::kBadCookie), "", -1,
+                  info);
 }
 
 }  // namespace agility::dns

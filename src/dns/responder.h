@@ -8,6 +8,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "dns/address_source.h"
+#include "dns/cookies.h"
 #include "dns/name.h"
 #include "dns/online_signer.h"
 #include "dns/rate_limiter.h"
@@ -43,11 +44,29 @@ struct ResponseInfo {
   uint8_t rate_limit_name[kMaxNameLength];
   uint8_t rate_limit_name_size = 0;
   absl::string_view RateLimitName() const { return AsChars(rate_limit_name, rate_limit_name_size); }
+  // DNS cookies (with a CookieContext): what the query's said, and the
+  // client and server cookies the response carries.
+  CookieCheck cookie = CookieCheck::kNone;
+  uint8_t cookie_reply[kClientCookieSize + kServerCookieSize];
+};
+
+// What DNS cookies need beyond the query's bytes: the server's secrets, who
+// asked, and when.
+struct CookieContext {
+  const CookieSecrets& secrets;
+  const sockaddr* client;
+  uint32_t now;  // seconds since the epoch
 };
 
 // Turns a response into its truncated form (TC=1, question only, no OPT),
 // what rate limiting sends instead of a dropped answer. Returns the new size.
 size_t Truncate(uint8_t* response, const ResponseInfo& info);
+
+// Turns a response to a query with a client cookie into BADCOOKIE (RFC 7873
+// §5.2.3): question, and an OPT (advertising `udp_size`) with a fresh server
+// cookie; what rate limiting sends such a client instead of a truncated
+// answer, so that it retries over UDP with a cookie that exempts it.
+size_t BadCookie(uint8_t* response, const ResponseInfo& info, uint16_t udp_size);
 
 // Writes the response to `query` into `out`, which holds at least
 // kMaxMessageSize bytes for TCP, or options.max_udp_size for UDP. Returns the
@@ -56,10 +75,12 @@ size_t Truncate(uint8_t* response, const ResponseInfo& info);
 // query has DO set: all of a zone without signatures of its own, the pool
 // answers of a zone signed ahead. `keyring` (may be null) holds the TSIG keys
 // signed queries are checked with (RFC 8945); their responses are signed.
+// With `cookies`, COOKIE options are checked and answered (RFC 7873, 9018);
+// without, they are ignored, as by a server that does not know them.
 size_t Respond(const uint8_t* query, size_t query_size, Transport transport, const ZoneSet& zones,
                AddressSource& addresses, const ResponderOptions& options, uint8_t* out,
                ResponseInfo* info, OnlineSigner* signer = nullptr,
-               const TsigKeyring* keyring = nullptr);
+               const TsigKeyring* keyring = nullptr, const CookieContext* cookies = nullptr);
 
 // True when `query` is a NOTIFY (RFC 1996), which Respond does not take.
 inline bool IsNotify(const uint8_t* query, size_t size) {

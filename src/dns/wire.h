@@ -64,6 +64,7 @@ inline constexpr uint8_t kYxDomain = 6;  // a DNAME substitution overflowed (RFC
 inline constexpr uint8_t kNotAuth = 9;   // with TSIG: the key is not known (RFC 8945 §5.2)
 // Extended (EDNS) rcode 16: upper 8 bits travel in the OPT TTL field.
 inline constexpr uint16_t kBadVers = 16;
+inline constexpr uint16_t kBadCookie = 23;  // RFC 7873 §8
 }  // namespace rcode
 
 // The TSIG error field (RFC 8945 §4.2).
@@ -90,8 +91,9 @@ inline constexpr uint16_t kRcodeMask = 0x000f;
 // Flag bits of the OPT record's extended flags (its TTL's low 16 bits).
 // EDNS option codes.
 namespace edns_option {
-inline constexpr uint16_t kNsid = 3;    // RFC 5001
-inline constexpr uint16_t kExpire = 9;  // RFC 7314
+inline constexpr uint16_t kNsid = 3;     // RFC 5001
+inline constexpr uint16_t kExpire = 9;   // RFC 7314
+inline constexpr uint16_t kCookie = 10;  // RFC 7873
 }  // namespace edns_option
 
 namespace edns_flag {

@@ -33,6 +33,13 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
   q.push_back(static_cast<uint8_t>(options.qclass >> 8));
   q.push_back(static_cast<uint8_t>(options.qclass));
   if (options.edns) {
+    std::vector<uint8_t> data;
+    if (options.nsid) data.insert(data.end(), {0, 3, 0, 0});
+    for (const std::vector<uint8_t>& cookie : options.cookies) {
+      data.insert(data.end(), {0, 10, static_cast<uint8_t>(cookie.size() >> 8),
+                               static_cast<uint8_t>(cookie.size())});
+      data.insert(data.end(), cookie.begin(), cookie.end());
+    }
     const uint8_t opt[] = {
         0,
         0,
@@ -43,13 +50,10 @@ std::vector<uint8_t> BuildQuery(const std::string& name, uint16_t qtype,
         options.edns_version,
         static_cast<uint8_t>((options.dnssec_ok ? 0x80 : 0) | (options.compact_ok ? 0x40 : 0)),
         0,
-        0,
-        static_cast<uint8_t>(options.nsid ? 4 : 0)};
+        static_cast<uint8_t>(data.size() >> 8),
+        static_cast<uint8_t>(data.size())};
     q.insert(q.end(), opt, opt + sizeof(opt));
-    if (options.nsid) {
-      const uint8_t nsid[] = {0, 3, 0, 0};
-      q.insert(q.end(), nsid, nsid + sizeof(nsid));
-    }
+    q.insert(q.end(), data.begin(), data.end());
   }
   return q;
 }

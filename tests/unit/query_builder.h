@@ -20,6 +20,8 @@ struct QueryOptions {
   bool dnssec_ok = false;   // the DO bit
   bool compact_ok = false;  // the CO bit (RFC 9824)
   bool nsid = false;        // an empty NSID option (RFC 5001)
+  // The data of COOKIE options (RFC 7873), one option each, as given.
+  std::vector<std::vector<uint8_t>> cookies;
 };
 
 // A query for `name` (presentation form, case kept as given).

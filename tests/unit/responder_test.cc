@@ -63,7 +63,7 @@ class ResponderTest : public ::testing::Test {
     r.wire.resize(kMaxMessageSize);
     policy::PoolDrawer drawer(*table_, rng_, 0);
     const size_t size = Respond(query.data(), query.size(), transport, zones_, drawer, options_,
-                                r.wire.data(), &r.info);
+                                r.wire.data(), &r.info, nullptr, nullptr, cookies_);
     r.wire.resize(size);
     if (size > 0) r.packet = ParseResponse(r.wire.data(), size);
     return r;
@@ -115,6 +115,7 @@ class ResponderTest : public ::testing::Test {
   std::unique_ptr<policy::Table> table_;
   policy::Rng rng_ = policy::SeededRng(7);
   ResponderOptions options_;
+  const CookieContext* cookies_ = nullptr;
 };
 
 TEST_F(ResponderTest, PoolAnswerForPolicyName) {
@@ -441,6 +442,132 @@ TEST_F(ResponderTest, EdnsEchoedWithOurSize) {
   EXPECT_EQ(ldns_pkt_edns_udp_size(r.packet.get()), 1232);
   const Reply without = Ask("plain.example.com", type::kA);
   EXPECT_FALSE(ldns_pkt_edns(without.packet.get()));
+}
+
+class CookieResponderTest : public ResponderTest {
+ protected:
+  void SetUp() override {
+    ResponderTest::SetUp();
+    inet_pton(AF_INET, "192.0.2.7", &client_.sin_addr);
+    client_.sin_family = AF_INET;
+  }
+  QueryOptions WithCookie(std::vector<uint8_t> cookie) {
+    QueryOptions o;
+    o.edns = true;
+    o.cookies.push_back(std::move(cookie));
+    return o;
+  }
+  static constexpr uint32_t kNow = 1700000000;
+  CookieSecrets secrets_{{CookieSecret{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}}};
+  sockaddr_in client_{};
+  CookieContext context_{secrets_, reinterpret_cast<const sockaddr*>(&client_), kNow};
+  const std::vector<uint8_t> client_cookie_ = {1, 1, 2, 3, 5, 8, 13, 21};
+  // DNS cookies (RFC 7873): the option our OPT carries, found with ldns.
+  static std::string CookieOption(const Reply& r) {
+    const ldns_rdf* data = ldns_pkt_edns_data(r.packet.get());
+    if (data == nullptr) return "";
+    const std::string options(reinterpret_cast<const char*>(ldns_rdf_data(data)),
+                              ldns_rdf_size(data));
+    for (size_t at = 0; at + 4 <= options.size();) {
+      const size_t length =
+          static_cast<uint8_t>(options[at + 2]) << 8 | static_cast<uint8_t>(options[at + 3]);
+      if (options[at] == 0 && options[at + 1] == 10) return options.substr(at + 4, length);
+      at += 4 + length;
+    }
+    return "";
+  }
+};
+
+TEST_F(CookieResponderTest, WithoutCookiesTheOptionIsIgnored) {
+  const Reply r = Ask("plain.example.com", type::kA, WithCookie({1, 2, 3}));  // even malformed
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(CookieOption(r), "");
+  EXPECT_EQ(r.info.cookie, CookieCheck::kNone);
+}
+
+TEST_F(CookieResponderTest, AClientCookieIsAnsweredWithOurs) {
+  cookies_ = &context_;
+  const Reply first = Ask("plain.example.com", type::kA, WithCookie(client_cookie_));
+  EXPECT_EQ(Rcode(first), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(ldns_pkt_ancount(first.packet.get()), 1);
+  EXPECT_EQ(first.info.cookie, CookieCheck::kClientOnly);
+  const std::string cookie = CookieOption(first);
+  ASSERT_EQ(cookie.size(), 24u);
+  EXPECT_EQ(cookie.substr(0, 8), std::string(client_cookie_.begin(), client_cookie_.end()));
+  uint8_t expected[16];
+  MakeServerCookie(secrets_.secrets[0], client_cookie_.data(),
+                   reinterpret_cast<const sockaddr*>(&client_), kNow, expected);
+  EXPECT_EQ(cookie.substr(8), std::string(expected, expected + 16));
+  // Sent back, it is valid, and echoed.
+  const Reply second =
+      Ask("plain.example.com", type::kA, WithCookie({cookie.begin(), cookie.end()}));
+  EXPECT_EQ(second.info.cookie, CookieCheck::kValid);
+  EXPECT_EQ(CookieOption(second), cookie);
+  // Errors carry it too; a query without one gets none.
+  EXPECT_EQ(CookieOption(Ask("elsewhere.org", type::kA, WithCookie(client_cookie_))).size(), 24u);
+  QueryOptions plain;
+  plain.edns = true;
+  EXPECT_EQ(CookieOption(Ask("plain.example.com", type::kA, plain)), "");
+}
+
+TEST_F(CookieResponderTest, MalformedCookiesAreFormErr) {
+  cookies_ = &context_;
+  for (const size_t size : {0, 1, 7, 9, 15, 41}) {
+    const Reply r = Ask("plain.example.com", type::kA, WithCookie(std::vector<uint8_t>(size, 7)));
+    EXPECT_EQ(Rcode(r), LDNS_RCODE_FORMERR) << size;
+    EXPECT_EQ(ldns_pkt_ancount(r.packet.get()), 0) << size;
+    EXPECT_EQ(CookieOption(r), "") << size;
+  }
+  for (const size_t size : {8, 16, 40}) {
+    EXPECT_EQ(Rcode(Ask("plain.example.com", type::kA, WithCookie(std::vector<uint8_t>(size, 7)))),
+              LDNS_RCODE_NOERROR)
+        << size;
+  }
+  QueryOptions twice = WithCookie(client_cookie_);
+  twice.cookies.push_back(client_cookie_);
+  EXPECT_EQ(Rcode(Ask("plain.example.com", type::kA, twice)), LDNS_RCODE_FORMERR);
+}
+
+TEST_F(CookieResponderTest, AQueryWithoutQuestionLearnsOurCookie) {
+  cookies_ = &context_;
+  std::vector<uint8_t> query =
+      BuildQuery("plain.example.com", type::kA, WithCookie(client_cookie_));
+  // RFC 7873 §5.4: QDCOUNT 0, the question cut out.
+  query[5] = 0;
+  query.erase(query.begin() + kHeaderSize, query.begin() + kHeaderSize + 19 + 4);
+  const Reply r = AskRaw(query);
+  ASSERT_NE(r.packet, nullptr);
+  EXPECT_EQ(Rcode(r), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(ldns_pkt_qdcount(r.packet.get()), 0);
+  EXPECT_EQ(CookieOption(r).size(), 24u);
+  // Without a cookie, or with cookies off, it stays FORMERR.
+  std::vector<uint8_t> plain = BuildQuery("plain.example.com", type::kA, [] {
+    QueryOptions o;
+    o.edns = true;
+    return o;
+  }());
+  plain[5] = 0;
+  plain.erase(plain.begin() + kHeaderSize, plain.begin() + kHeaderSize + 19 + 4);
+  EXPECT_EQ(AskRaw(plain).info.rcode, rcode::kFormErr);
+  cookies_ = nullptr;
+  EXPECT_EQ(AskRaw(query).info.rcode, rcode::kFormErr);
+}
+
+TEST_F(CookieResponderTest, BadCookieKeepsTheQuestionAndGivesOurCookie) {
+  cookies_ = &context_;
+  Reply r = Ask("plain.example.com", type::kA, WithCookie(client_cookie_));
+  const std::string cookie = CookieOption(r);
+  r.wire.resize(BadCookie(r.wire.data(), r.info, 1232));
+  const testing::Packet bad = ParseResponse(r.wire.data(), r.wire.size());
+  ASSERT_NE(bad, nullptr);
+  EXPECT_EQ(ldns_pkt_get_rcode(bad.get()), 23 & 0xf);
+  EXPECT_EQ(ldns_pkt_edns_extended_rcode(bad.get()), 23 >> 4);
+  EXPECT_EQ(ldns_pkt_qdcount(bad.get()), 1);
+  EXPECT_EQ(ldns_pkt_ancount(bad.get()), 0);
+  EXPECT_FALSE(ldns_pkt_aa(bad.get()));
+  Reply parsed;
+  parsed.packet = ParseResponse(r.wire.data(), r.wire.size());
+  EXPECT_EQ(CookieOption(parsed), cookie);
 }
 
 TEST_F(ResponderTest, BadVersForEdnsVersionOne) {
@@ -833,7 +960,8 @@ TEST_F(ResponderTest, SurvivesMutatedQueries) {
   std::mt19937 random(12345);
   const std::vector<std::vector<uint8_t>> seeds = {
       BuildQuery("www.cdn.example.com", type::kA), BuildQuery("big.example.com", type::kTxt),
-      BuildQuery("x.sub.example.com", type::kA, {0x1234, 1, true, true, 1232, 0}),
+      BuildQuery("x.sub.example.com", type::kA,
+                 {0x1234, 1, true, true, 1232, 0, false, false, false, {}}),
       BuildQuery("chain1.example.com", type::kAny)};
   for (int i = 0; i < 20000; ++i) {
     std::vector<uint8_t> packet = seeds[random() % seeds.size()];
