@@ -214,6 +214,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"zones: [a]\nrate_limit:\n  responses_per_second: 0\n",
                 "bad.yaml:3:", "rate_limit.responses_per_second must be an integer in 1..1000000"},
         BadCase{"zones: [a]\nrate_limit: {burst: 3}\n", "bad.yaml:2:", "unknown key 'burst'"},
+        BadCase{"zones: [a]\ncookies:\n  secrets:\n    - 00112233445566778899aabbccddeeff\n"
+                "    - 0011\n",
+                "bad.yaml:5:", "a cookie secret is 32 hexadecimal digits"},
+        BadCase{"zones: [a]\ncookies: {secrets: e5e973e5a6b2a43f48e7dc849e37bfcf}\n",
+                "bad.yaml:2:", "cookies.secrets must be a list"},
+        BadCase{"zones: [a]\ncookies: {secret: x}\n", "bad.yaml:2:", "unknown key 'secret'"},
         BadCase{"server:\n  tcp_max_connections: 0\nzones: [a]\n",
                 "bad.yaml:2:", "server.tcp_max_connections must be an integer"},
         BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n",
@@ -411,6 +417,22 @@ TEST(ConfigTest, RateLimitSettings) {
   EXPECT_EQ(config->rate_limit.limits.ipv6_prefix, 48);
   EXPECT_EQ(config->rate_limit.limits.table_size, 1024u);
   EXPECT_FALSE(ParseConfig("zones: [a]\n", "c.yaml")->rate_limit.enabled) << "off by default";
+}
+
+TEST(ConfigTest, CookieSettings) {
+  EXPECT_FALSE(ParseConfig("zones: [a]\n", "c.yaml")->cookies.enabled) << "off by default";
+  auto random = ParseConfig("zones: [a]\ncookies: {}\n", "c.yaml");
+  ASSERT_TRUE(random.ok()) << random.status();
+  EXPECT_TRUE(random->cookies.enabled);
+  EXPECT_TRUE(random->cookies.secrets.empty()) << "a random secret per process";
+  auto fleet = ParseConfig(
+      "zones: [a]\ncookies: {secrets: [E5E973E5A6B2A43F48E7DC849E37BFCF, "
+      "445536bcd2513298075a5d379663c962]}\n",
+      "c.yaml");
+  ASSERT_TRUE(fleet.ok()) << fleet.status();
+  ASSERT_EQ(fleet->cookies.secrets.size(), 2u);
+  EXPECT_EQ(fleet->cookies.secrets[0][0], 0xe5);
+  EXPECT_EQ(fleet->cookies.secrets[1][15], 0x62);
 }
 
 }  // namespace

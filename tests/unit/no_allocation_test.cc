@@ -2,6 +2,8 @@
 // counted while the responder answers a mix of queries.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -52,6 +54,12 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
   std::vector<std::vector<uint8_t>> queries;
   testing::QueryOptions edns;
   edns.edns = true;
+  // DNS cookies: a client cookie alone, and with a (stale) server cookie.
+  testing::QueryOptions cookie = edns;
+  cookie.cookies = {std::vector<uint8_t>(8, 1)};
+  testing::QueryOptions with_server_cookie = edns;
+  with_server_cookie.cookies = {
+      std::vector<uint8_t>{1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}};
   for (const char* name :
        {"www.example.com", "alias.example.com", "x.wild.example.com", "nothere.example.com",
         "a.sub.example.com", "example.com", "big.example.com", "example.org"}) {
@@ -59,7 +67,13 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
       queries.push_back(testing::BuildQuery(name, qtype));
       queries.push_back(testing::BuildQuery(name, qtype, edns));
     }
+    queries.push_back(testing::BuildQuery(name, type::kA, cookie));
+    queries.push_back(testing::BuildQuery(name, type::kA, with_server_cookie));
   }
+  const CookieSecrets secrets{{CookieSecret{}}};
+  sockaddr_in client{};
+  client.sin_family = AF_INET;
+  const CookieContext cookies{secrets, reinterpret_cast<const sockaddr*>(&client), 1700000000};
   queries.push_back({1, 2, 3});  // runt
   std::vector<uint8_t> out(kMaxMessageSize);
   ResponderOptions options;
@@ -70,8 +84,8 @@ TEST(NoAllocationTest, RespondAllocatesNothing) {
       policy::PoolDrawer drawer(**table, rng, 0);
       ResponseInfo info;
       const Transport transport = round % 2 ? Transport::kTcp : Transport::kUdp;
-      answered +=
-          Respond(q.data(), q.size(), transport, zones, drawer, options, out.data(), &info) > 0;
+      answered += Respond(q.data(), q.size(), transport, zones, drawer, options, out.data(), &info,
+                          nullptr, nullptr, &cookies) > 0;
     }
   }
   counting = false;
