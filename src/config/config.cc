@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "dns/name.h"
@@ -82,6 +83,7 @@ class Parser {
   void ParseSkLookup(const YAML::Node& node, SkLookupConfig& sk_lookup);
   void ParseRateLimit(const YAML::Node& node, RateLimitSettings& rate_limit);
   void ParseCookies(const YAML::Node& node, CookieSettings& cookies);
+  void ParseDnstap(const YAML::Node& node, DnstapSettings& dnstap);
   void ParseDnssec(const YAML::Node& node, std::vector<DnssecZone>& zones);
   void ParseKeys(const YAML::Node& node, std::vector<TsigKey>& keys);
   void ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services);
@@ -829,6 +831,37 @@ void Parser::ParseCookies(const YAML::Node& node, CookieSettings& cookies) {
   }
 }
 
+void Parser::ParseDnstap(const YAML::Node& node, DnstapSettings& dnstap) {
+  if (!CheckMap(node, "dnstap", {"socket", "file", "queries", "responses", "sample"})) return;
+  dnstap.enabled = true;
+  const YAML::Node socket = node["socket"];
+  const YAML::Node file = node["file"];
+  if (socket.IsDefined() == file.IsDefined()) {
+    Error(node, "dnstap needs one of socket (a collector's Unix socket) and file");
+  } else if (socket) {
+    if (String(socket, "dnstap.socket", &dnstap.socket)) dnstap.socket = ResolvePath(dnstap.socket);
+  } else if (String(file, "dnstap.file", &dnstap.file)) {
+    dnstap.file = ResolvePath(dnstap.file);
+  }
+  if (const YAML::Node queries = node["queries"]) {
+    Boolean(queries, "dnstap.queries", &dnstap.queries);
+  }
+  if (const YAML::Node responses = node["responses"]) {
+    Boolean(responses, "dnstap.responses", &dnstap.responses);
+  }
+  if (const YAML::Node sample = node["sample"]) {
+    // "1/100" as the issue of a sampling rate is written, or just 100.
+    std::string text = sample.IsScalar() ? sample.Scalar() : "";
+    if (absl::StartsWith(text, "1/")) text = text.substr(2);
+    uint32_t one_in = 0;
+    if (!absl::SimpleAtoi(text, &one_in) || one_in < 1 || one_in > 1000000) {
+      Error(sample, "dnstap.sample must be 1/N or N, with N in 1..1000000 (one query in N)");
+    } else {
+      dnstap.sample = one_in;
+    }
+  }
+}
+
 void Parser::ParseServices(const YAML::Node& node, std::vector<ServiceConfig>& services) {
   if (!node.IsMap()) {
     Error(node, "services must be a mapping of label to settings ({} for none)");
@@ -955,7 +988,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   }
   CheckMap(root, "the configuration",
            {"server", "zones", "pools", "policies", "sk_lookup", "services", "bindings",
-            "rate_limit", "cookies", "dnssec", "keys", "remotes", "transfer", "catalogs",
+            "rate_limit", "cookies", "dnstap", "dnssec", "keys", "remotes", "transfer", "catalogs",
             "policy_zone", "policy_from", "catalog_zone"});
   if (const YAML::Node server = root["server"]) ParseServer(server, config.server);
   if (config.server.listen.empty()) {
@@ -1008,6 +1041,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& yaml) {
   if (const YAML::Node sk_lookup = root["sk_lookup"]) ParseSkLookup(sk_lookup, config.sk_lookup);
   if (const YAML::Node rrl = root["rate_limit"]) ParseRateLimit(rrl, config.rate_limit);
   if (const YAML::Node cookies = root["cookies"]) ParseCookies(cookies, config.cookies);
+  if (const YAML::Node dnstap = root["dnstap"]) ParseDnstap(dnstap, config.dnstap);
   if (const YAML::Node dnssec = root["dnssec"]) ParseDnssec(dnssec, config.dnssec);
   if (const YAML::Node keys = root["keys"]) ParseKeys(keys, config.keys);
   if (const YAML::Node remotes = root["remotes"]) ParseRemotes(remotes, config);

@@ -156,6 +156,18 @@ struct CookieSettings {
   bool operator==(const CookieSettings&) const = default;
 };
 
+// dnstap query logging (off without `dnstap:`): AUTH_QUERY and AUTH_RESPONSE
+// messages to a collector's Unix socket or to a file. Set up at start.
+struct DnstapSettings {
+  bool enabled = false;
+  std::string socket;  // absolute, resolved like other paths
+  std::string file;
+  bool queries = true;
+  bool responses = true;
+  uint32_t sample = 1;  // one query (and its response) in this many
+  bool operator==(const DnstapSettings&) const = default;
+};
+
 // A TSIG key (RFC 8945): `keys: {NAME: {algorithm: hmac-sha256, secret: B64}}`.
 struct TsigKey {
   std::string name;  // presentation form, as written
@@ -211,6 +223,7 @@ struct Config {
   std::vector<BindingConfig> bindings;
   RateLimitSettings rate_limit;
   CookieSettings cookies;
+  DnstapSettings dnstap;
   std::vector<DnssecZone> dnssec;
   std::vector<TsigKey> keys;
   std::optional<WrittenZone> policy_zone;

@@ -68,6 +68,7 @@ int Daemon::Run() {
   if (!config.ok()) return Fail(config.status());
   running_server_ = config->server;
   running_rate_limit_ = config->rate_limit;
+  running_dnstap_ = config->dnstap;
   running_sk_lookup_ = config->sk_lookup;
   const config::ServerConfig& server_config = running_server_;
   const config::RateLimitSettings& rate_limit = running_rate_limit_;
@@ -142,7 +143,7 @@ int Daemon::Run() {
   // above all) is touched. The control socket itself comes last: its
   // appearance tells scripts that DNS is being served.
   absl::Status status = ControlServer::RefuseIfLive(server_config.control);
-  if (status.ok()) status = server_.Start(server_config, rate_limit);
+  if (status.ok()) status = server_.Start(server_config, rate_limit, running_dnstap_);
   if (status.ok()) {
     status = steering_.Start(*snapshots_.Get(), server_.dns_sockets(), state_.get());
   }
@@ -347,6 +348,7 @@ void Daemon::FinishReload(std::unique_ptr<ReloadJob> job) {
     std::vector<absl::string_view> kept;
     if (!(snapshot->config.server == running_server_)) kept.push_back("server");
     if (!(snapshot->config.rate_limit == running_rate_limit_)) kept.push_back("rate_limit");
+    if (!(snapshot->config.dnstap == running_dnstap_)) kept.push_back("dnstap");
     if (!snapshot->config.sk_lookup.SameAttachment(running_sk_lookup_)) {
       kept.push_back("sk_lookup");
     }

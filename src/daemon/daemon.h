@@ -79,6 +79,7 @@ class Daemon {
   // What the server was started with; reloads do not change these.
   config::ServerConfig running_server_;
   config::RateLimitSettings running_rate_limit_;
+  config::DnstapSettings running_dnstap_;
   config::SkLookupConfig running_sk_lookup_;
   uint64_t generation_ = 0;
   SnapshotHolder snapshots_;

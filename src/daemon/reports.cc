@@ -253,6 +253,16 @@ std::string Daemon::MetricsText() const {
            static_cast<double>(t.cookies[1]));
   m.Sample("agility_cookies_total", {{"server_cookie", "absent_or_invalid"}},
            static_cast<double>(t.cookies[0]));
+  if (t.dnstap) {
+    m.Family("agility_dnstap_messages_total", "counter",
+             "dnstap messages, by outcome: queued for the writer thread (which discards them while "
+             "no collector is connected), or dropped because the collector is slow and the "
+             "queue full; answers never wait for it.");
+    m.Sample("agility_dnstap_messages_total", {{"outcome", "queued"}},
+             static_cast<double>(t.dnstap_sent));
+    m.Sample("agility_dnstap_messages_total", {{"outcome", "dropped"}},
+             static_cast<double>(t.dnstap_dropped));
+  }
   if (t.query_filter) {
     m.Family("agility_udp_query_filter_total", "counter",
              "UDP queries seen by the per-destination-address eBPF filter, by verdict.");

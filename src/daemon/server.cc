@@ -72,7 +72,7 @@ class Worker final : public sockets::PacketHandler {
  public:
   Worker(int index, SnapshotHolder& snapshots, const config::ServerConfig& config,
          sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter,
-         const NotifyHandler* notify)
+         const NotifyHandler* notify, dnstap::WorkerLog* dnstap)
       : index_(index),
         snapshots_(snapshots),
         identity_(config.identity),
@@ -83,6 +83,7 @@ class Worker final : public sockets::PacketHandler {
         tcp_admission_(tcp_admission),
         rate_limiter_(rate_limiter),
         notify_(notify),
+        dnstap_(dnstap),
         signer_(static_cast<size_t>(config.dnssec_cache_mb) * (1 << 20) /
                 static_cast<size_t>(std::max(config.workers, 1))) {
     options_.max_udp_size = config.max_udp_size;
@@ -209,6 +210,17 @@ class Worker final : public sockets::PacketHandler {
 
   size_t Answer(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
                 uint8_t* out) {
+    const size_t sent = RateLimitedAnswer(query, size, transport, client, out);
+    if (dnstap_ != nullptr && dnstap_->Sampled()) [[unlikely]] {
+      dnstap_->Log(client, transport == dns::Transport::kTcp, {query, size}, {out, sent});
+    }
+    return sent;
+  }
+
+  // The answer to send (Respond's, or what rate limiting makes of it); 0:
+  // none.
+  size_t RateLimitedAnswer(const uint8_t* query, size_t size, dns::Transport transport,
+                           const sockaddr* client, uint8_t* out) {
     policy::PoolDrawer drawer(*snapshot_->table, rng_, index_);
     dns::ResponseInfo info;
     std::optional<dns::CookieContext> cookies;
@@ -299,6 +311,7 @@ class Worker final : public sockets::PacketHandler {
   sockets::TcpAdmission& tcp_admission_;
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
   const NotifyHandler* notify_;     // the server's
+  dnstap::WorkerLog* dnstap_;       // null: no dnstap logging
   std::unique_ptr<sockets::ResponseStream> stream_;  // of the transfer Handle just began
   dns::OnlineSigner signer_;                         // this worker's signatures and their cache
   uv_loop_t loop_;
@@ -337,7 +350,8 @@ void RaiseDescriptorLimit(const config::ServerConfig& config) {
 }  // namespace
 
 absl::Status Server::Start(const config::ServerConfig& config,
-                           const config::RateLimitSettings& rate_limit) {
+                           const config::RateLimitSettings& rate_limit,
+                           const config::DnstapSettings& dnstap) {
   RaiseDescriptorLimit(config);
   tcp_admission_ = std::make_unique<sockets::TcpAdmission>(config.tcp_max_connections,
                                                            config.tcp_max_connections_per_client);
@@ -350,9 +364,22 @@ absl::Status Server::Start(const config::ServerConfig& config,
     }
     query_filter_ = *std::move(filter);
   }
+  if (dnstap.enabled) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    auto sink = dnstap::Sink::Open(
+        {dnstap.socket, dnstap.file, dnstap.queries, dnstap.responses, dnstap.sample,
+         config.identity.empty() ? std::string(host) : config.identity, "agility " AGILITY_VERSION},
+        config.workers);
+    if (!sink.ok()) return sink.status();
+    dnstap_ = *std::move(sink);
+    Log(absl::StrCat("dnstap: logging to ", dnstap.file.empty() ? "socket " : "file ",
+                     dnstap.file.empty() ? dnstap.socket : dnstap.file));
+  }
   for (int i = 0; i < config.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_,
-                                                rate_limiter_.get(), &notify_));
+                                                rate_limiter_.get(), &notify_,
+                                                dnstap_ ? dnstap_->worker(i) : nullptr));
     for (const sockets::Endpoint& endpoint : config.listen) {
       auto udp = sockets::OpenUdpSocket(endpoint);
       if (!udp.ok()) return udp.status();
@@ -391,6 +418,7 @@ void Server::Stop() {
   for (auto& worker : workers_) worker->Stop();
   workers_.clear();
   dns_sockets_.clear();
+  dnstap_.reset();  // after the workers: writes out what they logged
 }
 
 ServerTotals Server::Totals() const {
@@ -429,6 +457,11 @@ ServerTotals Server::Totals() const {
     t.tcp_read_pauses += s.tcp.read_pauses.Get();
   }
   if (tcp_admission_ != nullptr) t.tcp_connections = tcp_admission_->open();
+  if (dnstap_ != nullptr) {
+    t.dnstap = true;
+    t.dnstap_sent = dnstap_->sent();
+    t.dnstap_dropped = dnstap_->dropped();
+  }
   if (query_filter_ != nullptr) {
     const sockets::QueryFilter::Counts counts = query_filter_->Read();
     t.query_filter = true;

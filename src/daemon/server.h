@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "daemon/snapshot.h"
 #include "dns/rate_limiter.h"
+#include "dnstap/dnstap_sink.h"
 #include "policy/random.h"
 #include "sockets/packet_handler.h"
 #include "sockets/query_filter.h"
@@ -59,7 +60,9 @@ struct ServerTotals {
   uint64_t signature_cache_hits = 0, signature_cache_misses = 0, signature_cache_evictions = 0;
   uint64_t signature_cache_bytes = 0, signature_cache_capacity = 0;
   uint64_t rate_limited_dropped = 0, rate_limited_slipped = 0, rate_limited_bad_cookie = 0;
-  uint64_t cookies[2] = {};   // as WorkerStats::cookies
+  uint64_t cookies[2] = {};  // as WorkerStats::cookies
+  bool dnstap = false;       // dnstap: is on
+  uint64_t dnstap_sent = 0, dnstap_dropped = 0;
   bool query_filter = false;  // server.udp_queries_per_address is set
   uint64_t query_filter_passed = 0, query_filter_dropped = 0;
   uint64_t tcp_rejected_total = 0;                        // over tcp_max_connections
@@ -91,7 +94,8 @@ class Server {
   // Opens every socket first (so errors surface before any thread starts),
   // then starts the workers.
   absl::Status Start(const config::ServerConfig& config,
-                     const config::RateLimitSettings& rate_limit);
+                     const config::RateLimitSettings& rate_limit,
+                     const config::DnstapSettings& dnstap);
   void Stop();
   // Has every worker take the snapshot just published.
   void SnapshotPublished();
@@ -108,6 +112,7 @@ class Server {
   std::unique_ptr<dns::RateLimiter> rate_limiter_;
   // On every UDP socket (null: server.udp_queries_per_address is 0).
   std::unique_ptr<sockets::QueryFilter> query_filter_;
+  std::unique_ptr<dnstap::Sink> dnstap_;  // null: no dnstap
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<int> dns_sockets_;
   NotifyHandler notify_;
