@@ -258,7 +258,7 @@ def write_delv_anchors(path, dnskeys):
 
 class Server:
     def __init__(self, kind, directory, zone_file, workers, port=None, policy=False,
-                 extra_server=""):
+                 extra_server="", extra_config=""):
         """policy (agilityd only): False, no policy; True or "single", *.example.com
         answered from a /20 pool; "weighted", from the weighted pool in POOLS."""
         self.kind, self.dir, self.zone, self.workers = kind, directory, zone_file, workers
@@ -269,6 +269,7 @@ class Server:
             raise ValueError(f"policy {policy!r}: False, True or one of {sorted(POOLS)}")
         self.policy = policy
         self.extra_server = extra_server  # more agilityd server settings, "key: value, ..."
+        self.extra_config = extra_config  # more agilityd top-level YAML, whole lines
         self.process = None
 
     def command(self):
@@ -282,7 +283,8 @@ class Server:
                 f.write(f'server: {{listen: ["127.0.0.1:{port}"], workers: {w}, '
                         f'control: "{d}/control.sock"'
                         f'{", " + self.extra_server if self.extra_server else ""}}}\n'
-                        f"sk_lookup: {{enabled: false}}\nzones: [\"{zone}\"]\n{policy}")
+                        f"sk_lookup: {{enabled: false}}\nzones: [\"{zone}\"]\n{policy}"
+                        f"{self.extra_config}")
             return [AGILITYD, "-c", f"{d}/agility.yaml"]
         if self.kind == "nsd":
             with open(f"{d}/nsd.conf", "w") as f:

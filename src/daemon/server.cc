@@ -418,7 +418,13 @@ void Server::Stop() {
   for (auto& worker : workers_) worker->Stop();
   workers_.clear();
   dns_sockets_.clear();
-  dnstap_.reset();  // after the workers: writes out what they logged
+  // After the workers: writes out what they logged, unless the collector
+  // does not read it in time.
+  if (dnstap_ != nullptr && !dnstap_->Close(std::chrono::seconds(2))) {
+    Log(LogLevel::kWarning,
+        "dnstap: the collector stopped reading; what it has not taken is left unwritten");
+  }
+  dnstap_.reset();
 }
 
 ServerTotals Server::Totals() const {

@@ -8,9 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "dnstap/dnstap.pb-c.h"
+#include "dnstap/encoder.h"
 
 namespace agility::dnstap {
 namespace {
@@ -20,10 +22,8 @@ constexpr char kContentType[] = "protobuf:dnstap.Dnstap";
 // catches up; pages are touched only as far as the backlog reaches.
 constexpr size_t kRingBytes = 8 << 20;
 constexpr size_t kQueueEntries = FSTRM_IOTHR_INPUT_QUEUE_SIZE_MAX;
-
-ProtobufCBinaryData Bytes(const void* data, size_t size) {
-  return {size, static_cast<uint8_t*>(const_cast<void*>(data))};
-}
+constexpr unsigned kNotifyThreshold = 4096;
+constexpr size_t kOutputQueue = 1024;  // frames per write, within IOV_MAX
 
 void ReleaseFrame(void* frame, void*) { FrameRing::Release(static_cast<uint8_t*>(frame)); }
 
@@ -41,62 +41,21 @@ void WorkerLog::Log(const sockaddr* client, bool tcp, absl::Span<const uint8_t> 
                     absl::Span<const uint8_t> response) {
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
-  if (options_.queries) Submit(DNSTAP__MESSAGE__TYPE__AUTH_QUERY, client, tcp, now, query);
+  if (options_.queries) Submit({MessageType::kAuthQuery, client, tcp, now, query});
   if (options_.responses && !response.empty()) {
-    Submit(DNSTAP__MESSAGE__TYPE__AUTH_RESPONSE, client, tcp, now, response);
+    Submit({MessageType::kAuthResponse, client, tcp, now, response});
   }
 }
 
-void WorkerLog::Submit(int type, const sockaddr* client, bool tcp, const struct timespec& at,
-                       absl::Span<const uint8_t> message) {
-  Dnstap__Message m = DNSTAP__MESSAGE__INIT;
-  m.type = static_cast<Dnstap__Message__Type>(type);
-  m.has_socket_protocol = true;
-  m.socket_protocol = tcp ? DNSTAP__SOCKET_PROTOCOL__TCP : DNSTAP__SOCKET_PROTOCOL__UDP;
-  if (client->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(client);
-    m.has_socket_family = m.has_query_address = m.has_query_port = true;
-    m.socket_family = DNSTAP__SOCKET_FAMILY__INET6;
-    m.query_address = Bytes(&in6->sin6_addr, 16);
-    m.query_port = ntohs(in6->sin6_port);
-  } else if (client->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(client);
-    m.has_socket_family = m.has_query_address = m.has_query_port = true;
-    m.socket_family = DNSTAP__SOCKET_FAMILY__INET;
-    m.query_address = Bytes(&in->sin_addr, 4);
-    m.query_port = ntohs(in->sin_port);
-  }
-  // The query's time on both; the response's as well on a response (it
-  // was made within the same microseconds).
-  m.has_query_time_sec = m.has_query_time_nsec = true;
-  m.query_time_sec = static_cast<uint64_t>(at.tv_sec);
-  m.query_time_nsec = static_cast<uint32_t>(at.tv_nsec);
-  if (type == DNSTAP__MESSAGE__TYPE__AUTH_QUERY) {
-    m.has_query_message = true;
-    m.query_message = Bytes(message.data(), message.size());
-  } else {
-    m.has_response_time_sec = m.has_response_time_nsec = m.has_response_message = true;
-    m.response_time_sec = m.query_time_sec;
-    m.response_time_nsec = m.query_time_nsec;
-    m.response_message = Bytes(message.data(), message.size());
-  }
-  Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
-  d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
-  d.message = &m;
-  if (!options_.identity.empty()) {
-    d.has_identity = true;
-    d.identity = Bytes(options_.identity.data(), options_.identity.size());
-  }
-  d.has_version = true;
-  d.version = Bytes(options_.version.data(), options_.version.size());
-
-  const size_t size = dnstap__dnstap__get_packed_size(&d);
-  uint8_t* frame = ring_.Reserve(size);
+void WorkerLog::Submit(const Exchange& exchange) {
+  // Reserved at a bound, made in one pass, then trimmed to what it took.
+  uint8_t* frame = ring_.Reserve(EncodedSizeBound(options_.identity, options_.version, exchange));
   if (frame == nullptr) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  dnstap__dnstap__pack(&d, frame);
+  const size_t size = Encode(options_.identity, options_.version, exchange, frame);
+  ring_.Shrink(frame, size);
   if (fstrm_iothr_submit(iothr_, queue_, frame, size, ReleaseFrame, nullptr) != fstrm_res_success) {
     FrameRing::Release(frame);  // still ours when the queue is full
     dropped_.fetch_add(1, std::memory_order_relaxed);
@@ -140,6 +99,12 @@ absl::StatusOr<std::unique_ptr<Sink>> Sink::Open(SinkOptions options, int worker
   fstrm_iothr_options_set_queue_model(iothr_options, FSTRM_IOTHR_QUEUE_MODEL_SPSC);
   fstrm_iothr_options_set_input_queue_size(iothr_options, kQueueEntries);
   fstrm_iothr_options_set_reopen_interval(iothr_options, 1);
+  // Few, large writes: the I/O thread is woken every few hundred messages
+  // (or each second) and writes up to 64 KiB at once. At 100 000 messages a
+  // second that is what keeps its share of the CPU small.
+  fstrm_iothr_options_set_queue_notify_threshold(iothr_options, kNotifyThreshold);
+  fstrm_iothr_options_set_buffer_hint(iothr_options, FSTRM_IOTHR_BUFFER_HINT_MAX);
+  fstrm_iothr_options_set_output_queue_size(iothr_options, kOutputQueue);
   sink->iothr_ = fstrm_iothr_init(iothr_options, &writer);
   fstrm_iothr_options_destroy(&iothr_options);
   if (sink->iothr_ == nullptr) {
@@ -156,10 +121,23 @@ absl::StatusOr<std::unique_ptr<Sink>> Sink::Open(SinkOptions options, int worker
   return sink;
 }
 
-Sink::~Sink() {
-  // Joins the I/O thread, which writes out (or discards) and releases every
-  // queued frame first: the rings outlive it.
-  if (iothr_ != nullptr) fstrm_iothr_destroy(&iothr_);
+bool Sink::Close(std::chrono::milliseconds wait) {
+  if (iothr_ == nullptr) return true;
+  // fstrm_iothr_destroy joins the I/O thread, which first writes out (or
+  // discards) and releases every queued frame: the rings must outlive it.
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread([iothr = iothr_, done]() mutable {
+    fstrm_iothr_destroy(&iothr);
+    done->set_value();
+  }).detach();
+  iothr_ = nullptr;
+  if (finished.wait_for(wait) == std::future_status::ready) return true;
+  // Still in its hands; kept where leak checkers see them, too.
+  static auto* const kept = new std::vector<std::unique_ptr<WorkerLog>>;
+  for (auto& worker : workers_) kept->push_back(std::move(worker));
+  workers_.clear();
+  return false;
 }
 
 uint64_t Sink::sent() const {

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -17,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "dnstap/encoder.h"
 #include "dnstap/frame_ring.h"
 
 struct fstrm_iothr;
@@ -56,8 +58,7 @@ class WorkerLog {
  private:
   friend class Sink;
   WorkerLog(fstrm_iothr* iothr, fstrm_iothr_queue* queue, const SinkOptions& options);
-  void Submit(int type, const sockaddr* client, bool tcp, const struct timespec& at,
-              absl::Span<const uint8_t> message);
+  void Submit(const Exchange& exchange);
 
   fstrm_iothr* iothr_;
   fstrm_iothr_queue* queue_;
@@ -74,7 +75,13 @@ class Sink {
   // Starts the I/O thread, with one queue per worker. A collector that is
   // not there yet is tried again every second; until then, messages drop.
   static absl::StatusOr<std::unique_ptr<Sink>> Open(SinkOptions options, int workers);
-  ~Sink();  // writes out what is queued, then stops the I/O thread
+  ~Sink() { Close(std::chrono::seconds(2)); }
+
+  // Writes out what is queued and stops the I/O thread, once the workers
+  // are done. False when that takes longer than `wait`: a collector that
+  // stopped reading holds the thread in a write. It is then left to finish
+  // (or end with the process), with what it needs kept.
+  bool Close(std::chrono::milliseconds wait);
 
   WorkerLog* worker(int index) { return workers_[static_cast<size_t>(index)].get(); }
   uint64_t sent() const;

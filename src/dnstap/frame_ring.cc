@@ -47,6 +47,16 @@ uint8_t* FrameRing::Reserve(size_t size) {
   return reinterpret_cast<uint8_t*>(header + 1);
 }
 
+void FrameRing::Shrink(uint8_t* frame, size_t size) {
+  Header* header = reinterpret_cast<Header*>(frame) - 1;
+  const size_t total = RoundUp8(sizeof(Header) + size);
+  if (total >= header->total) return;
+  const size_t freed = header->total - total;
+  header->total = static_cast<uint32_t>(total);
+  head_ -= freed;
+  used_ -= freed;
+}
+
 void FrameRing::Release(uint8_t* frame) {
   reinterpret_cast<Header*>(frame)[-1].state.store(kReleased, std::memory_order_release);
 }

@@ -21,6 +21,11 @@ class FrameRing {
   // frame is the caller's until it passes it to Release (from any thread).
   uint8_t* Reserve(size_t size);
 
+  // Trims the frame Reserve gave last, still unreleased, to `size` octets
+  // (at most what was reserved), so that a frame can be reserved at a bound
+  // and made in one pass.
+  void Shrink(uint8_t* frame, size_t size);
+
   // Gives a frame back; safe from any thread. `frame` is what Reserve gave.
   static void Release(uint8_t* frame);
 

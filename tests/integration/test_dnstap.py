@@ -209,6 +209,30 @@ class SlowCollectorTest(DnstapCase):
         self.assertGreater(len(read_back(self.output)), 0)
 
 
+class StalledShutdownTest(DnstapCase):
+    """A collector that stopped reading holds agilityd's stop for two
+    seconds at most: what it has not taken is left, and said so."""
+    DNSTAP = "{socket: SOCKET}"
+
+    def test_stop_does_not_wait_for_a_stalled_collector(self):
+        capture = Capture(self.socket_path, self.output, os.path.join(self.dir, "capture.log"))
+        try:
+            wait_for(lambda: connected(self.socket_path), "agilityd to connect")
+            capture.process.send_signal(signal.SIGSTOP)
+            queries = os.path.join(self.dir, "queries.txt")
+            write_file(queries, "".join(f"q{i}.example.com A\n" for i in range(1000)))
+            subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(self.port), "-d", queries,
+                            "-n", "60", "-l", "30", "-q", "200", "-t", "5"],
+                           capture_output=True, text=True, timeout=60)
+            self.assertGreater(self.metric("dropped"), 0, "the collector's buffers filled")
+            started = time.monotonic()
+            self.stop_server()
+            self.assertLess(time.monotonic() - started, 8)
+            self.assertIn("dnstap: the collector stopped reading", self.server.log())
+        finally:
+            capture.stop()
+
+
 class CheckTest(unittest.TestCase):
     def test_settings_are_checked(self):
         with tempfile.TemporaryDirectory() as directory:

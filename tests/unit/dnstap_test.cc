@@ -10,6 +10,7 @@
 
 #include "dnstap/dnstap.pb-c.h"
 #include "dnstap/dnstap_sink.h"
+#include "dnstap/encoder.h"
 #include "dnstap/frame_ring.h"
 
 namespace agility::dnstap {
@@ -38,6 +39,17 @@ TEST(FrameRingTest, FramesComeBackInAnyOrderAndTheRingWraps) {
   EXPECT_EQ(ring.used(), 1016u);
 }
 
+TEST(FrameRingTest, TheLastFrameShrinksToWhatWasMade) {
+  FrameRing ring(1024);
+  uint8_t* first = ring.Reserve(500);
+  ring.Shrink(first, 100);  // 112 with its header
+  EXPECT_EQ(ring.used(), 112u);
+  uint8_t* second = ring.Reserve(800);
+  EXPECT_EQ(second, first + 112);
+  ring.Shrink(second, 900);  // never grows
+  EXPECT_EQ(ring.used(), 112u + 808u);
+}
+
 TEST(FrameRingTest, AnEmptyRingStartsAgainAtTheFront) {
   FrameRing ring(1024);
   for (int round = 0; round < 100; ++round) {
@@ -47,6 +59,88 @@ TEST(FrameRingTest, AnEmptyRingStartsAgainAtTheFront) {
     FrameRing::Release(frame);
   }
   EXPECT_EQ(ring.Reserve(1024), nullptr) << "larger than the ring";
+}
+
+// What protobuf-c, from dnstap.proto, packs for the same exchange.
+std::vector<uint8_t> PackedByProtobufC(const std::string& identity, const std::string& version,
+                                       const Exchange& e) {
+  Dnstap__Message m = DNSTAP__MESSAGE__INIT;
+  m.type = static_cast<Dnstap__Message__Type>(e.type);
+  m.has_socket_protocol = true;
+  m.socket_protocol = e.tcp ? DNSTAP__SOCKET_PROTOCOL__TCP : DNSTAP__SOCKET_PROTOCOL__UDP;
+  if (e.client->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(e.client);
+    m.has_socket_family = m.has_query_address = m.has_query_port = true;
+    m.socket_family = DNSTAP__SOCKET_FAMILY__INET;
+    m.query_address = {4, const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(&in->sin_addr))};
+    m.query_port = ntohs(in->sin_port);
+  } else if (e.client->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(e.client);
+    m.has_socket_family = m.has_query_address = m.has_query_port = true;
+    m.socket_family = DNSTAP__SOCKET_FAMILY__INET6;
+    m.query_address = {16, const_cast<uint8_t*>(in6->sin6_addr.s6_addr)};
+    m.query_port = ntohs(in6->sin6_port);
+  }
+  m.has_query_time_sec = m.has_query_time_nsec = true;
+  m.query_time_sec = static_cast<uint64_t>(e.time.tv_sec);
+  m.query_time_nsec = static_cast<uint32_t>(e.time.tv_nsec);
+  const ProtobufCBinaryData wire = {e.wire.size(), const_cast<uint8_t*>(e.wire.data())};
+  if (e.type == MessageType::kAuthQuery) {
+    m.has_query_message = true;
+    m.query_message = wire;
+  } else {
+    m.has_response_time_sec = m.has_response_time_nsec = m.has_response_message = true;
+    m.response_time_sec = m.query_time_sec;
+    m.response_time_nsec = m.query_time_nsec;
+    m.response_message = wire;
+  }
+  Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
+  d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
+  d.message = &m;
+  if (!identity.empty()) {
+    d.has_identity = true;
+    d.identity = {identity.size(), reinterpret_cast<uint8_t*>(const_cast<char*>(identity.data()))};
+  }
+  if (!version.empty()) {
+    d.has_version = true;
+    d.version = {version.size(), reinterpret_cast<uint8_t*>(const_cast<char*>(version.data()))};
+  }
+  std::vector<uint8_t> out(dnstap__dnstap__get_packed_size(&d));
+  dnstap__dnstap__pack(&d, out.data());
+  return out;
+}
+
+TEST(DnstapEncoderTest, WritesWhatProtobufCWrites) {
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = htons(53000);
+  inet_pton(AF_INET, "192.0.2.7", &v4.sin_addr);
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = htons(1);
+  inet_pton(AF_INET6, "2001:db8::1", &v6.sin6_addr);
+  sockaddr unspecified{};
+  unspecified.sa_family = AF_UNIX;
+  for (const sockaddr* client :
+       {reinterpret_cast<const sockaddr*>(&v4), reinterpret_cast<const sockaddr*>(&v6),
+        static_cast<const sockaddr*>(&unspecified)}) {
+    for (const size_t size : {size_t{0}, size_t{12}, size_t{127}, size_t{128}, size_t{16383},
+                              size_t{16384}, size_t{65535}}) {
+      const std::vector<uint8_t> wire(size, 0xab);
+      for (const MessageType type : {MessageType::kAuthQuery, MessageType::kAuthResponse}) {
+        for (const struct timespec& time :
+             {timespec{0, 0}, timespec{1764331200, 999999999}, timespec{1LL << 40, 5}}) {
+          for (const std::string& identity : {std::string(), std::string("edge-1")}) {
+            const Exchange e{type, client, size % 2 == 1, time, wire};
+            std::vector<uint8_t> ours(EncodedSizeBound(identity, "agility 1", e));
+            ours.resize(Encode(identity, "agility 1", e, ours.data()));
+            ASSERT_EQ(ours, PackedByProtobufC(identity, "agility 1", e))
+                << "family " << client->sa_family << ", size " << size;
+          }
+        }
+      }
+    }
+  }
 }
 
 // What a file sink wrote, decoded with fstrm's reader and protobuf-c.
