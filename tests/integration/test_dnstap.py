@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """dnstap query logging on the real agilityd: what it writes to a file and
-to a Frame Streams collector (fstrm_capture) is read back by dnstap-ldns;
+to a Frame Streams collector (fstrm_capture) is read back by dnstap-ldns
+(and BIND's dnstap-read);
 message types and sampling are honoured; a collector that is not there, or
 one that stops reading, costs messages (counted) but never answers.
 
-Run by `meson test dnstap`; needs dig, dnsperf, dnstap-ldns and
-fstrm_capture (scripts/deps test).
+Run by `meson test dnstap`; needs dig, dnstap-read (bind9-dnsutils), dnsperf,
+dnstap-ldns and fstrm_capture (scripts/deps test).
 """
 import os
 import re
@@ -131,6 +132,13 @@ class FileTest(DnstapCase):
         self.assertIn('version: "agility ', done.stdout)
         self.assertIn("type: AUTH_RESPONSE", done.stdout)
         self.assertIn('query_address: "127.0.0.1"', done.stdout)
+        # BIND's reader too.
+        done = subprocess.run(["dnstap-read", self.output], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        for name in names:
+            self.assertRegex(done.stdout, rf"AQ 127\.0\.0\.1:\d+ -> \S+ UDP \d+b {name}/IN/A")
+            self.assertRegex(done.stdout, rf"AR 127\.0\.0\.1:\d+ <- \S+ TCP \d+b {name}/IN/TXT")
 
 
 class SampleTest(DnstapCase):
