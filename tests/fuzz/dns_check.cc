@@ -1,6 +1,7 @@
 #include "dns_check.h"
 
 #include <ldns/ldns.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -225,6 +226,10 @@ QueryFacts AnalyzeQuery(const uint8_t* query, size_t size) {
       const size_t rdata_end = pos + 10 + rdlength;
       while (option < rdata_end) {
         if (rdata_end - option < 4 || rdata_end - option - 4 < U16(query + option + 2)) return q;
+        if (U16(query + option) == dns::edns_option::kCookie && q.cookies++ == 0) {
+          q.cookie_at = option + 4;
+          q.cookie_size = U16(query + option + 2);
+        }
         option += 4 + U16(query + option + 2);
       }
       edns = true;
@@ -543,7 +548,8 @@ const dns::TsigKeyring* FuzzKeyring() {
 
 size_t RespondOnce(const uint8_t* query, size_t size, dns::Transport transport,
                    const dns::ZoneSet& zones, const policy::Table* table, uint16_t max_udp_size,
-                   uint8_t* out, dns::ResponseInfo* info) {
+                   uint8_t* out, dns::ResponseInfo* info,
+                   const dns::CookieContext* cookies = nullptr) {
   dns::ResponderOptions options;
   options.max_udp_size = max_udp_size;
   options.identity = "fuzz-node";  // NSID and CH TXT answers
@@ -552,12 +558,95 @@ size_t RespondOnce(const uint8_t* query, size_t size, dns::Transport transport,
   static dns::OnlineSigner signer(1 << 20);
   if (table == nullptr) {
     dns::NoAddresses none;
-    return dns::Respond(query, size, transport, zones, none, options, out, info, &signer);
+    return dns::Respond(query, size, transport, zones, none, options, out, info, &signer, nullptr,
+                        cookies);
   }
   policy::Rng rng = policy::SeededRng(0x5eed);
   policy::PoolDrawer drawer(*table, rng, 0);
   return dns::Respond(query, size, transport, zones, drawer, options, out, info, &signer,
-                      FuzzKeyring());
+                      FuzzKeyring(), cookies);
+}
+
+// The COOKIE option's data in the OPT of `response`; empty when none.
+std::vector<uint8_t> ResponseCookie(const uint8_t* response, size_t size) {
+  ldns_pkt* packet = nullptr;
+  if (ldns_wire2pkt(&packet, response, size) != LDNS_STATUS_OK) return {};
+  std::vector<uint8_t> cookie;
+  if (const ldns_rdf* data = ldns_pkt_edns_data(packet); data != nullptr) {
+    const uint8_t* options = ldns_rdf_data(data);
+    const size_t length = ldns_rdf_size(data);
+    for (size_t at = 0; at + 4 <= length;) {
+      const size_t option = U16(options + at + 2);
+      if (U16(options + at) == dns::edns_option::kCookie && at + 4 + option <= length) {
+        cookie.assign(options + at + 4, options + at + 4 + option);
+      }
+      at += 4 + option;
+    }
+  }
+  ldns_pkt_free(packet);
+  return cookie;
+}
+
+// DNS cookies on (RFC 7873): a query without a COOKIE option, or without a
+// sound OPT, is answered as with cookies off; a sound one gets a response
+// that passes every check and carries our cookie for its client cookie; a
+// malformed one (RFC 7873 §5.2.2), FORMERR; a QUERY with no question but a
+// cookie (§5.4), NOERROR with the cookie alone.
+void CheckCookies(const uint8_t* query, size_t size, const QueryFacts& facts,
+                  const dns::ZoneSet& zones, const policy::Table* table, uint16_t max_udp,
+                  const std::vector<uint8_t>& without, const CheckOptions& options) {
+  static const dns::CookieSecrets secrets{{dns::CookieSecret{7, 7, 7}}};
+  sockaddr_in6 client{};
+  client.sin6_family = AF_INET6;
+  client.sin6_addr.s6_addr[15] = 1;
+  const dns::CookieContext context{secrets, reinterpret_cast<const sockaddr*>(&client), 1700000000};
+  uint8_t* out = Buffer(dns::kMaxMessageSize);
+  dns::ResponseInfo info;
+  const size_t out_size =
+      RespondOnce(query, size, dns::Transport::kTcp, zones, table, max_udp, out, &info, &context);
+  const auto where = [&] {
+    return "cookies on, query " + Hex(query, std::min<size_t>(size, 1024)) + ": ";
+  };
+  if (facts.drop) {
+    FUZZ_CHECK(out_size == 0, where() + "a dropped query answered");
+    return;
+  }
+  if (facts.question_end == 0) {
+    const bool asks_cookie = !facts.notimp && U16(query + 4) == 0 && out_size > dns::kHeaderSize;
+    if (asks_cookie) {
+      FUZZ_CHECK((U16(out + 2) & dns::flag::kRcodeMask) == dns::rcode::kNoError &&
+                     U16(out + 4) == 0 && U16(out + 6) == 0 && U16(out + 8) == 0 &&
+                     U16(out + 10) == 1,
+                 where() + "a question-less response that is not NOERROR with an OPT");
+      const std::vector<uint8_t> cookie = ResponseCookie(out, out_size);
+      FUZZ_CHECK(cookie.size() == dns::kClientCookieSize + dns::kServerCookieSize,
+                 where() + "a question-less response without our cookie");
+    } else {
+      FUZZ_CHECK(out_size == without.size() && std::equal(out, out + out_size, without.begin()),
+                 where() + "a response without a question differs with cookies on");
+    }
+    return;
+  }
+  if (!facts.edns || facts.cookies == 0 || facts.tsig) {
+    if (!facts.tsig) {
+      FUZZ_CHECK(out_size == without.size() && std::equal(out, out + out_size, without.begin()),
+                 where() + "a query without a cookie answered differently with cookies on");
+    }
+    return;
+  }
+  const bool sound = facts.cookies == 1 && (facts.cookie_size == dns::kClientCookieSize ||
+                                            (facts.cookie_size >= 16 && facts.cookie_size <= 40));
+  const uint8_t rc = U16(out + 2) & dns::flag::kRcodeMask;
+  if (!sound) {
+    FUZZ_CHECK(rc == dns::rcode::kFormErr, where() + "a malformed COOKIE option not FORMERR");
+    return;
+  }
+  CheckResponse(query, size, facts, dns::Transport::kTcp, max_udp, out, out_size, info, options);
+  const std::vector<uint8_t> cookie = ResponseCookie(out, out_size);
+  FUZZ_CHECK(cookie.size() == dns::kClientCookieSize + dns::kServerCookieSize &&
+                 std::equal(cookie.begin(), cookie.begin() + dns::kClientCookieSize,
+                            query + facts.cookie_at),
+             where() + "the response's COOKIE is not the client cookie and ours");
 }
 
 }  // namespace
@@ -581,7 +670,10 @@ std::vector<uint8_t> RespondAndCheck(const uint8_t* query, size_t size, const dn
                    Hex(tcp, tcp_size).c_str());
     }
     std::vector<uint8_t> tcp_copy(tcp, tcp + tcp_size);
-    if (i == 0) first_tcp = tcp_copy;
+    if (i == 0) {
+      first_tcp = tcp_copy;
+      CheckCookies(query, size, facts, zones, table, max_udp, tcp_copy, options);
+    }
 
     uint8_t* udp = Buffer(max_udp);
     dns::ResponseInfo udp_info;

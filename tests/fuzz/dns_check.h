@@ -47,6 +47,11 @@ struct QueryFacts {
   bool dnssec_ok = false;   // DO bit, to be echoed (RFC 3225 §3)
   bool compact_ok = false;  // CO bit, echoed with DO (RFC 9824 §5.1)
   bool tsig = false;        // a well-formed TSIG, last: NOTAUTH/BADKEY (no keys known)
+  // COOKIE options (RFC 7873) in a sound OPT: how many, and the first's
+  // data (offset, size).
+  int cookies = 0;
+  size_t cookie_at = 0;
+  size_t cookie_size = 0;
 };
 
 QueryFacts AnalyzeQuery(const uint8_t* query, size_t size);

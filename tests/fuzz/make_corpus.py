@@ -143,6 +143,19 @@ def responder_corpus():
     ecs = struct.pack("!HHHBB", 8, 7, 1, 24, 0) + b"\xc0\x00\x02"
     nsid = struct.pack("!HH", 3, 0)
     out["edns_cookie"] = query("www.cdn.example.com.", 1, edns={"size": 1232, "options": cookie})
+    # DNS cookies (RFC 7873): with a server cookie; malformed; twice; and a
+    # QUERY with no question asking for a cookie alone (§5.4).
+    with_server = struct.pack("!HH", 10, 24) + bytes(range(8)) + bytes.fromhex(
+        "010000005cf79f111f8130c3eee29480")
+    out["edns_cookie_server"] = query("plain.example.com.", 1,
+                                      edns={"size": 1232, "options": with_server})
+    out["edns_cookie_short"] = query("plain.example.com.", 1,
+                                     edns={"size": 1232, "options": struct.pack("!HH", 10, 5) +
+                                           bytes(5)})
+    out["edns_cookie_twice"] = query("plain.example.com.", 1,
+                                     edns={"size": 1232, "options": cookie + cookie})
+    out["edns_cookie_no_question"] = (struct.pack("!HHHHHH", 0x4321, 0, 0, 0, 0, 1) +
+                                      opt_record(1232, options=cookie))
     out["edns_ecs_nsid"] = query("www.cdn.example.com.", 28,
                                  edns={"size": 1232, "options": ecs + nsid})
     out["edns_two_opt"] = query("plain.example.com.", 1, edns={"size": 1232},
