@@ -30,16 +30,11 @@ import time
 import unittest
 from dataclasses import dataclass, field
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
-from servers import free_port  # noqa: E402
-AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
-AGILITYCTL = os.path.abspath(
-    os.environ.get("AGILITYCTL", os.path.join(HERE, "../../build/agilityctl")))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (AGILITYCTL, AGILITYD, POLL_INTERVAL, AgilitydProcess,  # noqa: E402,F401
+                     agilityctl, dig_raw, free_port, write_file)
 
-STARTUP_TIMEOUT = 10.0  # seconds until the first dig must succeed
 RELOAD_TIMEOUT = 2.0    # seconds until a SIGHUP reload must be visible
-POLL_INTERVAL = 0.02
 
 # DNS constants used by the raw-packet tests.
 TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_TXT, TYPE_AAAA = 1, 2, 5, 6, 16, 28
@@ -90,13 +85,6 @@ def edge_config(port, control, metrics_port=None):
                        [{"name": "edge", "match": ["*.example.com"], "ipv4": "p4"}],
                        metrics_port=metrics_port)
 
-
-def write_file(path, text):
-    """Writes atomically, so a reloading daemon never sees half a file."""
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
 
 
 def line_of(text, needle):
@@ -164,12 +152,6 @@ def parse_dig(text):
             name, ttl, _cls, rtype, *rdata = line.split(None, 4)
             getattr(result, section).append(Record(name, int(ttl), rtype, " ".join(rdata)))
     return result
-
-
-def dig_raw(port, *args, server="127.0.0.1"):
-    return subprocess.run(
-        ["dig", f"@{server}", "-p", str(port), "+norec", "+time=2", "+tries=1", *args],
-        capture_output=True, text=True, timeout=30)
 
 
 def dig(port, *args, server="127.0.0.1"):
@@ -292,60 +274,23 @@ def tcp_exchange(port, packets, timeout=3.0):
 # The daemon
 # --------------------------------------------------------------------------
 
-class Agilityd:
-    """One agilityd process, its output going to `log_path`."""
-
-    def __init__(self, config_path, log_path):
-        self.config_path = config_path
-        self.log_path = log_path
-        self.process = None
+class Agilityd(AgilitydProcess):
+    """agilityd serving the example.com zone of its configuration."""
 
     def start(self, port):
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([AGILITYD, "-c", self.config_path],
-                                            stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"agilityd exited with {self.process.returncode} "
-                                     f"during startup:\n{self.log()}")
+        # DNS is answered before the control socket is made: ready is both.
+        def ready():
             done = dig_raw(port, "+time=1", "example.com", "SOA")
-            # DNS is answered before the control socket is made: ready is both.
             control = self.control_path()
-            if (done.returncode == 0 and "status: NOERROR" in done.stdout and
-                    (control is None or os.path.exists(control))):
-                return
-            time.sleep(POLL_INTERVAL)
-        raise AssertionError(f"agilityd did not answer within {STARTUP_TIMEOUT} s:\n{self.log()}")
+            return (done.returncode == 0 and "status: NOERROR" in done.stdout and
+                    (control is None or os.path.exists(control)))
+        super().start(ready)
 
     def control_path(self):
         """The control socket the configuration names, if any."""
         with open(self.config_path, encoding="utf-8") as f:
             found = re.search(r'control:\s*"([^"]+)"', f.read())
         return found.group(1) if found else None
-
-    def stop(self):
-        """SIGTERM, then wait; returns the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            return "killed after SIGTERM timed out"
-
-    def signal(self, signum):
-        self.process.send_signal(signum)
-
-    def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-
-def agilityctl(*args):
-    return subprocess.run([AGILITYCTL, *args], capture_output=True, text=True, timeout=30)
 
 
 def udp_burst(source, destination, port, count, sockets=1):
@@ -1284,21 +1229,15 @@ class RestartTests(unittest.TestCase):
             sender.start()
             try:
                 time.sleep(0.5)
-                first.process.kill()
-                first.process.wait()
+                first.kill()
                 second = Agilityd(config, os.path.join(directory, "second.log"))
                 started = time.monotonic()
-                second.process = subprocess.Popen([AGILITYD, "-c", config],
-                                                  stdout=subprocess.DEVNULL,
-                                                  stderr=open(second.log_path, "w"))
-                answered = None
-                while time.monotonic() - started < 5:
-                    reply = udp_exchange(port, make_message([("www.example.com", 1)]), 0.05)
-                    if reply is not None:
-                        answered = time.monotonic() - started
-                        break
-                self.assertIsNotNone(answered, second.log())
-                self.assertLess(answered, 1.0)
+                # Ready at its first UDP answer, the control socket aside.
+                AgilitydProcess.start(
+                    second,
+                    lambda: udp_exchange(port, make_message([("www.example.com", 1)]), 0.05),
+                    timeout=5)
+                self.assertLess(time.monotonic() - started, 1.0, second.log())
                 self.assertEqual(second.stop(), 0, second.log())
             finally:
                 stop.set()

@@ -14,16 +14,14 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_agilityd as harness  # noqa: E402
-from test_agilityd import (RELOAD_ZONE, ServerTestCase, dig_raw, edge_config, encode_name,  # noqa: E402
-                           free_port, parse_metrics, write_file)
-import servers  # noqa: E402  (perf/, on the path through test_agilityd)
+from harness import agilityctl, dig_raw, free_port, servers, write_file  # noqa: E402
+from test_agilityd import (RELOAD_ZONE, ServerTestCase, edge_config, encode_name,  # noqa: E402
+                           parse_metrics)
 
 SHARED = "e5e973e5a6b2a43f48e7dc849e37bfcf"  # RFC 9018 Appendix A's, shared with Knot
 OTHER = "445536bcd2513298075a5d379663c962"
@@ -205,7 +203,7 @@ class CookieRotationTests(CookieCase):
             text = f.read()
         write_file(self.config, re.sub(r"cookies: .*\n",
                                        f"cookies: {{secrets: [{', '.join(secrets)}]}}\n", text))
-        harness.agilityctl("-s", self.control, "reload")
+        agilityctl("-s", self.control, "reload")
 
     def test_old_cookies_stay_valid_until_their_secret_goes(self):
         cookie = self.learn(b"rotating", source="127.0.6.1")

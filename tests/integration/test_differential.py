@@ -17,9 +17,8 @@ import sys
 import tempfile
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import ROOT, servers  # noqa: E402
 
 ZONE = os.path.join(ROOT, "tests", "data", "differential", "example.com.zone")
 

@@ -25,11 +25,9 @@ import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGILITYD, servers  # noqa: E402
 
-AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
 APEX = "signed.test"
 
 PARENT = """$ORIGIN signed.test.

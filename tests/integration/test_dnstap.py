@@ -19,9 +19,9 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_agilityd import (AGILITYD, POLL_INTERVAL, RELOAD_ZONE, ServerTestCase, dig,  # noqa: E402
-                           edge_config, free_port, make_message, parse_metrics, udp_exchange,
-                           write_file)
+from harness import AGILITYD, free_port, wait_for, write_file  # noqa: E402
+from test_agilityd import (RELOAD_ZONE, ServerTestCase, dig, edge_config,  # noqa: E402
+                           make_message, parse_metrics, udp_exchange)
 
 CONTENT_TYPE = "protobuf:dnstap.Dnstap"
 
@@ -39,14 +39,6 @@ def read_back(path):
             raise AssertionError(f"unexpected dnstap-ldns line: {line}")
         found.append(fields.groups())
     return found
-
-
-def wait_for(condition, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(POLL_INTERVAL)
 
 
 def connected(socket_path):

@@ -47,6 +47,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
 import servers  # noqa: E402
+from harness import AgilitydProcess  # noqa: E402
 from test_transfer import (AGILITYCTL, Agilityd, KnotControl, dig, status,  # noqa: E402
                            wait_for)
 
@@ -99,8 +100,7 @@ class Node(Agilityd):
         self.zone = os.path.join(self.dir, f"{APEX}.zone")
         with open(self.zone, "w") as f:
             f.write(ZONE)
-        self.process = None
-        self.log = None
+        AgilitydProcess.__init__(self, self.config, os.path.join(self.dir, "agilityd.log"))
 
     def write(self, body, zones=None):
         """The configuration: `body` after the node's own settings, and

@@ -29,17 +29,11 @@ import time
 import unittest
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
-
-sys.path.insert(0, HERE)
-# Shared with the main integration suite: process control, dig, metrics parsing.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGILITYD, POLL_INTERVAL, dig_raw, free_port, write_file  # noqa: E402
+# Shared with the main integration suite: its server test case, messages, metrics.
 import test_agilityd  # noqa: E402
-from test_agilityd import (dig_raw, encode_name, free_port, line_of,  # noqa: E402
-                           parse_metrics, write_file)
-
-STARTUP_TIMEOUT = 10.0
-POLL_INTERVAL = 0.02
+from test_agilityd import encode_name, line_of, parse_metrics  # noqa: E402
 
 # The limits under test.
 MAX_CONNECTIONS = 20

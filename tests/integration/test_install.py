@@ -41,10 +41,8 @@ import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
-from test_transfer import wait_for  # noqa: E402
+sys.path.insert(0, HERE)
+from harness import ROOT, servers, wait_for  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("AGILITY_BUILD_ROOT", os.path.join(ROOT, "build")))
 BPFFS = os.environ.get("AGILITY_BPFFS", "")

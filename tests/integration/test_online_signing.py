@@ -34,12 +34,9 @@ import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGILITYCTL, AGILITYD, servers  # noqa: E402
 
-AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
-AGILITYCTL = os.environ.get("AGILITYCTL", os.path.join(ROOT, "build", "agilityctl"))
 APEX = "online.test"
 PRESIGNED = "presigned.test"
 POOL = ipaddress.ip_network("127.77.0.0/24")

@@ -44,11 +44,9 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "perf"))
-import servers  # noqa: E402
-AGILITYD = os.path.abspath(os.environ.get("AGILITYD", os.path.join(HERE, "../../build/agilityd")))
-AGILITYCTL = os.path.abspath(
-    os.environ.get("AGILITYCTL", os.path.join(HERE, "../../build/agilityctl")))
+sys.path.insert(0, HERE)
+from harness import (AGILITYCTL, AGILITYD, POLL_INTERVAL, STARTUP_TIMEOUT,  # noqa: E402,F401
+                     AgilitydProcess, servers, write_file)
 BPFFS = os.environ.get("AGILITY_BPFFS", "")
 
 SEED = int(os.environ.get("AGILITY_TEST_SEED", random.SystemRandom().randrange(2**32)))
@@ -59,9 +57,7 @@ WEB_PORTS = [80, 443, 2052, 2053, 2082, 2083, 2086, 2087, 2095, 2096, 8080, 8443
 SPECIAL_ADDRESS = "127.77.0.200"  # the /32 override: tcp port 443 -> label "special"
 UDP_PORT = 443                     # the udp bindings of label "edge" (QUIC-like)
 
-STARTUP_TIMEOUT = 10.0
 IO_TIMEOUT = 3.0
-POLL_INTERVAL = 0.02
 
 SO_COOKIE = 57
 IP_PKTINFO = 8
@@ -157,14 +153,6 @@ def setUpModule():
 # Configuration and daemon
 # --------------------------------------------------------------------------
 
-def write_file(path, text):
-    """Atomically, so that a reloading daemon never sees half a file."""
-    temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
-
-
 def binding(label, protocol, prefix, port):
     return {"label": label, "protocol": protocol, "prefix": str(prefix), "port": port}
 
@@ -229,61 +217,24 @@ class Config:
         write_file(self.path, self.text())
 
 
-class Daemon:
-    """agilityd running `config`, its output in agilityd.log."""
+class Daemon(AgilitydProcess):
+    """agilityd running `config`, its output in agilityd.log; ready when its
+    control socket answers."""
 
     def __init__(self, config):
+        super().__init__(config.path, os.path.join(config.directory, "agilityd.log"))
         self.config = config
-        self.log_path = os.path.join(config.directory, "agilityd.log")
-        self.process = None
 
     def start(self):
         self.config.write()
-        log = open(self.log_path, "a", encoding="utf-8")
-        try:
-            self.process = subprocess.Popen([AGILITYD, "-c", self.config.path],
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        finally:
-            log.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"agilityd exited with {self.process.returncode} during startup:\n{self.log()}")
+
+        def ready():
             try:
                 lines = control(self.config.control, "status")
-                if lines and lines[-1] == "ok":
-                    return
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"agilityd did not answer on its control socket:\n{self.log()}")
-            time.sleep(POLL_INTERVAL)
-
-    def stop(self):
-        """SIGTERM; returns the exit status."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"agilityd ignored SIGTERM:\n{self.log()}")
-
-    def kill(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def log(self):
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return "(no log)"
+                return False
+            return bool(lines) and lines[-1] == "ok"
+        super().start(ready)
 
 
 def control(path, line, fds=()):

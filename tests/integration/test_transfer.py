@@ -35,12 +35,8 @@ import threading
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
-
-AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
-AGILITYCTL = os.environ.get("AGILITYCTL", os.path.join(ROOT, "build", "agilityctl"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGILITYCTL, AGILITYD, AgilitydProcess, servers, wait_for  # noqa: E402,F401
 APEX = "example.net"
 POOL = ipaddress.ip_network("127.77.0.0/24")
 # Refresh every 2 s and expire 12 s after the last contact: short enough to
@@ -74,16 +70,6 @@ def short(port, name, qtype="A"):
     return dig(port, name, qtype, "+short").split()
 
 
-def wait_for(condition, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def metric(ctl_config, name, labels=None):
     out = subprocess.run([AGILITYCTL, "-c", ctl_config, "stats"], capture_output=True, text=True,
                          timeout=10).stdout
@@ -92,7 +78,10 @@ def metric(ctl_config, name, labels=None):
     return float(found.group(1)) if found else None
 
 
-class Agilityd:
+class Agilityd(AgilitydProcess):
+    """A secondary of `primary_port`'s example.net, state and control socket
+    in a directory of its own."""
+
     def __init__(self, directory, name, primary_port, secret, extra=""):
         self.dir = os.path.join(directory, name)
         os.makedirs(self.dir)
@@ -112,29 +101,24 @@ remotes:
 zones:
   - {{name: {APEX}, primaries: [hidden]}}
 {extra}""")
-        self.process = None
+        super().__init__(self.config, os.path.join(self.dir, "agilityd.log"))
 
     def start(self):
-        self.log = open(os.path.join(self.dir, "agilityd.log"), "a")
-        self.process = subprocess.Popen([AGILITYD, "-c", self.config], stdout=self.log,
-                                        stderr=self.log)
-        wait_for(lambda: os.path.exists(os.path.join(self.dir, "control.sock")),
-                 "the control socket")
+        # Ready once the control socket is there: a secondary may have no
+        # copy to answer from yet.
+        super().start(lambda: os.path.exists(os.path.join(self.dir, "control.sock")), timeout=30)
 
     def stop(self, kill=False):
-        if self.process is not None and self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            self.process.wait(timeout=20)
+        """SIGTERM (or SIGKILL); the control socket a killed one leaves goes."""
+        if kill:
+            self.kill()
+        else:
+            super().stop()
         if os.path.exists(os.path.join(self.dir, "control.sock")):
             os.unlink(os.path.join(self.dir, "control.sock"))
-        self.log.close()
 
     def text_log(self):
-        with open(os.path.join(self.dir, "agilityd.log")) as f:
-            return f.read()
+        return self.log()
 
     def transfers(self, kind):
         return metric(self.config, "agility_transfers_in_total", f'kind="{kind}"') or 0

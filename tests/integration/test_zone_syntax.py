@@ -31,12 +31,10 @@ import tempfile
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "perf"))
-import servers  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import AGILITYD, ROOT, servers  # noqa: E402
 
 DATA = os.environ.get("ZONE_SYNTAX_DATA", os.path.join(ROOT, "tests", "data", "zone_syntax"))
-AGILITYD = os.environ.get("AGILITYD", os.path.join(ROOT, "build", "agilityd"))
 HEAD = "$TTL 300\n@ SOA ns hostmaster 1 3600 900 604800 300\n@ NS ns\nns A 192.0.2.1\n"
 
 # Mnemonics of the types Knot DNS 3.2 reads, for the query type of a case.
