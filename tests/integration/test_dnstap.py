@@ -176,31 +176,41 @@ class SocketTest(DnstapCase):
             self.assertIn(("AR", "UDP", f"late{i}.example.com.", "A"), logged)
 
 
-class SlowCollectorTest(DnstapCase):
-    """fstrm_capture stopped (SIGSTOP) while a load runs: the queues fill,
-    messages drop and are counted, and every query is still answered."""
+class StalledCollectorCase(DnstapCase):
+    """fstrm_capture connected, then stopped (SIGSTOP) under a load."""
     DNSTAP = "{socket: SOCKET}"
 
+    def stall_under_load(self, capture):
+        """Stops the collector and sends 60 000 queries with dnsperf (within
+        30 s even in a sanitized build): 120 000 messages, more than the two
+        workers' queues (16 384 each) hold. Returns dnsperf's report."""
+        wait_for(lambda: connected(self.socket_path), "agilityd to connect")
+        capture.process.send_signal(signal.SIGSTOP)
+        queries = os.path.join(self.dir, "queries.txt")
+        write_file(queries, "".join(f"q{i}.example.com A\n" for i in range(1000)))
+        done = subprocess.run(
+            ["dnsperf", "-s", "127.0.0.1", "-p", str(self.port), "-d", queries,
+             "-n", "60", "-l", "30", "-q", "200", "-t", "5"],
+            capture_output=True, text=True, timeout=60)
+        self.assertGreater(self.metric("dropped"), 0, "the collector's buffers filled")
+        return done.stdout + done.stderr
+
+    def capture(self):
+        return Capture(self.socket_path, self.output, os.path.join(self.dir, "capture.log"))
+
+
+class SlowCollectorTest(StalledCollectorCase):
+    """Messages drop and are counted; every query is still answered."""
+
     def test_a_stalled_collector_drops_messages_not_answers(self):
-        capture = Capture(self.socket_path, self.output, os.path.join(self.dir, "capture.log"))
+        capture = self.capture()
         try:
-            wait_for(lambda: connected(self.socket_path), "agilityd to connect")
-            capture.process.send_signal(signal.SIGSTOP)
-            queries = os.path.join(self.dir, "queries.txt")
-            write_file(queries, "".join(f"q{i}.example.com A\n" for i in range(1000)))
-            # 60 000 queries (within 30 s even in a sanitized build): 120 000
-            # messages, more than the two workers' queues (16 384 each) hold.
-            done = subprocess.run(
-                ["dnsperf", "-s", "127.0.0.1", "-p", str(self.port), "-d", queries,
-                 "-n", "60", "-l", "30", "-q", "200", "-t", "5"],
-                capture_output=True, text=True, timeout=60)
-            sent = re.search(r"Queries sent:\s+(\d+)", done.stdout)
-            completed = re.search(r"Queries completed:\s+(\d+)", done.stdout)
-            self.assertIsNotNone(completed, done.stdout + done.stderr)
-            self.assertEqual(int(sent.group(1)), 60000, done.stdout)
-            self.assertEqual(int(completed.group(1)), int(sent.group(1)),
-                             f"queries went unanswered:\n{done.stdout}")
-            self.assertGreater(self.metric("dropped"), 0)
+            report = self.stall_under_load(capture)
+            sent = re.search(r"Queries sent:\s+(\d+)", report)
+            completed = re.search(r"Queries completed:\s+(\d+)", report)
+            self.assertIsNotNone(completed, report)
+            self.assertEqual(int(sent.group(1)), 60000, report)
+            self.assertEqual(int(completed.group(1)), 60000, f"queries went unanswered:\n{report}")
         finally:
             # Reading again, so that the shutdown's flush can finish.
             capture.process.send_signal(signal.SIGCONT)
@@ -209,22 +219,14 @@ class SlowCollectorTest(DnstapCase):
         self.assertGreater(len(read_back(self.output)), 0)
 
 
-class StalledShutdownTest(DnstapCase):
+class StalledShutdownTest(StalledCollectorCase):
     """A collector that stopped reading holds agilityd's stop for two
     seconds at most: what it has not taken is left, and said so."""
-    DNSTAP = "{socket: SOCKET}"
 
     def test_stop_does_not_wait_for_a_stalled_collector(self):
-        capture = Capture(self.socket_path, self.output, os.path.join(self.dir, "capture.log"))
+        capture = self.capture()
         try:
-            wait_for(lambda: connected(self.socket_path), "agilityd to connect")
-            capture.process.send_signal(signal.SIGSTOP)
-            queries = os.path.join(self.dir, "queries.txt")
-            write_file(queries, "".join(f"q{i}.example.com A\n" for i in range(1000)))
-            subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(self.port), "-d", queries,
-                            "-n", "60", "-l", "30", "-q", "200", "-t", "5"],
-                           capture_output=True, text=True, timeout=60)
-            self.assertGreater(self.metric("dropped"), 0, "the collector's buffers filled")
+            self.stall_under_load(capture)
             started = time.monotonic()
             self.stop_server()
             self.assertLess(time.monotonic() - started, 8)
