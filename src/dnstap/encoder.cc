@@ -61,7 +61,7 @@ class Writer {
   void BytesField(int field, const void* data, size_t length) {
     out_[size_++] = Key(field, kLength);
     Varint(length);
-    std::memcpy(out_ + size_, data, length);
+    if (length > 0) std::memcpy(out_ + size_, data, length);  // an empty span may have no data
     size_ += length;
   }
   void Fixed32Field(int field, uint32_t value) {
