@@ -2,9 +2,15 @@
 
 #include <netinet/in.h>
 
-#include <cstring>
+#include <openssl/crypto.h>
 
+#include <cstring>
+#include <string>
+
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "dns/wire.h"
 
 namespace agility::dns {
 namespace {
@@ -88,10 +94,7 @@ void MakeServerCookie(const CookieSecret& secret, const uint8_t* client_cookie,
                       const sockaddr* client, uint32_t now, uint8_t* out) {
   out[0] = kServerCookieVersion;
   out[1] = out[2] = out[3] = 0;
-  out[4] = static_cast<uint8_t>(now >> 24);
-  out[5] = static_cast<uint8_t>(now >> 16);
-  out[6] = static_cast<uint8_t>(now >> 8);
-  out[7] = static_cast<uint8_t>(now);
+  WriteU32(out + 4, now);
   WriteHash(CookieHash(secret, client_cookie, out, client), out + 8);
 }
 
@@ -101,16 +104,15 @@ CookieCheck CheckCookie(const CookieSecrets& secrets, const uint8_t* option, siz
   uint8_t* const server_cookie = reply + kClientCookieSize;
   const uint8_t* const received = option + kClientCookieSize;
   if (size == kClientCookieSize + kServerCookieSize && received[0] == kServerCookieVersion) {
-    const uint32_t stamp = uint32_t{received[4]} << 24 | uint32_t{received[5]} << 16 |
-                           uint32_t{received[6]} << 8 | received[7];
     // Serial number arithmetic (RFC 1982), as the timestamp wraps in 2106.
-    const int32_t age = static_cast<int32_t>(now - stamp);
+    const int32_t age = static_cast<int32_t>(now - ReadU32(received + 4));
     if (age <= static_cast<int32_t>(kCookieLifetime) &&
         age >= -static_cast<int32_t>(kCookieClockSkew)) {
       for (size_t i = 0; i < secrets.secrets.size(); ++i) {
         uint8_t hash[8];
         WriteHash(CookieHash(secrets.secrets[i], option, received, client), hash);
-        if (std::memcmp(hash, received + 8, 8) != 0) continue;
+        // In constant time, so that timing tells a forger nothing.
+        if (CRYPTO_memcmp(hash, received + 8, 8) != 0) continue;
         if (i == 0 && age <= static_cast<int32_t>(kCookieRenewAfter)) {
           std::memcpy(server_cookie, received, kServerCookieSize);
         } else {
@@ -125,18 +127,11 @@ CookieCheck CheckCookie(const CookieSecrets& secrets, const uint8_t* option, siz
 }
 
 bool ParseCookieSecret(absl::string_view hex, CookieSecret* secret) {
-  if (hex.size() != 2 * kCookieSecretSize) return false;
-  for (size_t i = 0; i < kCookieSecretSize; ++i) {
-    const auto digit = [](char c) -> int {
-      if (absl::ascii_isdigit(c)) return c - '0';
-      c = absl::ascii_tolower(c);
-      return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    };
-    const int high = digit(hex[2 * i]);
-    const int low = digit(hex[2 * i + 1]);
-    if (high < 0 || low < 0) return false;
-    (*secret)[i] = static_cast<uint8_t>(high << 4 | low);
+  if (hex.size() != 2 * kCookieSecretSize || !absl::c_all_of(hex, absl::ascii_isxdigit)) {
+    return false;
   }
+  const std::string bytes = absl::HexStringToBytes(hex);
+  std::memcpy(secret->data(), bytes.data(), kCookieSecretSize);
   return true;
 }
 

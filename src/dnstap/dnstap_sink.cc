@@ -140,15 +140,9 @@ bool Sink::Close(std::chrono::milliseconds wait) {
   return false;
 }
 
-uint64_t Sink::sent() const {
+uint64_t Sink::Sum(uint64_t (WorkerLog::*counter)() const) const {
   uint64_t total = 0;
-  for (const auto& worker : workers_) total += worker->sent();
-  return total;
-}
-
-uint64_t Sink::dropped() const {
-  uint64_t total = 0;
-  for (const auto& worker : workers_) total += worker->dropped();
+  for (const auto& worker : workers_) total += (worker.get()->*counter)();
   return total;
 }
 

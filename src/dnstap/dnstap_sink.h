@@ -84,11 +84,12 @@ class Sink {
   bool Close(std::chrono::milliseconds wait);
 
   WorkerLog* worker(int index) { return workers_[static_cast<size_t>(index)].get(); }
-  uint64_t sent() const;
-  uint64_t dropped() const;
+  uint64_t sent() const { return Sum(&WorkerLog::sent); }
+  uint64_t dropped() const { return Sum(&WorkerLog::dropped); }
 
  private:
   explicit Sink(SinkOptions options) : options_(std::move(options)) {}
+  uint64_t Sum(uint64_t (WorkerLog::*counter)() const) const;
 
   SinkOptions options_;
   fstrm_iothr* iothr_ = nullptr;
