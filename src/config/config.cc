@@ -63,7 +63,9 @@ class Parser {
                 std::initializer_list<absl::string_view> allowed);
   bool String(const YAML::Node& node, absl::string_view what, std::string* out);
   template <typename T>
-  bool Integer(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max, T* out);
+  // `alternative` names the non-numeric value the key also takes, for the error.
+  bool Integer(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max, T* out,
+               absl::string_view alternative = "");
   std::string ResolvePath(const std::string& path) const;
 
   void ParseServer(const YAML::Node& node, ServerConfig& server);
@@ -130,11 +132,12 @@ bool Parser::String(const YAML::Node& node, absl::string_view what, std::string*
 
 template <typename T>
 bool Parser::Integer(const YAML::Node& node, absl::string_view what, int64_t min, int64_t max,
-                     T* out) {
+                     T* out, absl::string_view alternative) {
   int64_t value = 0;
   if (!node.IsScalar() || !YAML::convert<int64_t>::decode(node, value) || value < min ||
       value > max) {
-    Error(node, absl::StrCat(what, " must be an integer in ", min, "..", max));
+    Error(node, absl::StrCat(what, " must be an integer in ", min, "..", max,
+                             alternative.empty() ? "" : " ", alternative));
     return false;
   }
   *out = static_cast<T>(value);
@@ -233,7 +236,12 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
     }
   }
   if (const YAML::Node wait = node["udp_batch_wait_us"]) {
-    Integer(wait, "server.udp_batch_wait_us", 0, 1000, &server.udp_batch_wait_us);
+    if (wait.IsScalar() && wait.Scalar() == "auto") {
+      server.udp_batch_wait = {};
+    } else if (uint32_t fixed = 0;
+               Integer(wait, "server.udp_batch_wait_us", 0, 1000, &fixed, "or \"auto\"")) {
+      server.udp_batch_wait = {.adaptive = false, .fixed_us = fixed};
+    }
   }
   if (const YAML::Node size = node["max_udp_size"]) {
     Integer(size, "server.max_udp_size", 512, 4096, &server.max_udp_size);

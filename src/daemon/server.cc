@@ -89,7 +89,7 @@ class Worker final : public sockets::PacketHandler {
     options_.max_udp_size = config.max_udp_size;
     options_.identity = identity_;
     options_.version = version_;
-    batch_wait_us_ = config.udp_batch_wait_us;
+    batch_wait_ = config.udp_batch_wait;
     // A loop or an async handle that cannot be made (no descriptors left) is
     // reported by StartListeners, before any thread starts.
     init_error_ = uv_loop_init(&loop_);
@@ -101,7 +101,7 @@ class Worker final : public sockets::PacketHandler {
 
   void AddSockets(int udp_fd, int tcp_fd) {
     udp_.push_back(
-        std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this, batch_wait_us_));
+        std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this, batch_wait_));
     tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_,
                                                           tcp_admission_, stats_.tcp, *this));
   }
@@ -305,7 +305,7 @@ class Worker final : public sockets::PacketHandler {
   uint64_t generation_ = UINT64_MAX;
   policy::Rng rng_;  // seeded from the OS
   dns::ResponderOptions options_;
-  uint32_t batch_wait_us_ = 0;
+  sockets::BatchWait batch_wait_;
   std::unique_ptr<sockets::UdpBuffers> buffers_;
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;

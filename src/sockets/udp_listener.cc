@@ -57,8 +57,8 @@ size_t ReplySource(const msghdr& received, const sockaddr_storage& bound, uint8_
 }  // namespace
 
 UdpListener::UdpListener(uv_loop_t* loop, int fd, UdpBuffers& buffers, PacketHandler& handler,
-                         uint32_t batch_wait_us)
-    : loop_(loop), fd_(fd), buffers_(buffers), handler_(handler), batch_wait_us_(batch_wait_us) {
+                         BatchWait batch_wait)
+    : loop_(loop), fd_(fd), buffers_(buffers), handler_(handler), batch_wait_(batch_wait) {
   poll_.data = this;
 }
 
@@ -80,6 +80,15 @@ void UdpListener::Close() {
 void UdpListener::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
   if (status < 0) return;
   static_cast<UdpListener*>(poll->data)->Drain();
+}
+
+uint32_t UdpListener::WaitAfter(int received) const {
+  if (!batch_wait_.adaptive) return batch_wait_.fixed_us;
+  // A quarter of a batch already queued when we looked means queries arrive
+  // faster than the worker wakes for them: a short wait then fills the next
+  // batch while adding little to what they already wait in the queue. Below
+  // that, a wakeup per few queries costs less than the latency a wait adds.
+  return received >= kBacklogBatch ? kAdaptiveWaitUs : 0;
 }
 
 void UdpListener::Drain() {
@@ -137,11 +146,12 @@ void UdpListener::Drain() {
       }
     }
     if (received < UdpBuffers::kBatch) {
-      if (batch_wait_us_ == 0) return;
-      // A partial batch: rather than sleep in epoll and be woken for every
-      // single query, give the queue a moment to fill. Trades at most
-      // batch_wait_us of latency for far fewer wakeups per query.
-      const timespec pause = {0, static_cast<long>(batch_wait_us_) * 1000};
+      const uint32_t wait_us = WaitAfter(received);
+      if (wait_us == 0) return;
+      // Rather than sleep in epoll and be woken for every few queries, give
+      // the queue a moment to fill: fewer wakeups per query for at most
+      // wait_us of added latency.
+      const timespec pause = {0, static_cast<long>(wait_us) * 1000};
       nanosleep(&pause, nullptr);
     }
   }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "sockets/batch_wait.h"
 #include "sockets/packet_handler.h"
 
 namespace agility::sockets {
@@ -37,10 +38,8 @@ struct UdpBuffers {
 
 class UdpListener {
  public:
-  // `batch_wait_us`: after a partial batch, wait that long for more queries
-  // before returning to the event loop (0: return at once).
   UdpListener(uv_loop_t* loop, int fd, UdpBuffers& buffers, PacketHandler& handler,
-              uint32_t batch_wait_us);
+              BatchWait batch_wait);
   UdpListener(const UdpListener&) = delete;
   UdpListener& operator=(const UdpListener&) = delete;
 
@@ -50,14 +49,19 @@ class UdpListener {
   void Close();
 
  private:
+  static constexpr int kBacklogBatch = UdpBuffers::kBatch / 4;
+  static constexpr uint32_t kAdaptiveWaitUs = 50;
+
   static void OnReadable(uv_poll_t* poll, int status, int events);
   void Drain();
+  // How long to let queries gather after a batch of `received` < kBatch.
+  uint32_t WaitAfter(int received) const;
 
   uv_loop_t* loop_;
   int fd_;
   UdpBuffers& buffers_;
   PacketHandler& handler_;
-  uint32_t batch_wait_us_;
+  BatchWait batch_wait_;
   sockaddr_storage bound_ = {};  // the socket's own address
   uv_poll_t poll_;
 };

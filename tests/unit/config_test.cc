@@ -60,9 +60,22 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(config->server.control, "/run/agility/control.sock");
   EXPECT_EQ(config->server.max_udp_size, 1232);
   EXPECT_EQ(config->server.dnssec_cache_mb, 256u);
+  EXPECT_TRUE(config->server.udp_batch_wait.adaptive);
   EXPECT_EQ(config->server.identity, "");
   EXPECT_EQ(config->server.version, "");
   EXPECT_TRUE(config->dnssec.empty());
+}
+
+TEST(ConfigTest, UdpBatchWaitIsAdaptiveOrFixed) {
+  auto adaptive = ParseConfig("server: {udp_batch_wait_us: auto}\nzones: [a.zone]\n", "c.yaml");
+  ASSERT_TRUE(adaptive.ok()) << adaptive.status();
+  EXPECT_TRUE(adaptive->server.udp_batch_wait.adaptive);
+  auto fixed = ParseConfig("server: {udp_batch_wait_us: 150}\nzones: [a.zone]\n", "c.yaml");
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->server.udp_batch_wait, (sockets::BatchWait{.adaptive = false, .fixed_us = 150}));
+  auto never = ParseConfig("server: {udp_batch_wait_us: 0}\nzones: [a.zone]\n", "c.yaml");
+  ASSERT_TRUE(never.ok()) << never.status();
+  EXPECT_EQ(never->server.udp_batch_wait, (sockets::BatchWait{.adaptive = false, .fixed_us = 0}));
 }
 
 TEST(ConfigTest, DnssecZonesAndIdentity) {
@@ -225,7 +238,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"server:\n  tcp_query_timeout_ms: 5\nzones: [a]\n",
                 "bad.yaml:2:", "server.tcp_query_timeout_ms must be an integer"},
         BadCase{"server:\n  udp_batch_wait_us: 5000\nzones: [a]\n",
-                "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000"},
+                "bad.yaml:2:", "server.udp_batch_wait_us must be an integer in 0..1000 or \"auto\""},
+        BadCase{"server:\n  udp_batch_wait_us: soon\nzones: [a]\n", "bad.yaml:2:",
+                "server.udp_batch_wait_us must be an integer in 0..1000 or \"auto\""},
         BadCase{"server:\n  udp_queries_per_address: -1\nzones: [a]\n",
                 "bad.yaml:2:", "server.udp_queries_per_address must be an integer in 0..100000000"},
         // Replies to the "dns" label leave from the listen port.
