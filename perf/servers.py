@@ -22,8 +22,17 @@ def ensure_ready():
     subprocess.run([f"{ROOT}/scripts/build", "build"], check=True, stdout=subprocess.DEVNULL)
 
 
-def write_zone(path, names):
-    """Writes perf/gen_zone.py's example.com zone of `names` names to `path`."""
+def write_zone(path, names, plain=False):
+    """Writes perf/gen_zone.py's example.com zone of `names` names to `path`;
+    with `plain`, one A record per name instead (hostN.example.com)."""
+    if plain:
+        with open(path, "w") as f:
+            f.write("$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n@ NS ns1\n"
+                    "ns1 A 192.0.2.1\n")
+            for start in range(0, names, 100000):
+                f.write("".join(f"host{i} A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n"
+                                for i in range(start, min(start + 100000, names))))
+        return
     with open(path, "w") as f:
         subprocess.run([sys.executable, f"{ROOT}/perf/gen_zone.py", str(names)], stdout=f,
                        check=True)
@@ -150,15 +159,16 @@ def cpu_seconds(pid):
     return total / ticks
 
 
-def peak_rss_mib(pid):
-    """Largest VmHWM among pid and its descendants (NSD's children share the
-    parent's pages copy-on-write, so the sum would double count)."""
+def peak_rss_mib(pid, field="VmHWM"):
+    """Largest VmHWM (or another /proc status field in kB, such as VmRSS)
+    among pid and its descendants (NSD's children share the parent's pages
+    copy-on-write, so the sum would double count)."""
     best = 0
     for p in descendants(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(field + ":"):
                         best = max(best, int(line.split()[1]))
         except OSError:
             pass
@@ -334,6 +344,9 @@ zone:
 
     def peak_rss_mib(self):
         return peak_rss_mib(self.process.pid)
+
+    def rss_mib(self):
+        return peak_rss_mib(self.process.pid, "VmRSS")
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:

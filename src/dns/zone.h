@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 #include "absl/strings/string_view.h"
 
@@ -17,6 +18,27 @@
 namespace agility::dns {
 
 // Node flags, computed once at load.
+// An allocator whose resize leaves new elements default-initialized: for
+// bytes, as they come. An arena is sized once, then written front to back;
+// zeroing it first would make all of its pages resident while the records it
+// is built from still are.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  template <typename U>
+  void construct(U* p) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+using Arena = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
+
 namespace node_flag {
 inline constexpr uint8_t kApex = 1;
 inline constexpr uint8_t kDelegation = 2;  // NS below the apex: a zone cut
@@ -178,7 +200,7 @@ class Zone {
   friend class SignedZoneCheck;
   Zone() = default;
 
-  static absl::string_view NameAt(const std::vector<uint8_t>& arena, uint32_t offset) {
+  static absl::string_view NameAt(const Arena& arena, uint32_t offset) {
     return AsChars(arena.data() + offset + 2, arena[offset + 1]);
   }
   NodeView Find(absl::string_view name, uint64_t hash) const {
@@ -218,7 +240,7 @@ class Zone {
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;
   double load_seconds_ = 0;
-  std::vector<uint8_t> arena_;
+  Arena arena_;
   NameTable nodes_;                   // arena offsets of the nodes, by name
   std::shared_ptr<const Zone> base_;  // an overlay's base, which has none
   uint32_t base_end_ = 0;             // base_->node_end()

@@ -1,6 +1,7 @@
 #include "dns/zone_builder.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -10,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dns/signed_zone_check.h"
+#include "util/release_pages.h"
 
 namespace agility::dns {
 namespace {
@@ -27,8 +29,10 @@ void ZoneBuilder::Reserve(size_t records) {
   records_.reserve(records);
   owner_offsets_.reserve(records);
   owner_ids_.Reserve(records, [this](uint32_t id) { return Owner(id); });
-  owners_.reserve(records * 16);
-  rdata_.reserve(records * 8);
+  // Generous: untouched capacity costs address space, not memory, while
+  // outgrowing it would copy the whole buffer (and double it for a while).
+  owners_.reserve(records * 40);
+  rdata_.reserve(records * 24);
 }
 
 uint16_t ZoneBuilder::FileIndex(absl::string_view file) {
@@ -66,6 +70,7 @@ void ZoneBuilder::Add(absl::Span<const Input> records) {
       bool inserted = false;
       const auto next_id = static_cast<uint32_t>(owner_offsets_.size());
       last_owner_ = owner_ids_.Insert(in.owner, batch_hashes_[i], next_id, owner_name, inserted);
+      grouped_ = grouped_ && inserted;
       if (inserted) {
         owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
         owners_ += static_cast<char>(in.owner.size());
@@ -107,11 +112,26 @@ const ZoneBuilder::Record* ZoneBuilder::FindSoa() {
   return soa;
 }
 
-ZoneBuilder::Groups ZoneBuilder::GroupByOwner() const {
-  // A counting sort on owner ids, in the order names first appear, then a
-  // sort by type and RDATA within each owner (identical records end up
-  // side by side, to be written once: RFC 2181 §5).
+void ZoneBuilder::SortOwnerRecords(uint32_t* begin, uint32_t* end) const {
+  // Identical records end up side by side, to be written once (RFC 2181 §5).
+  const auto before = [&](uint32_t a, uint32_t b) {
+    const Record& x = records_[a];
+    const Record& y = records_[b];
+    if (x.type != y.type) return x.type < y.type;
+    if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
+    return a < b;
+  };
+  if (end - begin > 1 && !std::is_sorted(begin, end, before)) std::sort(begin, end, before);
+}
+
+ZoneBuilder::Groups ZoneBuilder::GroupByOwner(bool runs_allowed) const {
   Groups groups;
+  if (runs_allowed && grouped_) {
+    groups.in_runs = true;
+    return groups;
+  }
+  // A counting sort on owner ids, in the order names first appear, then a
+  // sort by type and RDATA within each owner.
   const size_t owner_count = owner_offsets_.size();
   groups.start.assign(owner_count + 1, 0);
   for (const Record& r : records_) ++groups.start[r.owner + 1];
@@ -122,35 +142,64 @@ ZoneBuilder::Groups ZoneBuilder::GroupByOwner() const {
     for (uint32_t i = 0; i < records_.size(); ++i) groups.order[next[records_[i].owner]++] = i;
   }
   for (size_t g = 0; g < owner_count; ++g) {
-    if (groups.start[g + 1] - groups.start[g] < 2) continue;
-    std::sort(groups.order.begin() + groups.start[g], groups.order.begin() + groups.start[g + 1],
-              [&](uint32_t a, uint32_t b) {
-                const Record& x = records_[a];
-                const Record& y = records_[b];
-                if (x.type != y.type) return x.type < y.type;
-                if (const int c = RdataOf(x).compare(RdataOf(y)); c != 0) return c < 0;
-                return a < b;
-              });
+    SortOwnerRecords(groups.order.data() + groups.start[g],
+                     groups.order.data() + groups.start[g + 1]);
   }
   return groups;
 }
 
-size_t ZoneBuilder::NodeBytes(size_t g, const Groups& groups) const {
-  size_t bytes = 3 + Owner(static_cast<uint32_t>(g)).size();
+template <typename Visit>
+void ZoneBuilder::ForEachOwner(const Groups& groups, const Visit& visit) {
+  if (!groups.in_runs) {
+    for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+      visit(static_cast<uint32_t>(g), groups.order.data() + groups.start[g],
+            groups.order.data() + groups.start[g + 1]);
+    }
+    return;
+  }
+  for (size_t i = 0; i < records_.size();) {
+    size_t j = i + 1;
+    while (j < records_.size() && records_[j].owner == records_[i].owner) ++j;
+    run_.resize(j - i);
+    for (size_t k = i; k < j; ++k) run_[k - i] = static_cast<uint32_t>(k);
+    SortOwnerRecords(run_.data(), run_.data() + run_.size());
+    visit(records_[i].owner, run_.data(), run_.data() + run_.size());
+    i = j;
+  }
+}
+
+size_t ZoneBuilder::NodeBytes(const uint32_t* begin, const uint32_t* end) const {
+  size_t bytes = 3 + OwnerOf(records_[*begin]).size();
   uint16_t previous_type = 0;
-  for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
-    const Record& r = records_[groups.order[k]];
-    if (k == groups.start[g] || r.type != previous_type) bytes += RrsetView::kHeader;
+  for (const uint32_t* k = begin; k < end; ++k) {
+    const Record& r = records_[*k];
+    if (k == begin || r.type != previous_type) bytes += RrsetView::kHeader;
     previous_type = r.type;
     bytes += 2 + RdataOf(r).size();
   }
   return bytes;
 }
 
-size_t ZoneBuilder::NodeBytes(const Groups& groups) const {
+size_t ZoneBuilder::NodeBytes(const Groups& groups) {
   size_t bytes = 0;
-  for (size_t g = 0; g + 1 < groups.start.size(); ++g) bytes += NodeBytes(g, groups);
+  ForEachOwner(groups, [&](uint32_t, const uint32_t* begin, const uint32_t* end) {
+    bytes += NodeBytes(begin, end);
+  });
   return bytes;
+}
+
+void ZoneBuilder::ReleaseRecordsBefore(size_t end) {
+  // Every few MiB, not every record: each call is a system call or three.
+  constexpr size_t kStep = size_t{1} << 18;
+  if (end < released_records_ + kStep || end >= records_.size()) return;
+  const Record& from = records_[released_records_];
+  const Record& to = records_[end];
+  ReleasePages(rdata_.data() + from.rdata, rdata_.data() + to.rdata);
+  ReleasePages(owners_.data() + owner_offsets_[from.owner],
+               owners_.data() + owner_offsets_[to.owner]);
+  ReleasePages(owner_offsets_.data() + from.owner, owner_offsets_.data() + to.owner);
+  ReleasePages(&from, &to);
+  released_records_ = end;
 }
 
 bool ZoneBuilder::WriteNode(const uint32_t* begin, const uint32_t* end, Zone& zone,
@@ -333,23 +382,28 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
     if (dnskey && rrsig) signed_check.emplace(absl::ToUnixSeconds(absl::Now()));
   }
 
-  const Groups groups = GroupByOwner();
+  const Groups groups = GroupByOwner(/*runs_allowed=*/true);
   // The arena's exact size (duplicates aside), plus room for a few empty
   // non-terminals: it must not reallocate, which would double the peak.
   const size_t arena_size = NodeBytes(groups);
-  std::vector<uint8_t>& arena = zone->arena_;
+  Arena& arena = zone->arena_;
   arena.resize(arena_size + arena_size / 64 + 1024);
   size_t used = 0;  // written so far; the vector is cut to it afterwards
   // Owner ids ascend through the arena: node_offsets[id] is where id went.
   std::vector<uint32_t> node_offsets;
-  node_offsets.reserve(groups.start.size());
-  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+  node_offsets.reserve(owner_offsets_.size());
+  // Records in runs are read once, in memory order, as the arena fills:
+  // what is behind goes back to the kernel, so that the records and the
+  // arena are not both whole at once. (The signature checks keep views of
+  // owners and RDATA.)
+  const bool release_behind = groups.in_runs && !signed_check;
+  ForEachOwner(groups, [&](uint32_t, const uint32_t* begin, const uint32_t* end) {
     const uint32_t node = static_cast<uint32_t>(used);
-    if (WriteNode(groups.order.data() + groups.start[g], groups.order.data() + groups.start[g + 1],
-                  *zone, signed_check ? &*signed_check : nullptr, arena.data(), used)) {
+    if (release_behind) ReleaseRecordsBefore(*begin);
+    if (WriteNode(begin, end, *zone, signed_check ? &*signed_check : nullptr, arena.data(), used)) {
       node_offsets.push_back(node);
     }
-  }
+  });
   arena.resize(used);  // keeps the capacity: empty non-terminals go there
   if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
   // The table that interned the owners becomes the zone's index, each owner
@@ -509,7 +563,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
     zone->nodes_ = current->nodes_;
   }
   const absl::string_view apex = zone->apex_;
-  std::vector<uint8_t>& arena = zone->arena_;
+  Arena& arena = zone->arena_;
   const auto node_name = [&arena](uint32_t offset) { return Zone::NameAt(arena, offset); };
   const auto assign = [&](uint32_t at) {
     const absl::string_view name = Zone::NameAt(arena, at);
@@ -522,17 +576,14 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildOverlay(
   };
 
   // The changed names, whole: their nodes replace the current ones.
-  const Groups groups = GroupByOwner();
+  const Groups groups = GroupByOwner(/*runs_allowed=*/true);
   size_t used = arena.size();
   arena.resize(used + NodeBytes(groups));
   std::vector<uint32_t> written;
-  for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
+  ForEachOwner(groups, [&](uint32_t, const uint32_t* begin, const uint32_t* end) {
     const uint32_t at = static_cast<uint32_t>(used);
-    if (WriteNode(groups.order.data() + groups.start[g], groups.order.data() + groups.start[g + 1],
-                  *zone, nullptr, arena.data(), used)) {
-      written.push_back(at);
-    }
-  }
+    if (WriteNode(begin, end, *zone, nullptr, arena.data(), used)) written.push_back(at);
+  });
   arena.resize(used);
   if (!errors_.empty()) return absl::InvalidArgumentError(absl::StrJoin(errors_, "\n"));
   std::vector<uint32_t> fresh;  // names new to the zone
@@ -648,7 +699,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<
   // checks are those of Build, name by name.
   Zone probe;
   probe.apex_ = current->apex_;
-  const Groups groups = GroupByOwner();
+  const Groups groups = GroupByOwner(/*runs_allowed=*/false);
   std::vector<uint8_t> scratch;
   std::vector<uint32_t> changed;  // group indexes
   size_t changed_bytes = 0;
@@ -660,7 +711,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<
   for (size_t g = 0; g + 1 < groups.start.size(); ++g) {
     const uint32_t* begin = groups.order.data() + groups.start[g];
     const uint32_t* end = groups.order.data() + groups.start[g + 1];
-    scratch.resize(NodeBytes(g, groups));
+    scratch.resize(NodeBytes(begin, end));
     size_t used = 0;
     if (!WriteNode(begin, end, probe, nullptr, scratch.data(), used)) continue;
     const absl::string_view owner = Owner(static_cast<uint32_t>(g));

@@ -90,14 +90,25 @@ class ZoneBuilder {
   }
   // Record indexes grouped by owner, owners in the order they first came,
   // sorted by type then RDATA within each: owner g is order[start[g],
-  // start[g + 1]).
+  // start[g + 1]). Empty when the records came grouped (in_runs): each run
+  // of one owner's records is then a group, sorted as it is visited.
   struct Groups {
     std::vector<uint32_t> order, start;
+    bool in_runs = false;
   };
-  Groups GroupByOwner() const;
-  // The bytes the groups take as nodes (duplicates included), or group g.
-  size_t NodeBytes(const Groups& groups) const;
-  size_t NodeBytes(size_t g, const Groups& groups) const;
+  // `runs_allowed`: may answer in_runs rather than build the index.
+  Groups GroupByOwner(bool runs_allowed) const;
+  // Calls visit(owner id, begin, end) for each group, in owner id order.
+  template <typename Visit>
+  void ForEachOwner(const Groups& groups, const Visit& visit);
+  // Sorts one owner's record indexes by type, then RDATA.
+  void SortOwnerRecords(uint32_t* begin, uint32_t* end) const;
+  // The bytes the groups take as nodes (duplicates included), or one group.
+  size_t NodeBytes(const Groups& groups);
+  size_t NodeBytes(const uint32_t* begin, const uint32_t* end) const;
+  // Gives back the pages of the records before record `end` (and of their
+  // owners and RDATA), which Build has written and will not read again.
+  void ReleaseRecordsBefore(size_t end);
   // Writes one owner's records as a node at base + used, checking them;
   // false (nothing written) when the owner is outside the zone.
   bool WriteNode(const uint32_t* begin, const uint32_t* end, Zone& zone,
@@ -120,7 +131,11 @@ class ZoneBuilder {
   uint16_t current_file_ = 0;
   absl::string_view current_view_;    // the view FileIndex last matched to current_file_
   uint32_t last_owner_ = UINT32_MAX;  // id of the previous record's owner
-  std::string owners_;                // each owner once: [len u8][name]
+  // Every owner's records came in one run, owners in id order (see Groups).
+  bool grouped_ = true;
+  std::vector<uint32_t> run_;    // scratch for ForEachOwner
+  size_t released_records_ = 0;  // ReleaseRecordsBefore's progress
+  std::string owners_;           // each owner once: [len u8][name]
   std::vector<uint32_t> owner_offsets_;
   // Owner ids by name; becomes the compiled zone's node index.
   NameTable owner_ids_;

@@ -15,8 +15,10 @@ extern "C" {
 #include <cstring>
 #include <filesystem>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +27,7 @@ extern "C" {
 #include "dns/record_pipe.h"
 #include "dns/wire.h"
 #include "dns/zone_builder.h"
+#include "util/release_pages.h"
 
 namespace agility::dns {
 namespace {
@@ -41,7 +44,9 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open: ", strerror(errno)));
   struct stat st;
   std::string text;
-  if (fstat(fd, &st) == 0 && st.st_size > 0) text.resize(static_cast<size_t>(st.st_size));
+  // One byte more than the file, so that reading its end needs no growth
+  // (which would copy it all).
+  if (fstat(fd, &st) == 0 && st.st_size > 0) text.resize(static_cast<size_t>(st.st_size) + 1);
   size_t done = 0;
   while (true) {
     if (done == text.size()) text.resize(text.size() + 65536);  // growing (e.g. a pipe)
@@ -94,6 +99,22 @@ class LineFinder {
     return std::string(line);
   }
 
+  // Gives back the pages of `text` before the line holding `offset`: no line
+  // before it is quoted any more, and Quote counts on from there.
+  void Release(absl::string_view text, size_t offset) {
+    if (text.data() != text_.data()) {
+      text_ = text;
+      line_ = 1;
+      at_ = 0;
+    }
+    for (size_t next = text_.find('\n', at_); next != absl::string_view::npos && next < offset;
+         next = text_.find('\n', at_)) {
+      at_ = next + 1;
+      ++line_;
+    }
+    ReleasePages(text_.data(), text_.data() + at_);
+  }
+
  private:
   absl::string_view text_;
   uint64_t line_ = 1;
@@ -134,9 +155,10 @@ class Reader {
   Reader(RecordPipe& records, const ZoneFileLimits& limits) : records_(records), limits_(limits) {}
 
   // Scans `text`, read from `file`, starting at `origin` (presentation form)
-  // with the default TTL `ttl`.
+  // with the default TTL `ttl`. `owned`: nobody reads the text after the
+  // scan, so a large one may be given back to the kernel as it goes.
   void Scan(absl::string_view text, const std::string& file, const std::string& origin,
-            uint32_t ttl, int depth);
+            uint32_t ttl, int depth, bool owned);
 
   std::vector<FileStamp>& files() { return files_; }
   const std::vector<std::string>& errors() const { return errors_; }
@@ -155,7 +177,7 @@ class Reader {
   size_t record_count_ = 0;
   std::vector<FileStamp> files_;
   std::vector<std::string> errors_;
-  LineFinder lines_;
+  LineFinder* lines_ = nullptr;  // the text being scanned's
   bool stopped_ = false;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_progress_ = started_;
@@ -166,14 +188,14 @@ void Reader::Error(absl::string_view file, uint64_t line, absl::string_view mess
   if (errors_.size() >= kMaxErrors) return;
   std::string error = absl::StrCat(file, ":", line, ": ", message);
   if (!text.empty()) {
-    const std::string quoted = lines_.Quote(text, line);
+    const std::string quoted = lines_ != nullptr ? lines_->Quote(text, line) : std::string();
     if (!quoted.empty()) absl::StrAppend(&error, " (in '", quoted, "')");
   }
   errors_.push_back(std::move(error));
 }
 
 void Reader::Scan(absl::string_view text, const std::string& file, const std::string& origin,
-                  uint32_t ttl, int depth) {
+                  uint32_t ttl, int depth, bool owned) {
   ScannerPtr scanner(new zs_scanner_t);
   if (zs_init(scanner.get(), origin.c_str(), kClassIn, ttl) != 0) {
     Error(file, 0, absl::StrCat("bad origin '", origin, "'"));
@@ -188,12 +210,23 @@ void Reader::Scan(absl::string_view text, const std::string& file, const std::st
     return;
   }
   const char* const text_end = text.data() + text.size();
+  // A large file's text goes back to the kernel as it is scanned; with its
+  // own line finder, so that quoting stays cheap after includes.
+  LineFinder lines;
+  LineFinder* const outer_lines = std::exchange(lines_, &lines);
+  const auto restore = absl::MakeCleanup([&] { lines_ = outer_lines; });
+  size_t released = 0;
   while (going()) {
     // Where the scanner stands before a record: the record's text lies
     // between here and where it stops (until it reaches the final block it
     // appends after our text).
     const char* before = scanner->input.current;
     if (before < text.data() || before > text_end) before = text_end;
+    if (owned && text.size() >= limits_.release_text_bytes &&
+        static_cast<size_t>(before - text.data()) >= released + limits_.release_text_bytes / 4) {
+      released = static_cast<size_t>(before - text.data());
+      lines.Release(text, released);
+    }
     if (zs_parse_record(scanner.get()) != 0 && scanner->state != ZS_STATE_ERROR) {
       Error(file, scanner->line_counter, zs_strerror(scanner->error.code), text);
       return;
@@ -240,7 +273,7 @@ void Reader::Include(zs_scanner_t& scanner, const std::string& file, int depth) 
     return;
   }
   // The included file's $ORIGIN changes stay inside it (RFC 1035 §5.1).
-  Scan(*text, path, origin, scanner.default_ttl, depth + 1);
+  Scan(*text, path, origin, scanner.default_ttl, depth + 1, /*owned=*/true);
 }
 
 void Reader::Record(zs_scanner_t& scanner, absl::string_view text, size_t from,
@@ -328,7 +361,7 @@ absl::StatusOr<std::unique_ptr<Zone>> Compile(std::string text, const std::strin
     RecordPipe records(
         builder, text.size() >= kThreadedLoadBytes && std::thread::hardware_concurrency() > 1);
     Reader reader(records, limits);
-    reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
+    reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0, /*owned=*/true);
     records.Finish();
     if (!reader.errors().empty()) {
       return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));
@@ -362,7 +395,7 @@ absl::Status ReadZoneText(absl::string_view text, const std::string& source,
   const ZoneFileLimits limits;
   RecordPipe records(builder, /*threaded=*/false);
   Reader reader(records, limits);
-  reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0);
+  reader.Scan(text, source, Absolute(origin), kDefaultTtl, 0, /*owned=*/false);
   records.Finish();
   if (reader.errors().empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(reader.errors(), "\n"));

@@ -228,6 +228,47 @@ TEST(BigZoneTest, ThreadedLoadReportsErrorsWithLines) {
   EXPECT_THAT(std::string(cname.status().message()), HasSubstr("CNAME and other data"));
 }
 
+// Records that come owner by owner are compiled as they lie, and their pages
+// given back as the arena fills (past 2^18 records); an owner that comes back
+// later makes the builder group them first. Both give the same zone.
+TEST(BigZoneTest, RecordsInRunsAndScatteredCompileAlike) {
+  constexpr int kNames = 300000;
+  const std::string in_runs = BigZone(kNames);
+  const std::string scattered = in_runs + "host5 TXT \"again\"\n";
+  auto runs_zone = ParseZoneText(in_runs, "big.zone", "example.com.");
+  auto scattered_zone = ParseZoneText(scattered, "big.zone", "example.com.");
+  ASSERT_TRUE(runs_zone.ok()) << runs_zone.status();
+  ASSERT_TRUE(scattered_zone.ok()) << scattered_zone.status();
+  EXPECT_EQ((*runs_zone)->name_count(), (*scattered_zone)->name_count());
+  EXPECT_EQ((*runs_zone)->record_count() + 1, (*scattered_zone)->record_count());
+  for (int i = 0; i < kNames; i += 1009) {
+    const std::string name = "host" + std::to_string(i) + ".example.com";
+    for (const auto* zone : {&*runs_zone, &*scattered_zone}) {
+      const NodeView node = (*zone)->Find(Wire(name.c_str()));
+      ASSERT_TRUE(node.valid()) << name;
+      EXPECT_EQ(node.Find(type::kA).count(), 1) << name;
+      EXPECT_EQ(node.Find(type::kTxt).valid(), i % 7 == 0) << name;
+    }
+  }
+  EXPECT_EQ((*scattered_zone)->Find(Wire("host5.example.com")).Find(type::kTxt).count(), 1);
+  EXPECT_EQ((*runs_zone)->Find(Wire("host5.example.com")).Find(type::kTxt).valid(), false);
+}
+
+// A large text goes back to the kernel as it is scanned; an error after
+// that still names and quotes its own line.
+TEST(BigZoneTest, ReleasedTextStillQuotesTheErrorLine) {
+  std::string text = BigZone(70000);
+  text += "broken A 1.2.3\n";
+  const int broken_line = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  ZoneFileLimits limits;
+  limits.release_text_bytes = 64 << 10;
+  auto zone = ParseZoneText(text, "big.zone", "example.com.", limits);
+  ASSERT_FALSE(zone.ok());
+  EXPECT_THAT(std::string(zone.status().message()),
+              StartsWith("big.zone:" + std::to_string(broken_line) + ": "));
+  EXPECT_THAT(std::string(zone.status().message()), HasSubstr("(in 'broken A 1.2.3')"));
+}
+
 }  // namespace
 }  // namespace agility::dns
 
