@@ -18,10 +18,11 @@ void RecordPipe::Add(absl::string_view owner, uint16_t type, uint32_t ttl, absl:
   for (size_t i = at; i < current_.bytes.size(); ++i) {
     current_.bytes[i] = static_cast<char>(AsciiLower(static_cast<uint8_t>(current_.bytes[i])));
   }
+  const uint64_t hash = NameTable::Hash(absl::string_view(current_.bytes).substr(at));
   current_.bytes.append(rdata.data(), rdata.size());
   current_.records.push_back({files_.back(), static_cast<uint32_t>(owner.size()),
                               static_cast<uint32_t>(rdata.size()), ttl, static_cast<uint32_t>(line),
-                              type});
+                              type, hash});
   if (current_.records.size() == kBatchRecords) Flush();
 }
 
@@ -59,7 +60,7 @@ void RecordPipe::Deliver(const Batch& batch) {
   for (const Meta& m : batch.records) {
     inputs_.push_back({bytes.substr(at, m.owner_size),
                        bytes.substr(at + m.owner_size, m.rdata_size), m.file, m.ttl, m.line,
-                       m.type});
+                       m.type, m.owner_hash});
     at += m.owner_size + m.rdata_size;
   }
   builder_.Add(inputs_);

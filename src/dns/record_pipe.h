@@ -33,6 +33,7 @@ class RecordPipe {
     absl::string_view file;  // one of files_
     uint32_t owner_size, rdata_size, ttl, line;
     uint16_t type;
+    uint64_t owner_hash;  // hashed here: the builder's thread is the busier
   };
   struct Batch {
     std::string bytes;

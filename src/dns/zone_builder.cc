@@ -33,6 +33,10 @@ void ZoneBuilder::Reserve(size_t records) {
   // outgrowing it would copy the whole buffer (and double it for a while).
   owners_.reserve(records * 40);
   rdata_.reserve(records * 24);
+  AdviseHugePages(records_.data(), records_.data() + records_.capacity());
+  AdviseHugePages(owner_offsets_.data(), owner_offsets_.data() + owner_offsets_.capacity());
+  AdviseHugePages(owners_.data(), owners_.data() + owners_.capacity());
+  AdviseHugePages(rdata_.data(), rdata_.data() + rdata_.capacity());
 }
 
 uint16_t ZoneBuilder::FileIndex(absl::string_view file) {
@@ -51,17 +55,12 @@ uint16_t ZoneBuilder::FileIndex(absl::string_view file) {
 }
 
 void ZoneBuilder::Add(absl::Span<const Input> records) {
-  // Owners are hashed first; each lookup then finds its home slot already
-  // fetched, having asked for it kAhead records earlier.
+  // Owners come hashed; each lookup finds its home slot already fetched,
+  // having asked for it kAhead records earlier.
   constexpr size_t kAhead = 16;
-  batch_hashes_.resize(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    const bool repeated = i > 0 && records[i].owner == records[i - 1].owner;
-    batch_hashes_[i] = repeated ? batch_hashes_[i - 1] : NameTable::Hash(records[i].owner);
-  }
   const auto owner_name = [this](uint32_t id) { return Owner(id); };
   for (size_t i = 0; i < records.size(); ++i) {
-    if (i + kAhead < records.size()) owner_ids_.Prefetch(batch_hashes_[i + kAhead]);
+    if (i + kAhead < records.size()) owner_ids_.Prefetch(records[i + kAhead].owner_hash);
     const Input& in = records[i];
     // Records of one owner usually come in a row.
     const bool same_owner = last_owner_ != UINT32_MAX && (i > 0 ? in.owner == records[i - 1].owner
@@ -69,7 +68,7 @@ void ZoneBuilder::Add(absl::Span<const Input> records) {
     if (!same_owner) {
       bool inserted = false;
       const auto next_id = static_cast<uint32_t>(owner_offsets_.size());
-      last_owner_ = owner_ids_.Insert(in.owner, batch_hashes_[i], next_id, owner_name, inserted);
+      last_owner_ = owner_ids_.Insert(in.owner, in.owner_hash, next_id, owner_name, inserted);
       grouped_ = grouped_ && inserted;
       if (inserted) {
         owner_offsets_.push_back(static_cast<uint32_t>(owners_.size()));
@@ -388,6 +387,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   const size_t arena_size = NodeBytes(groups);
   Arena& arena = zone->arena_;
   arena.resize(arena_size + arena_size / 64 + 1024);
+  AdviseHugePages(arena.data(), arena.data() + arena.size());
   size_t used = 0;  // written so far; the vector is cut to it afterwards
   // Owner ids ascend through the arena: node_offsets[id] is where id went.
   std::vector<uint32_t> node_offsets;
@@ -757,7 +757,8 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::BuildChanges(std::shared_ptr<
   for (const uint32_t g : changed) {
     for (uint32_t k = groups.start[g]; k < groups.start[g + 1]; ++k) {
       const Record& r = records_[groups.order[k]];
-      inputs.push_back({OwnerOf(r), RdataOf(r), files_[r.file], r.ttl, r.line, r.type});
+      inputs.push_back({OwnerOf(r), RdataOf(r), files_[r.file], r.ttl, r.line, r.type,
+                        NameTable::Hash(OwnerOf(r))});
     }
   }
   changes.Add(inputs);

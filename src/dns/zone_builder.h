@@ -36,6 +36,7 @@ class ZoneBuilder {
     uint32_t ttl;
     uint32_t line;
     uint16_t type;
+    uint64_t owner_hash;  // NameTable::Hash(owner): the caller's thread hashes
   };
   // Records in file order. A batch at a time lets owner lookups run a few
   // names ahead of each other instead of waiting on memory one by one.
@@ -139,9 +140,8 @@ class ZoneBuilder {
   std::vector<uint32_t> owner_offsets_;
   // Owner ids by name; becomes the compiled zone's node index.
   NameTable owner_ids_;
-  std::vector<uint64_t> batch_hashes_;  // scratch for Add
-  std::vector<uint16_t> covered_;       // scratch for Build: types an owner's RRSIGs cover
-  std::vector<std::string> errors_;     // "file:line: message", up to kMaxErrors
+  std::vector<uint16_t> covered_;    // scratch for Build: types an owner's RRSIGs cover
+  std::vector<std::string> errors_;  // "file:line: message", up to kMaxErrors
   std::string rdata_;
   std::vector<Record> records_;
 };

@@ -24,7 +24,7 @@ struct ZoneFileLimits {
   size_t max_records = 500000000;  // per zone, $INCLUDEs included
   // A file's text at least this large goes back to the kernel as it is
   // scanned, a quarter of this at a time.
-  size_t release_text_bytes = size_t{64} << 20;
+  size_t release_text_bytes = size_t{4} << 20;
   // Called every few seconds during long loads: records read so far, seconds.
   std::function<void(size_t records, double seconds)> progress;
 };

@@ -19,4 +19,14 @@ inline void ReleasePages(const void* begin, const void* end) {
   if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
 }
 
+// Asks for transparent huge pages under [begin, end) (where the system leaves
+// them to madvise): big tables probed at random then miss the TLB far less,
+// and filling big buffers takes one page fault per 2 MiB instead of per 4 KiB.
+inline void AdviseHugePages(const void* begin, const void* end) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t from = (reinterpret_cast<uintptr_t>(begin) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t to = reinterpret_cast<uintptr_t>(end) & ~(kHuge - 1);
+  if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
+}
+
 }  // namespace agility
