@@ -59,8 +59,8 @@ void RecordPipe::Deliver(const Batch& batch) {
   const absl::string_view bytes = batch.bytes;
   for (const Meta& m : batch.records) {
     inputs_.push_back({bytes.substr(at, m.owner_size),
-                       bytes.substr(at + m.owner_size, m.rdata_size), m.file, m.ttl, m.line,
-                       m.type, m.owner_hash});
+                       bytes.substr(at + m.owner_size, m.rdata_size), m.file, m.ttl, m.line, m.type,
+                       m.owner_hash});
     at += m.owner_size + m.rdata_size;
   }
   builder_.Add(inputs_);
