@@ -190,7 +190,7 @@ size_t ZoneBuilder::NodeBytes(const Groups& groups) {
 void ZoneBuilder::ReleaseRecordsBefore(size_t end) {
   // Every few MiB, not every record: each call is a system call or three.
   constexpr size_t kStep = size_t{1} << 18;
-  if (end < released_records_ + kStep || end >= records_.size()) return;
+  if (end < released_records_ + kStep) return;
   const Record& from = records_[released_records_];
   const Record& to = records_[end];
   ReleasePages(rdata_.data() + from.rdata, rdata_.data() + to.rdata);
