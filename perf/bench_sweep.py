@@ -2,7 +2,9 @@
 """CPU per query and latency against offered load, from 1 000 qps to
 saturation: agilityd (adaptive batching, and fixed waits for comparison), NSD
 and Knot DNS on the same zone and query file as bench_compare.py, 1 worker
-each, dnsperf on the same two cores.
+each, dnsperf on the same two cores. `--servers` may add the floors of
+perf/udp_echo.cc: "echo" (recvmmsg/sendmmsg) and "echo-uring" (io_uring),
+which answer no DNS at all.
 
 Each server is started once; the rates are then offered in turn, lowest
 first, each for --seconds after a one-second warm-up. The last step offers
@@ -11,7 +13,8 @@ server's processes over the step, per answered query; latencies are dnsperf's
 per-query ones (-v).
 
 usage: bench_sweep.py [--rates 1000,5000,...] [--seconds S] [--names N]
-                      [--agilityd-waits auto,0,200] [--servers nsd,knot] [--chart FILE.png]
+                      [--agilityd-waits auto,0,200] [--servers nsd,knot[,echo,echo-uring]]
+                      [--no-latencies] [--chart FILE.png]
 """
 import argparse
 import json
@@ -26,7 +29,7 @@ import bench_compare  # noqa: E402
 import servers  # noqa: E402
 
 
-def sweep(label, kind, extra_server, zone, queries, rates, seconds, directory):
+def sweep(label, kind, extra_server, zone, queries, rates, seconds, directory, latencies=True):
     server = servers.Server(kind, directory, zone, 1, extra_server=extra_server)
     rows = []
     try:
@@ -35,7 +38,7 @@ def sweep(label, kind, extra_server, zone, queries, rates, seconds, directory):
         for rate in rates:
             cpu_before = server.cpu()
             result = bench_compare.dnsperf(server.port, queries, seconds, rate=rate or None,
-                                           verbose=True)
+                                           verbose=latencies)
             cpu = server.cpu() - cpu_before
             rows.append({
                 "server": label, "offered": rate, "qps": result["qps"],
@@ -97,6 +100,9 @@ def main():
     parser.add_argument("--agilityd-waits", default="auto,0,200",
                         help="udp_batch_wait_us settings to sweep agilityd with")
     parser.add_argument("--servers", default="nsd,knot")
+    parser.add_argument("--no-latencies", action="store_true",
+                        help="dnsperf without -v: its average only, no p99, and none of the "
+                             "cost of printing every answer, which changes how it waits")
     parser.add_argument("--chart", default="")
     parser.add_argument("--json", default="")
     args = parser.parse_args()
@@ -114,7 +120,7 @@ def main():
         bench_compare.write_queries(queries, args.names)
         for label, kind, extra in runs:
             rows += sweep(label, kind, extra, zone, queries, rates, args.seconds,
-                          tempfile.mkdtemp(dir=d))
+                          tempfile.mkdtemp(dir=d), latencies=not args.no_latencies)
 
     print(f"{time.strftime('%Y-%m-%d')}, {args.names} names, 1 worker, {args.seconds} s per "
           f"step, dnsperf -c 8 -T 1 on the same machine")

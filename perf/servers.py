@@ -324,6 +324,8 @@ zone:
             return ["knotd", "-c", f"{d}/knot.conf"]
         if self.kind == "echo":
             return [UDP_ECHO, str(port)]
+        if self.kind == "echo-uring":
+            return [UDP_ECHO, "--uring", str(port)]
         raise ValueError(self.kind)
 
     def start(self, timeout=120):

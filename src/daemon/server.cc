@@ -145,17 +145,11 @@ class Worker final : public sockets::PacketHandler {
 
   size_t Handle(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
                 uint8_t* out) override {
-    if (dns::IsNotify(query, size)) [[unlikely]] {
-      return Notify(query, size, transport, client, out);
+    const size_t sent = Route(query, size, transport, client, out);
+    if (dnstap_ != nullptr && dnstap_->Sampled()) [[unlikely]] {
+      dnstap_->Log(client, transport == dns::Transport::kTcp, {query, size}, {out, sent});
     }
-    if (transport == dns::Transport::kTcp) {
-      const uint16_t qtype = QuestionType(query, size);
-      if (qtype == dns::type::kAxfr || qtype == dns::type::kIxfr) [[unlikely]] {
-        if (const size_t first = Transfer(query, size, client, out); first != 0) return first;
-        stats_.transfers_refused.Add();
-      }
-    }
-    return Answer(query, size, transport, client, out);
+    return sent;
   }
 
   std::unique_ptr<sockets::ResponseStream> TakeStream() override { return std::move(stream_); }
@@ -164,7 +158,8 @@ class Worker final : public sockets::PacketHandler {
 
  private:
   // The first message of a zone transfer the client may have, the rest in
-  // stream_; 0 when it may not (Answer then says why: REFUSED, NOTAUTH).
+  // stream_; 0 when it may not (the responder then says why: REFUSED,
+  // NOTAUTH).
   size_t Transfer(const uint8_t* query, size_t size, const sockaddr* client, uint8_t* out) {
     dns::Query q;
     if (dns::ParseQuery(query, size, q) != dns::QueryStatus::kOk ||
@@ -208,13 +203,21 @@ class Worker final : public sockets::PacketHandler {
     return first;
   }
 
-  size_t Answer(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
-                uint8_t* out) {
-    const size_t sent = RateLimitedAnswer(query, size, transport, client, out);
-    if (dnstap_ != nullptr && dnstap_->Sampled()) [[unlikely]] {
-      dnstap_->Log(client, transport == dns::Transport::kTcp, {query, size}, {out, sent});
+  // A NOTIFY, a zone transfer (whose first message this returns, the rest
+  // going to stream_), or a query for the responder.
+  size_t Route(const uint8_t* query, size_t size, dns::Transport transport, const sockaddr* client,
+               uint8_t* out) {
+    if (dns::IsNotify(query, size)) [[unlikely]] {
+      return Notify(query, size, transport, client, out);
     }
-    return sent;
+    if (transport == dns::Transport::kTcp) {
+      const uint16_t qtype = QuestionType(query, size);
+      if (qtype == dns::type::kAxfr || qtype == dns::type::kIxfr) [[unlikely]] {
+        if (const size_t first = Transfer(query, size, client, out); first != 0) return first;
+        stats_.transfers_refused.Add();
+      }
+    }
+    return RateLimitedAnswer(query, size, transport, client, out);
   }
 
   // The answer to send (Respond's, or what rate limiting makes of it); 0:

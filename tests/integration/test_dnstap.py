@@ -19,7 +19,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGILITYD, free_port, wait_for, write_file  # noqa: E402
+from harness import AGILITYD, dig_raw, free_port, wait_for, write_file  # noqa: E402
 from test_agilityd import (RELOAD_ZONE, ServerTestCase, dig, edge_config,  # noqa: E402
                            make_message, parse_metrics, udp_exchange)
 
@@ -131,6 +131,34 @@ class FileTest(DnstapCase):
         for name in names:
             self.assertRegex(done.stdout, rf"AQ 127\.0\.0\.1:\d+ -> \S+ UDP \d+b {name}/IN/A")
             self.assertRegex(done.stdout, rf"AR 127\.0\.0\.1:\d+ <- \S+ TCP \d+b {name}/IN/TXT")
+
+
+class TransferAndNotifyTest(DnstapCase):
+    """Zone transfers and NOTIFYs are logged like queries: the query, and
+    the first message of a transfer's answer."""
+    DNSTAP = "{file: FILE}"
+
+    @classmethod
+    def config_text(cls):
+        return super().config_text() + "transfer: {allow: [{prefix: 127.0.0.0/8}]}\n"
+
+    def test_a_transfer_and_a_notify_read_back(self):
+        transfer = dig_raw(self.port, "example.com", "AXFR")
+        # Whole: the SOA opens and closes it.
+        self.assertEqual(len(re.findall(r"\sIN\s+SOA\s", transfer.stdout)), 2, transfer.stdout)
+        notify_opcode = 4 << 11
+        reply = udp_exchange(self.port, make_message([("other.test", 6)], qid=7,
+                                                     flags=notify_opcode))
+        self.assertIsNotNone(reply)
+        self.assertEqual(reply[3] & 0xF, 5)  # REFUSED: not a zone we follow
+        self.stop_server()
+        logged = read_back(self.output)
+        for kind in ("AQ", "AR"):
+            self.assertIn((kind, "TCP", "example.com.", "AXFR"), logged)
+            self.assertIn((kind, "UDP", "other.test.", "SOA"), logged)
+        done = subprocess.run(["dnstap-ldns", "-y", "-r", self.output], capture_output=True,
+                              text=True, timeout=60)
+        self.assertIn("opcode: NOTIFY", done.stdout)
 
 
 class SampleTest(DnstapCase):
