@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """CPU per query and latency against offered load, from 1 000 qps to
-saturation: agilityd (adaptive batching, and fixed waits for comparison), NSD
+saturation: agilityd (adaptive batching, and fixed waits for comparison; io_uring
+and recvmmsg), NSD
 and Knot DNS on the same zone and query file as bench_compare.py, 1 worker
 each, dnsperf on the same two cores. `--servers` may add the floors of
 perf/udp_echo.cc: "echo" (recvmmsg/sendmmsg) and "echo-uring" (io_uring),
@@ -13,7 +14,8 @@ server's processes over the step, per answered query; latencies are dnsperf's
 per-query ones (-v).
 
 usage: bench_sweep.py [--rates 1000,5000,...] [--seconds S] [--names N]
-                      [--agilityd-waits auto,0,200] [--servers nsd,knot[,echo,echo-uring]]
+                      [--agilityd-waits auto,0,200] [--agilityd-io io_uring,recvmmsg]
+                      [--servers nsd,knot[,echo,echo-uring]]
                       [--no-latencies] [--chart FILE.png]
 """
 import argparse
@@ -99,6 +101,9 @@ def main():
     parser.add_argument("--names", type=int, default=100000)
     parser.add_argument("--agilityd-waits", default="auto,0,200",
                         help="udp_batch_wait_us settings to sweep agilityd with")
+    parser.add_argument("--agilityd-io", default="auto",
+                        help="server.udp_io settings to sweep agilityd with, e.g. "
+                             "io_uring,recvmmsg")
     parser.add_argument("--servers", default="nsd,knot")
     parser.add_argument("--no-latencies", action="store_true",
                         help="dnsperf without -v: its average only, no p99, and none of the "
@@ -109,8 +114,10 @@ def main():
     servers.ensure_ready()
     rates = [int(r) for r in args.rates.split(",")]
 
-    runs = [(f"agilityd wait {w}", "agilityd", f"udp_batch_wait_us: {w}")
-            for w in args.agilityd_waits.split(",") if w]
+    ios = [io for io in args.agilityd_io.split(",") if io]
+    runs = [(f"agilityd{' ' + io if len(ios) > 1 else ''} wait {w}", "agilityd",
+             f"udp_batch_wait_us: {w}, udp_io: {io}")
+            for io in ios for w in args.agilityd_waits.split(",") if w]
     runs += [(kind, kind, "") for kind in args.servers.split(",") if kind]
     rows = []
     with tempfile.TemporaryDirectory(prefix="agility-sweep-") as d:

@@ -5,7 +5,7 @@
 // Two ways into the kernel:
 // - the default, recvmmsg/sendmmsg: a blocking recvmmsg that returns as soon
 //   as one query is in (MSG_WAITFORONE), and one sendmmsg for the replies;
-// - --uring (when built with liburing): io_uring with one multishot recvmsg
+// - --uring: io_uring with one multishot recvmsg
 //   into a ring of provided buffers, the replies queued as sendmsg entries,
 //   and one io_uring_enter per wakeup that both sends them and waits for the
 //   next query. Completions run only when we wait (DEFER_TASKRUN), so a
@@ -18,9 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#ifdef AGILITY_ECHO_URING
 #include <liburing.h>
-#endif
 
 namespace {
 
@@ -50,7 +48,6 @@ int EchoWithMmsg(int fd) {
   }
 }
 
-#ifdef AGILITY_ECHO_URING
 int EchoWithUring(int fd) {
   constexpr unsigned kBuffers = 1024;  // receive buffers the kernel picks from
   constexpr unsigned kBufferSize = 2048;
@@ -115,10 +112,9 @@ int EchoWithUring(int fd) {
       if (!(cqe->flags & IORING_CQE_F_MORE)) armed = false;
       if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) continue;
       const unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-      if (io_uring_recvmsg_out* out = io_uring_recvmsg_validate(buffers[id], cqe->res,
-                                                                &receive_layout)) {
-        const unsigned size =
-            io_uring_recvmsg_payload_length(out, cqe->res, &receive_layout);
+      if (io_uring_recvmsg_out* out =
+              io_uring_recvmsg_validate(buffers[id], cqe->res, &receive_layout)) {
+        const unsigned size = io_uring_recvmsg_payload_length(out, cqe->res, &receive_layout);
         const unsigned slot = next_reply++ % kReplies;
         if (size >= 3 && size <= kMaxReply && out->namelen == sizeof(sockaddr_in)) {
           std::memcpy(replies[slot], io_uring_recvmsg_payload(out, &receive_layout), size);
@@ -140,22 +136,20 @@ int EchoWithUring(int fd) {
           io_uring_sqe_set_data64(sqe, kSend);
         }
       }
-      io_uring_buf_ring_add(buffer_ring, buffers[id], kBufferSize, static_cast<uint16_t>(id),
-                            mask, returned++);
+      io_uring_buf_ring_add(buffer_ring, buffers[id], kBufferSize, static_cast<uint16_t>(id), mask,
+                            returned++);
     }
     io_uring_cq_advance(&ring, seen);
     io_uring_buf_ring_advance(buffer_ring, returned);
   }
 }
-#endif
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const bool uring = argc == 3 && std::strcmp(argv[1], "--uring") == 0;
   if (argc != 2 && !uring) {
-    std::fprintf(stderr,
-                 "usage: udp_echo [--uring] PORT   (serves 127.0.0.1:PORT until killed)\n");
+    std::fprintf(stderr, "usage: udp_echo [--uring] PORT   (serves 127.0.0.1:PORT until killed)\n");
     return 2;
   }
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -167,11 +161,5 @@ int main(int argc, char** argv) {
     std::perror("bind");
     return 1;
   }
-  if (!uring) return EchoWithMmsg(fd);
-#ifdef AGILITY_ECHO_URING
-  return EchoWithUring(fd);
-#else
-  std::fprintf(stderr, "udp_echo: built without liburing\n");
-  return 2;
-#endif
+  return uring ? EchoWithUring(fd) : EchoWithMmsg(fd);
 }

@@ -171,11 +171,12 @@ std::string Parser::ResolvePath(const std::string& path) const {
 }
 
 void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
-  if (!CheckMap(node, "server",
-                {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
-                 "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
-                 "max_udp_size", "metrics", "udp_batch_wait_us", "udp_queries_per_address", "user",
-                 "state_dir", "dnssec_cache_mb", "identity", "version"})) {
+  if (!CheckMap(
+          node, "server",
+          {"listen", "workers", "control", "tcp_idle_timeout_ms", "tcp_query_timeout_ms",
+           "tcp_max_connections", "tcp_max_connections_per_client", "tcp_max_unsent_bytes",
+           "max_udp_size", "metrics", "udp_batch_wait_us", "udp_io", "udp_queries_per_address",
+           "user", "state_dir", "dnssec_cache_mb", "identity", "version"})) {
     return;
   }
   if (const YAML::Node listen = node["listen"]) {
@@ -241,6 +242,21 @@ void Parser::ParseServer(const YAML::Node& node, ServerConfig& server) {
     } else if (uint32_t fixed = 0;
                Integer(wait, "server.udp_batch_wait_us", 0, 1000, &fixed, "or \"auto\"")) {
       server.udp_batch_wait = {.adaptive = false, .fixed_us = fixed};
+    }
+  }
+  if (const YAML::Node io = node["udp_io"]) {
+    std::string name;
+    if (String(io, "server.udp_io", &name)) {
+      if (name == "auto") {
+        server.udp_io = sockets::UdpIo::kAuto;
+      } else if (name == "io_uring") {
+        server.udp_io = sockets::UdpIo::kIoUring;
+      } else if (name == "recvmmsg") {
+        server.udp_io = sockets::UdpIo::kRecvmmsg;
+      } else {
+        Error(io,
+              absl::StrCat("server.udp_io must be auto, io_uring or recvmmsg, not \"", name, "\""));
+      }
     }
   }
   if (const YAML::Node size = node["max_udp_size"]) {

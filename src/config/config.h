@@ -29,7 +29,8 @@ struct ServerConfig {
   uint32_t tcp_max_connections_per_client = 50;  // per client IP address
   uint32_t tcp_max_unsent_bytes = 65536;         // per connection; reading pauses above
   uint16_t max_udp_size = 1232;
-  sockets::BatchWait udp_batch_wait;         // see sockets::UdpListener
+  sockets::BatchWait udp_batch_wait;  // see sockets::WaitAfter
+  sockets::UdpIo udp_io = sockets::UdpIo::kAuto;
   uint32_t udp_queries_per_address = 0;      // eBPF filter (sockets::QueryFilter); 0: off
   std::optional<sockets::Endpoint> metrics;  // Prometheus /metrics over HTTP
   std::string user;                          // run as this user after setup; empty: stay as started

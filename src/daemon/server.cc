@@ -14,6 +14,7 @@
 #include "dns/query.h"
 #include "dns/transfer_out.h"
 #include "sockets/socket_setup.h"
+#include "sockets/udp_ring.h"
 
 namespace agility::daemon {
 namespace {
@@ -70,10 +71,12 @@ bool TransferAllowed(const config::TransferConfig& transfer, const sockaddr* cli
 
 class Worker final : public sockets::PacketHandler {
  public:
-  Worker(int index, SnapshotHolder& snapshots, const config::ServerConfig& config,
+  // `ring`: UDP through io_uring (sockets::UdpRing), else recvmmsg.
+  Worker(int index, SnapshotHolder& snapshots, const config::ServerConfig& config, bool ring,
          sockets::TcpAdmission& tcp_admission, dns::RateLimiter* rate_limiter,
          const NotifyHandler* notify, dnstap::WorkerLog* dnstap)
       : index_(index),
+        ring_(ring),
         snapshots_(snapshots),
         identity_(config.identity),
         version_(config.version),
@@ -100,16 +103,15 @@ class Worker final : public sockets::PacketHandler {
   }
 
   void AddSockets(int udp_fd, int tcp_fd) {
-    udp_.push_back(
-        std::make_unique<sockets::UdpListener>(&loop_, udp_fd, *buffers_, *this, batch_wait_));
+    udp_fds_.push_back(udp_fd);
     tcp_.push_back(std::make_unique<sockets::TcpListener>(&loop_, tcp_fd, tcp_options_,
                                                           tcp_admission_, stats_.tcp, *this));
   }
 
   absl::Status StartListeners() {
     if (init_error_ != 0) return Error("event loop", init_error_);
-    for (auto& udp : udp_) {
-      if (const int rc = udp->Start(); rc != 0) return Error("udp", rc);
+    if (!ring_) {
+      if (const int rc = StartUdpListeners(); rc != 0) return Error("udp", rc);
     }
     for (auto& tcp : tcp_) {
       if (const int rc = tcp->Start(); rc != 0) return Error("tcp", rc);
@@ -119,6 +121,21 @@ class Worker final : public sockets::PacketHandler {
 
   void Run() {
     thread_ = std::thread([this] {
+      if (ring_) {
+        // Made here: the ring has one issuer, this thread.
+        auto ring = sockets::UdpRing::Create(&loop_, *this, batch_wait_, udp_fds_);
+        if (ring.ok()) {
+          (*ring)->Run();
+          ring->reset();  // closes the sockets before the loop goes
+          uv_loop_close(&loop_);
+          return;
+        }
+        Log(LogLevel::kWarning, absl::StrCat("worker ", index_, ": ", ring.status().message(),
+                                             ": UDP through recvmmsg"));
+        if (const int rc = StartUdpListeners(); rc != 0) {
+          Log(LogLevel::kError, Error("udp", rc).message());
+        }
+      }
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
     });
@@ -285,6 +302,15 @@ class Worker final : public sockets::PacketHandler {
     return response;
   }
 
+  int StartUdpListeners() {
+    for (const int fd : udp_fds_) {
+      udp_.push_back(
+          std::make_unique<sockets::UdpListener>(&loop_, fd, *buffers_, *this, batch_wait_));
+      if (const int rc = udp_.back()->Start(); rc != 0) return rc;
+    }
+    return 0;
+  }
+
   absl::Status Error(absl::string_view what, int rc) {
     return absl::UnavailableError(
         absl::StrCat("worker ", index_, ": cannot start ", what, " listener: ", uv_strerror(rc)));
@@ -301,6 +327,7 @@ class Worker final : public sockets::PacketHandler {
   static void OnRefresh(uv_async_t* async) { static_cast<Worker*>(async->data)->BeginBatch(); }
 
   int index_;
+  bool ring_;           // UDP through io_uring
   int init_error_ = 0;  // of the loop and its async handles
   SnapshotHolder& snapshots_;
   const std::string identity_, version_;  // what options_ points into
@@ -320,6 +347,7 @@ class Worker final : public sockets::PacketHandler {
   uv_loop_t loop_;
   uv_async_t stop_;
   uv_async_t refresh_;
+  std::vector<int> udp_fds_;  // the UdpListeners' or the UdpRing's
   std::vector<std::unique_ptr<sockets::UdpListener>> udp_;
   std::vector<std::unique_ptr<sockets::TcpListener>> tcp_;
   std::thread thread_;
@@ -379,8 +407,21 @@ absl::Status Server::Start(const config::ServerConfig& config,
     Log(absl::StrCat("dnstap: logging to ", dnstap.file.empty() ? "socket " : "file ",
                      dnstap.file.empty() ? dnstap.socket : dnstap.file));
   }
+  bool ring = false;
+  if (config.udp_io != sockets::UdpIo::kRecvmmsg) {
+    const absl::Status usable = sockets::UdpRing::Probe();
+    ring = usable.ok();
+    if (!ring && config.udp_io == sockets::UdpIo::kIoUring) {
+      return absl::Status(usable.code(),
+                          absl::StrCat("server.udp_io: io_uring: ", usable.message()));
+    }
+    if (!ring) {
+      Log(LogLevel::kWarning,
+          absl::StrCat("io_uring unavailable (", usable.message(), "): UDP through recvmmsg"));
+    }
+  }
   for (int i = 0; i < config.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, *tcp_admission_,
+    workers_.push_back(std::make_unique<Worker>(i, snapshots_, config, ring, *tcp_admission_,
                                                 rate_limiter_.get(), &notify_,
                                                 dnstap_ ? dnstap_->worker(i) : nullptr));
     for (const sockets::Endpoint& endpoint : config.listen) {
@@ -409,7 +450,7 @@ absl::Status Server::Start(const config::ServerConfig& config,
   std::vector<std::string> listen;
   for (const auto& endpoint : config.listen) listen.push_back(endpoint.ToString());
   Log(absl::StrCat("serving on ", absl::StrJoin(listen, ", "), " (udp+tcp) with ", config.workers,
-                   " workers"));
+                   " workers, UDP through ", ring ? "io_uring" : "recvmmsg"));
   return absl::OkStatus();
 }
 

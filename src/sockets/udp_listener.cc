@@ -3,8 +3,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <ctime>
+
+#include "sockets/reply_source.h"
 
 namespace agility::sockets {
 namespace {
@@ -12,47 +13,6 @@ namespace {
 // Rounds of recvmmsg per readiness event before yielding to the other
 // sockets of the loop; the poll is level-triggered, so nothing is missed.
 constexpr int kRoundsPerEvent = 8;
-
-// Builds the control message that makes the reply leave from the address the
-// query was sent to. Returns its length; 0 when the query carried no PKTINFO
-// or was sent to the socket's own address, which the kernel uses anyway.
-size_t ReplySource(const msghdr& received, const sockaddr_storage& bound, uint8_t* control) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&received); c != nullptr;
-       c = CMSG_NXTHDR(const_cast<msghdr*>(&received), c)) {
-    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-      in_pktinfo info;
-      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-      if (bound.ss_family == AF_INET &&
-          reinterpret_cast<const sockaddr_in&>(bound).sin_addr.s_addr == info.ipi_addr.s_addr) {
-        return 0;
-      }
-      in_pktinfo reply = {};
-      reply.ipi_spec_dst = info.ipi_addr;
-      auto* out = reinterpret_cast<cmsghdr*>(control);
-      out->cmsg_level = IPPROTO_IP;
-      out->cmsg_type = IP_PKTINFO;
-      out->cmsg_len = CMSG_LEN(sizeof(reply));
-      std::memcpy(CMSG_DATA(out), &reply, sizeof(reply));
-      return CMSG_SPACE(sizeof(reply));
-    }
-    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-      in6_pktinfo info;
-      std::memcpy(&info, CMSG_DATA(c), sizeof(info));
-      if (bound.ss_family == AF_INET6 &&
-          std::memcmp(&reinterpret_cast<const sockaddr_in6&>(bound).sin6_addr, &info.ipi6_addr,
-                      sizeof(info.ipi6_addr)) == 0) {
-        return 0;
-      }
-      auto* out = reinterpret_cast<cmsghdr*>(control);
-      out->cmsg_level = IPPROTO_IPV6;
-      out->cmsg_type = IPV6_PKTINFO;
-      out->cmsg_len = CMSG_LEN(sizeof(info));
-      std::memcpy(CMSG_DATA(out), &info, sizeof(info));
-      return CMSG_SPACE(sizeof(info));
-    }
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -80,15 +40,6 @@ void UdpListener::Close() {
 void UdpListener::OnReadable(uv_poll_t* poll, int status, int /*events*/) {
   if (status < 0) return;
   static_cast<UdpListener*>(poll->data)->Drain();
-}
-
-uint32_t UdpListener::WaitAfter(int received) const {
-  if (!batch_wait_.adaptive) return batch_wait_.fixed_us;
-  // A quarter of a batch already queued when we looked means queries arrive
-  // faster than the worker wakes for them: a short wait then fills the next
-  // batch while adding little to what they already wait in the queue. Below
-  // that, a wakeup per few queries costs less than the latency a wait adds.
-  return received >= kBacklogBatch ? kAdaptiveWaitUs : 0;
 }
 
 void UdpListener::Drain() {
@@ -146,7 +97,7 @@ void UdpListener::Drain() {
       }
     }
     if (received < UdpBuffers::kBatch) {
-      const uint32_t wait_us = WaitAfter(received);
+      const uint32_t wait_us = WaitAfter(batch_wait_, received);
       if (wait_us == 0) return;
       // Rather than sleep in epoll and be woken for every few queries, give
       // the queue a moment to fill: fewer wakeups per query for at most

@@ -12,6 +12,7 @@
 
 #include "sockets/batch_wait.h"
 #include "sockets/packet_handler.h"
+#include "sockets/reply_source.h"
 
 namespace agility::sockets {
 
@@ -20,10 +21,7 @@ struct UdpBuffers {
   static constexpr int kBatch = 64;
   static constexpr size_t kMaxQuery = 4096;
   static constexpr size_t kMaxResponse = 4096;
-  static constexpr size_t kControlSize = CMSG_SPACE(sizeof(in6_pktinfo)) >
-                                                 CMSG_SPACE(sizeof(in_pktinfo))
-                                             ? CMSG_SPACE(sizeof(in6_pktinfo))
-                                             : CMSG_SPACE(sizeof(in_pktinfo));
+  static constexpr size_t kControlSize = kPktinfoSpace;
 
   mmsghdr rx[kBatch];
   mmsghdr tx[kBatch];
@@ -49,13 +47,8 @@ class UdpListener {
   void Close();
 
  private:
-  static constexpr int kBacklogBatch = UdpBuffers::kBatch / 4;
-  static constexpr uint32_t kAdaptiveWaitUs = 50;
-
   static void OnReadable(uv_poll_t* poll, int status, int events);
   void Drain();
-  // How long to let queries gather after a batch of `received` < kBatch.
-  uint32_t WaitAfter(int received) const;
 
   uv_loop_t* loop_;
   int fd_;

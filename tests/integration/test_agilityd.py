@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGILITYCTL, AGILITYD, POLL_INTERVAL, AgilitydProcess,  # noqa: E402,F401
-                     agilityctl, dig_raw, free_port, write_file)
+                     agilityctl, dig_raw, free_port, wait_for, write_file)
 
 RELOAD_TIMEOUT = 2.0    # seconds until a SIGHUP reload must be visible
 
@@ -841,6 +841,31 @@ class AnswerTests(ServerTestCase):
         self.assertRegex(done.stdout, r"(?m)^generation 1: 2 zones")
         self.assertRegex(done.stdout, r"(?m)^\s+zone example\.com\. serial 2024010101")
         self.assertRegex(done.stdout, r"(?m)^\s+zone example\.net\. serial 7")
+
+    # --- how UDP reaches the kernel
+
+    UDP_IO = None  # server.udp_io; None: the default, auto
+
+    @classmethod
+    def config_text(cls):
+        text = super().config_text()
+        if cls.UDP_IO is not None:
+            text = text.replace("  workers: 2\n", f"  workers: 2\n  udp_io: {cls.UDP_IO}\n")
+        return text
+
+    def test_udp_goes_through_the_io_asked_for(self):
+        line = wait_for(lambda: re.search(r"UDP through (\S+)", self.server.log()),
+                        "the serving line")
+        if self.UDP_IO is None and "io_uring unavailable" in self.server.log():
+            self.skipTest("this kernel lacks what UdpRing needs (Linux 6.1): "
+                          + self.server.log())
+        self.assertEqual(line.group(1), self.UDP_IO or "io_uring")
+
+
+class RecvmmsgAnswerTests(AnswerTests):
+    """Every answer test again, with UDP through recvmmsg/sendmmsg behind
+    epoll rather than io_uring."""
+    UDP_IO = "recvmmsg"
 
 
 # --------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+
 namespace agility::config {
 namespace {
 
@@ -76,6 +78,20 @@ TEST(ConfigTest, UdpBatchWaitIsAdaptiveOrFixed) {
   auto never = ParseConfig("server: {udp_batch_wait_us: 0}\nzones: [a.zone]\n", "c.yaml");
   ASSERT_TRUE(never.ok()) << never.status();
   EXPECT_EQ(never->server.udp_batch_wait, (sockets::BatchWait{.adaptive = false, .fixed_us = 0}));
+}
+
+TEST(ConfigTest, UdpIoIsAutoUnlessTold) {
+  auto plain = ParseConfig("zones: [a.zone]\n", "c.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->server.udp_io, sockets::UdpIo::kAuto);
+  for (const auto& [text, io] : {std::pair{"io_uring", sockets::UdpIo::kIoUring},
+                                 std::pair{"recvmmsg", sockets::UdpIo::kRecvmmsg},
+                                 std::pair{"auto", sockets::UdpIo::kAuto}}) {
+    auto told =
+        ParseConfig(absl::StrCat("server: {udp_io: ", text, "}\nzones: [a.zone]\n"), "c.yaml");
+    ASSERT_TRUE(told.ok()) << told.status();
+    EXPECT_EQ(told->server.udp_io, io) << text;
+  }
 }
 
 TEST(ConfigTest, DnssecZonesAndIdentity) {
@@ -241,6 +257,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "server.udp_batch_wait_us must be an integer in 0..1000 or \"auto\""},
         BadCase{"server:\n  udp_batch_wait_us: soon\nzones: [a]\n", "bad.yaml:2:",
                 "server.udp_batch_wait_us must be an integer in 0..1000 or \"auto\""},
+        BadCase{"server:\n  udp_io: epoll\nzones: [a]\n",
+                "bad.yaml:2:", "server.udp_io must be auto, io_uring or recvmmsg, not \"epoll\""},
         BadCase{"server:\n  udp_queries_per_address: -1\nzones: [a]\n",
                 "bad.yaml:2:", "server.udp_queries_per_address must be an integer in 0..100000000"},
         // Replies to the "dns" label leave from the listen port.
