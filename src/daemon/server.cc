@@ -80,7 +80,6 @@ class Worker final : public sockets::PacketHandler {
         snapshots_(snapshots),
         identity_(config.identity),
         version_(config.version),
-        buffers_(std::make_unique<sockets::UdpBuffers>()),
         tcp_options_{config.tcp_idle_timeout_ms, config.tcp_query_timeout_ms,
                      config.tcp_max_unsent_bytes, 1024},
         tcp_admission_(tcp_admission),
@@ -303,6 +302,7 @@ class Worker final : public sockets::PacketHandler {
   }
 
   int StartUdpListeners() {
+    buffers_ = std::make_unique<sockets::UdpBuffers>();
     for (const int fd : udp_fds_) {
       udp_.push_back(
           std::make_unique<sockets::UdpListener>(&loop_, fd, *buffers_, *this, batch_wait_));
@@ -336,7 +336,7 @@ class Worker final : public sockets::PacketHandler {
   policy::Rng rng_;  // seeded from the OS
   dns::ResponderOptions options_;
   sockets::BatchWait batch_wait_;
-  std::unique_ptr<sockets::UdpBuffers> buffers_;
+  std::unique_ptr<sockets::UdpBuffers> buffers_;  // the UdpListeners'; none with a ring
   sockets::TcpOptions tcp_options_;
   sockets::TcpAdmission& tcp_admission_;
   dns::RateLimiter* rate_limiter_;  // shared by all workers; null: no rate limiting
