@@ -29,6 +29,28 @@ io_uring_params RingParams() {
 
 absl::Status RingError(const char* what, int rc) { return absl::ErrnoToStatus(-rc, what); }
 
+// libuv adds descriptors to its epoll set lazily, at the start of its next
+// poll: a handle started (a TCP connection accepted, a write waiting for
+// room, the loop's own async descriptor at first) is not in the set when the
+// loop returns, so its readiness would never wake the ring. Until that queue
+// is empty the loop runs again (its poll then takes no time). The queue's
+// head is the loop's watcher_queue, whose first pointer points to itself
+// when empty, in every libuv 1.x.
+bool WatchersPending(const uv_loop_t* loop) {
+  const auto* head = reinterpret_cast<const void* const*>(&loop->watcher_queue);
+  return head[0] != static_cast<const void*>(head);
+}
+
+// Runs the loop once without blocking, and again while it left descriptors
+// out of its epoll set; false when it has nothing left (the worker stopped).
+bool RunLoop(uv_loop_t* loop) {
+  bool alive;
+  do {
+    alive = uv_run(loop, UV_RUN_NOWAIT) != 0;
+  } while (alive && WatchersPending(loop));
+  return alive;
+}
+
 }  // namespace
 
 absl::Status UdpRing::Probe() {
@@ -225,6 +247,7 @@ void UdpRing::Wait(uint32_t wait_us) {
 }
 
 void UdpRing::Run() {
+  if (!RunLoop(loop_)) return;  // puts its descriptors in its epoll set
   for (size_t i = 0; i < sockets_.size(); ++i) ArmReceive(i);
   bool loop_armed = false;
   uint32_t wait_us = 0;
@@ -255,9 +278,7 @@ void UdpRing::Run() {
       if (!sockets_[i].armed) ArmReceive(i);
     }
     wait_us = received > 0 && received < kFullBatch ? WaitAfter(batch_wait_, received) : 0;
-    if (run_loop || uv_backend_timeout(loop_) == 0) {
-      if (uv_run(loop_, UV_RUN_NOWAIT) == 0) return;
-    }
+    if ((run_loop || uv_backend_timeout(loop_) == 0) && !RunLoop(loop_)) return;
   }
 }
 

@@ -842,6 +842,21 @@ class AnswerTests(ServerTestCase):
         self.assertRegex(done.stdout, r"(?m)^\s+zone example\.com\. serial 2024010101")
         self.assertRegex(done.stdout, r"(?m)^\s+zone example\.net\. serial 7")
 
+    def test_tcp_queries_after_pauses_are_answered_at_once(self):
+        """The connection's descriptor must be watched as soon as it is
+        accepted, whatever drives the worker's loop: each query, sent after
+        a pause on an open connection, is answered well before any timer
+        (the query timeout is 2 s) would have woken the worker."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            for i in range(3):
+                time.sleep(0.3)
+                query = make_message([("www.example.com", 1)], qid=i)
+                started = time.monotonic()
+                s.sendall(struct.pack("!H", len(query)) + query)
+                (length,) = struct.unpack("!H", recv_exact(s, 2))
+                self.assertEqual(recv_exact(s, length)[:2], struct.pack("!H", i))
+                self.assertLess(time.monotonic() - started, 0.5)
+
     # --- how UDP reaches the kernel
 
     UDP_IO = None  # server.udp_io; None: the default, auto
