@@ -71,7 +71,7 @@ def chart(rows, path):
         f'"{data}" index {i} using 1:{column} with linespoints title "{label}"'
         for i, label in enumerate(labels))
     script = f"""
-set terminal png size 1400,460
+set terminal png size 1400,460 noenhanced
 set output "{path}"
 set multiplot layout 1,3 title "1 worker, 100 000-name zone, dnsperf on the same 2 cores"
 set logscale x
