@@ -278,7 +278,14 @@ void UdpRing::Run() {
       if (!sockets_[i].armed) ArmReceive(i);
     }
     wait_us = received > 0 && received < kFullBatch ? WaitAfter(batch_wait_, received) : 0;
-    if ((run_loop || uv_backend_timeout(loop_) == 0) && !RunLoop(loop_)) return;
+    if (run_loop || uv_backend_timeout(loop_) == 0) {
+      // The replies go first: TCP and timers must not delay them.
+      if (queued_replies_ != 0) {
+        io_uring_submit(&ring_);
+        if (io_uring_sq_ready(&ring_) == 0) queued_replies_ = 0;
+      }
+      if (!RunLoop(loop_)) return;
+    }
   }
 }
 

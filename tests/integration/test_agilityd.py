@@ -1371,6 +1371,32 @@ class TsigTests(ServerTestCase):
         self.assertEqual(mac_size, 32, "BADTIME's response is signed (RFC 8945 §5.2.3)")
 
 
+class FixedBatchWaitTests(ServerTestCase):
+    """udp_batch_wait_us: 1000 waits after every partial batch for more
+    queries; one query at a time never fills a batch, and each must still be
+    answered, the wait ending by its own timeout."""
+    ZONES = {"example.com.zone": RELOAD_ZONE}
+    UDP_IO = "auto"  # io_uring where the kernel has it
+
+    @classmethod
+    def config_text(cls):
+        text = edge_config(cls.port, cls.control)
+        return text.replace("  workers: 2\n", "  workers: 1\n  udp_batch_wait_us: 1000\n"
+                            f"  udp_io: {cls.UDP_IO}\n")
+
+    def test_queries_one_at_a_time_are_all_answered(self):
+        for i in range(50):
+            started = time.monotonic()
+            reply = udp_exchange(self.port, make_message([("n1.example.com", 1)], qid=i))
+            self.assertIsNotNone(reply, f"query {i} unanswered")
+            self.assertEqual(reply[:2], struct.pack("!H", i))
+            self.assertLess(time.monotonic() - started, 0.5)
+
+
+class FixedBatchWaitRecvmmsgTests(FixedBatchWaitTests):
+    UDP_IO = "recvmmsg"
+
+
 class RateLimitTests(ServerTestCase):
     """Response Rate Limiting: per client /24, a burst of 5 a second, then every
     2nd limited response slips out truncated and the rest are dropped."""
