@@ -17,7 +17,6 @@
 
 namespace agility::dns {
 
-// Node flags, computed once at load.
 // An allocator whose resize leaves new elements default-initialized: for
 // bytes, as they come. An arena is sized once, then written front to back;
 // zeroing it first would make all of its pages resident while the records it
@@ -39,6 +38,7 @@ struct DefaultInitAllocator : std::allocator<T> {
 };
 using Arena = std::vector<uint8_t, DefaultInitAllocator<uint8_t>>;
 
+// Node flags, computed once at load.
 namespace node_flag {
 inline constexpr uint8_t kApex = 1;
 inline constexpr uint8_t kDelegation = 2;  // NS below the apex: a zone cut

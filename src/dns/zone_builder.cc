@@ -399,7 +399,7 @@ absl::StatusOr<std::unique_ptr<Zone>> ZoneBuilder::Build() {
   const bool release_behind = groups.in_runs && !signed_check;
   ForEachOwner(groups, [&](uint32_t, const uint32_t* begin, const uint32_t* end) {
     const uint32_t node = static_cast<uint32_t>(used);
-    // The run is sorted by type: its first record is the least index.
+    // Sorted by type, a run need not start with its least record index.
     if (release_behind) ReleaseRecordsBefore(*std::min_element(begin, end));
     if (WriteNode(begin, end, *zone, signed_check ? &*signed_check : nullptr, arena.data(), used)) {
       node_offsets.push_back(node);

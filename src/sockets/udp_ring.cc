@@ -84,24 +84,15 @@ UdpRing::UdpRing(uv_loop_t* loop, PacketHandler& handler, BatchWait batch_wait)
 absl::StatusOr<std::unique_ptr<UdpRing>> UdpRing::Create(uv_loop_t* loop, PacketHandler& handler,
                                                          BatchWait batch_wait,
                                                          const std::vector<int>& fds) {
+  // The sockets stay the caller's until the ring is whole.
   auto ring = std::unique_ptr<UdpRing>(new UdpRing(loop, handler, batch_wait));
-  for (const int fd : fds) {
-    Socket socket{fd, {}, false};
-    socklen_t size = sizeof(socket.bound);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&socket.bound), &size) != 0) {
-      socket.bound = {};
-    }
-    ring->sockets_.push_back(socket);
-  }
   io_uring_params params = RingParams();
   if (const int rc = io_uring_queue_init_params(kEntries, &ring->ring_, &params); rc != 0) {
-    ring->sockets_.clear();  // still the caller's
     return RingError("io_uring_setup", rc);
   }
   ring->ring_ready_ = true;
   void* memory = nullptr;
   if (posix_memalign(&memory, 4096, kBuffers * sizeof(io_uring_buf)) != 0) {
-    ring->sockets_.clear();
     return absl::ResourceExhaustedError("io_uring buffer ring");
   }
   ring->buffer_ring_ = static_cast<io_uring_buf_ring*>(memory);
@@ -111,7 +102,6 @@ absl::StatusOr<std::unique_ptr<UdpRing>> UdpRing::Create(uv_loop_t* loop, Packet
   registration.ring_entries = kBuffers;
   registration.bgid = 0;
   if (const int rc = io_uring_register_buf_ring(&ring->ring_, &registration, 0); rc != 0) {
-    ring->sockets_.clear();
     return RingError("io_uring_register_buf_ring", rc);
   }
   ring->buffers_ = std::make_unique_for_overwrite<uint8_t[]>(kBuffers * kBufferSize);
@@ -124,6 +114,14 @@ absl::StatusOr<std::unique_ptr<UdpRing>> UdpRing::Create(uv_loop_t* loop, Packet
   io_uring_buf_ring_advance(ring->buffer_ring_, kBuffers);
   ring->receive_layout_.msg_namelen = sizeof(sockaddr_storage);
   ring->receive_layout_.msg_controllen = kPktinfoSpace;
+  for (const int fd : fds) {
+    Socket socket{fd, {}, false};
+    socklen_t size = sizeof(socket.bound);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&socket.bound), &size) != 0) {
+      socket.bound = {};
+    }
+    ring->sockets_.push_back(socket);
+  }
   return ring;
 }
 

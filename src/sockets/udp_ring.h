@@ -29,6 +29,7 @@
 #include "sockets/batch_wait.h"
 #include "sockets/packet_handler.h"
 #include "sockets/reply_source.h"
+#include "sockets/udp_listener.h"
 
 namespace agility::sockets {
 
@@ -52,10 +53,13 @@ class UdpRing {
   // handles to stop.
   void Run();
 
-  static constexpr size_t kMaxQuery = 4096;
-  static constexpr size_t kMaxResponse = 4096;
-
  private:
+  // The sizes and the full batch of the recvmmsg path, so that both paths
+  // accept and answer alike.
+  static constexpr size_t kMaxQuery = UdpBuffers::kMaxQuery;
+  static constexpr size_t kMaxResponse = UdpBuffers::kMaxResponse;
+  static constexpr int kFullBatch = UdpBuffers::kBatch;  // does not wait for more
+
   // Receive buffers the kernel picks from, shared by the worker's sockets.
   static constexpr unsigned kBuffers = 256;
   // Each: the kernel's header, the peer's address, PKTINFO, the query.
@@ -65,8 +69,6 @@ class UdpRing {
   // Replies queued between two io_uring_enter calls; past that many the
   // ring is submitted early.
   static constexpr unsigned kReplies = 256;
-  // A batch this large does not wait for more (as UdpListener's kBatch).
-  static constexpr int kFullBatch = 64;
 
   struct Socket {
     int fd;
